@@ -1,0 +1,271 @@
+//! Call sites: the static description of each logging statement, registered
+//! once and then known by a compact id.
+//!
+//! # What a call site is
+//!
+//! Every `info!(…)` (and friends) expands to a `static` [`CallSite`] holding
+//! its [`Metadata`]: level, target, message, file, line, module path and field
+//! names, all `&'static str` built at compile time. Nothing of it is copied
+//! into the ring: an event stores only the call site's id.
+//!
+//! # Registration
+//!
+//! The first time a call site fires, [`CallSite::id`] takes the cold path:
+//! it locks the process-wide registry, interns the strings (each distinct
+//! string is kept once, shared by every call site that uses it), records the
+//! kinds of the field values, and stores the new id in the call site's
+//! atomic. Every later call is one acquire load (a plain load on x86-64) and
+//! a branch. Ids start at 1; `0` means "not yet registered".
+//!
+//! Bridges whose metadata is not `'static` in our sense (`log` records,
+//! `tracing` events recorded with run-time value types) register through
+//! [`register_dynamic`].
+
+use crate::level::Level;
+use crate::ring::MAX_CALLSITE_ID;
+use crate::value::Kind;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The static description of one logging statement.
+#[derive(Debug)]
+pub struct Metadata {
+    /// Severity.
+    pub level: Level,
+    /// Target: the module path unless overridden with `target: "…"`.
+    pub target: &'static str,
+    /// The message (a literal).
+    pub message: &'static str,
+    /// Source file.
+    pub file: &'static str,
+    /// Source line.
+    pub line: u32,
+    /// Module path.
+    pub module_path: &'static str,
+    /// Field names, in the order the values are recorded.
+    pub fields: &'static [&'static str],
+}
+
+/// State word of a call site: not yet registered.
+const UNREGISTERED: u32 = 0;
+/// State word of a call site that could not get an id (more than
+/// [`MAX_CALLSITE_ID`] call sites); its events are dropped and counted.
+pub(crate) const OVERFLOW: u32 = u32::MAX;
+
+/// A logging statement's static metadata plus its registered id.
+///
+/// Built by the logging macros in a `static`; see the [module
+/// documentation](self) for how registration works.
+pub struct CallSite {
+    meta: Metadata,
+    /// `{ UNREGISTERED | id in 1..=MAX_CALLSITE_ID | OVERFLOW }`.
+    state: AtomicU32,
+}
+
+impl fmt::Debug for CallSite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallSite")
+            .field("meta", &self.meta)
+            .field("state", &self.state.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl CallSite {
+    /// A call site that is not registered yet.
+    pub const fn new(meta: Metadata) -> CallSite {
+        CallSite { meta, state: AtomicU32::new(UNREGISTERED) }
+    }
+
+    /// The metadata.
+    pub fn metadata(&self) -> &Metadata {
+        &self.meta
+    }
+
+    /// The call site's id, registering it (once) on first use. `kinds` are
+    /// the kinds of its field values, one per field name.
+    #[inline(always)]
+    pub fn id(&'static self, kinds: &'static [Kind]) -> u32 {
+        // Acquire pairs with the release store in `register`, so a reader that
+        // sees an event with this id (through the ring's release/acquire on
+        // `head`) also sees the registry entry.
+        let id = self.state.load(Ordering::Acquire);
+        if id != UNREGISTERED { id } else { self.register(kinds) }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn register(&'static self, kinds: &'static [Kind]) -> u32 {
+        let mut reg = registry();
+        // Another thread may have registered this call site while we waited.
+        let id = self.state.load(Ordering::Acquire);
+        if id != UNREGISTERED {
+            return id;
+        }
+        let m = &self.meta;
+        let fields = m.fields.iter().zip(kinds.iter().copied()).map(|(n, k)| (reg.intern(n), k)).collect();
+        let id = reg.add(m.level, m.target, m.message, m.file, m.line, m.module_path, fields);
+        // { state = id }
+        self.state.store(id, Ordering::Release);
+        id
+    }
+}
+
+/// Everything known about a registered call site, with its strings
+/// interned. What readers, snapshots and the viewer see.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallSiteInfo {
+    /// The id events carry (1-based).
+    pub id: u32,
+    /// Severity.
+    pub level: Level,
+    /// Target.
+    pub target: Arc<str>,
+    /// Message.
+    pub message: Arc<str>,
+    /// Source file.
+    pub file: Arc<str>,
+    /// Source line.
+    pub line: u32,
+    /// Module path.
+    pub module_path: Arc<str>,
+    /// Field names and the kind of each value.
+    pub fields: Vec<(Arc<str>, Kind)>,
+}
+
+/// The process-wide call-site registry and string interner.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    strings: HashMap<Arc<str>, ()>,
+    sites: Vec<Arc<CallSiteInfo>>,
+}
+
+static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
+
+/// Call sites that could not be registered (beyond the id space).
+pub(crate) static OVERFLOWED: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) struct RegistryGuard(MutexGuard<'static, Option<Registry>>);
+
+impl std::ops::Deref for RegistryGuard {
+    type Target = Registry;
+    fn deref(&self) -> &Registry {
+        self.0.as_ref().expect("registry initialised by registry()")
+    }
+}
+
+impl std::ops::DerefMut for RegistryGuard {
+    fn deref_mut(&mut self) -> &mut Registry {
+        self.0.as_mut().expect("registry initialised by registry()")
+    }
+}
+
+/// Locks the registry. A panic while it was held cannot leave it torn (every
+/// mutation is a single push), so a poisoned lock is simply taken over.
+pub(crate) fn registry() -> RegistryGuard {
+    let mut g = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    g.get_or_insert_with(Registry::default);
+    RegistryGuard(g)
+}
+
+impl Registry {
+    /// The shared copy of `s`.
+    pub(crate) fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some((k, _)) = self.strings.get_key_value(s) {
+            return Arc::clone(k);
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.strings.insert(Arc::clone(&a), ());
+        a
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        level: Level,
+        target: &str,
+        message: &str,
+        file: &str,
+        line: u32,
+        module_path: &str,
+        fields: Vec<(Arc<str>, Kind)>,
+    ) -> u32 {
+        let id = self.sites.len() as u32 + 1;
+        if id > MAX_CALLSITE_ID {
+            OVERFLOWED.fetch_add(1, Ordering::Relaxed);
+            return OVERFLOW;
+        }
+        let info = CallSiteInfo {
+            id,
+            level,
+            target: self.intern(target),
+            message: self.intern(message),
+            file: self.intern(file),
+            line,
+            module_path: self.intern(module_path),
+            fields,
+        };
+        self.sites.push(Arc::new(info));
+        id
+    }
+
+    /// All call sites, by id (`id - 1` is the index).
+    pub(crate) fn all(&self) -> &[Arc<CallSiteInfo>] {
+        &self.sites
+    }
+}
+
+/// Registers a call site whose metadata is known only at run time (the `log`
+/// and `tracing` bridges) and returns its id; `OVERFLOW` when the id space is
+/// exhausted. Callers cache the id: every call registers a new call site.
+pub fn register_dynamic(
+    level: Level,
+    target: &str,
+    message: &str,
+    file: &str,
+    line: u32,
+    module_path: &str,
+    fields: &[(&str, Kind)],
+) -> u32 {
+    let mut reg = registry();
+    let fields = fields.iter().map(|(n, k)| (reg.intern(n), *k)).collect();
+    reg.add(level, target, message, file, line, module_path, fields)
+}
+
+/// A copy of the call-site table (cheap: shared strings).
+pub fn callsites() -> Vec<Arc<CallSiteInfo>> {
+    registry().all().to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static SITE: CallSite = CallSite::new(Metadata {
+        level: Level::Warn,
+        target: "unit::target",
+        message: "hello",
+        file: file!(),
+        line: line!(),
+        module_path: module_path!(),
+        fields: &["a", "b"],
+    });
+
+    #[test]
+    fn registers_once_and_interns() {
+        let id = SITE.id(&[Kind::U64, Kind::Str]);
+        assert_eq!(SITE.id(&[Kind::U64, Kind::Str]), id);
+        let threads: Vec<_> = (0..4).map(|_| std::thread::spawn(|| SITE.id(&[Kind::U64, Kind::Str]))).collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), id);
+        }
+        let reg = registry();
+        let info = &reg.all()[id as usize - 1];
+        assert_eq!(&*info.target, "unit::target");
+        assert_eq!(info.fields[1], (Arc::from("b"), Kind::Str));
+        let again = reg.strings.get_key_value("unit::target").unwrap().0;
+        assert!(Arc::ptr_eq(again, &info.target));
+    }
+}

@@ -1,0 +1,69 @@
+//! # ttlog-core: a flight recorder for Rust services
+//!
+//! `ttlog-core` records, persists and reads the TTLog format. A logging call
+//! costs a few nanoseconds, never blocks and never allocates after a
+//! thread's first event: it stores a timestamp, the call site's id and the
+//! raw field values in the calling thread's lock-free ring, which always
+//! keeps the newest events (older ones are overwritten and counted).
+//!
+//! ```
+//! use ttlog_core::{Trace, info, warn};
+//!
+//! let trace = Trace::builder().service("pricing").install().unwrap();
+//! info!("Trade executed", symbol = "AAPL", qty = 1000u64, price = 150.25, ok = true);
+//! warn!(target: "risk", "limit near", used = 0.93);
+//! info!("started");
+//!
+//! let m = trace.metrics();
+//! assert_eq!(m.logged, 3);
+//! assert_eq!(m.logged, m.in_ring + m.overwritten + m.dropped.total());
+//! let events = trace.events();
+//! assert_eq!(&*events[1].target, "risk");
+//! ```
+//!
+//! # Field values
+//!
+//! Every integer width, `f32`/`f64`, `bool`, `char`, `&str`/`String` (copied
+//! into the event; longer than [`MAX_STR_BYTES`] they are cut and end with
+//! [`TRUNCATION_MARKER`]), `%value` (its `Display`) and `?value` (its
+//! `Debug`). Names may be dotted (`http.status = 200`) or string literals;
+//! `name` alone records the variable `name`. Up to 24 fields per event.
+//!
+//! # Crate layout
+//!
+//! - [`callsite`](CallSite): static metadata, registered once per call site.
+//! - the ring (private): the per-thread overwrite ring and its proof.
+//! - [`Trace`]: install, metrics, [`Capture`] of every ring.
+
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod callsite;
+mod capture;
+mod clock;
+mod level;
+mod macros;
+mod recorder;
+mod ring;
+mod sync;
+mod sys;
+mod trace;
+mod value;
+
+pub use callsite::{CallSite, CallSiteInfo, Metadata, callsites, register_dynamic};
+pub use capture::{Capture, Dropped, Event, RawRecord, ThreadCapture, ThreadInfo};
+pub use clock::{Calibration, ClockSource};
+pub use level::{Level, ParseLevelError, level, set_level};
+pub use recorder::capture;
+pub use ring::RecordWriter;
+pub use trace::{BYTES_PER_EVENT, Builder, Error, Metrics, Trace};
+pub use value::{Encode, Kind, MAX_STR_BYTES, TRUNCATION_MARKER, Value};
+
+/// Macro internals. Not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::callsite::{CallSite, Metadata};
+    pub use crate::level::enabled;
+    pub use crate::recorder::{FieldSet, record};
+    pub use crate::value::FmtBuf;
+}

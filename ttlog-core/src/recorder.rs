@@ -1,0 +1,368 @@
+//! The process-wide recorder: one ring per logging thread, the table of
+//! rings, the hot-path entry point [`record`] and [`capture`], which reads
+//! every ring.
+//!
+//! # Thread rings
+//!
+//! A thread gets its ring on its first event (the only time the hot path
+//! allocates or locks) and keeps its [`Producer`] in a thread-local. When the
+//! thread exits, the thread-local's destructor marks its ring *idle*: its
+//! events stay readable. A new thread takes, in this order, an idle ring whose
+//! events have all been captured, else (once more than
+//! `max_idle_rings` are idle) the ring idle the longest, whose unread events
+//! then count as overwritten, else a new ring. Memory is therefore bounded by
+//! `(live threads + max_idle_rings) × ring size`, however many threads come
+//! and go.
+
+use crate::callsite::{self, CallSite, OVERFLOW};
+use crate::capture::{Capture, Dropped, ThreadCapture, ThreadInfo};
+use crate::clock::{self, Calibration};
+use crate::level::{self, LEVEL_OFF, Level};
+use crate::ring::{Producer, RecordWriter, Ring};
+use crate::value::{Encode, Kind};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+/// The values of one event's fields, as a tuple; implemented for tuples of up
+/// to 24 [`Encode`] values. Built by the macros; not meant to be named.
+#[doc(hidden)]
+pub trait FieldSet {
+    /// The kind of each value.
+    const KINDS: &'static [Kind];
+    /// Ring words the values take.
+    fn words(&self) -> usize;
+    /// Writes the values.
+    fn encode(&self, w: &mut RecordWriter<'_>);
+}
+
+macro_rules! field_set {
+    ($(($($t:ident $i:tt),*))*) => {$(
+        impl<$($t: Encode),*> FieldSet for ($($t,)*) {
+            const KINDS: &'static [Kind] = &[$($t::KIND),*];
+            #[inline(always)]
+            fn words(&self) -> usize {
+                0 $(+ self.$i.words())*
+            }
+            #[inline(always)]
+            #[allow(unused_variables)]
+            fn encode(&self, w: &mut RecordWriter<'_>) {
+                $(self.$i.encode(w);)*
+            }
+        }
+    )*};
+}
+
+field_set! {
+    ()
+    (A 0)
+    (A 0, B 1)
+    (A 0, B 1, C 2)
+    (A 0, B 1, C 2, D 3)
+    (A 0, B 1, C 2, D 3, E 4)
+    (A 0, B 1, C 2, D 3, E 4, F 5)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14, P 15)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14, P 15, Q 16)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14, P 15, Q 16, R 17)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14, P 15, Q 16, R 17, S 18)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14, P 15, Q 16, R 17, S 18, T 19)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14, P 15, Q 16, R 17, S 18, T 19, U 20)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14, P 15, Q 16, R 17, S 18, T 19, U 20, V 21)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14, P 15, Q 16, R 17, S 18, T 19, U 20, V 21, W 22)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14, P 15, Q 16, R 17, S 18, T 19, U 20, V 21, W 22, X 23)
+}
+
+/// Ring configuration fixed at install.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RingConfig {
+    /// Words per thread ring (a power of two).
+    pub(crate) ring_words: usize,
+    /// Idle rings kept before the oldest is reused unread.
+    pub(crate) max_idle_rings: usize,
+}
+
+#[derive(Debug)]
+enum SlotState {
+    Live,
+    /// Idle since the `n`-th release (smaller = idle longer).
+    Idle(u64),
+}
+
+#[derive(Debug)]
+struct Slot {
+    ring: Arc<Ring>,
+    thread: ThreadInfo,
+    state: SlotState,
+    /// Records written to the ring as of the last capture that read it.
+    read_upto: u64,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    slots: Vec<Slot>,
+    releases: u64,
+    next_thread_id: u64,
+}
+
+/// The installed recorder.
+#[derive(Debug)]
+pub(crate) struct Recorder {
+    config: RingConfig,
+    table: Mutex<Table>,
+}
+
+static RECORDER: OnceLock<Recorder> = OnceLock::new();
+
+/// The level set by the user, remembered before and after install.
+static CONFIGURED_LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
+
+/// Drop counters for causes outside any ring (cold paths only).
+static DROPPED_REENTRANT: AtomicU64 = AtomicU64::new(0);
+static DROPPED_THREAD_EXIT: AtomicU64 = AtomicU64::new(0);
+static DROPPED_CALLSITE_OVERFLOW: AtomicU64 = AtomicU64::new(0);
+static DROPPED_NOT_INSTALLED: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) fn set_level(level: Level) {
+    CONFIGURED_LEVEL.store(level as u8, Ordering::Relaxed);
+    if RECORDER.get().is_some() {
+        level::store_min_level(level as u8);
+    }
+}
+
+pub(crate) fn configured_level() -> Level {
+    Level::from_u8(CONFIGURED_LEVEL.load(Ordering::Relaxed)).unwrap_or(Level::Info)
+}
+
+/// Installs the recorder; `false` if one is installed already.
+pub(crate) fn install(config: RingConfig, level: Option<Level>) -> bool {
+    let mut fresh = false;
+    RECORDER.get_or_init(|| {
+        fresh = true;
+        Recorder { config, table: Mutex::new(Table { next_thread_id: 1, ..Table::default() }) }
+    });
+    if fresh {
+        clock::init();
+        if let Some(level) = level {
+            CONFIGURED_LEVEL.store(level as u8, Ordering::Relaxed);
+        }
+        level::store_min_level(CONFIGURED_LEVEL.load(Ordering::Relaxed));
+    }
+    fresh
+}
+
+/// Stops recording (every event is disabled again); rings stay readable.
+pub(crate) fn disable() {
+    level::store_min_level(LEVEL_OFF);
+}
+
+pub(crate) fn recorder() -> Option<&'static Recorder> {
+    RECORDER.get()
+}
+
+/// A thread's producer; returns its ring to the table when the thread exits.
+struct Local {
+    producer: Producer,
+    slot: usize,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        if let Some(rec) = RECORDER.get() {
+            rec.release(self.slot);
+        }
+    }
+}
+
+thread_local! {
+    static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
+}
+
+/// Records one event. The hot path: called by the macros after the level
+/// check.
+#[doc(hidden)]
+#[inline]
+pub fn record<F: FieldSet>(callsite: &'static CallSite, fields: F) {
+    let id = callsite.id(F::KINDS);
+    let timestamp = clock::now();
+    let words = fields.words();
+    let done = LOCAL.try_with(|local| {
+        let Ok(mut local) = local.try_borrow_mut() else {
+            // A field's Display/Debug impl logged while we were writing.
+            return count(&DROPPED_REENTRANT);
+        };
+        if id == OVERFLOW {
+            return count(&DROPPED_CALLSITE_OVERFLOW);
+        }
+        let local = match &mut *local {
+            Some(l) => l,
+            slot => match claim() {
+                Some(l) => slot.insert(l),
+                None => return count(&DROPPED_NOT_INSTALLED),
+            },
+        };
+        local.producer.write(id, timestamp, words, |w| fields.encode(w));
+    });
+    if done.is_err() {
+        // The thread is exiting and its thread-locals are gone.
+        count(&DROPPED_THREAD_EXIT);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn count(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+#[cold]
+#[inline(never)]
+fn claim() -> Option<Local> {
+    RECORDER.get().map(Recorder::claim)
+}
+
+impl Recorder {
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        // Every mutation of the table is completed before any call that could
+        // panic, so a poisoned lock holds a consistent table.
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn claim(&self) -> Local {
+        let current = std::thread::current();
+        let name: Option<Arc<str>> = current.name().map(Arc::from);
+        let mut t = self.lock();
+        let id = t.next_thread_id;
+        t.next_thread_id += 1;
+        let thread = ThreadInfo { id, name };
+
+        let idle = |s: &Slot| matches!(s.state, SlotState::Idle(_));
+        let fully_read = t.slots.iter().position(|s| idle(s) && s.read_upto >= s.ring.written());
+        let idle_count = t.slots.iter().filter(|s| idle(s)).count();
+        let reuse = fully_read.or_else(|| {
+            (idle_count >= self.config.max_idle_rings)
+                .then(|| {
+                    t.slots
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, s)| match s.state {
+                            SlotState::Idle(n) => Some((n, i)),
+                            SlotState::Live => None,
+                        })
+                        .min()
+                        .map(|(_, i)| i)
+                })
+                .flatten()
+        });
+        let slot = match reuse {
+            Some(i) => {
+                let s = &mut t.slots[i];
+                // Unread events of the previous owner become overwritten.
+                s.ring.discard_all();
+                s.thread = thread;
+                s.state = SlotState::Live;
+                i
+            }
+            None => {
+                let ring = Arc::new(Ring::new(self.config.ring_words));
+                t.slots.push(Slot { ring, thread, state: SlotState::Live, read_upto: 0 });
+                t.slots.len() - 1
+            }
+        };
+        Local { producer: t.slots[slot].ring.producer(), slot }
+    }
+
+    fn release(&self, slot: usize) {
+        let mut t = self.lock();
+        t.releases += 1;
+        let n = t.releases;
+        if let Some(s) = t.slots.get_mut(slot) {
+            s.state = SlotState::Idle(n);
+        }
+    }
+
+    /// Reads every ring.
+    pub(crate) fn capture(&self) -> Capture {
+        let calibration = Calibration::now();
+        let callsites = callsite::callsites();
+        let mut t = self.lock();
+        let mut threads = Vec::with_capacity(t.slots.len());
+        for s in t.slots.iter_mut() {
+            let read = s.ring.read();
+            s.read_upto = read.written;
+            threads.push(ThreadCapture::new(s.thread.clone(), read, s.ring.dropped_too_large()));
+        }
+        drop(t);
+        Capture::new(calibration, callsites, threads, dropped_outside_rings(), self.truncated())
+    }
+
+    /// Totals over all rings.
+    pub(crate) fn totals(&self) -> RingTotals {
+        let t = self.lock();
+        let mut r = RingTotals::default();
+        for s in &t.slots {
+            r.written += s.ring.written();
+            r.overwritten += s.ring.overwritten();
+            r.dropped_too_large += s.ring.dropped_too_large();
+            r.truncated += s.ring.truncated();
+            r.used_bytes += s.ring.used_words() * 8;
+            r.capacity_bytes += s.ring.capacity_words() as u64 * 8;
+            r.memory_bytes += s.ring.bytes() as u64;
+            r.rings += 1;
+            if matches!(s.state, SlotState::Live) {
+                r.live += 1;
+            }
+        }
+        r
+    }
+
+    fn truncated(&self) -> u64 {
+        self.lock().slots.iter().map(|s| s.ring.truncated()).sum()
+    }
+
+    pub(crate) fn ring_bytes(&self) -> usize {
+        self.config.ring_words * 8
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct RingTotals {
+    pub(crate) written: u64,
+    pub(crate) overwritten: u64,
+    pub(crate) dropped_too_large: u64,
+    pub(crate) truncated: u64,
+    pub(crate) used_bytes: u64,
+    pub(crate) capacity_bytes: u64,
+    pub(crate) memory_bytes: u64,
+    pub(crate) rings: usize,
+    pub(crate) live: usize,
+}
+
+/// Drops counted outside the rings (the `too_large` cause is per ring and
+/// added by callers).
+pub(crate) fn dropped_outside_rings() -> Dropped {
+    Dropped {
+        too_large: 0,
+        reentrant: DROPPED_REENTRANT.load(Ordering::Relaxed),
+        thread_exit: DROPPED_THREAD_EXIT.load(Ordering::Relaxed),
+        callsite_overflow: DROPPED_CALLSITE_OVERFLOW.load(Ordering::Relaxed),
+        not_installed: DROPPED_NOT_INSTALLED.load(Ordering::Relaxed),
+    }
+}
+
+/// Reads every ring of the installed recorder (an empty capture when none
+/// is installed).
+pub fn capture() -> Capture {
+    match RECORDER.get() {
+        Some(r) => r.capture(),
+        None => Capture::new(Calibration::now(), callsite::callsites(), Vec::new(), dropped_outside_rings(), 0),
+    }
+}

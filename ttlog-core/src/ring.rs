@@ -1,0 +1,520 @@
+//! The per-thread flight-recorder ring.
+//!
+//! # Shape
+//!
+//! One ring per producing thread (the NanoLog / Quill / LTTng shape): a
+//! power-of-two array of 64-bit words written by exactly one producer and read
+//! by any number of readers, without locks and without atomic
+//! read-modify-write operations. Records are variable-length, whole words:
+//!
+//! ```text
+//! word 0   header  { seq_lo: 32 | len_words: 10 | callsite: 22 }   (high bits first)
+//! word 1   timestamp in clock ticks (see `clock`)
+//! word 2.. payload: the field values, laid out as the call site's kinds say
+//! ```
+//!
+//! Positions are *logical* word positions that only grow (`u64`, never wraps
+//! in practice: 2^64 words); the physical index of position `p` is
+//! `p & mask`.
+//!
+//! # Overwrite-oldest
+//!
+//! The producer keeps the newest records: before writing a record that ends
+//! at `end`, it advances `tail` over whole old records until `end - tail <=
+//! capacity`. The records it steps over are *overwritten*; because every
+//! record carries its sequence number, a reader knows exactly how many were
+//! overwritten (the sequence number of the first record it can still read).
+//!
+//! # Synchronisation (the seqlock argument of Boehm, "Can seqlocks get along
+//! with programming language memory models?", 2012, applied to a byte ring)
+//!
+//! Producer, for each record `[start, end)`:
+//!
+//! 1. advance `tail` if needed and `tail.store(t, Relaxed)`;
+//! 2. `fence(Release)`;
+//! 3. store the record's words with `Relaxed` stores;
+//! 4. `head.store(end, Release)`.
+//!
+//! Reader:
+//!
+//! 1. `t1 = tail.load(Acquire)`, `h1 = head.load(Acquire)`;
+//! 2. copy the words `[t1, h1)` with `Relaxed` loads;
+//! 3. `fence(Acquire)`;
+//! 4. `t2 = tail.load(Relaxed)`; keep the records in `[max(t1, t2), h1)`.
+//!
+//! **Invariant R (records are whole).** Every word the reader copied at a
+//! position `p` with `t2 <= p < h1` holds the value written for position `p`.
+//! *Why:* the write of `p` happens-before the reader's copy (release store of
+//! `head >= h1`, acquire load of `h1`), so the copy sees that write or a later
+//! one. A later write to the same physical word is for position `p + k·cap`,
+//! `k >= 1`, and belongs to a record ending after `p + cap`; before its data
+//! stores the producer stored a `tail > p` and then issued the release fence.
+//! If the copy observed that later write, the fences synchronise, so the
+//! reader's `t2` load sees that `tail > p`, contradicting `p >= t2`.
+//!
+//! **Invariant B (boundaries).** `tail` and `head` only ever hold record
+//! boundaries, and `tail <= head` at every instant, so walking by the
+//! `len_words` of each header from `t2` reaches `h1` exactly.
+//!
+//! The ring contains no `unsafe`: every word is an `AtomicU64`, which is also
+//! what makes the racy copy defined behaviour. `tests/loom_ring.rs` checks the
+//! argument above with loom over all interleavings of a small ring.
+
+use crate::sync::{AtomicU64, Ordering, fence};
+use crossbeam_utils::CachePadded;
+
+/// Number of words of the record header plus timestamp.
+pub(crate) const RECORD_HEADER_WORDS: usize = 2;
+/// Largest record, in words (the `len_words` field has 10 bits).
+pub(crate) const MAX_RECORD_WORDS: usize = (1 << 10) - 1;
+/// Largest call-site id that fits a header (22 bits); 0 is never used.
+pub(crate) const MAX_CALLSITE_ID: u32 = (1 << 22) - 1;
+/// Smallest ring, in words: room for two records of the largest size.
+pub(crate) const MIN_RING_WORDS: usize = 2048;
+
+/// Packs a record header.
+#[inline]
+pub(crate) fn pack_header(seq: u64, len_words: usize, callsite: u32) -> u64 {
+    debug_assert!((RECORD_HEADER_WORDS..=MAX_RECORD_WORDS).contains(&len_words));
+    debug_assert!(callsite <= MAX_CALLSITE_ID);
+    // { seq_lo: 32 | len_words: 10 | callsite: 22 }
+    (seq << 32) | ((len_words as u64) << 22) | u64::from(callsite)
+}
+
+/// The fields of a record header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub(crate) seq_lo: u32,
+    pub(crate) len_words: usize,
+    pub(crate) callsite: u32,
+}
+
+#[inline]
+pub(crate) fn unpack_header(word: u64) -> Header {
+    Header {
+        seq_lo: (word >> 32) as u32,
+        len_words: ((word >> 22) & 0x3ff) as usize,
+        callsite: (word & u64::from(MAX_CALLSITE_ID)) as u32,
+    }
+}
+
+/// Rebuilds a full sequence number from its low 32 bits and a full sequence
+/// number known to be at most 2^31 away from it.
+#[inline]
+pub(crate) fn widen_seq(lo: u32, near: u64) -> u64 {
+    let candidate = (near & !0xffff_ffff) | u64::from(lo);
+    if candidate > near.wrapping_add(1 << 31) && candidate >= 1 << 32 {
+        candidate - (1 << 32)
+    } else if candidate.wrapping_add(1 << 31) < near {
+        candidate + (1 << 32)
+    } else {
+        candidate
+    }
+}
+
+/// The words only the producer writes; one cache line, away from the data.
+#[derive(Debug)]
+struct Cursors {
+    /// `{ logical word position one past the newest whole record }`.
+    head: AtomicU64,
+    /// `{ logical word position of the oldest record not overwritten }`.
+    tail: AtomicU64,
+    /// `{ sequence number the next record will get }` = records ever written.
+    next_seq: AtomicU64,
+    /// `{ records stepped over by `tail` }` = records overwritten.
+    overwritten: AtomicU64,
+    /// Events this ring's producer dropped because they could never fit.
+    dropped_too_large: AtomicU64,
+    /// String values this ring's producer truncated.
+    truncated: AtomicU64,
+}
+
+/// A single-producer, multi-reader overwrite ring of whole-word records.
+#[derive(Debug)]
+pub(crate) struct Ring {
+    cursors: CachePadded<Cursors>,
+    mask: u64,
+    data: Box<[AtomicU64]>,
+}
+
+/// What a reader got from one ring.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RingRead {
+    /// The copied words of the whole records, oldest first, contiguous.
+    pub(crate) words: Vec<u64>,
+    /// Offset of each record in `words`, oldest first. Their sequence
+    /// numbers are consecutive, from `overwritten` to `written - 1`.
+    pub(crate) starts: Vec<u32>,
+    /// Records written to this ring before the first one returned and no
+    /// longer readable.
+    pub(crate) overwritten: u64,
+    /// Records ever written to this ring as of this read (= `overwritten` +
+    /// `starts.len()`).
+    pub(crate) written: u64,
+}
+
+impl Ring {
+    /// A ring of `words` words, rounded up to a power of two and to at least
+    /// [`MIN_RING_WORDS`].
+    pub(crate) fn new(words: usize) -> Ring {
+        let words = words.max(MIN_RING_WORDS).next_power_of_two();
+        let data: Box<[AtomicU64]> = (0..words).map(|_| AtomicU64::new(0)).collect();
+        Ring {
+            cursors: CachePadded::new(Cursors {
+                head: AtomicU64::new(0),
+                tail: AtomicU64::new(0),
+                next_seq: AtomicU64::new(0),
+                overwritten: AtomicU64::new(0),
+                dropped_too_large: AtomicU64::new(0),
+                truncated: AtomicU64::new(0),
+            }),
+            mask: words as u64 - 1,
+            data,
+        }
+    }
+
+    /// Capacity in words.
+    pub(crate) fn capacity_words(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Bytes of memory this ring holds.
+    pub(crate) fn bytes(&self) -> usize {
+        self.data.len() * 8 + std::mem::size_of::<Ring>()
+    }
+
+    /// Records ever written (relaxed: exact once producers are quiet).
+    pub(crate) fn written(&self) -> u64 {
+        self.cursors.next_seq.load(Ordering::Relaxed)
+    }
+
+    /// Records overwritten (relaxed: exact once producers are quiet).
+    pub(crate) fn overwritten(&self) -> u64 {
+        self.cursors.overwritten.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn dropped_too_large(&self) -> u64 {
+        self.cursors.dropped_too_large.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn truncated(&self) -> u64 {
+        self.cursors.truncated.load(Ordering::Relaxed)
+    }
+
+    /// Words between `tail` and `head` (relaxed: a gauge).
+    pub(crate) fn used_words(&self) -> u64 {
+        let tail = self.cursors.tail.load(Ordering::Relaxed);
+        let head = self.cursors.head.load(Ordering::Relaxed);
+        head.saturating_sub(tail).min(self.data.len() as u64)
+    }
+
+    /// Takes the producer side. The caller guarantees there is at most one
+    /// producer at a time (the recorder hands a ring to one thread and takes it
+    /// back only after that thread's producer is gone).
+    pub(crate) fn producer(self: &std::sync::Arc<Ring>) -> Producer {
+        let c = &self.cursors;
+        Producer {
+            ring: std::sync::Arc::clone(self),
+            head: c.head.load(Ordering::Acquire),
+            tail: c.tail.load(Ordering::Acquire),
+            next_seq: c.next_seq.load(Ordering::Acquire),
+            overwritten: c.overwritten.load(Ordering::Acquire),
+            dropped_too_large: c.dropped_too_large.load(Ordering::Relaxed),
+            truncated: c.truncated.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Discards every readable record (they count as overwritten). Only
+    /// while no producer owns the ring.
+    pub(crate) fn discard_all(&self) {
+        let c = &self.cursors;
+        let head = c.head.load(Ordering::Acquire);
+        let mut tail = c.tail.load(Ordering::Acquire);
+        let mut discarded = 0;
+        while tail < head {
+            let header = unpack_header(self.data[(tail & self.mask) as usize].load(Ordering::Relaxed));
+            tail += header.len_words.max(RECORD_HEADER_WORDS) as u64;
+            discarded += 1;
+        }
+        c.overwritten.store(c.overwritten.load(Ordering::Relaxed) + discarded, Ordering::Relaxed);
+        // { tail = head }: the ring holds no record.
+        c.tail.store(head, Ordering::Release);
+    }
+
+    /// Copies every whole record out of the ring, concurrently with its
+    /// producer. Never blocks the producer; records the producer overwrites
+    /// during the copy are left out and counted as overwritten.
+    pub(crate) fn read(&self) -> RingRead {
+        let c = &self.cursors;
+        let mut out = RingRead::default();
+        // A producer lapping the whole ring between our cursor loads is
+        // possible only for small rings under a racing producer; retry then.
+        for _ in 0..64 {
+            let t1 = c.tail.load(Ordering::Acquire);
+            let h1 = c.head.load(Ordering::Acquire);
+            // `next_seq` is stored after `head`, so this is at least the
+            // sequence number following the record that ends at `h1`.
+            let next_seq = c.next_seq.load(Ordering::Acquire);
+            if h1 < t1 || h1 - t1 > self.data.len() as u64 {
+                continue;
+            }
+            out.words.clear();
+            out.words.reserve((h1 - t1) as usize);
+            for p in t1..h1 {
+                out.words.push(self.data[(p & self.mask) as usize].load(Ordering::Relaxed));
+            }
+            fence(Ordering::Acquire);
+            let t2 = c.tail.load(Ordering::Relaxed);
+            if t2 > h1 {
+                // Everything we copied was overwritten while we copied.
+                continue;
+            }
+            let start = t2.max(t1);
+            let skip = (start - t1) as usize;
+            out.words.drain(..skip);
+            out.starts.clear();
+            let mut off = 0usize;
+            let mut torn = false;
+            while off < out.words.len() {
+                let header = unpack_header(out.words[off]);
+                if header.len_words < RECORD_HEADER_WORDS || off + header.len_words > out.words.len() {
+                    // Cannot happen by Invariants R and B; refuse the read
+                    // rather than return a torn record.
+                    torn = true;
+                    break;
+                }
+                out.starts.push(off as u32);
+                off += header.len_words;
+            }
+            if torn {
+                debug_assert!(false, "ring walk lost a record boundary");
+                continue;
+            }
+            match out.starts.last() {
+                Some(&last) => {
+                    // Records in a ring are consecutive in sequence number.
+                    let last_seq = widen_seq(unpack_header(out.words[last as usize]).seq_lo, next_seq);
+                    out.written = last_seq + 1;
+                    out.overwritten = out.written - out.starts.len() as u64;
+                    debug_assert!(out.starts.iter().enumerate().all(|(i, &s)| {
+                        unpack_header(out.words[s as usize]).seq_lo == (out.overwritten + i as u64) as u32
+                    }));
+                }
+                None => {
+                    // Empty: every record written before `h1` is gone. Records
+                    // are counted up to `h1` only; `next_seq` may already be
+                    // newer, so count what `h1` covers when the ring is empty
+                    // because it was discarded (the only way to be empty with
+                    // records written).
+                    out.overwritten = next_seq;
+                    out.written = next_seq;
+                }
+            }
+            return out;
+        }
+        // The producer kept lapping us: report nothing readable.
+        let written = c.next_seq.load(Ordering::Acquire);
+        RingRead { overwritten: written, written, ..RingRead::default() }
+    }
+}
+
+/// The producer side of a [`Ring`]: owned by one thread, never shared.
+#[derive(Debug)]
+pub(crate) struct Producer {
+    ring: std::sync::Arc<Ring>,
+    head: u64,
+    tail: u64,
+    next_seq: u64,
+    overwritten: u64,
+    dropped_too_large: u64,
+    truncated: u64,
+}
+
+/// Writes one record's payload words; handed to the encoder by
+/// [`Producer::write`].
+#[derive(Debug)]
+pub struct RecordWriter<'a> {
+    data: &'a [AtomicU64],
+    mask: u64,
+    pos: u64,
+    end: u64,
+    truncated: u64,
+}
+
+impl RecordWriter<'_> {
+    /// Appends one payload word.
+    #[inline(always)]
+    pub fn push(&mut self, word: u64) {
+        debug_assert!(self.pos < self.end, "encoder wrote more words than it sized");
+        self.data[(self.pos & self.mask) as usize].store(word, Ordering::Relaxed);
+        self.pos += 1;
+    }
+
+    /// Notes that a string value was cut to fit.
+    #[cold]
+    pub fn note_truncated(&mut self) {
+        self.truncated += 1;
+    }
+}
+
+impl Producer {
+    /// Writes one record of `payload_words` words: header, `timestamp`, then
+    /// whatever `encode` pushes (exactly `payload_words` words). Returns
+    /// `false` and counts a drop when the record can never fit.
+    #[inline]
+    pub(crate) fn write(
+        &mut self,
+        callsite: u32,
+        timestamp: u64,
+        payload_words: usize,
+        encode: impl FnOnce(&mut RecordWriter<'_>),
+    ) -> bool {
+        let len = RECORD_HEADER_WORDS + payload_words;
+        if len > MAX_RECORD_WORDS || len > self.ring.data.len() / 2 {
+            self.drop_too_large();
+            return false;
+        }
+        let start = self.head;
+        let end = start + len as u64;
+        let cap = self.ring.data.len() as u64;
+        if end - self.tail > cap {
+            self.make_room(end - cap);
+        }
+        let ring = &*self.ring;
+        // Data stores must not become visible before the tail store above.
+        fence(Ordering::Release);
+        let mut w = RecordWriter { data: &ring.data, mask: ring.mask, pos: start, end, truncated: 0 };
+        w.push(pack_header(self.next_seq, len, callsite));
+        w.push(timestamp);
+        encode(&mut w);
+        debug_assert_eq!(w.pos, end, "encoder wrote fewer words than it sized");
+        let truncated = w.truncated;
+        self.head = end;
+        self.next_seq += 1;
+        // { head = end of the record just written }: publishes its words.
+        ring.cursors.head.store(end, Ordering::Release);
+        ring.cursors.next_seq.store(self.next_seq, Ordering::Relaxed);
+        if truncated != 0 {
+            self.add_truncated(truncated);
+        }
+        true
+    }
+
+    /// Moves `tail` over whole records until it is at or past `min_tail`.
+    #[inline]
+    fn make_room(&mut self, min_tail: u64) {
+        let ring = &*self.ring;
+        while self.tail < min_tail {
+            // Only this producer writes headers, so reading our own earlier
+            // header is race-free.
+            let header = unpack_header(ring.data[(self.tail & ring.mask) as usize].load(Ordering::Relaxed));
+            debug_assert!(header.len_words >= RECORD_HEADER_WORDS);
+            self.tail += header.len_words.max(RECORD_HEADER_WORDS) as u64;
+            self.overwritten += 1;
+        }
+        // { tail = first record that survives the write to come }.
+        ring.cursors.tail.store(self.tail, Ordering::Relaxed);
+        ring.cursors.overwritten.store(self.overwritten, Ordering::Relaxed);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn drop_too_large(&mut self) {
+        self.dropped_too_large += 1;
+        self.ring.cursors.dropped_too_large.store(self.dropped_too_large, Ordering::Relaxed);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn add_truncated(&mut self, n: u64) {
+        self.truncated += n;
+        self.ring.cursors.truncated.store(self.truncated, Ordering::Relaxed);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn write_n(p: &mut Producer, seq_payload: u64, words: usize) {
+        assert!(p.write(7, seq_payload, words, |w| {
+            for i in 0..words {
+                w.push(seq_payload ^ i as u64);
+            }
+        }));
+    }
+
+    #[test]
+    fn header_round_trip() {
+        let h = pack_header(0x1_2345_6789, 17, 0x3f_ffff);
+        assert_eq!(unpack_header(h), Header { seq_lo: 0x2345_6789, len_words: 17, callsite: 0x3f_ffff });
+    }
+
+    #[test]
+    fn widen_seq_handles_wrap() {
+        assert_eq!(widen_seq(5, 5), 5);
+        assert_eq!(widen_seq(0xffff_fff0, 0x1_0000_0010), 0xffff_fff0);
+        assert_eq!(widen_seq(0x10, 0xffff_fff0), 0x1_0000_0010);
+        assert_eq!(widen_seq(3, 0x5_0000_0004), 0x5_0000_0003);
+    }
+
+    #[test]
+    fn empty_ring_reads_empty() {
+        let ring = Arc::new(Ring::new(0));
+        let r = ring.read();
+        assert!(r.starts.is_empty());
+        assert_eq!((r.overwritten, r.written), (0, 0));
+    }
+
+    #[test]
+    fn keeps_newest_and_counts_overwritten() {
+        let ring = Arc::new(Ring::new(MIN_RING_WORDS));
+        let mut p = ring.producer();
+        // 5-word records: 2048 / 5 = 409 fit.
+        for i in 0..1000 {
+            write_n(&mut p, i, 3);
+        }
+        let r = ring.read();
+        assert_eq!(r.written, 1000);
+        assert_eq!(r.overwritten + r.starts.len() as u64, 1000);
+        assert_eq!(r.starts.len(), 2048 / 5);
+        for (k, &s) in r.starts.iter().enumerate() {
+            let s = s as usize;
+            let seq = r.overwritten + k as u64;
+            assert_eq!(r.words[s + 1], seq, "record {k}");
+            for i in 0..3 {
+                assert_eq!(r.words[s + 2 + i], seq ^ i as u64);
+            }
+        }
+    }
+
+    #[test]
+    fn too_large_is_dropped_and_counted() {
+        let ring = Arc::new(Ring::new(MIN_RING_WORDS));
+        let mut p = ring.producer();
+        assert!(!p.write(1, 0, MAX_RECORD_WORDS, |_| unreachable!()));
+        assert_eq!(ring.dropped_too_large(), 1);
+        assert_eq!(ring.read().written, 0);
+    }
+
+    #[test]
+    fn discard_all_counts_as_overwritten() {
+        let ring = Arc::new(Ring::new(0));
+        let mut p = ring.producer();
+        for i in 0..10 {
+            write_n(&mut p, i, 1);
+        }
+        drop(p);
+        ring.discard_all();
+        let r = ring.read();
+        assert!(r.starts.is_empty());
+        assert_eq!((r.overwritten, r.written), (10, 10));
+        let mut p = ring.producer();
+        write_n(&mut p, 10, 1);
+        let r = ring.read();
+        assert_eq!(r.starts.len(), 1);
+        assert_eq!(r.overwritten, 10);
+        assert_eq!(r.words[1], 10);
+    }
+}

@@ -1,0 +1,260 @@
+//! [`Trace`]: installing the recorder and talking to it.
+
+use crate::capture::{Capture, Dropped, Event};
+use crate::level::Level;
+use crate::recorder::{self, RingConfig};
+use crate::ring::MIN_RING_WORDS;
+use std::fmt;
+use std::path::PathBuf;
+
+/// Ring bytes budgeted per event when a capacity is given in events: the
+/// size of a message with three fields (u64, f64, short string).
+pub const BYTES_PER_EVENT: usize = 40;
+
+/// Why installing or using the recorder failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A recorder is already installed in this process.
+    #[error("a ttlog recorder is already installed in this process")]
+    AlreadyInstalled,
+    /// A builder setting is out of range.
+    #[error("invalid ttlog configuration: {0}")]
+    Config(String),
+}
+
+/// Counters of the recorder, from [`Trace::metrics`].
+///
+/// Every event that passed the level check is in exactly one place:
+/// `logged == in_ring + overwritten + dropped.total()` (exactly, once
+/// producers are quiet; each counter is read without stopping them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Metrics {
+    /// Events logged (passed the level check).
+    pub logged: u64,
+    /// Events readable in the rings now.
+    pub in_ring: u64,
+    /// Events overwritten by newer ones (the flight recorder keeps the newest).
+    pub overwritten: u64,
+    /// Events dropped, by cause.
+    pub dropped: Dropped,
+    /// String values cut to the length limit (the events were kept).
+    pub truncated: u64,
+    /// Ring bytes holding readable events.
+    pub bytes_in_use: u64,
+    /// Ring bytes in all rings.
+    pub bytes_capacity: u64,
+    /// Memory the rings take, headers included.
+    pub memory_bytes: u64,
+    /// Rings allocated (live threads plus idle rings of exited threads).
+    pub rings: usize,
+    /// Rings owned by a live thread.
+    pub live_threads: usize,
+}
+
+/// Configures and installs the recorder; from [`Trace::builder`].
+///
+/// ```no_run
+/// use ttlog_core::{Level, Trace};
+/// let trace = Trace::builder()
+///     .service("pricing")
+///     .capacity_events(8192)
+///     .level(Level::Debug)
+///     .storage_path("/var/tmp/ttlog")
+///     .install()
+///     .expect("no other recorder installed");
+/// ttlog_core::debug!("ready", shards = 8u32);
+/// assert_eq!(trace.metrics().logged, 1);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    service: String,
+    ring_bytes: usize,
+    level: Option<Level>,
+    storage_path: Option<PathBuf>,
+    max_idle_rings: usize,
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        let service = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "service".to_owned());
+        Builder { service, ring_bytes: 4096 * BYTES_PER_EVENT, level: None, storage_path: None, max_idle_rings: 64 }
+    }
+}
+
+impl Builder {
+    /// The service name written into snapshots (default: the executable's
+    /// name).
+    pub fn service(mut self, name: impl Into<String>) -> Builder {
+        self.service = name.into();
+        self
+    }
+
+    /// Ring size per thread, in events of [`BYTES_PER_EVENT`] bytes (default
+    /// 4096). Rounded up to a power of two bytes, at least 16 KiB.
+    pub fn capacity_events(mut self, events: usize) -> Builder {
+        self.ring_bytes = events.saturating_mul(BYTES_PER_EVENT);
+        self
+    }
+
+    /// Ring size per thread, in bytes. Rounded up to a power of two, at least
+    /// 16 KiB.
+    pub fn capacity_bytes(mut self, bytes: usize) -> Builder {
+        self.ring_bytes = bytes;
+        self
+    }
+
+    /// The least severe level recorded (default: [`Level::Info`], or what
+    /// [`crate::set_level`] set before).
+    pub fn level(mut self, level: Level) -> Builder {
+        self.level = Some(level);
+        self
+    }
+
+    /// Directory for snapshot files.
+    pub fn storage_path(mut self, path: impl Into<PathBuf>) -> Builder {
+        self.storage_path = Some(path.into());
+        self
+    }
+
+    /// Rings of exited threads kept readable before the one idle the longest
+    /// is reused, unread events counted as overwritten (default 64).
+    pub fn max_idle_rings(mut self, n: usize) -> Builder {
+        self.max_idle_rings = n;
+        self
+    }
+
+    /// Installs the recorder for the whole process.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyInstalled`] if one is installed already;
+    /// [`Error::Config`] for a ring above 1 GiB.
+    pub fn install(self) -> Result<Trace, Error> {
+        if self.ring_bytes > 1 << 30 {
+            return Err(Error::Config(format!("ring of {} bytes per thread is above 1 GiB", self.ring_bytes)));
+        }
+        let ring_words = (self.ring_bytes.div_ceil(8)).max(MIN_RING_WORDS).next_power_of_two();
+        let config = RingConfig { ring_words, max_idle_rings: self.max_idle_rings };
+        if !recorder::install(config, self.level) {
+            return Err(Error::AlreadyInstalled);
+        }
+        Ok(Trace { service: self.service, storage_path: self.storage_path, owner: true })
+    }
+}
+
+/// The installed recorder: metrics, reads, and (as a guard) shutdown.
+///
+/// ```
+/// let trace = ttlog_core::Trace::builder().service("doc").install().unwrap();
+/// ttlog_core::info!("Trade executed", symbol = "AAPL", qty = 1000u64, price = 150.25, ok = true);
+/// let events = trace.events();
+/// assert_eq!(&*events[0].message, "Trade executed");
+/// assert_eq!(events[0].field("qty"), Some(&ttlog_core::Value::U64(1000)));
+/// ```
+pub struct Trace {
+    service: String,
+    storage_path: Option<PathBuf>,
+    owner: bool,
+}
+
+impl fmt::Debug for Trace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Trace").field("service", &self.service).field("storage_path", &self.storage_path).finish()
+    }
+}
+
+impl Trace {
+    /// A builder with the defaults.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Installs the recorder as the original `ttlog` did: `capacity` events
+    /// per thread ring, the service name and an optional snapshot directory.
+    /// `channel_capacity` is accepted for compatibility; TTLog has no event
+    /// channel (threads write their own rings).
+    ///
+    /// If a recorder is installed already this does not panic: it prints one
+    /// line on stderr and returns a handle to the installed recorder.
+    pub fn init(capacity: usize, channel_capacity: usize, service_name: &str, storage_path: Option<&str>) -> Trace {
+        let _ = channel_capacity;
+        let mut b = Trace::builder().service(service_name).capacity_events(capacity);
+        if let Some(p) = storage_path {
+            b = b.storage_path(p);
+        }
+        match b.install() {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("ttlog: {e}; using the installed one");
+                Trace { service: service_name.to_owned(), storage_path: storage_path.map(PathBuf::from), owner: false }
+            }
+        }
+    }
+
+    /// The service name.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The snapshot directory, if one was configured.
+    pub fn storage_path(&self) -> Option<&std::path::Path> {
+        self.storage_path.as_deref()
+    }
+
+    /// Sets the least severe level recorded; see [`crate::set_level`].
+    pub fn set_level(&self, level: Level) {
+        crate::set_level(level);
+    }
+
+    /// The recorder's counters.
+    pub fn metrics(&self) -> Metrics {
+        let Some(rec) = recorder::recorder() else { return Metrics::default() };
+        let t = rec.totals();
+        let mut dropped = recorder::dropped_outside_rings();
+        dropped.too_large = t.dropped_too_large;
+        Metrics {
+            logged: t.written + dropped.total(),
+            in_ring: t.written - t.overwritten.min(t.written),
+            overwritten: t.overwritten,
+            dropped,
+            truncated: t.truncated,
+            bytes_in_use: t.used_bytes,
+            bytes_capacity: t.capacity_bytes,
+            memory_bytes: t.memory_bytes,
+            rings: t.rings,
+            live_threads: t.live,
+        }
+    }
+
+    /// Fraction of ring space holding readable events, 0.0 to 1.0.
+    pub fn buffer_utilization(&self) -> f64 {
+        let m = self.metrics();
+        if m.bytes_capacity == 0 { 0.0 } else { m.bytes_in_use as f64 / m.bytes_capacity as f64 }
+    }
+
+    /// Bytes of each thread's ring.
+    pub fn ring_bytes(&self) -> usize {
+        recorder::recorder().map_or(0, recorder::Recorder::ring_bytes)
+    }
+
+    /// Reads every ring without stopping the producers.
+    pub fn capture(&self) -> Capture {
+        recorder::capture()
+    }
+
+    /// Every readable event, decoded, in time order.
+    pub fn events(&self) -> Vec<Event> {
+        self.capture().events()
+    }
+
+    /// Stops recording: later events are disabled (one load and a branch).
+    /// What the rings hold stays readable.
+    pub fn shutdown(&self) {
+        if self.owner {
+            recorder::disable();
+        }
+    }
+}
