@@ -380,6 +380,14 @@ fn header(capture: &Capture, meta: &SnapshotMeta, in_snapshot: u64, unreadable: 
 /// assert_eq!(snap.header().reason, "manual");
 /// ```
 pub fn encode(capture: &Capture, meta: &SnapshotMeta) -> Vec<u8> {
+    encode_chunked(capture, meta, format::CHUNK_EVENTS)
+}
+
+/// [`encode`] with at most `chunk_events` events per chunk (at least 1; the
+/// default is 65 536). Smaller chunks decode in parallel better and lose less
+/// to damage, at some cost in size.
+pub fn encode_chunked(capture: &Capture, meta: &SnapshotMeta, chunk_events: usize) -> Vec<u8> {
+    let chunk_events = chunk_events.clamp(1, format::CHUNK_EVENTS);
     let mut rows: Vec<Row<'_>> = Vec::with_capacity(capture.len());
     let mut unreadable = 0u64;
     for (ti, t) in capture.threads.iter().enumerate() {
@@ -416,7 +424,7 @@ pub fn encode(capture: &Capture, meta: &SnapshotMeta) -> Vec<u8> {
         // Close a chunk at CHUNK_EVENTS events or about CHUNK_RAW_TARGET raw bytes.
         let mut end = start;
         let mut raw = 0usize;
-        while end < rows.len() && end - start < format::CHUNK_EVENTS && raw < format::CHUNK_RAW_TARGET {
+        while end < rows.len() && end - start < chunk_events && raw < format::CHUNK_RAW_TARGET {
             raw += 16 + rows[end].payload.len() * 8;
             end += 1;
         }
