@@ -246,4 +246,41 @@ fn main() {
         rate(events, t_decode2)
     );
     println!("decode to Events       {:>8.1} M events/s (convenience iterator, 1 thread)", rate(events, t_events));
+
+    // Producers are not stalled: one thread logs flat out while a snapshot
+    // of the 1 M events is written; compare its rate inside and outside.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let start = Instant::now();
+    let producer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut marks = Vec::with_capacity(1 << 16);
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for _ in 0..1000 {
+                    info!(target: "producer", "tick", i = i, venue = "XNAS");
+                    i += 1;
+                }
+                marks.push(start.elapsed());
+            }
+            marks
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let a = start.elapsed();
+    trace.request_snapshot("under-load").unwrap();
+    let b = start.elapsed();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let marks = producer.join().unwrap();
+    let end = *marks.last().unwrap();
+    let inside = marks.iter().filter(|m| **m >= a && **m < b).count() as f64 * 1000.0;
+    let outside = marks.iter().filter(|m| **m < a || **m >= b).count() as f64 * 1000.0;
+    let outside_time = (end - (b - a)).as_secs_f64();
+    println!(
+        "producer while writing  {:>7.1} M events/s during the snapshot ({:.0} ms), {:.1} M events/s outside it",
+        inside / (b - a).as_secs_f64() / 1e6,
+        (b - a).as_secs_f64() * 1e3,
+        outside / outside_time / 1e6
+    );
 }

@@ -642,10 +642,11 @@ fn scan(data: &[u8], mut pos: usize, name: &str) -> (Vec<ChunkInfo>, Vec<Snapsho
     let mut problems = Vec::new();
     let problem =
         |offset: usize, problem: Problem| SnapshotError { file: name.to_owned(), offset: offset as u64, problem };
+    // Magic first: the CRC is computed only where a frame could start.
     let frame_ok = |at: usize| {
         at + format::FRAME_LEN <= data.len()
-            && crc32fast::hash(&data[at..at + 20]) == format::le_u32(data, at + 20)
             && (data[at..at + 4] == format::CHUNK_MAGIC || data[at..at + 4] == format::END_MAGIC)
+            && crc32fast::hash(&data[at..at + 20]) == format::le_u32(data, at + 20)
     };
     // The next intact frame after a damaged spot, if any.
     let resync = |from: usize| (from..data.len().saturating_sub(format::FRAME_LEN - 1)).find(|&at| frame_ok(at));

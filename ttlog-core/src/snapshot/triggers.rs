@@ -133,10 +133,16 @@ pub(crate) fn take(reason: &str, panic: Option<PanicEntry>, fallback: (&str, Opt
     if IN_SNAPSHOT.with(Cell::get) {
         return Err(io::Error::new(io::ErrorKind::WouldBlock, "a snapshot is already being written by this thread"));
     }
+    /// Clears the flag however `take_inner` ends, unwinding included.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            IN_SNAPSHOT.with(|f| f.set(false));
+        }
+    }
     IN_SNAPSHOT.with(|f| f.set(true));
-    let result = take_inner(reason, panic, fallback);
-    IN_SNAPSHOT.with(|f| f.set(false));
-    result
+    let _reset = Reset;
+    take_inner(reason, panic, fallback)
 }
 
 fn take_inner(reason: &str, panic: Option<PanicEntry>, fallback: (&str, Option<&Path>)) -> io::Result<PathBuf> {
@@ -225,7 +231,10 @@ fn install_signal_thread() -> io::Result<()> {
                 SIGQUIT => "sigquit",
                 _ => "sighup",
             };
-            if let Ok(path) = take(reason, None, ("", None)) {
+            // Whatever happens while writing, the signal's default action
+            // must follow: a panic here must not leave the process running.
+            let taken = std::panic::catch_unwind(|| take(reason, None, ("", None)));
+            if let Ok(Ok(path)) = taken {
                 eprintln!("ttlog: {reason} snapshot written to {}", path.display());
             }
             // Default action: for these four, end the process by the signal.
@@ -245,7 +254,8 @@ fn start_periodic(interval: Duration) {
             match rx.recv_timeout(interval) {
                 Err(RecvTimeoutError::Timeout) => {
                     if logged_now() != s.last_logged.load(Ordering::Relaxed) {
-                        let _ = take("periodic", None, ("", None));
+                        // A panic while writing must not end periodic snapshots.
+                        let _ = std::panic::catch_unwind(|| take("periodic", None, ("", None)));
                     }
                 }
                 _ => return,
