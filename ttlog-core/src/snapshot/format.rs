@@ -380,7 +380,12 @@ pub(crate) fn ns_from_civil(y: i64, m: u32, d: u32, hh: u32, mm: u32, ss: u32) -
     (days * 86_400 + i64::from(hh) * 3600 + i64::from(mm) * 60 + i64::from(ss)).saturating_mul(1_000_000_000)
 }
 
-/// `2026-11-22T00:27:23.123456789Z`.
+/// UTC nanoseconds as RFC 3339 text.
+///
+/// ```
+/// use ttlog_core::snapshot::format::format_rfc3339;
+/// assert_eq!(format_rfc3339(1_795_307_845_033_000_000), "2026-11-22T00:37:25.033000000Z");
+/// ```
 pub fn format_rfc3339(ns: i64) -> String {
     let (y, mo, d, h, mi, s, n) = civil_from_ns(ns);
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{n:09}Z")

@@ -55,4 +55,4 @@ pub use reader::{
     ChunkColumns, ChunkInfo, Events, FieldColumn, FormatVersion, Problem, Snapshot, SnapshotError, StrColumn, Values,
 };
 pub use triggers::default_dir;
-pub use writer::{Retention, SnapshotMeta, apply_retention, encode, encode_chunked, file_name, sanitize, write_file};
+pub use writer::{Retention, SnapshotMeta, apply_retention, encode, encode_chunked, file_name, write_file};

@@ -227,6 +227,20 @@ pub struct FieldColumn {
 /// `timestamps`, `callsites`, `threads`, `seqs` and `ranks`; field values in
 /// per-(call site, field) columns. Event `i`'s value of field `f` is
 /// `column(callsites[i], f).values[ranks[i]]`.
+///
+/// ```
+/// use ttlog_core::snapshot::{Snapshot, SnapshotMeta, Values, encode};
+/// let _t = ttlog_core::Trace::builder().install();
+/// for i in 0..3u64 {
+///     ttlog_core::info!("fill", qty = 10 * i);
+/// }
+/// let snap = Snapshot::from_bytes(encode(&ttlog_core::capture(), &SnapshotMeta::new("doc", "x")), "mem").unwrap();
+/// let cols = snap.decode_chunk(0).unwrap();
+/// let site = snap.callsites().iter().find(|c| &*c.message == "fill").unwrap();
+/// assert_eq!(cols.column(site.id, 0).unwrap().values, Values::U64(vec![0, 10, 20]));
+/// let row = cols.callsites.iter().position(|&c| c == site.id).unwrap();
+/// assert_eq!(cols.value(row, 0), Some(ttlog_core::Value::U64(0)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ChunkColumns {
     /// UTC nanoseconds since the Unix epoch.

@@ -454,7 +454,7 @@ impl Default for Retention {
 
 /// Replaces anything but `[A-Za-z0-9_]` (and `-` when `dash`) with `_`, and
 /// bounds the length, so the result is safe in a file name.
-pub fn sanitize(s: &str, dash: bool, max: usize, empty: &str) -> String {
+pub(crate) fn sanitize(s: &str, dash: bool, max: usize, empty: &str) -> String {
     let out: String = s
         .chars()
         .take(max)
@@ -463,7 +463,15 @@ pub fn sanitize(s: &str, dash: bool, max: usize, empty: &str) -> String {
     if out.is_empty() { empty.to_owned() } else { out }
 }
 
-/// `ttlog-{service}-{pid}-{YYYYMMDDTHHMMSS.mmmZ}-{reason}.bin`, sanitised.
+/// `ttlog-{service}-{pid}-{YYYYMMDDTHHMMSS.mmmZ}-{reason}.bin` (UTC).
+/// The service keeps `[A-Za-z0-9_-]` (64 characters at most), the reason
+/// `[A-Za-z0-9_]` (48 at most); anything else becomes `_`, so the name has no
+/// path separator, dot sequence or control character.
+///
+/// ```
+/// let name = ttlog_core::snapshot::file_name("pricing-eu", 4242, 1_795_307_845_033_000_000, "../sig term");
+/// assert_eq!(name, "ttlog-pricing-eu-4242-20261122T003725.033Z-___sig_term.bin");
+/// ```
 pub fn file_name(service: &str, pid: u32, created_at_ns: i64, reason: &str) -> String {
     let (y, mo, d, h, mi, s, n) = format::civil_from_ns(created_at_ns);
     format!(
@@ -504,6 +512,18 @@ fn open_exclusive(path: &Path) -> io::Result<fs::File> {
 ///
 /// # Errors
 /// Any I/O error, with the path it concerns.
+///
+/// ```
+/// use ttlog_core::snapshot::{Retention, apply_retention, file_name, write_file};
+/// let dir = std::env::temp_dir().join(format!("ttlog-doc-{}", std::process::id()));
+/// let a = write_file(&dir, &file_name("doc", 1, 0, "manual"), b"first")?;
+/// let b = write_file(&dir, &file_name("doc", 1, 0, "manual"), b"second")?;
+/// assert_ne!(a, b, "same second: a new name, never an overwrite");
+/// let removed = apply_retention(&dir, "doc", Retention { max_files: Some(1), max_bytes: None }, &b)?;
+/// assert_eq!(removed, vec![a]);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
     let ctx = |what: &str, p: &Path, e: io::Error| io::Error::new(e.kind(), format!("{what} {}: {e}", p.display()));
     ensure_dir(dir).map_err(|e| ctx("cannot create directory", dir, e))?;
