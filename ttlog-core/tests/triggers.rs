@@ -117,6 +117,25 @@ fn child(case: &str, dir: &Path) {
             info!("still logging", n = 7u64);
             assert!(t.events().iter().any(|e| &*e.message == "still logging"));
         }
+        "fsize" => {
+            // Run under `prlimit --fsize`: a write past the limit fails with
+            // EFBIG, as a full disk fails with ENOSPC, part-way through the
+            // file. Without a handler SIGXFSZ would end the process.
+            signal_hook::flag::register(
+                signal_hook::consts::SIGXFSZ,
+                std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            )
+            .unwrap();
+            let t = builder(dir).snapshot_on_signals(false).install().unwrap();
+            for i in 0..20_000u64 {
+                info!("filling", i, text = %format_args!("value number {i} of many"));
+            }
+            let e = t.request_snapshot("too_big").unwrap_err();
+            assert!(e.to_string().contains("cannot write"), "{e}");
+            assert_eq!(t.metrics().snapshot_errors, 1);
+            info!("logging goes on");
+            assert!(t.events().iter().any(|e| &*e.message == "logging goes on"));
+        }
         signal if signal.starts_with("signal-") => {
             let sig: i32 = signal["signal-".len()..].parse().unwrap();
             let _t = builder(dir).install().unwrap();
@@ -144,8 +163,22 @@ fn child(case: &str, dir: &Path) {
 }
 
 fn run_child(case: &str) -> (Output, tempfile::TempDir) {
+    run_child_with(case, &[])
+}
+
+/// Runs the child, prefixed by `wrapper` (a command and its arguments).
+fn run_child_with(case: &str, wrapper: &[&str]) -> (Output, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = match wrapper.split_first() {
+        Some((prog, args)) => {
+            let mut c = Command::new(prog);
+            c.args(args).arg(&exe);
+            c
+        }
+        None => Command::new(&exe),
+    };
+    let out = cmd
         .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
         .env(CASE, case)
         .env(DIR, dir.path())
@@ -273,4 +306,18 @@ fn failures_are_counted_reported_once_and_leave_nothing() {
     assert!(err.contains("blocker"), "the message names the path: {err}");
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, vec![std::ffi::OsString::from("blocker")]);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_write_failing_mid_file_leaves_no_file() {
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        eprintln!("skipped: prlimit (util-linux) is not installed");
+        return;
+    }
+    let (out, dir) = run_child_with("fsize", &["prlimit", "--fsize=16384"]);
+    assert!(out.status.success(), "{:?} {}", out.status, stderr(&out));
+    assert_eq!(stderr(&out).matches("ttlog: snapshot failed").count(), 1, "{}", stderr(&out));
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "no temp or partial file: {left:?}");
 }
