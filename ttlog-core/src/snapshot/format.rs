@@ -39,6 +39,30 @@ pub const MAX_CHUNK_RAW_LEN: usize = 64 << 20;
 /// timestamp delta, call site, thread and sequence delta), so `events` can be
 /// checked against `raw_len`.
 pub const MIN_EVENT_RAW_LEN: usize = 4;
+/// The longest text value a file may hold, in bytes (the ring stores string
+/// lengths in 16 bits).
+pub const MAX_STR_LEN: usize = u16::MAX as usize;
+/// Most raw bytes one event takes outside its field values: timestamp and
+/// sequence varints (10 bytes each), call site and thread (4 bytes each).
+pub const MAX_EVENT_FIXED_RAW_LEN: usize = 28;
+/// CBOR bytes a chunk may take beyond its column contents: the map keys and
+/// headers of the chunk, plus this much per field column.
+pub const CHUNK_CBOR_OVERHEAD: usize = 256;
+/// See [`CHUNK_CBOR_OVERHEAD`].
+pub const COLUMN_CBOR_OVERHEAD: usize = 64;
+
+/// Most raw bytes one value of `kind` takes in a column.
+pub const fn max_value_raw_len(kind: crate::Kind) -> usize {
+    match kind {
+        crate::Kind::Bool => 1,
+        crate::Kind::Char | crate::Kind::F32 => 4,
+        crate::Kind::F64 => 8,
+        crate::Kind::U64 | crate::Kind::I64 => 10,
+        crate::Kind::U128 | crate::Kind::I128 => 16,
+        crate::Kind::Str => MAX_STR_LEN + 3,
+    }
+}
+
 /// The largest LZ4 expansion ratio: LZ4 cannot expand a block by more than
 /// 255 times (plus a small constant).
 pub const LZ4_MAX_RATIO: usize = 255;

@@ -424,7 +424,8 @@ impl Snapshot {
             .map_err(|e| err(format::PREAMBLE_LEN, Problem::Invalid(format!("header is not valid CBOR: {e}"))))?;
         let (sites, threads) = tables(&header).map_err(|p| err(format::PREAMBLE_LEN, Problem::Invalid(p)))?;
 
-        let (chunks, problems, complete) = scan(&data, format::PREAMBLE_LEN + header_len, &name);
+        let limits = ChunkLimits::new(&sites);
+        let (chunks, problems, complete) = scan(&data, format::PREAMBLE_LEN + header_len, &name, limits);
         Ok(Snapshot {
             name,
             data,
@@ -649,9 +650,41 @@ fn tables(header: &Header) -> Result<(Vec<Arc<CallSiteInfo>>, Vec<ThreadInfo>), 
     Ok((sites, threads))
 }
 
+/// What the header allows a chunk frame to claim.
+#[derive(Debug, Clone, Copy)]
+struct ChunkLimits {
+    /// Most raw bytes one event can take.
+    max_event: usize,
+    /// Most raw bytes of CBOR structure besides the values.
+    overhead: usize,
+}
+
+impl ChunkLimits {
+    fn new(sites: &[Arc<CallSiteInfo>]) -> ChunkLimits {
+        let per_site =
+            |s: &Arc<CallSiteInfo>| -> usize { s.fields.iter().map(|(_, k)| format::max_value_raw_len(*k) + 10).sum() };
+        let max_fields = sites.iter().map(per_site).max().unwrap_or(0);
+        let columns: usize = sites.iter().map(|s| s.fields.len()).sum();
+        ChunkLimits {
+            max_event: format::MAX_EVENT_FIXED_RAW_LEN + max_fields,
+            overhead: format::CHUNK_CBOR_OVERHEAD.saturating_add(columns.saturating_mul(format::COLUMN_CBOR_OVERHEAD)),
+        }
+    }
+
+    /// Whether a chunk of `events` events can take `raw_len` raw bytes.
+    fn allows(&self, events: u32, raw_len: u32) -> bool {
+        let events = events as usize;
+        let raw = raw_len as usize;
+        events > 0
+            && raw <= format::MAX_CHUNK_RAW_LEN
+            && events.saturating_mul(format::MIN_EVENT_RAW_LEN) <= raw
+            && raw <= events.saturating_mul(self.max_event).saturating_add(self.overhead)
+    }
+}
+
 /// Walks the chunk frames from `pos`: the intact ones, the problems, and
 /// whether the end marker was reached.
-fn scan(data: &[u8], mut pos: usize, name: &str) -> (Vec<ChunkInfo>, Vec<SnapshotError>, bool) {
+fn scan(data: &[u8], mut pos: usize, name: &str, limits: ChunkLimits) -> (Vec<ChunkInfo>, Vec<SnapshotError>, bool) {
     let mut chunks = Vec::new();
     let mut problems = Vec::new();
     let problem =
@@ -737,9 +770,7 @@ fn scan(data: &[u8], mut pos: usize, name: &str) -> (Vec<ChunkInfo>, Vec<Snapsho
             ));
             return (chunks, problems, false);
         }
-        let sane = events > 0
-            && raw_len as usize <= format::MAX_CHUNK_RAW_LEN
-            && (events as usize).saturating_mul(format::MIN_EVENT_RAW_LEN) <= raw_len as usize
+        let sane = limits.allows(events, raw_len)
             && (raw_len as usize) <= (compressed_len as usize).saturating_mul(format::LZ4_MAX_RATIO) + 16;
         if !sane {
             problems.push(problem(
@@ -857,6 +888,9 @@ fn decode_values(kind: Kind, e: u8, v: &[u8], l: &[u8], n: usize, what: &str) ->
                 return Err(format!("{what}: unknown encoding {e}"));
             }
             let lens = read_varints(l, n, what)?;
+            if lens.iter().any(|&len| len > format::MAX_STR_LEN as u64) {
+                return Err(format!("{what}: a value is longer than {} bytes", format::MAX_STR_LEN));
+            }
             let total = lens.iter().try_fold(0u64, |a, &x| a.checked_add(x)).unwrap_or(u64::MAX);
             if total != v.len() as u64 {
                 return Err(format!("{what}: lengths add up to {total} bytes, the column has {}", v.len()));
@@ -956,4 +990,35 @@ fn decode_wire(wire: &ChunkWire<'_>, sites: &[Arc<CallSiteInfo>], n_threads: usi
         }
     }
     Ok(ChunkColumns { timestamps, callsites, threads, seqs, ranks, columns })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(kinds: &[Kind]) -> Arc<CallSiteInfo> {
+        Arc::new(CallSiteInfo {
+            id: 1,
+            level: Level::Info,
+            target: "t".into(),
+            message: "m".into(),
+            file: "f".into(),
+            line: 1,
+            module_path: "t".into(),
+            fields: kinds.iter().map(|k| (Arc::from("x"), *k)).collect(),
+        })
+    }
+
+    #[test]
+    fn chunk_limits_follow_the_call_site_table() {
+        let l = ChunkLimits::new(&[site(&[Kind::U64, Kind::F64])]);
+        assert_eq!(l.max_event, 28 + 20 + 18);
+        assert!(l.allows(10, 40));
+        assert!(!l.allows(10, 39), "fewer than 4 bytes per event");
+        assert!(l.allows(10, 10 * 66 + 256 + 128));
+        assert!(!l.allows(10, 10 * 66 + 256 + 129), "more than the call sites allow");
+        assert!(!l.allows(0, 0));
+        let l = ChunkLimits::new(&[site(&[Kind::Str])]);
+        assert!(!l.allows(u32::MAX, u32::MAX), "64 MiB cap");
+    }
 }

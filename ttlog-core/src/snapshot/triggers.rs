@@ -95,8 +95,13 @@ pub(crate) fn counters() -> (u64, u64) {
 
 /// Events logged so far (without reading the rings).
 fn logged_now() -> u64 {
-    let written = recorder::recorder().map_or(0, |r| r.totals().written);
-    written + recorder::dropped_outside_rings().total()
+    // The same sum as `Capture::logged` (and `Metrics::logged`), so that an
+    // idle process compares equal to its last snapshot.
+    let (written, too_large) = recorder::recorder().map_or((0, 0), |r| {
+        let t = r.totals();
+        (t.written, t.dropped_too_large)
+    });
+    written + too_large + recorder::dropped_outside_rings().total()
 }
 
 /// Sets up the snapshot triggers; called once, by the installing builder.
