@@ -317,6 +317,13 @@ impl<'a> Varints<'a> {
     /// than ten bytes.
     #[inline]
     pub(crate) fn next_u64(&mut self) -> Option<u64> {
+        // Most values (deltas, ids, small numbers) fit in one byte.
+        if let Some(&b) = self.bytes.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Some(u64::from(b));
+        }
         let mut v = 0u64;
         let mut shift = 0u32;
         loop {

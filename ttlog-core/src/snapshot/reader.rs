@@ -805,8 +805,8 @@ fn read_uints(bytes: &[u8], width: u8, n: usize, what: &str) -> Result<Vec<u32>,
         .collect())
 }
 
-/// Decodes `n` varints.
-fn read_varints(bytes: &[u8], n: usize, what: &str) -> Result<Vec<u64>, String> {
+/// Decodes `n` varints, mapping each through `f` as it goes.
+fn read_varints_map<T>(bytes: &[u8], n: usize, what: &str, mut f: impl FnMut(u64) -> T) -> Result<Vec<T>, String> {
     // Each varint takes at least one byte, so `n` is bounded by the input.
     if n > bytes.len() {
         return Err(format!("{what} column has {} bytes for {n} values", bytes.len()));
@@ -814,12 +814,18 @@ fn read_varints(bytes: &[u8], n: usize, what: &str) -> Result<Vec<u64>, String> 
     let mut r = Varints::new(bytes);
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
-        out.push(r.next_u64().ok_or_else(|| format!("{what} column ends inside a value"))?);
+        let v = r.next_u64().ok_or_else(|| format!("{what} column ends inside a value"))?;
+        out.push(f(v));
     }
     if !r.at_end() {
         return Err(format!("{what} column has bytes after its {n} values"));
     }
     Ok(out)
+}
+
+/// Decodes `n` varints.
+fn read_varints(bytes: &[u8], n: usize, what: &str) -> Result<Vec<u64>, String> {
+    read_varints_map(bytes, n, what, |v| v)
 }
 
 fn fixed<const W: usize, T>(v: &[u8], n: usize, what: &str, f: impl Fn([u8; W]) -> T) -> Result<Vec<T>, String> {
@@ -832,21 +838,14 @@ fn fixed<const W: usize, T>(v: &[u8], n: usize, what: &str, f: impl Fn([u8; W]) 
 fn ints(v: &[u8], n: usize, e: u8, signed: bool, what: &str) -> Result<Vec<u64>, String> {
     match e {
         encoding::FIXED => fixed::<8, u64>(v, n, what, u64::from_le_bytes),
-        encoding::VARINT => {
-            let mut out = read_varints(v, n, what)?;
-            if signed {
-                out.iter_mut().for_each(|x| *x = format::unzigzag(*x) as u64);
-            }
-            Ok(out)
-        }
+        encoding::VARINT if signed => read_varints_map(v, n, what, |x| format::unzigzag(x) as u64),
+        encoding::VARINT => read_varints(v, n, what),
         encoding::DELTA_VARINT => {
-            let mut out = read_varints(v, n, what)?;
             let mut prev = 0u64;
-            for x in &mut out {
-                prev = prev.wrapping_add(format::unzigzag(*x) as u64);
-                *x = prev;
-            }
-            Ok(out)
+            read_varints_map(v, n, what, |x| {
+                prev = prev.wrapping_add(format::unzigzag(x) as u64);
+                prev
+            })
         }
         _ => Err(format!("{what}: unknown encoding {e}")),
     }
@@ -929,33 +928,37 @@ fn decode_values(kind: Kind, e: u8, v: &[u8], l: &[u8], n: usize, what: &str) ->
 /// Decodes the columns of one chunk against the call-site and thread tables.
 fn decode_wire(wire: &ChunkWire<'_>, sites: &[Arc<CallSiteInfo>], n_threads: usize) -> Result<ChunkColumns, String> {
     let n = wire.n as usize;
-    let deltas = read_varints(wire.ts, n, "timestamp")?;
-    let mut timestamps = Vec::with_capacity(n);
     let mut t = wire.t0;
-    for d in deltas {
+    let timestamps = read_varints_map(wire.ts, n, "timestamp", |d| {
         t = t.wrapping_add(format::unzigzag(d));
-        timestamps.push(t);
-    }
+        t
+    })?;
     let callsites = read_uints(wire.cs, wire.csw, n, "call-site")?;
     let threads = read_uints(wire.th, wire.thw, n, "thread")?;
-    let seq_deltas = read_varints(wire.seq, n, "sequence")?;
+    if n > wire.seq.len() {
+        return Err(format!("sequence column has {} bytes for {n} values", wire.seq.len()));
+    }
+    let mut seq_deltas = Varints::new(wire.seq);
     let mut last = vec![0u64; n_threads];
     let mut seqs = Vec::with_capacity(n);
     let mut counts = vec![0u32; sites.len()];
     let mut ranks = Vec::with_capacity(n);
-    for i in 0..n {
-        let th = threads[i] as usize;
-        let cs = callsites[i] as usize;
+    for (i, (&th, &cs)) in threads.iter().zip(&callsites).enumerate() {
+        let (th, cs) = (th as usize, cs as usize);
         if th >= n_threads {
             return Err(format!("event {i} names thread index {th}, the table has {n_threads}"));
         }
         if cs == 0 || cs > sites.len() {
             return Err(format!("event {i} names call site {cs}, the table has {}", sites.len()));
         }
-        last[th] = last[th].wrapping_add(format::unzigzag(seq_deltas[i]) as u64);
+        let d = seq_deltas.next_u64().ok_or("sequence column ends inside a value")?;
+        last[th] = last[th].wrapping_add(format::unzigzag(d) as u64);
         seqs.push(last[th]);
         ranks.push(counts[cs - 1]);
         counts[cs - 1] += 1;
+    }
+    if !seq_deltas.at_end() {
+        return Err(format!("sequence column has bytes after its {n} values"));
     }
     let mut columns = Vec::with_capacity(wire.cols.len());
     for c in &wire.cols {
