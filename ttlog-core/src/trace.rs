@@ -145,8 +145,10 @@ impl Builder {
         self
     }
 
-    /// Write a snapshot when any thread panics (default: on). The previous
-    /// panic hook still runs first.
+    /// Write a snapshot when any thread panics (default: on). The panic hook
+    /// installed before [`Builder::install`] still runs first; a hook set
+    /// later with `std::panic::set_hook` replaces TTLog's (take it with
+    /// `take_hook` and call it from yours to keep both).
     pub fn snapshot_on_panic(mut self, on: bool) -> Builder {
         self.snapshot.on_panic = on;
         self

@@ -9,7 +9,7 @@
 //! and an end marker. Inside a chunk events are laid out by column:
 //! delta-encoded timestamps, call-site ids, thread indices, sequence numbers
 //! and one packed typed column per (call site, field). `docs/FORMAT.md` in
-//! the repository is the full specification; [`format`] holds its constants.
+//! the repository is the full specification; [`format`](mod@format) holds its constants.
 //!
 //! # Writing
 //!

@@ -851,7 +851,7 @@ fn ints(v: &[u8], n: usize, e: u8, signed: bool, what: &str) -> Result<Vec<u64>,
     }
 }
 
-fn decode_values(kind: Kind, e: u8, v: &[u8], l: &[u8], n: usize, what: &str) -> Result<Values, String> {
+pub(crate) fn decode_values(kind: Kind, e: u8, v: &[u8], l: &[u8], n: usize, what: &str) -> Result<Values, String> {
     let expect_fixed = |e: u8| if e == encoding::FIXED { Ok(()) } else { Err(format!("{what}: unknown encoding {e}")) };
     Ok(match kind {
         Kind::Bool => {
