@@ -34,6 +34,7 @@
 //! - [`callsite`](CallSite): static metadata, registered once per call site.
 //! - the ring (private): the per-thread overwrite ring and its proof.
 //! - [`Trace`]: install, metrics, [`Capture`] of every ring.
+//! - [`snapshot`]: snapshot files, their triggers, and the reader.
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -45,6 +46,7 @@ mod level;
 mod macros;
 mod recorder;
 mod ring;
+pub mod snapshot;
 mod sync;
 mod sys;
 mod trace;

@@ -4,8 +4,10 @@ use crate::capture::{Capture, Dropped, Event};
 use crate::level::Level;
 use crate::recorder::{self, RingConfig};
 use crate::ring::MIN_RING_WORDS;
+use crate::snapshot::{Retention, triggers};
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Ring bytes budgeted per event when a capacity is given in events: the
 /// size of a message with three fields (u64, f64, short string).
@@ -21,6 +23,9 @@ pub enum Error {
     /// A builder setting is out of range.
     #[error("invalid ttlog configuration: {0}")]
     Config(String),
+    /// A snapshot could not be written.
+    #[error("snapshot failed: {0}")]
+    Snapshot(#[from] std::io::Error),
 }
 
 /// Counters of the recorder, from [`Trace::metrics`].
@@ -50,6 +55,10 @@ pub struct Metrics {
     pub rings: usize,
     /// Rings owned by a live thread.
     pub live_threads: usize,
+    /// Snapshot files written.
+    pub snapshots_written: u64,
+    /// Snapshots that failed (full disk, read-only directory, …).
+    pub snapshot_errors: u64,
 }
 
 /// Configures and installs the recorder; from [`Trace::builder`].
@@ -73,6 +82,7 @@ pub struct Builder {
     level: Option<Level>,
     storage_path: Option<PathBuf>,
     max_idle_rings: usize,
+    snapshot: triggers::Options,
 }
 
 impl Default for Builder {
@@ -81,7 +91,14 @@ impl Default for Builder {
             .ok()
             .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "service".to_owned());
-        Builder { service, ring_bytes: 4096 * BYTES_PER_EVENT, level: None, storage_path: None, max_idle_rings: 64 }
+        Builder {
+            service,
+            ring_bytes: 4096 * BYTES_PER_EVENT,
+            level: None,
+            storage_path: None,
+            max_idle_rings: 64,
+            snapshot: triggers::Options::default(),
+        }
     }
 }
 
@@ -114,7 +131,8 @@ impl Builder {
         self
     }
 
-    /// Directory for snapshot files.
+    /// Directory for snapshot files (default: `$TTLOG_DIR`, else `ttlog` in
+    /// the temporary directory; created with mode 0700 if missing).
     pub fn storage_path(mut self, path: impl Into<PathBuf>) -> Builder {
         self.storage_path = Some(path.into());
         self
@@ -124,6 +142,45 @@ impl Builder {
     /// is reused, unread events counted as overwritten (default 64).
     pub fn max_idle_rings(mut self, n: usize) -> Builder {
         self.max_idle_rings = n;
+        self
+    }
+
+    /// Write a snapshot when any thread panics (default: on). The panic hook
+    /// installed before [`Builder::install`] still runs first; a hook set
+    /// later with `std::panic::set_hook` replaces TTLog's (take it with
+    /// `take_hook` and call it from yours to keep both).
+    pub fn snapshot_on_panic(mut self, on: bool) -> Builder {
+        self.snapshot.on_panic = on;
+        self
+    }
+
+    /// Write a snapshot on SIGINT, SIGTERM, SIGQUIT and SIGHUP, then end the
+    /// process by that signal as its default action would (default: on).
+    /// Turn it off if the service handles these signals itself, and call
+    /// [`Trace::request_snapshot`] from its handler.
+    pub fn snapshot_on_signals(mut self, on: bool) -> Builder {
+        self.snapshot.on_signals = on;
+        self
+    }
+
+    /// Write a snapshot every `interval` when events were logged since the
+    /// last one (default: every 60 s; `None` turns it off).
+    pub fn snapshot_interval(mut self, interval: Option<Duration>) -> Builder {
+        self.snapshot.interval = interval;
+        self
+    }
+
+    /// Write a final snapshot at [`Trace::shutdown`] or when the [`Trace`]
+    /// is dropped (default: off).
+    pub fn snapshot_on_shutdown(mut self, on: bool) -> Builder {
+        self.snapshot.on_shutdown = on;
+        self
+    }
+
+    /// How many snapshot files of this service the directory keeps (default
+    /// 50 files, 1 GiB); the oldest are removed first.
+    pub fn snapshot_retention(mut self, retention: Retention) -> Builder {
+        self.snapshot.retention = retention;
         self
     }
 
@@ -141,6 +198,7 @@ impl Builder {
         if !recorder::install(config, self.level) {
             return Err(Error::AlreadyInstalled);
         }
+        triggers::install(&self.service, self.storage_path.clone(), self.snapshot);
         Ok(Trace { service: self.service, storage_path: self.storage_path, owner: true })
     }
 }
@@ -226,6 +284,8 @@ impl Trace {
             memory_bytes: t.memory_bytes,
             rings: t.rings,
             live_threads: t.live,
+            snapshots_written: triggers::counters().0,
+            snapshot_errors: triggers::counters().1,
         }
     }
 
@@ -250,11 +310,43 @@ impl Trace {
         self.capture().events()
     }
 
-    /// Stops recording: later events are disabled (one load and a branch).
-    /// What the rings hold stays readable.
+    /// Writes a snapshot of every ring now and returns its path, once the
+    /// file is on disk. Producers keep logging meanwhile. `reason` goes into
+    /// the header and (sanitised) the file name.
+    ///
+    /// # Errors
+    /// [`Error::Snapshot`] when the file cannot be written (counted in
+    /// [`Metrics::snapshot_errors`]; no partial file is left).
+    ///
+    /// ```no_run
+    /// let trace = ttlog_core::Trace::builder().service("pricing").install().unwrap();
+    /// ttlog_core::info!("about to rebalance");
+    /// let path = trace.request_snapshot("before-rebalance").unwrap();
+    /// println!("snapshot in {}", path.display());
+    /// ```
+    pub fn request_snapshot(&self, reason: &str) -> Result<PathBuf, Error> {
+        Ok(triggers::take(reason, None, (&self.service, self.storage_path.as_deref()))?)
+    }
+
+    /// Stops recording: writes the final snapshot if
+    /// [`Builder::snapshot_on_shutdown`] asked for one, stops periodic
+    /// snapshots, and disables later events (one load and a branch). What the
+    /// rings hold stays readable. Only the first call does anything.
     pub fn shutdown(&self) {
         if self.owner {
+            let _ = triggers::shutdown();
             recorder::disable();
+        }
+    }
+}
+
+impl Drop for Trace {
+    /// Dropping the guard that installed the recorder writes the final
+    /// snapshot (if so configured) and stops periodic snapshots; recording
+    /// goes on.
+    fn drop(&mut self) {
+        if self.owner {
+            let _ = triggers::shutdown();
         }
     }
 }

@@ -1,0 +1,170 @@
+//! Regenerates the committed snapshot files in `testdata/` (see
+//! `testdata/README.md`):
+//!
+//! ```sh
+//! cargo run -p ttlog-core --example gen_testdata            # writes ./testdata
+//! cargo run -p ttlog-core --example gen_testdata -- OUT_DIR
+//! ```
+//!
+//! Each file comes from its own child process (this program re-executed with
+//! `TTLOG_GEN_CASE` set), so each holds exactly the events of its case: one
+//! recorder per process. The damaged files are cut or corrupted copies of
+//! `chunked.bin`. `legacy-0.1.21.bin` is written by the original `ttlog`
+//! crate itself.
+//!
+//! The events logged here are what `tests/testdata.rs` checks: change both
+//! together.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use ttlog_core::snapshot::{Snapshot, SnapshotMeta, encode_chunked, file_name, format, write_file};
+use ttlog_core::{Trace, debug, error, info, warn};
+
+const CASES: [&str; 5] = ["normal", "many-threads", "panic", "chunked", "legacy"];
+
+fn install(out: &Path) -> Trace {
+    Trace::builder()
+        .service("testdata")
+        .level(ttlog_core::Level::Trace)
+        .storage_path(out)
+        .snapshot_on_signals(false)
+        .snapshot_interval(None)
+        .install()
+        .expect("install")
+}
+
+/// The events of `normal.bin`: every kind of value, every level.
+fn log_normal() {
+    for i in 0..20u64 {
+        info!(target: "orders", "order filled", id = i, qty = 100 * i, price = 150.25 + i as f64, symbol = "AAPL", ok = i % 2 == 0);
+        debug!("cache", hit = i % 3 != 0, key = %format_args!("k{i}"));
+    }
+    warn!(target: "risk", "limit near", used = 0.93f32, desk = "fx-options-europe", delta = -42i64);
+    error!("disk full", dev = 'C', free = 0u128, big = i128::MIN);
+    ttlog_core::trace!("bare");
+}
+
+fn child(case: &str, out: &Path) {
+    match case {
+        "normal" => {
+            let trace = install(out);
+            log_normal();
+            trace.request_snapshot("manual").expect("snapshot");
+        }
+        "many-threads" => {
+            let trace = install(out);
+            let threads: Vec<_> = (0..16u64)
+                .map(|t| {
+                    std::thread::Builder::new()
+                        .name(format!("worker-{t}"))
+                        .spawn(move || {
+                            for i in 0..50u64 {
+                                info!("step", worker = t, i = i);
+                            }
+                        })
+                        .expect("spawn")
+                })
+                .collect();
+            for t in threads {
+                t.join().expect("worker");
+            }
+            trace.request_snapshot("many_threads").expect("snapshot");
+        }
+        "panic" => {
+            let _trace = install(out);
+            let bystander = std::thread::Builder::new()
+                .name("bystander".into())
+                .spawn(|| {
+                    for i in 0..10u64 {
+                        info!("bystander working", i = i);
+                    }
+                })
+                .expect("spawn");
+            bystander.join().expect("bystander");
+            let exploder = std::thread::Builder::new()
+                .name("exploder".into())
+                .spawn(|| {
+                    warn!("about to panic", reason = "invariant");
+                    panic!("boom: invariant broken");
+                })
+                .expect("spawn");
+            assert!(exploder.join().is_err());
+        }
+        "chunked" => {
+            let _trace = install(out);
+            for i in 0..1000u64 {
+                info!("tick", n = i, venue = "XNAS");
+            }
+            let meta = SnapshotMeta::new("testdata", "chunked");
+            let bytes = encode_chunked(&ttlog_core::capture(), &meta, 100);
+            write_file(out, &file_name("testdata", meta.pid, meta.created_at_ns, "chunked"), &bytes).expect("write");
+        }
+        "legacy" => {
+            let trace = ttlog::trace::Trace::init(4096, 64, "legacy-svc", Some(out.to_str().expect("utf-8 path")));
+            trace.set_level(ttlog::event::LogLevel::TRACE);
+            for i in 0..5u32 {
+                ttlog::ttlog_macros::info!(user_id = i, amount = 12.5, "payment accepted");
+            }
+            ttlog::ttlog_macros::warn!(region = "eu-west", "slow upstream");
+            ttlog::ttlog_macros::error!("database unreachable");
+            trace.request_snapshot("manual");
+        }
+        other => panic!("unknown case {other}"),
+    }
+}
+
+/// The one `.bin` file a child wrote into `dir`.
+fn only_bin(dir: &Path) -> PathBuf {
+    let bins: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "bin"))
+        .collect();
+    assert_eq!(bins.len(), 1, "expected one snapshot in {}: {bins:?}", dir.display());
+    bins.into_iter().next().expect("one")
+}
+
+fn main() {
+    if let Ok(case) = std::env::var("TTLOG_GEN_CASE") {
+        let out = PathBuf::from(std::env::var_os("TTLOG_GEN_OUT").expect("TTLOG_GEN_OUT"));
+        child(&case, &out);
+        return;
+    }
+    let target = std::env::args_os()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").join("testdata"));
+    std::fs::create_dir_all(&target).expect("create testdata dir");
+    let exe = std::env::current_exe().expect("current exe");
+    for case in CASES {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let out = Command::new(&exe)
+            .env("TTLOG_GEN_CASE", case)
+            .env("TTLOG_GEN_OUT", tmp.path())
+            .output()
+            .expect("run child");
+        assert!(out.status.success(), "case {case} failed: {}", String::from_utf8_lossy(&out.stderr));
+        let file = only_bin(tmp.path());
+        let name = match case {
+            "legacy" => "legacy-0.1.21.bin".to_owned(),
+            other => format!("{other}.bin"),
+        };
+        std::fs::copy(&file, target.join(&name)).expect("copy");
+        println!("{name}: {} bytes", std::fs::metadata(target.join(&name)).expect("stat").len());
+    }
+
+    // Damaged copies of chunked.bin.
+    let bytes = std::fs::read(target.join("chunked.bin")).expect("read chunked.bin");
+    let snap = Snapshot::from_bytes(bytes.clone(), "chunked.bin").expect("chunked.bin opens");
+    assert!(snap.chunks().len() >= 5, "chunked.bin has several chunks");
+    let c3 = snap.chunks()[3];
+    let cut = c3.offset as usize + format::FRAME_LEN + c3.compressed_len as usize / 2;
+    std::fs::write(target.join("truncated.bin"), &bytes[..cut]).expect("write truncated.bin");
+    println!("truncated.bin: cut at byte {cut}, inside chunk 3 (frame at byte {})", c3.offset);
+    let c1 = snap.chunks()[1];
+    let mut corrupt = bytes.clone();
+    let at = c1.offset as usize + format::FRAME_LEN + c1.compressed_len as usize / 2;
+    corrupt[at] ^= 0xA5;
+    std::fs::write(target.join("corrupt-chunk.bin"), &corrupt).expect("write corrupt-chunk.bin");
+    println!("corrupt-chunk.bin: byte {at} flipped, inside chunk 1 (frame at byte {})", c1.offset);
+}

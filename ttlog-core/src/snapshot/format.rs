@@ -1,0 +1,466 @@
+//! The byte layout of a snapshot file (version 1), shared by the writer and
+//! the reader. `docs/FORMAT.md` is the normative description; the constants
+//! and types here are its executable form.
+//!
+//! ```text
+//! preamble  : magic "TTLOGSNP" | major u16 | minor u16 | header_len u32 | header_crc u32   (20 bytes)
+//! header    : CBOR map (Header), header_len bytes
+//! chunk*    : frame "CHNK" | compressed_len u32 | raw_len u32 | events u32 | payload_crc u32 | frame_crc u32
+//!             (24 bytes) + compressed_len bytes of LZ4 block holding the CBOR map of one Chunk
+//! end       : "TEND" | chunks u32 | events u64 | 0u32 | frame_crc u32   (24 bytes)
+//! ```
+//!
+//! All integers are little-endian; every CRC is CRC-32 (IEEE, as zlib).
+
+use serde::{Deserialize, Serialize};
+
+/// First eight bytes of every snapshot file of this format.
+pub const MAGIC: [u8; 8] = *b"TTLOGSNP";
+/// Major version: a reader refuses files with a major version it does not
+/// know.
+pub const VERSION_MAJOR: u16 = 1;
+/// Minor version: additions a reader of the same major version may ignore.
+pub const VERSION_MINOR: u16 = 0;
+/// Bytes before the CBOR header.
+pub const PREAMBLE_LEN: usize = 20;
+/// Bytes of a chunk frame (and of the end frame).
+pub const FRAME_LEN: usize = 24;
+/// Magic of a chunk frame.
+pub const CHUNK_MAGIC: [u8; 4] = *b"CHNK";
+/// Magic of the end frame.
+pub const END_MAGIC: [u8; 4] = *b"TEND";
+
+/// The largest header a reader accepts (a call-site table of a million
+/// entries fits).
+pub const MAX_HEADER_LEN: usize = 256 << 20;
+/// The largest uncompressed chunk a reader accepts.
+pub const MAX_CHUNK_RAW_LEN: usize = 64 << 20;
+/// Fewest raw bytes one event takes in a chunk (one byte each for the
+/// timestamp delta, call site, thread and sequence delta), so `events` can be
+/// checked against `raw_len`.
+pub const MIN_EVENT_RAW_LEN: usize = 4;
+/// The longest text value a file may hold, in bytes (the ring stores string
+/// lengths in 16 bits).
+pub const MAX_STR_LEN: usize = u16::MAX as usize;
+/// Most raw bytes one event takes outside its field values: timestamp and
+/// sequence varints (10 bytes each), call site and thread (4 bytes each).
+pub const MAX_EVENT_FIXED_RAW_LEN: usize = 28;
+/// CBOR bytes a chunk may take beyond its column contents: the map keys and
+/// headers of the chunk, plus this much per field column.
+pub const CHUNK_CBOR_OVERHEAD: usize = 256;
+/// See [`CHUNK_CBOR_OVERHEAD`].
+pub const COLUMN_CBOR_OVERHEAD: usize = 64;
+
+/// Most raw bytes one value of `kind` takes in a column.
+pub const fn max_value_raw_len(kind: crate::Kind) -> usize {
+    match kind {
+        crate::Kind::Bool => 1,
+        crate::Kind::Char | crate::Kind::F32 => 4,
+        crate::Kind::F64 => 8,
+        crate::Kind::U64 | crate::Kind::I64 => 10,
+        crate::Kind::U128 | crate::Kind::I128 => 16,
+        crate::Kind::Str => MAX_STR_LEN + 3,
+    }
+}
+
+/// The largest LZ4 expansion ratio: LZ4 cannot expand a block by more than
+/// 255 times (plus a small constant).
+pub const LZ4_MAX_RATIO: usize = 255;
+
+/// Events per chunk the writer aims for.
+pub(crate) const CHUNK_EVENTS: usize = 65_536;
+/// Raw bytes per chunk at which the writer closes a chunk early.
+pub(crate) const CHUNK_RAW_TARGET: usize = 4 << 20;
+
+/// Column encodings (`e` of a field column).
+pub mod encoding {
+    /// Fixed width little-endian values (bool 1 byte, char/f32 4, u64/i64/f64
+    /// 8, u128/i128 16 bytes).
+    pub const FIXED: u8 = 0;
+    /// LEB128 varints (zig-zag first for signed kinds).
+    pub const VARINT: u8 = 1;
+    /// Zig-zag LEB128 varints of the wrapping difference to the previous value
+    /// of the column (the first to 0).
+    pub const DELTA_VARINT: u8 = 2;
+    /// Strings: `v` holds the UTF-8 bytes back to back, `l` one LEB128 varint
+    /// length per value.
+    pub const STR: u8 = 3;
+}
+
+/// The CBOR header: everything needed to interpret the chunks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    /// Service name as configured.
+    pub service: String,
+    /// Host name of the machine that wrote the file.
+    pub hostname: String,
+    /// Process id.
+    pub pid: u32,
+    /// Why the snapshot was taken (`panic`, `sigterm`, `periodic`, …).
+    pub reason: String,
+    /// When it was taken, UTC nanoseconds since the Unix epoch.
+    pub created_at_ns: i64,
+    /// The library that wrote it (`"ttlog-core 0.2.0"`).
+    pub library: String,
+    /// The clock calibration used to turn ticks into the UTC timestamps of
+    /// the chunks (kept for diagnosis; chunk timestamps are already UTC).
+    pub clock: ClockEntry,
+    /// The thread table; chunks refer to threads by index into it.
+    pub threads: Vec<ThreadEntry>,
+    /// The call-site table; entry `i` has id `i + 1`.
+    pub callsites: Vec<CallSiteEntry>,
+    /// Event accounting at the time of the snapshot.
+    pub counters: Counters,
+    /// The panic that triggered the snapshot, if one did.
+    #[serde(default)]
+    pub panic: Option<PanicEntry>,
+}
+
+/// Clock calibration, see [`crate::Calibration`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClockEntry {
+    /// `"tsc"`, `"monotonic"` (or `"legacy-ms"` for converted 0.1 files).
+    pub source: String,
+    /// A tick value…
+    pub ticks: u64,
+    /// …and the UTC nanoseconds it stands for.
+    pub utc_ns: i64,
+    /// Nanoseconds per tick.
+    pub ns_per_tick: f64,
+}
+
+/// One thread (one ring) of the snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadEntry {
+    /// Process-unique thread id ([`crate::ThreadInfo::id`]).
+    pub id: u64,
+    /// Thread name, if any.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Records ever written to the ring.
+    #[serde(default)]
+    pub written: u64,
+    /// Records of the ring lost to overwriting.
+    #[serde(default)]
+    pub overwritten: u64,
+    /// Events of the thread dropped as too large.
+    #[serde(default)]
+    pub dropped_too_large: u64,
+}
+
+/// One call site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallSiteEntry {
+    /// Id (1-based, equal to the index in the table plus one).
+    pub id: u32,
+    /// Level code ([`crate::Level`] as `u8`: 0 trace … 4 error).
+    pub level: u8,
+    /// Target.
+    pub target: String,
+    /// Message.
+    pub message: String,
+    /// Source file.
+    pub file: String,
+    /// Source line.
+    pub line: u32,
+    /// Module path.
+    pub module_path: String,
+    /// Field names and kinds, in recording order.
+    pub fields: Vec<FieldEntry>,
+}
+
+/// One field of a call site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldEntry {
+    /// Field name.
+    pub name: String,
+    /// [`crate::Kind`] code.
+    pub kind: u8,
+}
+
+/// Event accounting. `logged == in_snapshot + unreadable + overwritten +
+/// dropped (all causes)` for the moment the rings were read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Events logged since the recorder was installed.
+    pub logged: u64,
+    /// Events stored in this file.
+    pub in_snapshot: u64,
+    /// Events read from the rings but not stored (unknown call site or
+    /// malformed record).
+    #[serde(default)]
+    pub unreadable: u64,
+    /// Events overwritten by newer ones before the snapshot.
+    pub overwritten: u64,
+    /// Dropped: larger than a ring record can be.
+    pub dropped_too_large: u64,
+    /// Dropped: logged re-entrantly from a field's formatting.
+    pub dropped_reentrant: u64,
+    /// Dropped: logged while the thread was exiting.
+    pub dropped_thread_exit: u64,
+    /// Dropped: call site beyond the id space.
+    pub dropped_callsite_overflow: u64,
+    /// Dropped: logged with no recorder installed.
+    pub dropped_not_installed: u64,
+    /// String values cut to the length limit (events kept).
+    pub truncated: u64,
+}
+
+impl Counters {
+    /// All drop causes together.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_too_large
+            + self.dropped_reentrant
+            + self.dropped_thread_exit
+            + self.dropped_callsite_overflow
+            + self.dropped_not_installed
+    }
+}
+
+/// The panic that caused a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PanicEntry {
+    /// The panic message (payload as text).
+    pub message: String,
+    /// `file:line:column`, if known.
+    #[serde(default)]
+    pub location: Option<String>,
+    /// Name of the panicking thread, if it has one.
+    #[serde(default)]
+    pub thread: Option<String>,
+}
+
+/// One chunk as it is serialised (before LZ4).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct ChunkWire<'a> {
+    /// Events in the chunk.
+    pub(crate) n: u32,
+    /// Timestamp the first delta is taken from (UTC ns).
+    pub(crate) t0: i64,
+    /// Zig-zag varint timestamp deltas.
+    #[serde(borrow, with = "serde_bytes")]
+    pub(crate) ts: &'a [u8],
+    /// Byte width of each call-site id (1, 2 or 4).
+    pub(crate) csw: u8,
+    /// Call-site ids, `csw` bytes each.
+    #[serde(borrow, with = "serde_bytes")]
+    pub(crate) cs: &'a [u8],
+    /// Byte width of each thread index (1, 2 or 4).
+    pub(crate) thw: u8,
+    /// Thread indices, `thw` bytes each.
+    #[serde(borrow, with = "serde_bytes")]
+    pub(crate) th: &'a [u8],
+    /// Zig-zag varints of each sequence number minus the previous one of the
+    /// same thread in this chunk (0 for a thread's first).
+    #[serde(borrow, with = "serde_bytes")]
+    pub(crate) seq: &'a [u8],
+    /// Field value columns.
+    #[serde(borrow)]
+    pub(crate) cols: Vec<ColumnWire<'a>>,
+}
+
+/// One field column of a chunk: the values of field `f` of call site `cs`,
+/// in the order of that call site's events in the chunk.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct ColumnWire<'a> {
+    pub(crate) cs: u32,
+    pub(crate) f: u32,
+    pub(crate) k: u8,
+    pub(crate) e: u8,
+    #[serde(borrow, with = "serde_bytes")]
+    pub(crate) v: &'a [u8],
+    #[serde(borrow, with = "serde_bytes", default)]
+    pub(crate) l: &'a [u8],
+}
+
+/// Appends `v` as an LEB128 varint.
+#[inline]
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Bytes `v` takes as an LEB128 varint.
+#[inline]
+pub(crate) fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Zig-zag: small magnitudes of either sign become small unsigned numbers.
+#[inline]
+pub(crate) fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// Inverse of [`zigzag`].
+#[inline]
+pub(crate) fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// A cursor over LEB128 varints.
+#[derive(Debug)]
+pub(crate) struct Varints<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Varints<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Varints<'a> {
+        Varints { bytes, pos: 0 }
+    }
+
+    /// The next varint, or `None` if the bytes end inside one or it is longer
+    /// than ten bytes.
+    #[inline]
+    pub(crate) fn next_u64(&mut self) -> Option<u64> {
+        // Most values (deltas, ids, small numbers) fit in one byte.
+        if let Some(&b) = self.bytes.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Some(u64::from(b));
+        }
+        let mut v = 0u64;
+        let mut shift = 0u32;
+        loop {
+            let b = *self.bytes.get(self.pos)?;
+            self.pos += 1;
+            if shift == 63 && b > 1 {
+                return None;
+            }
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+            shift += 7;
+            if shift > 63 {
+                return None;
+            }
+        }
+    }
+
+    /// Whether every byte was consumed.
+    pub(crate) fn at_end(&self) -> bool {
+        self.pos == self.bytes.len()
+    }
+}
+
+/// Builds a chunk frame.
+pub(crate) fn chunk_frame(compressed_len: u32, raw_len: u32, events: u32, payload_crc: u32) -> [u8; FRAME_LEN] {
+    let mut f = [0u8; FRAME_LEN];
+    f[0..4].copy_from_slice(&CHUNK_MAGIC);
+    f[4..8].copy_from_slice(&compressed_len.to_le_bytes());
+    f[8..12].copy_from_slice(&raw_len.to_le_bytes());
+    f[12..16].copy_from_slice(&events.to_le_bytes());
+    f[16..20].copy_from_slice(&payload_crc.to_le_bytes());
+    let crc = crc32fast::hash(&f[0..20]);
+    f[20..24].copy_from_slice(&crc.to_le_bytes());
+    f
+}
+
+/// Builds the end frame.
+pub(crate) fn end_frame(chunks: u32, events: u64) -> [u8; FRAME_LEN] {
+    let mut f = [0u8; FRAME_LEN];
+    f[0..4].copy_from_slice(&END_MAGIC);
+    f[4..8].copy_from_slice(&chunks.to_le_bytes());
+    f[8..16].copy_from_slice(&events.to_le_bytes());
+    let crc = crc32fast::hash(&f[0..20]);
+    f[20..24].copy_from_slice(&crc.to_le_bytes());
+    f
+}
+
+/// Reads a little-endian `u32` at `at` (the caller checked the bounds).
+#[inline]
+pub(crate) fn le_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Splits UTC nanoseconds into a civil date and time:
+/// `(year, month, day, hour, minute, second, nanosecond)`.
+pub(crate) fn civil_from_ns(ns: i64) -> (i64, u32, u32, u32, u32, u32, u32) {
+    let secs = ns.div_euclid(1_000_000_000);
+    let nanos = ns.rem_euclid(1_000_000_000) as u32;
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400) as u32;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, sod / 3600, sod / 60 % 60, sod % 60, nanos)
+}
+
+/// UTC nanoseconds of a civil date and time (inverse of [`civil_from_ns`]).
+pub(crate) fn ns_from_civil(y: i64, m: u32, d: u32, hh: u32, mm: u32, ss: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    (days * 86_400 + i64::from(hh) * 3600 + i64::from(mm) * 60 + i64::from(ss)).saturating_mul(1_000_000_000)
+}
+
+/// UTC nanoseconds as RFC 3339 text.
+///
+/// ```
+/// use ttlog_core::snapshot::format::format_rfc3339;
+/// assert_eq!(format_rfc3339(1_795_307_845_033_000_000), "2026-11-22T00:37:25.033000000Z");
+/// ```
+pub fn format_rfc3339(ns: i64) -> String {
+    let (y, mo, d, h, mi, s, n) = civil_from_ns(ns);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{n:09}Z")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_round_trip() {
+        let values = [0u64, 1, 127, 128, 300, u32::MAX as u64, u64::MAX - 1, u64::MAX];
+        let mut buf = Vec::new();
+        for v in values {
+            let before = buf.len();
+            put_varint(&mut buf, v);
+            assert_eq!(buf.len() - before, varint_len(v));
+        }
+        let mut r = Varints::new(&buf);
+        for v in values {
+            assert_eq!(r.next_u64(), Some(v));
+        }
+        assert!(r.at_end());
+        assert_eq!(r.next_u64(), None);
+        // Eleven continuation bytes are not a varint.
+        assert_eq!(Varints::new(&[0xff; 11]).next_u64(), None);
+        assert_eq!(Varints::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]).next_u64(), None);
+    }
+
+    #[test]
+    fn zigzag_round_trip() {
+        for v in [0i64, 1, -1, 63, -64, i64::MAX, i64::MIN] {
+            assert_eq!(unzigzag(zigzag(v)), v);
+        }
+        assert_eq!(zigzag(-1), 1);
+        assert_eq!(zigzag(1), 2);
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000000000Z");
+        let ns = ns_from_civil(2026, 11, 22, 0, 27, 23) + 5;
+        assert_eq!(format_rfc3339(ns), "2026-11-22T00:27:23.000000005Z");
+        assert_eq!(ns_from_civil(2000, 2, 29, 12, 0, 0), 951_825_600_000_000_000);
+        assert_eq!(format_rfc3339(-1), "1969-12-31T23:59:59.999999999Z");
+    }
+}

@@ -1,0 +1,1027 @@
+//! Reading snapshot files: [`Snapshot`] opens a file (this format or the
+//! original `ttlog` 0.1 one), checks its framing, and decodes chunks either
+//! into columns ([`ChunkColumns`], for the viewer) or into [`Event`]s.
+//!
+//! Decoding is bounded: every length read from the file is checked against
+//! the bytes that remain and against fixed caps before anything is allocated
+//! for it, so a hostile or damaged file costs at most about its own size in
+//! memory (plus one chunk of at most [`MAX_CHUNK_RAW_LEN`](super::format::MAX_CHUNK_RAW_LEN)).
+
+use super::format::{self, ChunkWire, Header, Varints, encoding};
+use super::legacy;
+use crate::callsite::CallSiteInfo;
+use crate::capture::{Event, ThreadInfo};
+use crate::level::Level;
+use crate::value::{Kind, Value};
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Which format a file was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatVersion {
+    /// This crate's chunked format, with its major and minor version.
+    Chunked {
+        /// Major version.
+        major: u16,
+        /// Minor version.
+        minor: u16,
+    },
+    /// A snapshot of the original `ttlog` 0.1 crate (one LZ4 block of CBOR).
+    Legacy,
+}
+
+/// What is wrong with a snapshot file, or a part of it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Problem {
+    /// The file could not be read.
+    #[error("cannot read: {0}")]
+    Io(String),
+    /// Neither this format's magic bytes nor a legacy snapshot.
+    #[error("not a TTLog snapshot ({0})")]
+    NotASnapshot(String),
+    /// A major version this reader does not know.
+    #[error("unsupported format version {major}.{minor} (this reader knows major version {known})", known = format::VERSION_MAJOR)]
+    UnsupportedVersion {
+        /// Major version in the file.
+        major: u16,
+        /// Minor version in the file.
+        minor: u16,
+    },
+    /// The file ends inside something.
+    #[error("file cut short: {what} needs {need} bytes, {have} remain")]
+    Truncated {
+        /// What was being read.
+        what: String,
+        /// Bytes it needs.
+        need: u64,
+        /// Bytes left in the file.
+        have: u64,
+    },
+    /// A checksum does not match.
+    #[error("{what}: CRC mismatch (stored {stored:#010x}, computed {computed:#010x})")]
+    Crc {
+        /// What the checksum covers.
+        what: String,
+        /// CRC in the file.
+        stored: u32,
+        /// CRC of the bytes.
+        computed: u32,
+    },
+    /// A structure is invalid.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// An error in a snapshot file: which file, where, and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: byte {offset}: {problem}")]
+pub struct SnapshotError {
+    /// The file (or the name given to [`Snapshot::from_bytes`]).
+    pub file: String,
+    /// Byte offset in the file where the problem is.
+    pub offset: u64,
+    /// What is wrong.
+    pub problem: Problem,
+}
+
+/// Where a chunk is and what its frame says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkInfo {
+    /// Position among the file's intact chunks.
+    pub index: usize,
+    /// Byte offset of the chunk's frame.
+    pub offset: u64,
+    /// Bytes of LZ4 data after the frame.
+    pub compressed_len: u32,
+    /// Bytes of CBOR once decompressed.
+    pub raw_len: u32,
+    /// Events in the chunk.
+    pub events: u32,
+    /// CRC-32 of the LZ4 data.
+    pub crc: u32,
+}
+
+/// The text values of a column: UTF-8 bytes back to back and the offset of
+/// each value (one more offset than values).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StrColumn {
+    /// `offsets[i]..offsets[i + 1]` is value `i` in `data` (always on char
+    /// boundaries).
+    pub offsets: Vec<u32>,
+    /// The text.
+    pub data: String,
+}
+
+impl StrColumn {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    /// Whether there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Value `i`. Panics if `i >= len()`.
+    pub fn get(&self, i: usize) -> &str {
+        &self.data[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+    }
+
+    pub(crate) fn push(&mut self, s: &str) {
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        self.data.push_str(s);
+        self.offsets.push(self.data.len() as u32);
+    }
+}
+
+/// The values of one field column, typed.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)]
+pub enum Values {
+    Bool(Vec<bool>),
+    Char(Vec<char>),
+    U64(Vec<u64>),
+    I64(Vec<i64>),
+    U128(Vec<u128>),
+    I128(Vec<i128>),
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    Str(StrColumn),
+}
+
+impl Values {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            Values::Bool(v) => v.len(),
+            Values::Char(v) => v.len(),
+            Values::U64(v) => v.len(),
+            Values::I64(v) => v.len(),
+            Values::U128(v) => v.len(),
+            Values::I128(v) => v.len(),
+            Values::F32(v) => v.len(),
+            Values::F64(v) => v.len(),
+            Values::Str(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The kind of the values.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Values::Bool(_) => Kind::Bool,
+            Values::Char(_) => Kind::Char,
+            Values::U64(_) => Kind::U64,
+            Values::I64(_) => Kind::I64,
+            Values::U128(_) => Kind::U128,
+            Values::I128(_) => Kind::I128,
+            Values::F32(_) => Kind::F32,
+            Values::F64(_) => Kind::F64,
+            Values::Str(_) => Kind::Str,
+        }
+    }
+
+    /// Value `i` as a [`Value`], if in range.
+    pub fn get(&self, i: usize) -> Option<Value> {
+        Some(match self {
+            Values::Bool(v) => Value::Bool(*v.get(i)?),
+            Values::Char(v) => Value::Char(*v.get(i)?),
+            Values::U64(v) => Value::U64(*v.get(i)?),
+            Values::I64(v) => Value::I64(*v.get(i)?),
+            Values::U128(v) => Value::U128(*v.get(i)?),
+            Values::I128(v) => Value::I128(*v.get(i)?),
+            Values::F32(v) => Value::F32(*v.get(i)?),
+            Values::F64(v) => Value::F64(*v.get(i)?),
+            Values::Str(v) => {
+                if i >= v.len() {
+                    return None;
+                }
+                Value::Str(v.get(i).to_owned())
+            }
+        })
+    }
+}
+
+/// The values of field `field` of call site `callsite` in one chunk, in the
+/// order of that call site's events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldColumn {
+    /// Call-site id.
+    pub callsite: u32,
+    /// Field index within the call site.
+    pub field: u32,
+    /// The values.
+    pub values: Values,
+}
+
+/// One chunk decoded into columns: one entry per event in each of
+/// `timestamps`, `callsites`, `threads`, `seqs` and `ranks`; field values in
+/// per-(call site, field) columns. Event `i`'s value of field `f` is
+/// `column(callsites[i], f).values[ranks[i]]`.
+///
+/// ```
+/// use ttlog_core::snapshot::{Snapshot, SnapshotMeta, Values, encode};
+/// let _t = ttlog_core::Trace::builder().install();
+/// for i in 0..3u64 {
+///     ttlog_core::info!("fill", qty = 10 * i);
+/// }
+/// let snap = Snapshot::from_bytes(encode(&ttlog_core::capture(), &SnapshotMeta::new("doc", "x")), "mem").unwrap();
+/// let cols = snap.decode_chunk(0).unwrap();
+/// let site = snap.callsites().iter().find(|c| &*c.message == "fill").unwrap();
+/// assert_eq!(cols.column(site.id, 0).unwrap().values, Values::U64(vec![0, 10, 20]));
+/// let row = cols.callsites.iter().position(|&c| c == site.id).unwrap();
+/// assert_eq!(cols.value(row, 0), Some(ttlog_core::Value::U64(0)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChunkColumns {
+    /// UTC nanoseconds since the Unix epoch.
+    pub timestamps: Vec<i64>,
+    /// Call-site ids (index `id - 1` of [`Snapshot::callsites`]).
+    pub callsites: Vec<u32>,
+    /// Thread indices into [`Snapshot::threads`].
+    pub threads: Vec<u32>,
+    /// Sequence number of each event within its thread's ring.
+    pub seqs: Vec<u64>,
+    /// Position of each event among the chunk's events of its call site.
+    pub ranks: Vec<u32>,
+    /// Field columns, sorted by call site then field.
+    pub columns: Vec<FieldColumn>,
+}
+
+impl ChunkColumns {
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.timestamps.len()
+    }
+
+    /// Whether the chunk holds no events.
+    pub fn is_empty(&self) -> bool {
+        self.timestamps.is_empty()
+    }
+
+    /// The column of field `field` of call site `callsite`.
+    pub fn column(&self, callsite: u32, field: u32) -> Option<&FieldColumn> {
+        let i = self.columns.binary_search_by_key(&(callsite, field), |c| (c.callsite, c.field)).ok()?;
+        Some(&self.columns[i])
+    }
+
+    /// The value of field `field` of event `row`.
+    pub fn value(&self, row: usize, field: u32) -> Option<Value> {
+        let col = self.column(*self.callsites.get(row)?, field)?;
+        col.values.get(*self.ranks.get(row)? as usize)
+    }
+}
+
+/// An opened snapshot file.
+///
+/// ```no_run
+/// use ttlog_core::snapshot::Snapshot;
+/// let snap = Snapshot::open("/var/tmp/ttlog/ttlog-pricing-1-20261122T002723.123Z-panic.bin")?;
+/// println!("{} events from {}", snap.header().counters.in_snapshot, snap.header().service);
+/// for problem in snap.problems() {
+///     eprintln!("{problem}");
+/// }
+/// for event in snap.events() {
+///     let event = event?;
+///     println!("{} {} {:?}", event.level, event.message, event.fields);
+/// }
+/// # Ok::<(), ttlog_core::snapshot::SnapshotError>(())
+/// ```
+pub struct Snapshot {
+    name: String,
+    data: Vec<u8>,
+    version: FormatVersion,
+    header: Header,
+    sites: Vec<Arc<CallSiteInfo>>,
+    threads: Vec<ThreadInfo>,
+    chunks: Vec<ChunkInfo>,
+    problems: Vec<SnapshotError>,
+    complete: bool,
+    legacy: Option<ChunkColumns>,
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("bytes", &self.data.len())
+            .field("chunks", &self.chunks.len())
+            .field("problems", &self.problems)
+            .finish()
+    }
+}
+
+impl Snapshot {
+    /// Opens and checks the framing of the snapshot at `path` (both this
+    /// format and the original `ttlog` 0.1 one).
+    ///
+    /// # Errors
+    /// When the file cannot be read, is no snapshot, or its header is
+    /// damaged. Damage further in (a cut-off end, a bad chunk) is not an
+    /// error here: see [`Snapshot::problems`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Snapshot, SnapshotError> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let data = std::fs::read(path).map_err(|e| SnapshotError {
+            file: name.clone(),
+            offset: 0,
+            problem: Problem::Io(e.to_string()),
+        })?;
+        Snapshot::from_bytes(data, name)
+    }
+
+    /// Like [`Snapshot::open`], for bytes in memory; `name` is used in
+    /// errors.
+    ///
+    /// # Errors
+    /// As [`Snapshot::open`].
+    pub fn from_bytes(data: Vec<u8>, name: impl Into<String>) -> Result<Snapshot, SnapshotError> {
+        let name = name.into();
+        if data.len() >= 8 && data[..8] == format::MAGIC {
+            return Snapshot::parse_chunked(data, name);
+        }
+        match legacy::parse(&data) {
+            Ok((header, columns)) => {
+                let (sites, threads) = tables(&header).map_err(|p| SnapshotError {
+                    file: name.clone(),
+                    offset: 0,
+                    problem: Problem::Invalid(p),
+                })?;
+                let info = ChunkInfo {
+                    index: 0,
+                    offset: 0,
+                    compressed_len: data.len() as u32,
+                    raw_len: 0,
+                    events: columns.len() as u32,
+                    crc: 0,
+                };
+                Ok(Snapshot {
+                    name,
+                    data: Vec::new(),
+                    version: FormatVersion::Legacy,
+                    header,
+                    sites,
+                    threads,
+                    chunks: vec![info],
+                    problems: Vec::new(),
+                    complete: true,
+                    legacy: Some(columns),
+                })
+            }
+            Err((offset, problem)) => Err(SnapshotError { file: name, offset, problem }),
+        }
+    }
+
+    fn parse_chunked(data: Vec<u8>, name: String) -> Result<Snapshot, SnapshotError> {
+        let err =
+            |offset: usize, problem: Problem| SnapshotError { file: name.clone(), offset: offset as u64, problem };
+        if data.len() < format::PREAMBLE_LEN {
+            return Err(err(
+                data.len(),
+                Problem::Truncated {
+                    what: "the preamble".into(),
+                    need: format::PREAMBLE_LEN as u64,
+                    have: data.len() as u64,
+                },
+            ));
+        }
+        let major = u16::from_le_bytes([data[8], data[9]]);
+        let minor = u16::from_le_bytes([data[10], data[11]]);
+        if major != format::VERSION_MAJOR {
+            return Err(err(8, Problem::UnsupportedVersion { major, minor }));
+        }
+        let header_len = format::le_u32(&data, 12) as usize;
+        let header_crc = format::le_u32(&data, 16);
+        let have = data.len() - format::PREAMBLE_LEN;
+        if header_len > format::MAX_HEADER_LEN {
+            return Err(err(12, Problem::Invalid(format!("header length {header_len} is above the limit"))));
+        }
+        if header_len > have {
+            return Err(err(
+                format::PREAMBLE_LEN,
+                Problem::Truncated { what: "the header".into(), need: header_len as u64, have: have as u64 },
+            ));
+        }
+        let hb = &data[format::PREAMBLE_LEN..format::PREAMBLE_LEN + header_len];
+        let computed = crc32fast::hash(hb);
+        if computed != header_crc {
+            return Err(err(
+                format::PREAMBLE_LEN,
+                Problem::Crc { what: "header".into(), stored: header_crc, computed },
+            ));
+        }
+        let header: Header = serde_cbor::from_slice(hb)
+            .map_err(|e| err(format::PREAMBLE_LEN, Problem::Invalid(format!("header is not valid CBOR: {e}"))))?;
+        let (sites, threads) = tables(&header).map_err(|p| err(format::PREAMBLE_LEN, Problem::Invalid(p)))?;
+
+        let limits = ChunkLimits::new(&sites);
+        let (chunks, problems, complete) = scan(&data, format::PREAMBLE_LEN + header_len, &name, limits);
+        Ok(Snapshot {
+            name,
+            data,
+            version: FormatVersion::Chunked { major, minor },
+            header,
+            sites,
+            threads,
+            chunks,
+            problems,
+            complete,
+            legacy: None,
+        })
+    }
+
+    /// The file name (or the name given to [`Snapshot::from_bytes`]).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The format the file was written in.
+    pub fn version(&self) -> FormatVersion {
+        self.version
+    }
+
+    /// The header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The call-site table (index `id - 1`).
+    pub fn callsites(&self) -> &[Arc<CallSiteInfo>] {
+        &self.sites
+    }
+
+    /// The call site with this id.
+    pub fn callsite(&self, id: u32) -> Option<&Arc<CallSiteInfo>> {
+        self.sites.get((id as usize).checked_sub(1)?)
+    }
+
+    /// The thread table (chunks refer to it by index).
+    pub fn threads(&self) -> &[ThreadInfo] {
+        &self.threads
+    }
+
+    /// The intact chunk frames, in file order.
+    pub fn chunks(&self) -> &[ChunkInfo] {
+        &self.chunks
+    }
+
+    /// Damage found while opening: a cut-off end, bad frames, bytes that are
+    /// not a chunk. Chunks listed in [`Snapshot::chunks`] are still readable.
+    pub fn problems(&self) -> &[SnapshotError] {
+        &self.problems
+    }
+
+    /// Whether the file ended with its end marker and no damage was found
+    /// while opening (chunk contents are checked by [`Snapshot::decode_chunk`]).
+    pub fn is_complete(&self) -> bool {
+        self.complete && self.problems.is_empty()
+    }
+
+    /// Total events in the intact chunk frames.
+    pub fn event_count(&self) -> u64 {
+        self.chunks.iter().map(|c| u64::from(c.events)).sum()
+    }
+
+    /// Decodes chunk `index` (of [`Snapshot::chunks`]) into columns. Chunks
+    /// are independent: decode them in parallel if you like (`Snapshot` is
+    /// `Sync`).
+    ///
+    /// # Errors
+    /// When the chunk's CRC, compression, CBOR or columns are damaged; the
+    /// error gives the chunk frame's offset. `index` out of range is an
+    /// error too.
+    pub fn decode_chunk(&self, index: usize) -> Result<ChunkColumns, SnapshotError> {
+        let Some(info) = self.chunks.get(index) else {
+            return Err(SnapshotError {
+                file: self.name.clone(),
+                offset: 0,
+                problem: Problem::Invalid(format!("no chunk {index} (the file has {})", self.chunks.len())),
+            });
+        };
+        if let Some(cols) = &self.legacy {
+            return Ok(cols.clone());
+        }
+        let err = |problem: Problem| SnapshotError { file: self.name.clone(), offset: info.offset, problem };
+        let start = info.offset as usize + format::FRAME_LEN;
+        let payload = &self.data[start..start + info.compressed_len as usize];
+        let computed = crc32fast::hash(payload);
+        if computed != info.crc {
+            return Err(err(Problem::Crc { what: format!("chunk {index} data"), stored: info.crc, computed }));
+        }
+        let raw = lz4::block::decompress(payload, Some(info.raw_len as i32))
+            .map_err(|e| err(Problem::Invalid(format!("chunk {index}: LZ4 data is damaged: {e}"))))?;
+        if raw.len() != info.raw_len as usize {
+            return Err(err(Problem::Invalid(format!(
+                "chunk {index}: LZ4 data gives {} bytes, the frame says {}",
+                raw.len(),
+                info.raw_len
+            ))));
+        }
+        let wire: ChunkWire<'_> = serde_cbor::from_slice(&raw)
+            .map_err(|e| err(Problem::Invalid(format!("chunk {index}: CBOR is damaged: {e}"))))?;
+        if wire.n != info.events {
+            return Err(err(Problem::Invalid(format!(
+                "chunk {index}: holds {} events, the frame says {}",
+                wire.n, info.events
+            ))));
+        }
+        decode_wire(&wire, &self.sites, self.threads.len())
+            .map_err(|m| err(Problem::Invalid(format!("chunk {index}: {m}"))))
+    }
+
+    /// Turns event `row` of a decoded chunk into an [`Event`] (`None` if the
+    /// row is out of range).
+    pub fn event(&self, cols: &ChunkColumns, row: usize) -> Option<Event> {
+        let cs = *cols.callsites.get(row)?;
+        let site = self.callsite(cs)?;
+        let thread = self.threads.get(*cols.threads.get(row)? as usize)?;
+        let rank = *cols.ranks.get(row)? as usize;
+        let mut fields = Vec::with_capacity(site.fields.len());
+        for (f, (name, _)) in site.fields.iter().enumerate() {
+            let v = cols.column(cs, f as u32)?.values.get(rank)?;
+            fields.push((Arc::clone(name), v));
+        }
+        Some(Event {
+            timestamp_ns: cols.timestamps[row],
+            level: site.level,
+            target: Arc::clone(&site.target),
+            message: Arc::clone(&site.message),
+            file: Arc::clone(&site.file),
+            line: site.line,
+            module_path: Arc::clone(&site.module_path),
+            thread_id: thread.id,
+            thread_name: thread.name.clone(),
+            seq: cols.seqs[row],
+            callsite: cs,
+            fields,
+        })
+    }
+
+    /// Every event of every intact chunk, in file order (time order for
+    /// files of this crate), then the problems found while opening. A
+    /// damaged chunk yields one error in its place and the iteration goes
+    /// on.
+    pub fn events(&self) -> Events<'_> {
+        Events { snap: self, chunk: 0, cols: None, row: 0, problem: 0 }
+    }
+}
+
+/// Iterator of [`Snapshot::events`].
+#[derive(Debug)]
+pub struct Events<'a> {
+    snap: &'a Snapshot,
+    chunk: usize,
+    cols: Option<ChunkColumns>,
+    row: usize,
+    problem: usize,
+}
+
+impl Iterator for Events<'_> {
+    type Item = Result<Event, SnapshotError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(cols) = &self.cols {
+                if self.row < cols.len() {
+                    let row = self.row;
+                    self.row += 1;
+                    match self.snap.event(cols, row) {
+                        Some(e) => return Some(Ok(e)),
+                        None => continue,
+                    }
+                }
+                self.cols = None;
+            }
+            if self.chunk < self.snap.chunks.len() {
+                let i = self.chunk;
+                self.chunk += 1;
+                self.row = 0;
+                match self.snap.decode_chunk(i) {
+                    Ok(c) => self.cols = Some(c),
+                    Err(e) => return Some(Err(e)),
+                }
+                continue;
+            }
+            let p = self.snap.problems.get(self.problem)?;
+            self.problem += 1;
+            return Some(Err(p.clone()));
+        }
+    }
+}
+
+/// The call-site and thread tables of a header.
+fn tables(header: &Header) -> Result<(Vec<Arc<CallSiteInfo>>, Vec<ThreadInfo>), String> {
+    let mut sites = Vec::with_capacity(header.callsites.len());
+    for (i, c) in header.callsites.iter().enumerate() {
+        if c.id as usize != i + 1 {
+            return Err(format!("call site #{i} has id {} (ids must be 1, 2, 3, …)", c.id));
+        }
+        let level =
+            Level::from_u8(c.level).ok_or_else(|| format!("call site {} has unknown level {}", c.id, c.level))?;
+        let mut fields = Vec::with_capacity(c.fields.len());
+        for f in &c.fields {
+            let kind = Kind::from_u8(f.kind)
+                .ok_or_else(|| format!("call site {} field {:?} has unknown kind {}", c.id, f.name, f.kind))?;
+            fields.push((Arc::from(f.name.as_str()), kind));
+        }
+        sites.push(Arc::new(CallSiteInfo {
+            id: c.id,
+            level,
+            target: Arc::from(c.target.as_str()),
+            message: Arc::from(c.message.as_str()),
+            file: Arc::from(c.file.as_str()),
+            line: c.line,
+            module_path: Arc::from(c.module_path.as_str()),
+            fields,
+        }));
+    }
+    let threads =
+        header.threads.iter().map(|t| ThreadInfo { id: t.id, name: t.name.as_deref().map(Arc::from) }).collect();
+    Ok((sites, threads))
+}
+
+/// What the header allows a chunk frame to claim.
+#[derive(Debug, Clone, Copy)]
+struct ChunkLimits {
+    /// Most raw bytes one event can take.
+    max_event: usize,
+    /// Most raw bytes of CBOR structure besides the values.
+    overhead: usize,
+}
+
+impl ChunkLimits {
+    fn new(sites: &[Arc<CallSiteInfo>]) -> ChunkLimits {
+        let per_site =
+            |s: &Arc<CallSiteInfo>| -> usize { s.fields.iter().map(|(_, k)| format::max_value_raw_len(*k) + 10).sum() };
+        let max_fields = sites.iter().map(per_site).max().unwrap_or(0);
+        let columns: usize = sites.iter().map(|s| s.fields.len()).sum();
+        ChunkLimits {
+            max_event: format::MAX_EVENT_FIXED_RAW_LEN + max_fields,
+            overhead: format::CHUNK_CBOR_OVERHEAD.saturating_add(columns.saturating_mul(format::COLUMN_CBOR_OVERHEAD)),
+        }
+    }
+
+    /// Whether a chunk of `events` events can take `raw_len` raw bytes.
+    fn allows(&self, events: u32, raw_len: u32) -> bool {
+        let events = events as usize;
+        let raw = raw_len as usize;
+        events > 0
+            && raw <= format::MAX_CHUNK_RAW_LEN
+            && events.saturating_mul(format::MIN_EVENT_RAW_LEN) <= raw
+            && raw <= events.saturating_mul(self.max_event).saturating_add(self.overhead)
+    }
+}
+
+/// Walks the chunk frames from `pos`: the intact ones, the problems, and
+/// whether the end marker was reached.
+fn scan(data: &[u8], mut pos: usize, name: &str, limits: ChunkLimits) -> (Vec<ChunkInfo>, Vec<SnapshotError>, bool) {
+    let mut chunks = Vec::new();
+    let mut problems = Vec::new();
+    let problem =
+        |offset: usize, problem: Problem| SnapshotError { file: name.to_owned(), offset: offset as u64, problem };
+    // Magic first: the CRC is computed only where a frame could start.
+    let frame_ok = |at: usize| {
+        at + format::FRAME_LEN <= data.len()
+            && (data[at..at + 4] == format::CHUNK_MAGIC || data[at..at + 4] == format::END_MAGIC)
+            && crc32fast::hash(&data[at..at + 20]) == format::le_u32(data, at + 20)
+    };
+    // The next intact frame after a damaged spot, if any.
+    let resync = |from: usize| (from..data.len().saturating_sub(format::FRAME_LEN - 1)).find(|&at| frame_ok(at));
+    loop {
+        let have = data.len() - pos;
+        if have == 0 {
+            problems.push(problem(pos, Problem::Truncated { what: "the end marker".into(), need: 24, have: 0 }));
+            return (chunks, problems, false);
+        }
+        if have < format::FRAME_LEN {
+            problems.push(problem(
+                pos,
+                Problem::Truncated { what: "a chunk frame".into(), need: format::FRAME_LEN as u64, have: have as u64 },
+            ));
+            return (chunks, problems, false);
+        }
+        let magic = &data[pos..pos + 4];
+        if magic != format::CHUNK_MAGIC && magic != format::END_MAGIC {
+            problems.push(problem(pos, Problem::Invalid("expected a chunk frame or the end marker".into())));
+            match resync(pos + 1) {
+                Some(at) => {
+                    pos = at;
+                    continue;
+                }
+                None => return (chunks, problems, false),
+            }
+        }
+        let stored = format::le_u32(data, pos + 20);
+        let computed = crc32fast::hash(&data[pos..pos + 20]);
+        if stored != computed {
+            problems.push(problem(pos, Problem::Crc { what: "chunk frame".into(), stored, computed }));
+            match resync(pos + 1) {
+                Some(at) => {
+                    pos = at;
+                    continue;
+                }
+                None => return (chunks, problems, false),
+            }
+        }
+        if magic == format::END_MAGIC {
+            let n_chunks = format::le_u32(data, pos + 4) as usize;
+            let n_events = u64::from_le_bytes(data[pos + 8..pos + 16].try_into().expect("8 bytes"));
+            let found: u64 = chunks.iter().map(|c: &ChunkInfo| u64::from(c.events)).sum();
+            if n_chunks != chunks.len() || n_events != found {
+                problems.push(problem(
+                    pos,
+                    Problem::Invalid(format!(
+                        "the end marker counts {n_chunks} chunks of {n_events} events; {} intact chunks of {found} events were found",
+                        chunks.len()
+                    )),
+                ));
+            }
+            if pos + format::FRAME_LEN != data.len() {
+                problems.push(problem(
+                    pos + format::FRAME_LEN,
+                    Problem::Invalid(format!("{} bytes after the end marker", data.len() - pos - format::FRAME_LEN)),
+                ));
+            }
+            return (chunks, problems, true);
+        }
+        let compressed_len = format::le_u32(data, pos + 4);
+        let raw_len = format::le_u32(data, pos + 8);
+        let events = format::le_u32(data, pos + 12);
+        let crc = format::le_u32(data, pos + 16);
+        let body = have - format::FRAME_LEN;
+        if compressed_len as usize > body {
+            problems.push(problem(
+                pos,
+                Problem::Truncated {
+                    what: format!("chunk {}", chunks.len()),
+                    need: u64::from(compressed_len),
+                    have: body as u64,
+                },
+            ));
+            return (chunks, problems, false);
+        }
+        let sane = limits.allows(events, raw_len)
+            && (raw_len as usize) <= (compressed_len as usize).saturating_mul(format::LZ4_MAX_RATIO) + 16;
+        if !sane {
+            problems.push(problem(
+                pos,
+                Problem::Invalid(format!(
+                    "chunk frame with impossible sizes ({compressed_len} compressed bytes, {raw_len} raw bytes, {events} events)"
+                )),
+            ));
+        } else {
+            chunks.push(ChunkInfo { index: chunks.len(), offset: pos as u64, compressed_len, raw_len, events, crc });
+        }
+        pos += format::FRAME_LEN + compressed_len as usize;
+    }
+}
+
+/// Reads `n` little-endian unsigned integers of `width` bytes.
+fn read_uints(bytes: &[u8], width: u8, n: usize, what: &str) -> Result<Vec<u32>, String> {
+    if !matches!(width, 1 | 2 | 4) {
+        return Err(format!("{what} column has width {width} (1, 2 or 4 expected)"));
+    }
+    let w = width as usize;
+    if bytes.len() != n * w {
+        return Err(format!("{what} column has {} bytes, {n} values of {w} bytes expected", bytes.len()));
+    }
+    Ok(bytes
+        .chunks_exact(w)
+        .map(|c| {
+            let mut b = [0u8; 4];
+            b[..w].copy_from_slice(c);
+            u32::from_le_bytes(b)
+        })
+        .collect())
+}
+
+/// Decodes `n` varints, mapping each through `f` as it goes.
+fn read_varints_map<T>(bytes: &[u8], n: usize, what: &str, mut f: impl FnMut(u64) -> T) -> Result<Vec<T>, String> {
+    // Each varint takes at least one byte, so `n` is bounded by the input.
+    if n > bytes.len() {
+        return Err(format!("{what} column has {} bytes for {n} values", bytes.len()));
+    }
+    let mut r = Varints::new(bytes);
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let v = r.next_u64().ok_or_else(|| format!("{what} column ends inside a value"))?;
+        out.push(f(v));
+    }
+    if !r.at_end() {
+        return Err(format!("{what} column has bytes after its {n} values"));
+    }
+    Ok(out)
+}
+
+/// Decodes `n` varints.
+fn read_varints(bytes: &[u8], n: usize, what: &str) -> Result<Vec<u64>, String> {
+    read_varints_map(bytes, n, what, |v| v)
+}
+
+fn fixed<const W: usize, T>(v: &[u8], n: usize, what: &str, f: impl Fn([u8; W]) -> T) -> Result<Vec<T>, String> {
+    if v.len() != n.checked_mul(W).ok_or("too many values")? {
+        return Err(format!("{what}: {} bytes for {n} values of {W} bytes", v.len()));
+    }
+    Ok(v.chunks_exact(W).map(|c| f(c.try_into().expect("chunks_exact"))).collect())
+}
+
+fn ints(v: &[u8], n: usize, e: u8, signed: bool, what: &str) -> Result<Vec<u64>, String> {
+    match e {
+        encoding::FIXED => fixed::<8, u64>(v, n, what, u64::from_le_bytes),
+        encoding::VARINT if signed => read_varints_map(v, n, what, |x| format::unzigzag(x) as u64),
+        encoding::VARINT => read_varints(v, n, what),
+        encoding::DELTA_VARINT => {
+            let mut prev = 0u64;
+            read_varints_map(v, n, what, |x| {
+                prev = prev.wrapping_add(format::unzigzag(x) as u64);
+                prev
+            })
+        }
+        _ => Err(format!("{what}: unknown encoding {e}")),
+    }
+}
+
+pub(crate) fn decode_values(kind: Kind, e: u8, v: &[u8], l: &[u8], n: usize, what: &str) -> Result<Values, String> {
+    let expect_fixed = |e: u8| if e == encoding::FIXED { Ok(()) } else { Err(format!("{what}: unknown encoding {e}")) };
+    Ok(match kind {
+        Kind::Bool => {
+            expect_fixed(e)?;
+            Values::Bool(fixed::<1, bool>(v, n, what, |b| b[0] != 0)?)
+        }
+        Kind::Char => {
+            expect_fixed(e)?;
+            Values::Char(fixed::<4, char>(v, n, what, |b| {
+                char::from_u32(u32::from_le_bytes(b)).unwrap_or(char::REPLACEMENT_CHARACTER)
+            })?)
+        }
+        Kind::U64 => Values::U64(ints(v, n, e, false, what)?),
+        Kind::I64 => Values::I64(ints(v, n, e, true, what)?.into_iter().map(|x| x as i64).collect()),
+        Kind::U128 => {
+            expect_fixed(e)?;
+            Values::U128(fixed::<16, u128>(v, n, what, u128::from_le_bytes)?)
+        }
+        Kind::I128 => {
+            expect_fixed(e)?;
+            Values::I128(fixed::<16, i128>(v, n, what, i128::from_le_bytes)?)
+        }
+        Kind::F32 => {
+            expect_fixed(e)?;
+            Values::F32(fixed::<4, f32>(v, n, what, f32::from_le_bytes)?)
+        }
+        Kind::F64 => {
+            expect_fixed(e)?;
+            Values::F64(fixed::<8, f64>(v, n, what, f64::from_le_bytes)?)
+        }
+        Kind::Str => {
+            if e != encoding::STR {
+                return Err(format!("{what}: unknown encoding {e}"));
+            }
+            let lens = read_varints(l, n, what)?;
+            if lens.iter().any(|&len| len > format::MAX_STR_LEN as u64) {
+                return Err(format!("{what}: a value is longer than {} bytes", format::MAX_STR_LEN));
+            }
+            let total = lens.iter().try_fold(0u64, |a, &x| a.checked_add(x)).unwrap_or(u64::MAX);
+            if total != v.len() as u64 {
+                return Err(format!("{what}: lengths add up to {total} bytes, the column has {}", v.len()));
+            }
+            let mut col = StrColumn { offsets: Vec::with_capacity(n + 1), data: String::new() };
+            match std::str::from_utf8(v) {
+                Ok(s) => {
+                    let mut off = 0usize;
+                    col.offsets.push(0);
+                    for len in lens {
+                        off += len as usize;
+                        if !s.is_char_boundary(off) {
+                            return Err(format!("{what}: a value ends inside a UTF-8 character"));
+                        }
+                        col.offsets.push(off as u32);
+                    }
+                    col.data = s.to_owned();
+                }
+                Err(_) => {
+                    // Keep what can be kept, value by value.
+                    let mut off = 0usize;
+                    col.offsets.push(0);
+                    for len in lens {
+                        let part = &v[off..off + len as usize];
+                        off += len as usize;
+                        col.data.push_str(&String::from_utf8_lossy(part));
+                        col.offsets.push(col.data.len() as u32);
+                    }
+                }
+            }
+            Values::Str(col)
+        }
+    })
+}
+
+/// Decodes the columns of one chunk against the call-site and thread tables.
+fn decode_wire(wire: &ChunkWire<'_>, sites: &[Arc<CallSiteInfo>], n_threads: usize) -> Result<ChunkColumns, String> {
+    let n = wire.n as usize;
+    let mut t = wire.t0;
+    let timestamps = read_varints_map(wire.ts, n, "timestamp", |d| {
+        t = t.wrapping_add(format::unzigzag(d));
+        t
+    })?;
+    let callsites = read_uints(wire.cs, wire.csw, n, "call-site")?;
+    let threads = read_uints(wire.th, wire.thw, n, "thread")?;
+    if n > wire.seq.len() {
+        return Err(format!("sequence column has {} bytes for {n} values", wire.seq.len()));
+    }
+    let mut seq_deltas = Varints::new(wire.seq);
+    let mut last = vec![0u64; n_threads];
+    let mut seqs = Vec::with_capacity(n);
+    let mut counts = vec![0u32; sites.len()];
+    let mut ranks = Vec::with_capacity(n);
+    for (i, (&th, &cs)) in threads.iter().zip(&callsites).enumerate() {
+        let (th, cs) = (th as usize, cs as usize);
+        if th >= n_threads {
+            return Err(format!("event {i} names thread index {th}, the table has {n_threads}"));
+        }
+        if cs == 0 || cs > sites.len() {
+            return Err(format!("event {i} names call site {cs}, the table has {}", sites.len()));
+        }
+        let d = seq_deltas.next_u64().ok_or("sequence column ends inside a value")?;
+        last[th] = last[th].wrapping_add(format::unzigzag(d) as u64);
+        seqs.push(last[th]);
+        ranks.push(counts[cs - 1]);
+        counts[cs - 1] += 1;
+    }
+    if !seq_deltas.at_end() {
+        return Err(format!("sequence column has bytes after its {n} values"));
+    }
+    let mut columns = Vec::with_capacity(wire.cols.len());
+    for c in &wire.cols {
+        let site = sites
+            .get((c.cs as usize).wrapping_sub(1))
+            .ok_or_else(|| format!("column of unknown call site {}", c.cs))?;
+        let (name, kind) =
+            site.fields.get(c.f as usize).ok_or_else(|| format!("column of call site {} field {}", c.cs, c.f))?;
+        if *kind as u8 != c.k {
+            return Err(format!(
+                "column {name:?} of call site {} has kind {}, the header says {}",
+                c.cs, c.k, *kind as u8
+            ));
+        }
+        let what = format!("field {name:?} of call site {}", c.cs);
+        let values = decode_values(*kind, c.e, c.v, c.l, counts[c.cs as usize - 1] as usize, &what)?;
+        columns.push(FieldColumn { callsite: c.cs, field: c.f, values });
+    }
+    columns.sort_by_key(|c| (c.callsite, c.field));
+    if columns.windows(2).any(|w| (w[0].callsite, w[0].field) == (w[1].callsite, w[1].field)) {
+        return Err("a field column appears twice".into());
+    }
+    // Every field of every call site with events needs its column.
+    for (i, &count) in counts.iter().enumerate() {
+        if count == 0 {
+            continue;
+        }
+        for f in 0..sites[i].fields.len() {
+            if columns.binary_search_by_key(&(i as u32 + 1, f as u32), |c| (c.callsite, c.field)).is_err() {
+                return Err(format!("no column for field {f} of call site {}", i + 1));
+            }
+        }
+    }
+    Ok(ChunkColumns { timestamps, callsites, threads, seqs, ranks, columns })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(kinds: &[Kind]) -> Arc<CallSiteInfo> {
+        Arc::new(CallSiteInfo {
+            id: 1,
+            level: Level::Info,
+            target: "t".into(),
+            message: "m".into(),
+            file: "f".into(),
+            line: 1,
+            module_path: "t".into(),
+            fields: kinds.iter().map(|k| (Arc::from("x"), *k)).collect(),
+        })
+    }
+
+    #[test]
+    fn chunk_limits_follow_the_call_site_table() {
+        let l = ChunkLimits::new(&[site(&[Kind::U64, Kind::F64])]);
+        assert_eq!(l.max_event, 28 + 20 + 18);
+        assert!(l.allows(10, 40));
+        assert!(!l.allows(10, 39), "fewer than 4 bytes per event");
+        assert!(l.allows(10, 10 * 66 + 256 + 128));
+        assert!(!l.allows(10, 10 * 66 + 256 + 129), "more than the call sites allow");
+        assert!(!l.allows(0, 0));
+        let l = ChunkLimits::new(&[site(&[Kind::Str])]);
+        assert!(!l.allows(u32::MAX, u32::MAX), "64 MiB cap");
+    }
+}

@@ -1,0 +1,194 @@
+//! Every committed file in `testdata/` opens, and holds what
+//! `examples/gen_testdata.rs` logged. Files of a format version must keep
+//! opening in every later version: never regenerate them to make this pass.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use ttlog_core::snapshot::{FormatVersion, Problem, Snapshot, format};
+use ttlog_core::{Event, Level, Value};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("testdata")
+}
+
+fn open(name: &str) -> Snapshot {
+    Snapshot::open(dir().join(name)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn events(s: &Snapshot) -> Vec<Event> {
+    s.events().collect::<Result<_, _>>().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn check_normal(s: &Snapshot) {
+    assert!(s.is_complete(), "{:?}", s.problems());
+    assert_eq!(s.version(), FormatVersion::Chunked { major: 1, minor: 0 });
+    let h = s.header();
+    assert_eq!((h.service.as_str(), h.reason.as_str()), ("testdata", "manual"));
+    assert!(h.library.starts_with("ttlog-core "));
+    assert_eq!(h.counters.in_snapshot, 43);
+    assert_eq!(h.counters.logged, 43);
+    let ev = events(s);
+    assert_eq!(ev.len(), 43);
+    assert!(ev.windows(2).all(|w| w[0].timestamp_ns <= w[1].timestamp_ns));
+    assert!(ev[0].timestamp_ns > 1_700_000_000_000_000_000, "a 2023+ UTC time");
+    let fills: Vec<&Event> = ev.iter().filter(|e| &*e.message == "order filled").collect();
+    assert_eq!(fills.len(), 20);
+    for (i, e) in fills.iter().enumerate() {
+        let i = i as u64;
+        assert_eq!(&*e.target, "orders");
+        assert_eq!(e.level, Level::Info);
+        assert_eq!(e.seq, 2 * i);
+        assert_eq!(e.field("id"), Some(&Value::U64(i)));
+        assert_eq!(e.field("qty"), Some(&Value::U64(100 * i)));
+        assert_eq!(e.field("price"), Some(&Value::F64(150.25 + i as f64)));
+        assert_eq!(e.field("symbol"), Some(&Value::Str("AAPL".into())));
+        assert_eq!(e.field("ok"), Some(&Value::Bool(i.is_multiple_of(2))));
+    }
+    let cache: Vec<&Event> = ev.iter().filter(|e| &*e.message == "cache").collect();
+    assert_eq!(cache[7].field("key"), Some(&Value::Str("k7".into())));
+    assert_eq!(cache[7].level, Level::Debug);
+    let risk = ev.iter().find(|e| &*e.message == "limit near").unwrap();
+    assert_eq!(risk.field("used"), Some(&Value::F32(0.93)));
+    assert_eq!(risk.field("desk"), Some(&Value::Str("fx-options-europe".into())));
+    assert_eq!(risk.field("delta"), Some(&Value::I64(-42)));
+    let disk = ev.iter().find(|e| &*e.message == "disk full").unwrap();
+    assert_eq!(disk.level, Level::Error);
+    assert_eq!(
+        disk.fields,
+        vec![("dev".into(), Value::Char('C')), ("free".into(), Value::U128(0)), ("big".into(), Value::I128(i128::MIN))]
+    );
+    assert_eq!(ev.last().unwrap().level, Level::Trace);
+    assert!(ev.iter().all(|e| e.file.ends_with("gen_testdata.rs")));
+}
+
+fn check_many_threads(s: &Snapshot) {
+    assert!(s.is_complete());
+    assert_eq!(s.header().reason, "many_threads");
+    let names: Vec<String> = s.threads().iter().filter_map(|t| t.name.as_deref().map(str::to_owned)).collect();
+    for t in 0..16 {
+        assert!(names.contains(&format!("worker-{t}")), "{names:?}");
+    }
+    let mut per_thread: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
+    for e in events(s) {
+        let Some(Value::U64(w)) = e.field("worker") else { panic!("worker field") };
+        assert_eq!(e.thread_name.as_deref(), Some(format!("worker-{w}").as_str()));
+        let Some(Value::U64(i)) = e.field("i") else { panic!("i field") };
+        per_thread.entry(e.thread_name.as_deref().unwrap().to_owned()).or_default().push((e.seq, *i));
+    }
+    assert_eq!(per_thread.len(), 16);
+    for rows in per_thread.values() {
+        let mut rows = rows.clone();
+        rows.sort();
+        assert_eq!(rows, (0..50).map(|i| (i, i)).collect::<Vec<_>>());
+    }
+}
+
+fn check_panic(s: &Snapshot) {
+    assert!(s.is_complete());
+    let h = s.header();
+    assert_eq!(h.reason, "panic");
+    let p = h.panic.as_ref().expect("panic details");
+    assert_eq!(p.message, "boom: invariant broken");
+    assert_eq!(p.thread.as_deref(), Some("exploder"));
+    assert!(p.location.as_deref().unwrap().contains("gen_testdata.rs:"), "{p:?}");
+    let ev = events(s);
+    assert_eq!(ev.iter().filter(|e| &*e.message == "bystander working").count(), 10);
+    let last = ev.last().unwrap();
+    assert_eq!(&*last.message, "about to panic");
+    assert_eq!(last.thread_name.as_deref(), Some("exploder"));
+}
+
+fn check_chunked(s: &Snapshot) {
+    assert!(s.is_complete());
+    assert_eq!(s.chunks().len(), 10);
+    assert!(s.chunks().iter().all(|c| c.events == 100));
+    let ev = events(s);
+    let n: Vec<u64> = ev.iter().map(|e| if let Some(Value::U64(n)) = e.field("n") { *n } else { panic!() }).collect();
+    assert_eq!(n, (0..1000).collect::<Vec<_>>());
+    assert!(ev.iter().all(|e| e.field("venue") == Some(&Value::Str("XNAS".into()))));
+    // Columns: the viewer's view of the same data.
+    let c = s.decode_chunk(4).unwrap();
+    let col = c.column(c.callsites[0], 0).unwrap();
+    assert_eq!(col.values, ttlog_core::snapshot::Values::U64((400..500).collect()));
+}
+
+fn check_truncated(s: &Snapshot) {
+    assert!(!s.is_complete());
+    assert_eq!(s.chunks().len(), 3, "chunks 0..3 are intact");
+    let p = &s.problems()[0];
+    assert!(matches!(p.problem, Problem::Truncated { .. }), "{p}");
+    assert!(p.file.ends_with("truncated.bin"));
+    // The cut chunk's frame starts where the third intact chunk ends.
+    let c2 = s.chunks()[2];
+    assert_eq!(p.offset, c2.offset + format::FRAME_LEN as u64 + u64::from(c2.compressed_len));
+    let ok: Vec<Event> = s.events().filter_map(Result::ok).collect();
+    assert_eq!(ok.len(), 300);
+    assert_eq!(ok.last().unwrap().field("n"), Some(&Value::U64(299)));
+    assert_eq!(s.events().filter(Result::is_err).count(), 1);
+}
+
+fn check_corrupt(s: &Snapshot) {
+    assert_eq!(s.chunks().len(), 10);
+    assert!(s.problems().is_empty(), "the framing is intact");
+    let e = s.decode_chunk(1).unwrap_err();
+    assert!(matches!(e.problem, Problem::Crc { .. }), "{e}");
+    assert_eq!(e.offset, s.chunks()[1].offset);
+    assert!(e.to_string().contains("corrupt-chunk.bin: byte "), "{e}");
+    let ok: Vec<Event> = s.events().filter_map(Result::ok).collect();
+    assert_eq!(ok.len(), 900);
+    assert!(!ok.iter().any(|e| matches!(e.field("n"), Some(Value::U64(n)) if (100..200).contains(n))));
+}
+
+fn check_legacy(s: &Snapshot) {
+    assert_eq!(s.version(), FormatVersion::Legacy);
+    let h = s.header();
+    assert_eq!((h.service.as_str(), h.reason.as_str()), ("legacy-svc", "manual"));
+    assert!(h.created_at_ns > 1_700_000_000_000_000_000);
+    let ev = events(s);
+    assert_eq!(ev.len(), 7);
+    let pay: Vec<&Event> = ev.iter().filter(|e| &*e.message == "payment accepted").collect();
+    assert_eq!(pay.len(), 5);
+    let mut ids: Vec<u64> =
+        pay.iter().map(|e| if let Some(Value::U64(v)) = e.field("user_id") { *v } else { panic!("{e:?}") }).collect();
+    ids.sort();
+    assert_eq!(ids, vec![0, 1, 2, 3, 4]);
+    // ttlog 0.1 itself stored non-integer values as JSON strings.
+    assert!(
+        pay.iter().all(|e| e.field("amount") == Some(&Value::Str("12.5".into())) && e.level == Level::Info),
+        "{pay:#?}"
+    );
+    let slow = ev.iter().find(|e| &*e.message == "slow upstream").unwrap();
+    assert_eq!(slow.level, Level::Warn);
+    assert_eq!(slow.field("region"), Some(&Value::Str("eu-west".into())));
+    let db = ev.iter().find(|e| &*e.message == "database unreachable").unwrap();
+    assert_eq!(db.level, Level::Error);
+    assert!(db.fields.is_empty());
+    assert!(db.file.ends_with("gen_testdata.rs"));
+    assert!(db.line > 0);
+}
+
+#[test]
+fn every_committed_file_opens_with_the_expected_contents() {
+    type Check = (&'static str, fn(&Snapshot));
+    let checks: [Check; 7] = [
+        ("normal.bin", check_normal),
+        ("many-threads.bin", check_many_threads),
+        ("panic.bin", check_panic),
+        ("chunked.bin", check_chunked),
+        ("truncated.bin", check_truncated),
+        ("corrupt-chunk.bin", check_corrupt),
+        ("legacy-0.1.21.bin", check_legacy),
+    ];
+    let mut on_disk: Vec<String> = std::fs::read_dir(dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".bin"))
+        .collect();
+    on_disk.sort();
+    let mut known: Vec<String> = checks.iter().map(|(n, _)| n.to_string()).collect();
+    known.sort();
+    assert_eq!(on_disk, known, "every file in testdata/ needs its check here");
+    for (name, check) in checks {
+        check(&open(name));
+    }
+}

@@ -1,0 +1,323 @@
+//! Every snapshot trigger, each in a child process (this test binary run
+//! again with `TTLOG_TRIGGER_CASE` set, since the recorder is per process):
+//! the parent checks the child's exit status or signal and the contents of
+//! the file it left, not just that a file exists.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+use ttlog_core::snapshot::Snapshot;
+use ttlog_core::{Event, Trace, info, warn};
+
+const CASE: &str = "TTLOG_TRIGGER_CASE";
+const DIR: &str = "TTLOG_TRIGGER_DIR";
+
+/// The child side: does nothing unless run by `run_child`.
+#[test]
+fn child_entry() {
+    let Ok(case) = std::env::var(CASE) else { return };
+    let dir = PathBuf::from(std::env::var_os(DIR).expect("TTLOG_TRIGGER_DIR"));
+    child(&case, &dir);
+}
+
+fn builder(dir: &Path) -> ttlog_core::Builder {
+    Trace::builder().service("trig").storage_path(dir).snapshot_interval(None)
+}
+
+fn child(case: &str, dir: &Path) {
+    match case {
+        "panic-thread" => {
+            let _t = builder(dir).snapshot_on_signals(false).install().unwrap();
+            std::thread::Builder::new()
+                .name("bystander".into())
+                .spawn(|| {
+                    for i in 0..5u64 {
+                        info!("bystander", i);
+                    }
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+            let r = std::thread::Builder::new()
+                .name("exploder".into())
+                .spawn(|| {
+                    warn!("about to panic", code = 42u64);
+                    panic!("kaboom {}", 42);
+                })
+                .unwrap()
+                .join();
+            assert!(r.is_err());
+            info!("main goes on");
+        }
+        "panic-main" => {
+            let _t = builder(dir).snapshot_on_signals(false).install().unwrap();
+            info!("main about to fail", step = 3u64);
+            panic!("main thread failed");
+        }
+        "abort" => {
+            let _t = builder(dir).snapshot_on_signals(false).install().unwrap();
+            // What `panic = "abort"` does: run the hook, then abort, with no
+            // unwinding. The snapshot must be on disk before the abort.
+            let hook = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                hook(info);
+                std::process::abort();
+            }));
+            info!("before abort", n = 1u64);
+            panic!("fatal: aborting");
+        }
+        "periodic" => {
+            let t = builder(dir)
+                .snapshot_on_signals(false)
+                .snapshot_interval(Some(Duration::from_millis(100)))
+                .install()
+                .unwrap();
+            let count = || {
+                std::fs::read_dir(dir)
+                    .unwrap()
+                    .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "bin"))
+                    .count()
+            };
+            info!("first batch", n = 1u64);
+            std::thread::sleep(Duration::from_millis(1000));
+            let after_first = count();
+            assert!(after_first >= 1, "a periodic snapshot after new events");
+            std::thread::sleep(Duration::from_millis(800));
+            assert_eq!(count(), after_first, "no periodic snapshot without new events");
+            info!("second batch", n = 2u64);
+            std::thread::sleep(Duration::from_millis(1000));
+            assert_eq!(count(), after_first + 1, "one more after new events");
+            assert_eq!(t.metrics().snapshots_written as usize, after_first + 1);
+        }
+        "shutdown" => {
+            let t = builder(dir).snapshot_on_signals(false).snapshot_on_shutdown(true).install().unwrap();
+            info!("last words", n = 9u64);
+            t.shutdown();
+            info!("after shutdown: not recorded");
+            drop(t); // the final snapshot is written once
+        }
+        "drop" => {
+            let t = builder(dir).snapshot_on_signals(false).snapshot_on_shutdown(true).install().unwrap();
+            info!("dropped guard", n = 1u64);
+            drop(t);
+        }
+        "failure" => {
+            // The directory cannot exist: its parent is a file.
+            std::fs::write(dir.join("blocker"), b"").unwrap();
+            let t = builder(&dir.join("blocker").join("snaps")).snapshot_on_signals(false).install().unwrap();
+            info!("before failure");
+            assert!(t.request_snapshot("one").is_err());
+            assert!(t.request_snapshot("two").is_err());
+            // A panic whose snapshot fails still ends as a normal panic.
+            let r = std::thread::spawn(|| panic!("panic with no disk")).join();
+            assert!(r.is_err());
+            let m = t.metrics();
+            assert_eq!(m.snapshot_errors, 3);
+            assert_eq!(m.snapshots_written, 0);
+            info!("still logging", n = 7u64);
+            assert!(t.events().iter().any(|e| &*e.message == "still logging"));
+        }
+        "fsize" => {
+            // Run under `prlimit --fsize`: a write past the limit fails with
+            // EFBIG, as a full disk fails with ENOSPC, part-way through the
+            // file. Without a handler SIGXFSZ would end the process.
+            signal_hook::flag::register(
+                signal_hook::consts::SIGXFSZ,
+                std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            )
+            .unwrap();
+            let t = builder(dir).snapshot_on_signals(false).install().unwrap();
+            for i in 0..20_000u64 {
+                info!("filling", i, text = %format_args!("value number {i} of many"));
+            }
+            let e = t.request_snapshot("too_big").unwrap_err();
+            assert!(e.to_string().contains("cannot write"), "{e}");
+            assert_eq!(t.metrics().snapshot_errors, 1);
+            info!("logging goes on");
+            assert!(t.events().iter().any(|e| &*e.message == "logging goes on"));
+        }
+        signal if signal.starts_with("signal-") => {
+            let sig: i32 = signal["signal-".len()..].parse().unwrap();
+            let _t = builder(dir).install().unwrap();
+            // A producer that keeps logging while the snapshot is written.
+            std::thread::Builder::new()
+                .name("producer".into())
+                .spawn(|| {
+                    for i in 0u64.. {
+                        info!("busy", i);
+                        if i % 1024 == 0 {
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                    }
+                })
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            info!("before signal", sig = sig as i64);
+            signal_hook::low_level::raise(sig).unwrap();
+            std::thread::sleep(Duration::from_secs(20));
+            // Not reached: the signal ends the process.
+            std::process::exit(3);
+        }
+        other => panic!("unknown case {other}"),
+    }
+}
+
+fn run_child(case: &str) -> (Output, tempfile::TempDir) {
+    run_child_with(case, &[])
+}
+
+/// Runs the child, prefixed by `wrapper` (a command and its arguments).
+fn run_child_with(case: &str, wrapper: &[&str]) -> (Output, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = match wrapper.split_first() {
+        Some((prog, args)) => {
+            let mut c = Command::new(prog);
+            c.args(args).arg(&exe);
+            c
+        }
+        None => Command::new(&exe),
+    };
+    let out = cmd
+        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+        .env(CASE, case)
+        .env(DIR, dir.path())
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    (out, dir)
+}
+
+fn snapshots(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "bin"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn only_snapshot(dir: &Path, out: &Output) -> (Snapshot, Vec<Event>) {
+    let files = snapshots(dir);
+    assert_eq!(files.len(), 1, "{files:?}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    let s = Snapshot::open(&files[0]).unwrap();
+    assert!(s.is_complete(), "{:?}", s.problems());
+    let ev = s.events().collect::<Result<Vec<_>, _>>().unwrap();
+    (s, ev)
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn panic_in_a_thread() {
+    let (out, dir) = run_child("panic-thread");
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The previous (default) hook still printed the message.
+    assert!(stderr(&out).contains("kaboom 42"), "{}", stderr(&out));
+    let (s, ev) = only_snapshot(dir.path(), &out);
+    let h = s.header();
+    assert_eq!(h.reason, "panic");
+    let p = h.panic.as_ref().unwrap();
+    assert_eq!(p.message, "kaboom 42");
+    assert_eq!(p.thread.as_deref(), Some("exploder"));
+    assert!(p.location.as_deref().unwrap().contains("triggers.rs:"));
+    assert_eq!(ev.iter().filter(|e| &*e.message == "bystander").count(), 5);
+    let last = ev.last().unwrap();
+    assert_eq!((&*last.message, last.thread_name.as_deref()), ("about to panic", Some("exploder")));
+    assert!(!ev.iter().any(|e| &*e.message == "main goes on"), "the snapshot ends at the panic");
+}
+
+#[test]
+fn panic_in_main_thread() {
+    let (out, dir) = run_child("panic-main");
+    assert_eq!(out.status.code(), Some(101), "{}", stderr(&out));
+    assert!(stderr(&out).contains("main thread failed"));
+    let (s, ev) = only_snapshot(dir.path(), &out);
+    assert_eq!(s.header().panic.as_ref().unwrap().message, "main thread failed");
+    assert!(ev.iter().any(|e| &*e.message == "main about to fail"));
+}
+
+#[cfg(unix)]
+#[test]
+fn panic_then_abort() {
+    use std::os::unix::process::ExitStatusExt;
+    let (out, dir) = run_child("abort");
+    assert_eq!(out.status.signal(), Some(signal_hook::consts::SIGABRT), "{:?} {}", out.status, stderr(&out));
+    assert!(stderr(&out).contains("fatal: aborting"));
+    let (s, ev) = only_snapshot(dir.path(), &out);
+    assert_eq!(s.header().reason, "panic");
+    assert_eq!(s.header().panic.as_ref().unwrap().message, "fatal: aborting");
+    assert_eq!(ev.last().unwrap().field("n"), Some(&ttlog_core::Value::U64(1)));
+}
+
+#[cfg(unix)]
+#[test]
+fn each_signal_snapshots_then_ends_the_process_by_that_signal() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+    use std::os::unix::process::ExitStatusExt;
+    for (sig, reason) in [(SIGINT, "sigint"), (SIGTERM, "sigterm"), (SIGQUIT, "sigquit"), (SIGHUP, "sighup")] {
+        let (out, dir) = run_child(&format!("signal-{sig}"));
+        assert_eq!(out.status.signal(), Some(sig), "{reason}: {:?} {}", out.status, stderr(&out));
+        let (s, ev) = only_snapshot(dir.path(), &out);
+        assert_eq!(s.header().reason, reason);
+        let before = ev.iter().find(|e| &*e.message == "before signal").expect("event before the signal");
+        assert_eq!(before.field("sig"), Some(&ttlog_core::Value::I64(i64::from(sig))));
+        assert!(ev.iter().filter(|e| &*e.message == "busy").count() > 10, "{reason}: producer events");
+        let files = snapshots(dir.path());
+        assert!(files[0].file_name().unwrap().to_str().unwrap().ends_with(&format!("-{reason}.bin")));
+    }
+}
+
+#[test]
+fn periodic_only_when_new_events() {
+    let (out, dir) = run_child("periodic");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let files = snapshots(dir.path());
+    assert!(files.len() >= 2);
+    let last = Snapshot::open(files.last().unwrap()).unwrap();
+    assert_eq!(last.header().reason, "periodic");
+    assert!(last.events().any(|e| &*e.unwrap().message == "second batch"));
+}
+
+#[test]
+fn shutdown_writes_one_final_snapshot() {
+    let (out, dir) = run_child("shutdown");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (s, ev) = only_snapshot(dir.path(), &out);
+    assert_eq!(s.header().reason, "shutdown");
+    assert_eq!(&*ev.last().unwrap().message, "last words");
+
+    let (out, dir) = run_child("drop");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (s, ev) = only_snapshot(dir.path(), &out);
+    assert_eq!(s.header().reason, "shutdown");
+    assert_eq!(&*ev.last().unwrap().message, "dropped guard");
+}
+
+#[test]
+fn failures_are_counted_reported_once_and_leave_nothing() {
+    let (out, dir) = run_child("failure");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.matches("ttlog: snapshot failed").count(), 1, "{err}");
+    assert!(err.contains("blocker"), "the message names the path: {err}");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("blocker")]);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_write_failing_mid_file_leaves_no_file() {
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        eprintln!("skipped: prlimit (util-linux) is not installed");
+        return;
+    }
+    let (out, dir) = run_child_with("fsize", &["prlimit", "--fsize=16384"]);
+    assert!(out.status.success(), "{:?} {}", out.status, stderr(&out));
+    assert_eq!(stderr(&out).matches("ttlog: snapshot failed").count(), 1, "{}", stderr(&out));
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "no temp or partial file: {left:?}");
+}
