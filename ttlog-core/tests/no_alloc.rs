@@ -2,22 +2,35 @@
 //! counting global allocator wraps the system one, and the count must not
 //! move across 100,000 events of every kind of field.
 //!
-//! `harness = false`: the libtest harness allocates on its own threads,
-//! which would make the count meaningless.
+//! Only allocations made by the logging thread itself count: the recorder's
+//! own background threads (signals, periodic snapshots) may allocate. And
+//! `harness = false`, so the libtest harness stays out of the way.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
 use ttlog_core::{Trace, debug, info, warn};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    /// Allocations made by this thread.
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count() {
+    // `try_with`: the thread-local may be gone while a thread exits.
+    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+}
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
 
 // SAFETY: forwards every call unchanged to `System`, which upholds the
 // `GlobalAlloc` contract; the counter has no effect on the memory returned.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as our caller's.
         unsafe { System.alloc(layout) }
     }
@@ -26,7 +39,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as our caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -45,13 +58,17 @@ fn log_all(i: u64) {
 
 fn main() {
     let trace = Trace::builder().service("no-alloc").capacity_events(1024).install().unwrap();
+    // The counter itself must see this thread's allocations.
+    let probe = allocations();
+    drop(std::hint::black_box(vec![1u8; 64]));
+    assert_eq!(allocations(), probe + 1, "the counting allocator counts");
     // Warm-up: registers the call sites and gives this thread its ring.
     log_all(0);
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     for i in 0..100_000 {
         log_all(i);
     }
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let allocations = allocations() - before;
     let m = trace.metrics();
     assert_eq!(m.logged, 300_003, "events were recorded");
     assert_eq!(allocations, 0, "{allocations} allocations in 300,000 events after warm-up");
