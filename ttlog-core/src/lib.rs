@@ -39,7 +39,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-mod callsite;
+pub mod callsite;
 mod capture;
 mod clock;
 mod level;

@@ -341,7 +341,7 @@ pub(crate) struct Producer {
 }
 
 /// Writes one record's payload words; handed to the encoder by
-/// [`Producer::write`].
+/// the ring's producer when it writes a record.
 #[derive(Debug)]
 pub struct RecordWriter<'a> {
     data: &'a [AtomicU64],
