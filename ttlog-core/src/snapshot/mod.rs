@@ -44,6 +44,8 @@
 //! ```
 
 pub mod format;
+#[doc(hidden)]
+pub mod fuzz;
 mod legacy;
 mod reader;
 pub(crate) mod triggers;
