@@ -104,6 +104,9 @@ struct Slot {
     state: SlotState,
     /// Records written to the ring as of the last capture that read it.
     read_upto: u64,
+    /// `{ number of times the ring changed owner }`: a capture that read the
+    /// ring without the table lock keeps its read only if this did not move.
+    owner_epoch: u64,
 }
 
 #[derive(Debug, Default)]
@@ -269,11 +272,12 @@ impl Recorder {
                 s.ring.discard_all();
                 s.thread = thread;
                 s.state = SlotState::Live;
+                s.owner_epoch += 1;
                 i
             }
             None => {
                 let ring = Arc::new(Ring::new(self.config.ring_words));
-                t.slots.push(Slot { ring, thread, state: SlotState::Live, read_upto: 0 });
+                t.slots.push(Slot { ring, thread, state: SlotState::Live, read_upto: 0, owner_epoch: 0 });
                 t.slots.len() - 1
             }
         };
@@ -290,15 +294,25 @@ impl Recorder {
     }
 
     /// Reads every ring.
+    ///
+    /// The table lock is held only to list the rings and, afterwards, to
+    /// check that none changed owner while it was copied: copying (tens of
+    /// milliseconds for millions of events) never delays a new thread's
+    /// first event or a thread's exit. A ring that did change owner meanwhile
+    /// (rare: only idle rings are reused) is read again under the lock, so
+    /// every record is attributed to the thread that wrote it.
     pub(crate) fn capture(&self) -> Capture {
         let calibration = Calibration::now();
         let callsites = callsite::callsites();
+        let listed: Vec<(Arc<Ring>, u64)> =
+            self.lock().slots.iter().map(|s| (Arc::clone(&s.ring), s.owner_epoch)).collect();
+        let reads: Vec<_> = listed.iter().map(|(ring, _)| ring.read()).collect();
         let mut t = self.lock();
-        let mut threads = Vec::with_capacity(t.slots.len());
-        for s in t.slots.iter_mut() {
-            let read = s.ring.read();
-            s.read_upto = read.written;
-            threads.push(ThreadCapture::new(s.thread.clone(), read, s.ring.dropped_too_large()));
+        let mut threads = Vec::with_capacity(listed.len());
+        for ((slot, (_, epoch)), read) in t.slots.iter_mut().zip(&listed).zip(reads) {
+            let read = if slot.owner_epoch == *epoch { read } else { slot.ring.read() };
+            slot.read_upto = slot.read_upto.max(read.written);
+            threads.push(ThreadCapture::new(slot.thread.clone(), read, slot.ring.dropped_too_large()));
         }
         drop(t);
         Capture::new(calibration, callsites, threads, dropped_outside_rings(), self.truncated())

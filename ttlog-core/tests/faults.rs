@@ -175,7 +175,7 @@ fn removed_directory_is_recreated_private() {
     use std::os::unix::fs::PermissionsExt;
     let _s = serial();
     let f = fixture();
-    info!(target: "faults", "before removal");
+    info!(target: "faults-removal", "before removal");
     std::fs::remove_dir_all(&f.dir).ok();
     let p = f.trace.request_snapshot("after-removal").unwrap();
     assert!(p.starts_with(&f.dir));
