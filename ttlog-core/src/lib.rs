@@ -39,10 +39,14 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod bridge;
 mod callsite;
 mod capture;
 mod clock;
+mod filter;
 mod level;
+#[cfg(feature = "log")]
+pub mod log_bridge;
 mod macros;
 mod recorder;
 mod ring;
@@ -50,15 +54,20 @@ pub mod snapshot;
 mod sync;
 mod sys;
 mod trace;
+#[cfg(feature = "tracing")]
+mod tracing_layer;
 mod value;
 
 pub use callsite::{CallSite, CallSiteInfo, Metadata, callsites, register_dynamic};
 pub use capture::{Capture, Dropped, Event, RawRecord, ThreadCapture, ThreadInfo};
 pub use clock::{Calibration, ClockSource};
+pub use filter::{Filter, ParseFilterError, filter, set_filter};
 pub use level::{Level, ParseLevelError, level, set_level};
 pub use recorder::capture;
 pub use ring::RecordWriter;
-pub use trace::{BYTES_PER_EVENT, Builder, Error, Metrics, Trace};
+pub use trace::{BYTES_PER_EVENT, Builder, Error, FILTER_ENV, Metrics, Trace};
+#[cfg(feature = "tracing")]
+pub use tracing_layer::{TracingLayer, layer};
 pub use value::{Encode, Kind, MAX_STR_BYTES, TRUNCATION_MARKER, Value};
 
 /// Macro internals. Not part of the API.

@@ -1,6 +1,7 @@
 //! [`Trace`]: installing the recorder and talking to it.
 
 use crate::capture::{Capture, Dropped, Event};
+use crate::filter::Filter;
 use crate::level::Level;
 use crate::recorder::{self, RingConfig};
 use crate::ring::MIN_RING_WORDS;
@@ -8,6 +9,10 @@ use crate::snapshot::{Retention, triggers};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// The environment variable read by [`Builder::install`] for per-target
+/// levels (`TTLOG=info,db=debug`), see [`Builder::filter`].
+pub const FILTER_ENV: &str = "TTLOG";
 
 /// Ring bytes budgeted per event when a capacity is given in events: the
 /// size of a message with three fields (u64, f64, short string).
@@ -79,7 +84,9 @@ pub struct Metrics {
 pub struct Builder {
     service: String,
     ring_bytes: usize,
-    level: Option<Level>,
+    filter: Option<Filter>,
+    filter_text: Option<String>,
+    env_filter: bool,
     storage_path: Option<PathBuf>,
     max_idle_rings: usize,
     snapshot: triggers::Options,
@@ -94,7 +101,9 @@ impl Default for Builder {
         Builder {
             service,
             ring_bytes: 4096 * BYTES_PER_EVENT,
-            level: None,
+            filter: None,
+            filter_text: None,
+            env_filter: true,
             storage_path: None,
             max_idle_rings: 64,
             snapshot: triggers::Options::default(),
@@ -124,10 +133,40 @@ impl Builder {
         self
     }
 
-    /// The least severe level recorded (default: [`Level::Info`], or what
-    /// [`crate::set_level`] set before).
+    /// The least severe level recorded, for every target (default:
+    /// [`Level::Info`], or what [`crate::set_level`] or [`crate::set_filter`]
+    /// set before). Replaces an earlier [`Builder::filter`].
     pub fn level(mut self, level: Level) -> Builder {
-        self.level = Some(level);
+        self.filter = Some(Filter::new(level));
+        self.filter_text = None;
+        self
+    }
+
+    /// Per-target levels in `RUST_LOG` syntax, e.g. `"info,db=debug,hyper=warn"`
+    /// (see [`Filter`]). Checked by [`Builder::install`]. Replaces an earlier
+    /// [`Builder::level`].
+    ///
+    /// The `TTLOG` environment variable, when set and not empty, overrides
+    /// both (so operators can change levels without a rebuild) unless
+    /// [`Builder::env_filter`] turned that off; an invalid `TTLOG` is
+    /// reported once on stderr and ignored.
+    ///
+    /// ```
+    /// let trace = ttlog_core::Trace::builder().filter("warn,billing=debug").env_filter(false).install().unwrap();
+    /// ttlog_core::debug!(target: "billing::invoice", "draft", id = 7u64);
+    /// ttlog_core::info!(target: "http", "hidden");
+    /// assert_eq!(trace.metrics().logged, 1);
+    /// ```
+    pub fn filter(mut self, directives: &str) -> Builder {
+        self.filter_text = Some(directives.to_owned());
+        self.filter = None;
+        self
+    }
+
+    /// Whether the `TTLOG` environment variable overrides the builder's level
+    /// or filter (default: yes).
+    pub fn env_filter(mut self, on: bool) -> Builder {
+        self.env_filter = on;
         self
     }
 
@@ -188,14 +227,28 @@ impl Builder {
     ///
     /// # Errors
     /// [`Error::AlreadyInstalled`] if one is installed already;
-    /// [`Error::Config`] for a ring above 1 GiB.
+    /// [`Error::Config`] for a ring above 1 GiB or an invalid
+    /// [`Builder::filter`].
     pub fn install(self) -> Result<Trace, Error> {
         if self.ring_bytes > 1 << 30 {
             return Err(Error::Config(format!("ring of {} bytes per thread is above 1 GiB", self.ring_bytes)));
         }
+        let mut filter = match &self.filter_text {
+            Some(text) => Some(text.parse::<Filter>().map_err(|e| Error::Config(e.to_string()))?),
+            None => self.filter.clone(),
+        };
+        if self.env_filter
+            && let Ok(text) = std::env::var(FILTER_ENV)
+            && !text.trim().is_empty()
+        {
+            match text.parse::<Filter>() {
+                Ok(f) => filter = Some(f),
+                Err(e) => eprintln!("ttlog: ignoring {FILTER_ENV}: {e}"),
+            }
+        }
         let ring_words = (self.ring_bytes.div_ceil(8)).max(MIN_RING_WORDS).next_power_of_two();
         let config = RingConfig { ring_words, max_idle_rings: self.max_idle_rings };
-        if !recorder::install(config, self.level) {
+        if !recorder::install(config, filter) {
             return Err(Error::AlreadyInstalled);
         }
         triggers::install(&self.service, self.storage_path.clone(), self.snapshot);
@@ -265,6 +318,17 @@ impl Trace {
     /// Sets the least severe level recorded; see [`crate::set_level`].
     pub fn set_level(&self, level: Level) {
         crate::set_level(level);
+    }
+
+    /// Replaces the per-target filter; see [`crate::set_filter`].
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `directives` is not a valid filter (the filter
+    /// in force is kept).
+    pub fn set_filter(&self, directives: &str) -> Result<(), Error> {
+        let f = directives.parse::<Filter>().map_err(|e| Error::Config(e.to_string()))?;
+        crate::set_filter(f);
+        Ok(())
     }
 
     /// The recorder's counters.
