@@ -45,6 +45,7 @@ mod capture;
 mod clock;
 mod filter;
 mod level;
+mod listener;
 #[cfg(feature = "log")]
 pub mod log_bridge;
 mod macros;
@@ -63,6 +64,10 @@ pub use capture::{Capture, Dropped, Event, RawRecord, ThreadCapture, ThreadInfo}
 pub use clock::{Calibration, ClockSource};
 pub use filter::{Filter, ParseFilterError, filter, set_filter};
 pub use level::{Level, ParseLevelError, level, set_level};
+pub use listener::{
+    DEFAULT_LISTENER_INTERVAL, FileListener, Listener, ListenerMetrics, NdjsonListener, StdoutListener, format_json,
+    format_line,
+};
 pub use recorder::capture;
 pub use ring::RecordWriter;
 pub use trace::{BYTES_PER_EVENT, Builder, Error, FILTER_ENV, Metrics, Trace};

@@ -317,6 +317,12 @@ impl Recorder {
         Capture::new(calibration, callsites, threads, dropped_outside_rings(), self.truncated())
     }
 
+    /// Every ring with the thread that owns it now (for live listeners,
+    /// which read them incrementally).
+    pub(crate) fn rings(&self) -> Vec<(Arc<Ring>, ThreadInfo)> {
+        self.lock().slots.iter().map(|s| (Arc::clone(&s.ring), s.thread.clone())).collect()
+    }
+
     /// Totals over all rings.
     pub(crate) fn totals(&self) -> RingTotals {
         let t = self.lock();

@@ -3,11 +3,14 @@
 use crate::capture::{Capture, Dropped, Event};
 use crate::filter::Filter;
 use crate::level::Level;
+use crate::listener::{self, DEFAULT_LISTENER_INTERVAL, Listener, ListenerMetrics};
 use crate::recorder::{self, RingConfig};
 use crate::ring::MIN_RING_WORDS;
 use crate::snapshot::{Retention, triggers};
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::{Mutex, mpsc};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// The environment variable read by [`Builder::install`] for per-target
@@ -38,7 +41,7 @@ pub enum Error {
 /// Every event that passed the level check is in exactly one place:
 /// `logged == in_ring + overwritten + dropped.total()` (exactly, once
 /// producers are quiet; each counter is read without stopping them).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Metrics {
     /// Events logged (passed the level check).
     pub logged: u64,
@@ -64,6 +67,8 @@ pub struct Metrics {
     pub snapshots_written: u64,
     /// Snapshots that failed (full disk, read-only directory, …).
     pub snapshot_errors: u64,
+    /// Each live listener's deliveries, misses, errors and lag.
+    pub listeners: Vec<ListenerMetrics>,
 }
 
 /// Configures and installs the recorder; from [`Trace::builder`].
@@ -80,7 +85,6 @@ pub struct Metrics {
 /// ttlog_core::debug!("ready", shards = 8u32);
 /// assert_eq!(trace.metrics().logged, 1);
 /// ```
-#[derive(Debug, Clone)]
 pub struct Builder {
     service: String,
     ring_bytes: usize,
@@ -90,6 +94,27 @@ pub struct Builder {
     storage_path: Option<PathBuf>,
     max_idle_rings: usize,
     snapshot: triggers::Options,
+    listeners: Vec<Box<dyn Listener>>,
+    listener_interval: Duration,
+    self_report: Option<Duration>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("service", &self.service)
+            .field("ring_bytes", &self.ring_bytes)
+            .field("filter", &self.filter)
+            .field("filter_text", &self.filter_text)
+            .field("env_filter", &self.env_filter)
+            .field("storage_path", &self.storage_path)
+            .field("max_idle_rings", &self.max_idle_rings)
+            .field("snapshot", &self.snapshot)
+            .field("listeners", &self.listeners.iter().map(|l| l.name().to_owned()).collect::<Vec<_>>())
+            .field("listener_interval", &self.listener_interval)
+            .field("self_report", &self.self_report)
+            .finish()
+    }
 }
 
 impl Default for Builder {
@@ -107,6 +132,9 @@ impl Default for Builder {
             storage_path: None,
             max_idle_rings: 64,
             snapshot: triggers::Options::default(),
+            listeners: Vec::new(),
+            listener_interval: DEFAULT_LISTENER_INTERVAL,
+            self_report: None,
         }
     }
 }
@@ -223,6 +251,28 @@ impl Builder {
         self
     }
 
+    /// Adds a live listener (printing, forwarding) that reads the rings behind
+    /// the producers on its own thread; see [`Listener`].
+    pub fn listener(mut self, listener: impl Listener) -> Builder {
+        self.listeners.push(Box::new(listener));
+        self
+    }
+
+    /// Time between two passes of each listener over the rings (default
+    /// 20 ms). Shorter: fresher output and fewer misses under heavy logging;
+    /// longer: less work when idle.
+    pub fn listener_interval(mut self, interval: Duration) -> Builder {
+        self.listener_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Logs the recorder's own counters every `interval` as an `info` event
+    /// of target `ttlog`, message `metrics` (default: off).
+    pub fn self_report(mut self, interval: Option<Duration>) -> Builder {
+        self.self_report = interval.filter(|d| !d.is_zero());
+        self
+    }
+
     /// Installs the recorder for the whole process.
     ///
     /// # Errors
@@ -252,6 +302,15 @@ impl Builder {
             return Err(Error::AlreadyInstalled);
         }
         triggers::install(&self.service, self.storage_path.clone(), self.snapshot);
+        for l in self.listeners {
+            let name = l.name().to_owned();
+            if let Err(e) = listener::start(l, self.listener_interval) {
+                eprintln!("ttlog: cannot start listener {name:?}: {e}");
+            }
+        }
+        if let Some(interval) = self.self_report {
+            start_self_report(interval);
+        }
         Ok(Trace { service: self.service, storage_path: self.storage_path, owner: true })
     }
 }
@@ -350,6 +409,7 @@ impl Trace {
             live_threads: t.live,
             snapshots_written: triggers::counters().0,
             snapshot_errors: triggers::counters().1,
+            listeners: listener::metrics(),
         }
     }
 
@@ -392,25 +452,97 @@ impl Trace {
         Ok(triggers::take(reason, None, (&self.service, self.storage_path.as_deref()))?)
     }
 
+    /// Adds a live listener now; see [`Builder::listener`]. It starts with
+    /// what the rings hold.
+    ///
+    /// # Errors
+    /// When its thread cannot be started.
+    pub fn add_listener(&self, listener: impl Listener) -> Result<(), Error> {
+        Ok(listener::start(Box::new(listener), DEFAULT_LISTENER_INTERVAL)?)
+    }
+
     /// Stops recording: writes the final snapshot if
     /// [`Builder::snapshot_on_shutdown`] asked for one, stops periodic
-    /// snapshots, and disables later events (one load and a branch). What the
-    /// rings hold stays readable. Only the first call does anything.
+    /// snapshots and the self-report, lets every listener deliver what is
+    /// left and stops it, and disables later events (one load and a branch).
+    /// What the rings hold stays readable. Only the first call does anything.
     pub fn shutdown(&self) {
         if self.owner {
             let _ = triggers::shutdown();
+            stop_self_report();
+            listener::stop_all();
             recorder::disable();
         }
+    }
+
+    /// [`Trace::shutdown`], returning the final snapshot's path when one was
+    /// written (only [`Builder::snapshot_on_shutdown`] asks for one).
+    ///
+    /// # Errors
+    /// [`Error::Snapshot`] when the final snapshot could not be written.
+    pub fn shutdown_with_snapshot(&self) -> Result<Option<PathBuf>, Error> {
+        if !self.owner {
+            return Ok(None);
+        }
+        let r = triggers::shutdown().transpose();
+        stop_self_report();
+        listener::stop_all();
+        recorder::disable();
+        Ok(r?)
+    }
+}
+
+static SELF_REPORT: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>> = Mutex::new(None);
+
+fn start_self_report(interval: Duration) {
+    let (tx, rx) = mpsc::channel::<()>();
+    let spawned = std::thread::Builder::new().name("ttlog-self-report".into()).spawn(move || {
+        let trace = Trace { service: String::new(), storage_path: None, owner: false };
+        while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(interval) {
+            let m = trace.metrics();
+            let missed: u64 = m.listeners.iter().map(|l| l.missed).sum();
+            let listener_errors: u64 = m.listeners.iter().map(|l| l.errors).sum();
+            crate::info!(
+                target: "ttlog",
+                "metrics",
+                logged = m.logged,
+                in_ring = m.in_ring,
+                overwritten = m.overwritten,
+                dropped = m.dropped.total(),
+                truncated = m.truncated,
+                snapshots_written = m.snapshots_written,
+                snapshot_errors = m.snapshot_errors,
+                listener_missed = missed,
+                listener_errors,
+                bytes_in_use = m.bytes_in_use,
+                live_threads = m.live_threads as u64
+            );
+        }
+    });
+    match spawned {
+        Ok(h) => *SELF_REPORT.lock().unwrap_or_else(|e| e.into_inner()) = Some((tx, h)),
+        Err(e) => eprintln!("ttlog: cannot start the self-report: {e}"),
+    }
+}
+
+fn stop_self_report() {
+    let taken = SELF_REPORT.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some((tx, h)) = taken {
+        drop(tx);
+        let _ = h.join();
     }
 }
 
 impl Drop for Trace {
     /// Dropping the guard that installed the recorder writes the final
-    /// snapshot (if so configured) and stops periodic snapshots; recording
-    /// goes on.
+    /// snapshot (if so configured), stops periodic snapshots and the
+    /// self-report, and lets the listeners deliver what is left and stop;
+    /// recording goes on.
     fn drop(&mut self) {
         if self.owner {
             let _ = triggers::shutdown();
+            stop_self_report();
+            listener::stop_all();
         }
     }
 }
