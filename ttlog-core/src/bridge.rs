@@ -37,26 +37,38 @@ pub(crate) struct Payload {
     words: Vec<u64>,
     extra: usize,
     pub(crate) truncated: u32,
+    /// Where `Display`/`Debug` values are formatted before they are encoded
+    /// (reused too: no allocation once it has grown to the longest text).
+    text: String,
 }
 
 thread_local! {
-    static SCRATCH: std::cell::Cell<Vec<u64>> = const { std::cell::Cell::new(Vec::new()) };
+    static SCRATCH: std::cell::Cell<(Vec<u64>, String)> = const { std::cell::Cell::new((Vec::new(), String::new())) };
 }
 
 impl Payload {
-    /// Takes this thread's buffer (a fresh one if it is in use: a field's
+    /// Takes this thread's buffers (fresh ones if they are in use: a field's
     /// `Debug` that logs while we encode).
     #[inline]
     pub(crate) fn take() -> Payload {
-        let mut words = SCRATCH.try_with(std::cell::Cell::take).unwrap_or_default();
+        let (mut words, text) = SCRATCH.try_with(std::cell::Cell::take).unwrap_or_default();
         words.clear();
-        Payload { words, extra: 0, truncated: 0 }
+        Payload { words, extra: 0, truncated: 0, text }
     }
 
-    /// Gives the buffer back to the thread.
+    /// Gives the buffers back to the thread.
     #[inline]
     pub(crate) fn give_back(self) {
-        let _ = SCRATCH.try_with(|s| s.set(self.words));
+        let _ = SCRATCH.try_with(|s| s.set((self.words, self.text)));
+    }
+
+    /// Formats `args` and encodes the text as one string value.
+    pub(crate) fn put_fmt(&mut self, args: std::fmt::Arguments<'_>) {
+        let mut text = std::mem::take(&mut self.text);
+        text.clear();
+        let _ = std::fmt::Write::write_fmt(&mut text, args);
+        crate::value::put_str(&text, self);
+        self.text = text;
     }
 
     /// Words pushed so far (possibly more than were kept).
@@ -87,6 +99,21 @@ impl WordSink for Payload {
     }
 }
 
+/// Whether the string value encoded in `words` is `text` (no allocation).
+pub(crate) fn str_value_is(words: &[u64], text: &str) -> bool {
+    let Some(&first) = words.first() else { return false };
+    let len = (first & 0xffff) as usize;
+    if len != text.len() || words.len() < crate::value::str_words(len) {
+        return false;
+    }
+    let t = text.as_bytes();
+    let head = len.min(6);
+    if first.to_le_bytes()[2..2 + head] != t[..head] {
+        return false;
+    }
+    t[head..].chunks(8).zip(&words[1..]).all(|(c, w)| w.to_le_bytes()[..c.len()] == *c)
+}
+
 /// A vector of words as a [`WordSink`] (span fields, kept on the heap).
 impl WordSink for Vec<u64> {
     fn push(&mut self, word: u64) {
@@ -109,6 +136,19 @@ pub(crate) fn sig_with(sig: KindSig, index: usize, kind: Kind) -> KindSig {
     debug_assert!(index < SIG_FIELDS);
     let shift = 4 * index as u32;
     (sig & !(0xf << shift)) | ((kind as u128) << shift)
+}
+
+/// The indices of the set bits of `mask`, lowest first: the fields present,
+/// without scanning all [`SIG_FIELDS`] of a signature.
+#[inline]
+pub(crate) fn bits(mut mask: u32) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let i = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            i
+        })
+    })
 }
 
 /// The kind of field `index` in `sig`.
@@ -190,6 +230,18 @@ mod tests {
         assert_eq!(sig_kind(s, 0), Some(Kind::F64));
         assert_eq!(sig_kind(s, 31), Some(Kind::Str));
         assert_eq!(sig_kind(s, 5), None);
+    }
+
+    #[test]
+    fn string_values_compare_without_decoding() {
+        for text in ["", "abc", "sixsix", "seven77", "a longer message with é and 𝄞 in it"] {
+            let mut words = Vec::new();
+            crate::value::put_str(text, &mut words);
+            assert!(str_value_is(&words, text), "{text:?}");
+            assert!(!str_value_is(&words, "other"));
+            assert!(!str_value_is(&words, &format!("{text}x")));
+        }
+        assert!(!str_value_is(&[], ""));
     }
 
     #[test]

@@ -40,10 +40,9 @@ use crate::bridge::{FxBuild, KindSig, Payload, SIG_FIELDS, sig_with};
 use crate::callsite::register_dynamic;
 use crate::filter;
 use crate::level::{self, Level};
-use crate::value::{FmtBuf, Kind, WordSink, put_str};
+use crate::value::{Kind, WordSink, put_str};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -112,7 +111,6 @@ struct Collect<'a> {
     names: [&'a str; SIG_FIELDS],
     n: usize,
     sig: KindSig,
-    fmt: FmtBuf,
 }
 
 impl<'kvs> log::kv::VisitSource<'kvs> for Collect<'kvs> {
@@ -125,7 +123,7 @@ impl<'kvs> log::kv::VisitSource<'kvs> for Collect<'kvs> {
             // its text, formatted.
             return Ok(());
         };
-        let mut v = ValueKind { payload: &mut *self.payload, kind: Kind::Str, fmt: &mut self.fmt };
+        let mut v = ValueKind { payload: &mut *self.payload, kind: Kind::Str };
         value.visit(&mut v)?;
         let kind = v.kind;
         self.names[self.n] = name;
@@ -139,14 +137,11 @@ impl<'kvs> log::kv::VisitSource<'kvs> for Collect<'kvs> {
 struct ValueKind<'p> {
     payload: &'p mut Payload,
     kind: Kind,
-    fmt: &'p mut FmtBuf,
 }
 
 impl<'v> log::kv::VisitValue<'v> for ValueKind<'_> {
     fn visit_any(&mut self, value: log::kv::Value<'_>) -> Result<(), log::kv::Error> {
-        self.fmt.clear();
-        let _ = write!(self.fmt, "{value}");
-        self.fmt.put(self.payload);
+        self.payload.put_fmt(format_args!("{value}"));
         self.kind = Kind::Str;
         Ok(())
     }
@@ -262,13 +257,11 @@ impl log::Log for LogBridge {
 fn record_one(cache: &mut ThreadCache, record: &log::Record<'_>, level: Level) {
     let mut payload = Payload::take();
     let literal = record.args().as_str();
-    let mut message = FmtBuf::empty();
     if literal.is_none() {
-        let _ = write!(message, "{}", record.args());
-        message.put(&mut payload);
+        payload.put_fmt(*record.args());
     }
     let kvs = record.key_values();
-    let mut c = Collect { payload: &mut payload, names: [""; SIG_FIELDS], n: 0, sig: 0, fmt: FmtBuf::empty() };
+    let mut c = Collect { payload: &mut payload, names: [""; SIG_FIELDS], n: 0, sig: 0 };
     let _ = kvs.visit(&mut c);
     let (names, n, sig) = (c.names, c.n, c.sig);
     let names = &names[..n];

@@ -47,14 +47,14 @@
 //!
 //! [`max_level_hint`]: tracing_subscriber::Layer::max_level_hint
 
-use crate::bridge::{FxBuild, KindSig, PAYLOAD_WORDS, Payload, SIG_FIELDS, sig_kind, sig_with};
+use crate::bridge::{FxBuild, KindSig, PAYLOAD_WORDS, Payload, SIG_FIELDS, bits, sig_kind, sig_with, str_value_is};
 use crate::callsite::register_dynamic;
 use crate::filter;
 use crate::level::{self, Level};
-use crate::value::{FmtBuf, Kind, WordSink, put_str};
+use crate::value::{Kind, WordSink, put_str};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::sync::{Arc, Mutex};
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
@@ -107,23 +107,17 @@ struct Collect<'a> {
     payload: &'a mut Payload,
     slots: [Slot; SIG_FIELDS],
     sig: KindSig,
+    /// `{ bit i set: field i is present }`.
+    mask: u32,
     /// Whether the `message` field is taken apart (events) or kept as a
     /// field (spans).
     take_message: bool,
     message: Option<Slot>,
-    fmt: FmtBuf,
 }
 
 impl<'a> Collect<'a> {
     fn new(payload: &'a mut Payload, take_message: bool) -> Collect<'a> {
-        Collect {
-            payload,
-            slots: [Slot::default(); SIG_FIELDS],
-            sig: 0,
-            take_message,
-            message: None,
-            fmt: FmtBuf::empty(),
-        }
+        Collect { payload, slots: [Slot::default(); SIG_FIELDS], sig: 0, mask: 0, take_message, message: None }
     }
 
     #[inline]
@@ -141,14 +135,11 @@ impl<'a> Collect<'a> {
         write(self.payload);
         self.slots[i] = Slot { start, end: self.payload.len() as u32 };
         self.sig = sig_with(self.sig, i, kind);
+        self.mask |= 1 << i;
     }
 
     fn put_text(&mut self, field: &Field, args: fmt::Arguments<'_>) {
-        let mut fmt = std::mem::replace(&mut self.fmt, FmtBuf::empty());
-        fmt.clear();
-        let _ = fmt.write_fmt(args);
-        self.put(field, Kind::Str, |p| fmt.put(p));
-        self.fmt = fmt;
+        self.put(field, Kind::Str, |p| p.put_fmt(args));
     }
 }
 
@@ -192,14 +183,29 @@ impl Visit for Collect<'_> {
 #[derive(Debug)]
 struct SpanFields {
     sig: KindSig,
+    /// `{ bit i set: field i is present }`.
+    mask: u32,
     slots: [Slot; SIG_FIELDS],
     words: Vec<u64>,
+    /// Words of the present values (what an event copies).
+    live_words: usize,
     truncated: u32,
 }
 
 impl SpanFields {
+    fn new() -> SpanFields {
+        SpanFields {
+            sig: 0,
+            mask: 0,
+            slots: [Slot::default(); SIG_FIELDS],
+            words: Vec::new(),
+            live_words: 0,
+            truncated: 0,
+        }
+    }
+
     fn from_values(values: &tracing_core::field::ValueSet<'_>) -> SpanFields {
-        let mut sf = SpanFields { sig: 0, slots: [Slot::default(); SIG_FIELDS], words: Vec::new(), truncated: 0 };
+        let mut sf = SpanFields::new();
         sf.merge(|c| values.record(c));
         sf
     }
@@ -209,41 +215,39 @@ impl SpanFields {
         let mut payload = Payload::take();
         let mut c = Collect::new(&mut payload, false);
         record(&mut c);
-        let (sig, slots) = (c.sig, c.slots);
-        for (i, slot) in slots.iter().enumerate() {
-            if let Some(kind) = sig_kind(sig, i) {
-                let start = self.words.len() as u32;
-                self.words.extend_from_slice(payload.get(slot.start as usize, slot.end as usize));
-                self.slots[i] = Slot { start, end: self.words.len() as u32 };
-                self.sig = sig_with(self.sig, i, kind);
-            }
+        let (sig, mask, slots) = (c.sig, c.mask, c.slots);
+        for i in bits(mask) {
+            let kind = sig_kind(sig, i).expect("present fields have a kind");
+            let slot = slots[i];
+            let start = self.words.len() as u32;
+            self.words.extend_from_slice(payload.get(slot.start as usize, slot.end as usize));
+            self.slots[i] = Slot { start, end: self.words.len() as u32 };
+            self.sig = sig_with(self.sig, i, kind);
+            self.mask |= 1 << i;
         }
         self.truncated += payload.truncated;
         payload.give_back();
-        if self.words.len() > SPAN_COMPACT_WORDS {
+        self.live_words = bits(self.mask).map(|i| (self.slots[i].end - self.slots[i].start) as usize).sum();
+        if self.words.len() > SPAN_COMPACT_WORDS.max(2 * self.live_words) {
             self.compact();
         }
     }
 
     /// Drops the words of replaced values.
     fn compact(&mut self) {
-        let mut words = Vec::new();
-        for i in 0..SIG_FIELDS {
-            if sig_kind(self.sig, i).is_some() {
-                let s = self.slots[i];
-                let start = words.len() as u32;
-                words.extend_from_slice(&self.words[s.start as usize..s.end as usize]);
-                self.slots[i] = Slot { start, end: words.len() as u32 };
-            }
+        let mut words = Vec::with_capacity(self.live_words);
+        for i in bits(self.mask) {
+            let s = self.slots[i];
+            let start = words.len() as u32;
+            words.extend_from_slice(&self.words[s.start as usize..s.end as usize]);
+            self.slots[i] = Slot { start, end: words.len() as u32 };
         }
         self.words = words;
     }
 
-    fn payload_words(&self) -> usize {
-        (0..SIG_FIELDS)
-            .filter(|&i| sig_kind(self.sig, i).is_some())
-            .map(|i| self.slots[i].end as usize - self.slots[i].start as usize)
-            .sum()
+    /// The words of the present values, in field order.
+    fn values(&self) -> impl Iterator<Item = &u64> + '_ {
+        bits(self.mask).flat_map(|i| &self.words[self.slots[i].start as usize..self.slots[i].end as usize])
     }
 }
 
@@ -259,7 +263,7 @@ struct SiteCache {
 }
 
 /// One of our call sites for one shape, as a thread caches it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Shape {
     id: u32,
     /// The `spans` text value, encoded once.
@@ -269,7 +273,7 @@ struct Shape {
 #[derive(Default)]
 struct ThreadCache {
     sites: HashMap<usize, SiteCache, FxBuild>,
-    shapes: HashMap<Box<[u128]>, Arc<Shape>, FxBuild>,
+    shapes: HashMap<Box<[u128]>, Shape, FxBuild>,
 }
 
 thread_local! {
@@ -280,7 +284,7 @@ thread_local! {
 /// registered shapes.
 struct Shared {
     usual_messages: HashMap<usize, Arc<str>, FxBuild>,
-    shapes: HashMap<Box<[u128]>, Arc<Shape>, FxBuild>,
+    shapes: HashMap<Box<[u128]>, Shape, FxBuild>,
 }
 
 static SHARED: Mutex<Option<Shared>> = Mutex::new(None);
@@ -321,8 +325,7 @@ where
             match ext.get_mut::<SpanFields>() {
                 Some(sf) => sf.merge(|c| values.record(c)),
                 None => {
-                    let mut sf =
-                        SpanFields { sig: 0, slots: [Slot::default(); SIG_FIELDS], words: Vec::new(), truncated: 0 };
+                    let mut sf = SpanFields::new();
                     sf.merge(|c| values.record(c));
                     ext.insert(sf);
                 }
@@ -372,7 +375,7 @@ where
     let mut payload = Payload::take();
     let mut c = Collect::new(&mut payload, true);
     event.record(&mut c);
-    let (sig, slots, message) = (c.sig, c.slots, c.message);
+    let (sig, mask, slots, message) = (c.sig, c.mask, c.slots, c.message);
 
     // The message: the call site's usual one, or a field of its own.
     let message_words = message.map_or(&[][..], |m| payload.get(m.start as usize, m.end as usize));
@@ -408,27 +411,21 @@ where
         key[3 + 2 * i] = exts[i].as_ref().and_then(|e| e.get::<SpanFields>()).map_or(0, |sf| sf.sig);
     }
     let key = &key[..2 + 2 * n_spans];
-    let shape = match cache.shapes.get(key) {
-        Some(s) => Arc::clone(s),
-        None => {
-            let shape =
-                register_shape(key, meta, level, usual, &site.usual_message, &spans[..n_spans], &exts[..n_spans]);
-            cache.shapes.insert(key.into(), Arc::clone(&shape));
-            shape
-        }
-    };
+    if !cache.shapes.contains_key(key) {
+        let shape = register_shape(key, meta, level, usual, &site.usual_message, &spans[..n_spans], &exts[..n_spans]);
+        cache.shapes.insert(key.into(), shape);
+    }
+    let shape = cache.shapes.get(key).expect("just inserted");
 
     let span_fields = |i: usize| exts[i].as_ref().and_then(|e| e.get::<SpanFields>());
     let mut total = if usual { 0 } else { message_words.len().max(1) };
-    for (i, slot) in slots.iter().enumerate() {
-        if sig_kind(sig, i).is_some() {
-            total += (slot.end - slot.start) as usize;
-        }
+    for i in bits(mask) {
+        total += (slots[i].end - slots[i].start) as usize;
     }
     let mut truncated = payload.truncated;
     for i in 0..n_spans {
         if let Some(sf) = span_fields(i) {
-            total += sf.payload_words();
+            total += sf.live_words;
             truncated += sf.truncated;
         }
     }
@@ -448,19 +445,12 @@ where
                 message_words.iter().for_each(|&x| w.push(x));
             }
         }
-        for (i, slot) in slots.iter().enumerate() {
-            if sig_kind(sig, i).is_some() {
-                payload.get(slot.start as usize, slot.end as usize).iter().for_each(|&x| w.push(x));
-            }
+        for i in bits(mask) {
+            payload.get(slots[i].start as usize, slots[i].end as usize).iter().for_each(|&x| w.push(x));
         }
         for i in (0..n_spans).rev() {
             if let Some(sf) = span_fields(i) {
-                for f in 0..SIG_FIELDS {
-                    if sig_kind(sf.sig, f).is_some() {
-                        let s = sf.slots[f];
-                        sf.words[s.start as usize..s.end as usize].iter().for_each(|&x| w.push(x));
-                    }
-                }
+                sf.values().for_each(|&x| w.push(x));
             }
         }
         shape.spans_words.iter().for_each(|&x| w.push(x));
@@ -472,11 +462,9 @@ where
     payload.give_back();
 }
 
-/// Whether the encoded text `words` is `text`.
+/// Whether the encoded text `words` (none: no message) is `text`.
 fn is_text(words: &[u64], text: &str) -> bool {
-    let Some(&first) = words.first() else { return text.is_empty() };
-    let len = (first & 0xffff) as usize;
-    len == text.len() && decode_text(words) == text
+    if words.is_empty() { text.is_empty() } else { str_value_is(words, text) }
 }
 
 fn decode_text(words: &[u64]) -> String {
@@ -496,13 +484,13 @@ fn register_shape<S>(
     usual_message: &str,
     spans: &[Option<tracing_subscriber::registry::SpanRef<'_, S>>],
     exts: &[Option<tracing_subscriber::registry::Extensions<'_>>],
-) -> Arc<Shape>
+) -> Shape
 where
     S: Subscriber + for<'l> LookupSpan<'l>,
 {
     with_shared(|sh| {
         if let Some(s) = sh.shapes.get(key) {
-            return Arc::clone(s);
+            return s.clone();
         }
         let sig = key[1];
         let mut fields: Vec<(String, Kind)> = Vec::new();
@@ -541,8 +529,8 @@ where
             meta.module_path().unwrap_or(meta.target()),
             &refs,
         );
-        let shape = Arc::new(Shape { id, spans_words: spans_words.into_boxed_slice() });
-        sh.shapes.insert(key.into(), Arc::clone(&shape));
+        let shape = Shape { id, spans_words: spans_words.into_boxed_slice() };
+        sh.shapes.insert(key.into(), shape.clone());
         shape
     })
 }

@@ -423,26 +423,13 @@ impl Encode for FmtBuf {
 impl FmtBuf {
     /// Writes the text as one string value.
     #[inline]
-    pub(crate) fn put<S: WordSink>(&self, w: &mut S) {
+    fn put<S: WordSink>(&self, w: &mut S) {
         if self.truncated {
             w.note_truncated();
             encode_parts(&self.buf[..self.len], TRUNCATION_MARKER.as_bytes(), w);
         } else {
             encode_parts(&self.buf[..self.len], &[], w);
         }
-    }
-
-    /// An empty buffer, to format into with [`fmt::Write`].
-    #[inline]
-    pub(crate) fn empty() -> FmtBuf {
-        FmtBuf::new()
-    }
-
-    /// Empties the buffer for reuse.
-    #[inline]
-    pub(crate) fn clear(&mut self) {
-        self.len = 0;
-        self.truncated = false;
     }
 }
 
