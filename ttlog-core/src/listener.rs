@@ -46,7 +46,7 @@ use crate::capture::{Event, ThreadInfo};
 use crate::clock::Calibration;
 use crate::level::Level;
 use crate::recorder;
-use crate::ring::{RECORD_HEADER_WORDS, Ring, unpack_header, widen_seq};
+use crate::ring::{RECORD_HEADER_WORDS, Ring, unpack_header};
 use crate::snapshot::format::format_rfc3339;
 use crate::value::{self, Value};
 use std::collections::{HashMap, HashSet};
@@ -248,17 +248,23 @@ impl Reader {
                 self.cursors.entry(key).or_insert(Cursor { pos: 0, next_seq: if pre { None } else { Some(0) } });
             let read = ring.read_from(cursor.pos);
             cursor.pos = read.end_pos;
-            if let Some(expected) = cursor.next_seq
-                && read.overwritten > expected
-            {
-                self.stats.missed.fetch_add(read.overwritten - expected, Ordering::Relaxed);
+            // Only a read that returned records has exact sequence numbers
+            // (see `Ring::read_from`); records overwritten behind an empty
+            // read show as a gap before the next record read.
+            if !read.starts.is_empty() {
+                if let Some(expected) = cursor.next_seq
+                    && read.overwritten > expected
+                {
+                    self.stats.missed.fetch_add(read.overwritten - expected, Ordering::Relaxed);
+                }
+                cursor.next_seq = Some(read.written);
             }
-            cursor.next_seq = Some(read.written.max(cursor.next_seq.unwrap_or(0)));
-            let near = read.written;
-            for &s in &read.starts {
+            let read_upto = cursor.next_seq.unwrap_or(read.written);
+            for (k, &s) in read.starts.iter().enumerate() {
                 let s = s as usize;
                 let header = unpack_header(read.words[s]);
-                let seq = widen_seq(header.seq_lo, near);
+                // Records of a read are consecutive in sequence number.
+                let seq = read.overwritten + k as u64;
                 let Some(site) = self.callsite(header.callsite) else { continue };
                 if site.level < self.min_level {
                     self.stats.skipped.fetch_add(1, Ordering::Relaxed);
@@ -281,7 +287,7 @@ impl Reader {
                     fields,
                 });
             }
-            lag += ring.written().saturating_sub(read.written);
+            lag += ring.written().saturating_sub(read_upto);
         }
         self.stats.lag.store(lag, Ordering::Relaxed);
         if events.is_empty() {
