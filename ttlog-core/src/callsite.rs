@@ -20,7 +20,7 @@
 //! # Interest
 //!
 //! The same state word caches whether the [filter](crate::Filter) wants the
-//! call site's events: [`FILTERED_OUT`] is set when a directive for its
+//! call site's events: `FILTERED_OUT` (bit 31) is set when a directive for its
 //! target disables its level. The macros test it right after the global
 //! level check, so an event that passes `MIN_LEVEL` but not its target's
 //! directive costs one more load and branch. The bit is computed when the

@@ -365,8 +365,8 @@ pub(crate) struct Producer {
     lens: std::collections::VecDeque<usize>,
 }
 
-/// Writes one record's payload words; handed to the encoder by
-/// [`Producer::write`].
+/// Writes one record's payload words into a thread's ring; handed to
+/// [`Encode::encode`](crate::Encode::encode) by the recorder.
 #[derive(Debug)]
 pub struct RecordWriter<'a> {
     data: &'a [AtomicU64],
