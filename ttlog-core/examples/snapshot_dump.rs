@@ -76,9 +76,13 @@ fn run(path: &str) -> Result<bool, Box<dyn std::error::Error>> {
             e.level,
             clean(&e.target),
             thread,
-            clean(&e.message)
+            clean(e.display_message())
         )?;
         for (name, value) in &e.fields {
+            // A bridged event's varying message is shown as the message.
+            if e.message.is_empty() && &**name == "message" {
+                continue;
+            }
             match value {
                 Value::Str(s) => write!(out, " {}={:?}", clean(name), s)?,
                 other => write!(out, " {}={}", clean(name), other)?,

@@ -17,6 +17,25 @@
 //! atomic. Every later call is one acquire load (a plain load on x86-64) and
 //! a branch. Ids start at 1; `0` means "not yet registered".
 //!
+//! # Interest
+//!
+//! The same state word caches whether the [filter](crate::Filter) wants the
+//! call site's events: `FILTERED_OUT` (bit 31) is set when a directive for its
+//! target disables its level. The macros test it right after the global
+//! level check, so an event that passes `MIN_LEVEL` but not its target's
+//! directive costs one more load and branch. The bit is computed when the
+//! call site registers and recomputed for every registered call site when
+//! the filter changes, both under the registry lock, so a call site never
+//! keeps the interest of an older filter once [`crate::set_filter`] has
+//! returned. The state machine:
+//!
+//! ```text
+//!   UNREGISTERED ──first event (registry lock)──► id | (FILTERED_OUT if the filter disables it)
+//!        │                                          ▲ │
+//!        └──(more than MAX_CALLSITE_ID sites)──►    │ │ set_filter (registry lock): bit recomputed
+//!               OVERFLOW_ID                         └─┘
+//! ```
+//!
 //! Bridges whose metadata is not `'static` in our sense (`log` records,
 //! `tracing` events recorded with run-time value types) register through
 //! [`register_dynamic`].
@@ -50,9 +69,13 @@ pub struct Metadata {
 
 /// State word of a call site: not yet registered.
 const UNREGISTERED: u32 = 0;
-/// State word of a call site that could not get an id (more than
-/// [`MAX_CALLSITE_ID`] call sites); its events are dropped and counted.
-pub(crate) const OVERFLOW: u32 = u32::MAX;
+/// Id of a call site that could not get one (more than [`MAX_CALLSITE_ID`]
+/// call sites); its events are dropped and counted. Above every real id.
+pub(crate) const OVERFLOW: u32 = 0x7fff_ffff;
+/// Bit of the state word: the filter disables this call site's events.
+pub(crate) const FILTERED_OUT: u32 = 1 << 31;
+/// The id bits of the state word.
+const ID_MASK: u32 = !FILTERED_OUT;
 
 /// A logging statement's static metadata plus its registered id.
 ///
@@ -60,7 +83,7 @@ pub(crate) const OVERFLOW: u32 = u32::MAX;
 /// documentation](self) for how registration works.
 pub struct CallSite {
     meta: Metadata,
-    /// `{ UNREGISTERED | id in 1..=MAX_CALLSITE_ID | OVERFLOW }`.
+    /// `{ filtered_out: 1 bit | UNREGISTERED, id in 1..=MAX_CALLSITE_ID, or OVERFLOW: 31 bits }`.
     state: AtomicU32,
 }
 
@@ -84,15 +107,26 @@ impl CallSite {
         &self.meta
     }
 
-    /// The call site's id, registering it (once) on first use. `kinds` are
-    /// the kinds of its field values, one per field name.
+    /// Whether the filter wants this call site's events (checked by the
+    /// macros after the global level check): one relaxed load and a branch.
+    /// An unregistered call site says yes; registration decides.
+    #[doc(hidden)]
     #[inline(always)]
-    pub fn id(&'static self, kinds: &'static [Kind]) -> u32 {
+    pub fn interested(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & FILTERED_OUT == 0
+    }
+
+    /// The call site's id, registering it (once) on first use. `kinds` are
+    /// the kinds of its field values, one per field name. `None` when the
+    /// filter disables the call site.
+    #[inline(always)]
+    pub fn id(&'static self, kinds: &'static [Kind]) -> Option<u32> {
         // Acquire pairs with the release store in `register`, so a reader that
         // sees an event with this id (through the ring's release/acquire on
         // `head`) also sees the registry entry.
-        let id = self.state.load(Ordering::Acquire);
-        if id != UNREGISTERED { id } else { self.register(kinds) }
+        let state = self.state.load(Ordering::Acquire);
+        let state = if state != UNREGISTERED { state } else { self.register(kinds) };
+        if state & FILTERED_OUT == 0 { Some(state) } else { None }
     }
 
     #[cold]
@@ -100,17 +134,26 @@ impl CallSite {
     fn register(&'static self, kinds: &'static [Kind]) -> u32 {
         let mut reg = registry();
         // Another thread may have registered this call site while we waited.
-        let id = self.state.load(Ordering::Acquire);
-        if id != UNREGISTERED {
-            return id;
+        let state = self.state.load(Ordering::Acquire);
+        if state != UNREGISTERED {
+            return state;
         }
         let m = &self.meta;
         let fields = m.fields.iter().zip(kinds.iter().copied()).map(|(n, k)| (reg.intern(n), k)).collect();
         let id = reg.add(m.level, m.target, m.message, m.file, m.line, m.module_path, fields);
-        // { state = id }
-        self.state.store(id, Ordering::Release);
-        id
+        let state = id | interest_bit(&crate::filter::current(), m);
+        if id != OVERFLOW {
+            reg.statics.push(self);
+        }
+        // { state = id | filtered_out }
+        self.state.store(state, Ordering::Release);
+        state
     }
+}
+
+/// `FILTERED_OUT` if `filter` disables events of `meta`, else 0.
+fn interest_bit(filter: &crate::Filter, meta: &Metadata) -> u32 {
+    if filter.has_directives() && !filter.enabled(meta.level, meta.target) { FILTERED_OUT } else { 0 }
 }
 
 /// Everything known about a registered call site, with its strings
@@ -140,6 +183,8 @@ pub struct CallSiteInfo {
 pub(crate) struct Registry {
     strings: HashMap<Arc<str>, ()>,
     sites: Vec<Arc<CallSiteInfo>>,
+    /// Every registered static call site, for [`Registry::refresh_interest`].
+    statics: Vec<&'static CallSite>,
 }
 
 static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
@@ -170,7 +215,23 @@ pub(crate) fn registry() -> RegistryGuard {
     RegistryGuard(g)
 }
 
+/// Runs `f` with the registry locked (the filter changes under it, so that
+/// registration and a filter change never interleave).
+pub(crate) fn with_registry_locked<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
+    f(&mut registry())
+}
+
 impl Registry {
+    /// Recomputes the interest bit of every registered static call site.
+    pub(crate) fn refresh_interest(&self, filter: &crate::Filter) {
+        for site in &self.statics {
+            let id = site.state.load(Ordering::Relaxed) & ID_MASK;
+            // { state = id | filtered_out under the new filter }; Release as in
+            // `register`.
+            site.state.store(id | interest_bit(filter, &site.meta), Ordering::Release);
+        }
+    }
+
     /// The shared copy of `s`.
     pub(crate) fn intern(&mut self, s: &str) -> Arc<str> {
         if let Some((k, _)) = self.strings.get_key_value(s) {
@@ -255,9 +316,10 @@ mod tests {
 
     #[test]
     fn registers_once_and_interns() {
-        let id = SITE.id(&[Kind::U64, Kind::Str]);
-        assert_eq!(SITE.id(&[Kind::U64, Kind::Str]), id);
-        let threads: Vec<_> = (0..4).map(|_| std::thread::spawn(|| SITE.id(&[Kind::U64, Kind::Str]))).collect();
+        let id = SITE.id(&[Kind::U64, Kind::Str]).unwrap();
+        assert_eq!(SITE.id(&[Kind::U64, Kind::Str]), Some(id));
+        let threads: Vec<_> =
+            (0..4).map(|_| std::thread::spawn(|| SITE.id(&[Kind::U64, Kind::Str]).unwrap())).collect();
         for t in threads {
             assert_eq!(t.join().unwrap(), id);
         }

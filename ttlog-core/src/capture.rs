@@ -141,6 +141,27 @@ pub struct Event {
 }
 
 impl Event {
+    /// The message to show: the call site's, or, for bridged events whose
+    /// message varies (`tracing::info!("took {ms} ms")`), whose call site's
+    /// message is empty, the text of their `message` field.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use ttlog_core::{Event, Level, Value};
+    /// # let mut e = Event { timestamp_ns: 0, level: Level::Info, target: "t".into(), message: "".into(),
+    /// #     file: "f".into(), line: 1, module_path: "t".into(), thread_id: 1, thread_name: None, seq: 0,
+    /// #     callsite: 1, fields: vec![(Arc::from("message"), Value::Str("took 5 ms".into()))] };
+    /// assert_eq!(e.display_message(), "took 5 ms");
+    /// ```
+    pub fn display_message(&self) -> &str {
+        if self.message.is_empty()
+            && let Some(Value::Str(m)) = self.field("message")
+        {
+            return m;
+        }
+        &self.message
+    }
+
     /// The value of the field `name`, if present.
     pub fn field(&self, name: &str) -> Option<&Value> {
         self.fields.iter().find(|(n, _)| &**n == name).map(|(_, v)| v)

@@ -107,7 +107,9 @@ pub fn enabled(level: Level) -> bool {
     level as u8 >= MIN_LEVEL.load(Ordering::Relaxed)
 }
 
-/// Sets the least severe level that is recorded, everywhere, at once.
+/// Sets the least severe level that is recorded, for every target, at once:
+/// the same as [`crate::set_filter`]`(Filter::new(level))`, so it also
+/// clears per-target directives.
 ///
 /// Has no effect before a logger is installed (nothing is recorded then) and
 /// is remembered for when one is.
@@ -117,13 +119,13 @@ pub fn enabled(level: Level) -> bool {
 /// assert_eq!(ttlog_core::level(), ttlog_core::Level::Warn);
 /// ```
 pub fn set_level(level: Level) {
-    crate::recorder::set_level(level);
+    crate::filter::set_filter(crate::Filter::new(level));
 }
 
-/// The least severe level that is recorded (the configured one, also before
-/// a logger is installed).
+/// The default level of the filter in force (also before a logger is
+/// installed); [`Level::Error`] if the default is `off`.
 pub fn level() -> Level {
-    crate::recorder::configured_level()
+    crate::filter::current().default_level().unwrap_or(Level::Error)
 }
 
 pub(crate) fn store_min_level(code: u8) {

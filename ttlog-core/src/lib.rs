@@ -29,20 +29,50 @@
 //! `Debug`). Names may be dotted (`http.status = 200`) or string literals;
 //! `name` alone records the variable `name`. Up to 24 fields per event.
 //!
+//! # Services that log through `tracing` or `log`
+//!
+//! One line records their events too, typed, with their spans:
+//! `tracing_subscriber::registry().with(ttlog_core::layer()).init()`
+//! ([`tracing_layer`], feature `tracing`, on by default), or
+//! `ttlog_core::log_bridge::init()` (feature `log`).
+//!
+//! # Filters, listeners, metrics
+//!
+//! - [`Filter`]: per-target levels as in `RUST_LOG` (`info,db=debug`), from
+//!   [`Builder::filter`], the `TTLOG` environment variable, or
+//!   [`set_filter`] at run time. A disabled event costs one relaxed load and
+//!   a branch.
+//! - [`listener`]: live output beside the ring ([`StdoutListener`],
+//!   [`FileListener`], [`NdjsonListener`], or your own [`Listener`]), read
+//!   behind the producers on background threads: a slow listener never slows
+//!   a producer; what it misses is counted.
+//! - [`Metrics`]: logged, in the rings, overwritten, dropped by cause,
+//!   snapshots written and failed, per-listener deliveries, misses and lag;
+//!   optionally logged periodically ([`Builder::self_report`]).
+//!
 //! # Crate layout
 //!
-//! - [`callsite`](CallSite): static metadata, registered once per call site.
+//! - [`callsite`]: static metadata, registered once per call site, and its
+//!   cached filter interest.
 //! - the ring (private): the per-thread overwrite ring and its proof.
 //! - [`Trace`]: install, metrics, [`Capture`] of every ring.
 //! - [`snapshot`]: snapshot files, their triggers, and the reader.
+//! - [`bridge`], [`tracing_layer`], [`log_bridge`](crate#services-that-log-through-tracing-or-log):
+//!   recording events of other logging libraries.
+//! - [`listener`]: live listeners.
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod bridge;
 pub mod callsite;
 mod capture;
 mod clock;
+mod filter;
 mod level;
+pub mod listener;
+#[cfg(feature = "log")]
+pub mod log_bridge;
 mod macros;
 mod recorder;
 mod ring;
@@ -50,15 +80,24 @@ pub mod snapshot;
 mod sync;
 mod sys;
 mod trace;
+#[cfg(feature = "tracing")]
+pub mod tracing_layer;
 mod value;
 
 pub use callsite::{CallSite, CallSiteInfo, Metadata, callsites, register_dynamic};
 pub use capture::{Capture, Dropped, Event, RawRecord, ThreadCapture, ThreadInfo};
 pub use clock::{Calibration, ClockSource};
+pub use filter::{Filter, ParseFilterError, filter, set_filter};
 pub use level::{Level, ParseLevelError, level, set_level};
+pub use listener::{
+    DEFAULT_LISTENER_INTERVAL, FileListener, Listener, ListenerMetrics, NdjsonListener, StdoutListener, format_json,
+    format_line,
+};
 pub use recorder::capture;
 pub use ring::RecordWriter;
-pub use trace::{BYTES_PER_EVENT, Builder, Error, Metrics, Trace};
+pub use trace::{BYTES_PER_EVENT, Builder, Error, FILTER_ENV, Metrics, Trace};
+#[cfg(feature = "tracing")]
+pub use tracing_layer::{TracingLayer, layer};
 pub use value::{Encode, Kind, MAX_STR_BYTES, TRUNCATION_MARKER, Value};
 
 /// Macro internals. Not part of the API.

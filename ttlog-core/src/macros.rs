@@ -1,8 +1,9 @@
 //! The logging macros.
 //!
 //! Each expands to a `static` [`CallSite`](crate::CallSite), the level check
-//! (one relaxed load and a branch) and, when enabled, one call of the hot
-//! path with the field values as a tuple of references.
+//! (one relaxed load and a branch), the call site's cached filter interest
+//! (one more, only for events that pass the level check) and, when enabled,
+//! one call of the hot path with the field values as a tuple of references.
 
 /// Records an event at [`Level::Trace`](crate::Level::Trace).
 ///
@@ -96,7 +97,7 @@ macro_rules! __ttlog_fields {
             module_path: ::core::module_path!(),
             fields: &[$($n),*],
         });
-        if $crate::__private::enabled($lvl) {
+        if $crate::__private::enabled($lvl) && __TTLOG_CALLSITE.interested() {
             $crate::__private::record(&__TTLOG_CALLSITE, ($($v,)*));
         }
     }};

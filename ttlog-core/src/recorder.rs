@@ -17,11 +17,12 @@
 use crate::callsite::{self, CallSite, OVERFLOW};
 use crate::capture::{Capture, Dropped, ThreadCapture, ThreadInfo};
 use crate::clock::{self, Calibration};
-use crate::level::{self, LEVEL_OFF, Level};
+use crate::filter::{self, Filter};
+use crate::level::{self, LEVEL_OFF};
 use crate::ring::{Producer, RecordWriter, Ring};
 use crate::value::{Encode, Kind};
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 /// The values of one event's fields, as a tuple; implemented for tuples of up
@@ -125,28 +126,23 @@ pub(crate) struct Recorder {
 
 static RECORDER: OnceLock<Recorder> = OnceLock::new();
 
-/// The level set by the user, remembered before and after install.
-static CONFIGURED_LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
-
 /// Drop counters for causes outside any ring (cold paths only).
 static DROPPED_REENTRANT: AtomicU64 = AtomicU64::new(0);
 static DROPPED_THREAD_EXIT: AtomicU64 = AtomicU64::new(0);
 static DROPPED_CALLSITE_OVERFLOW: AtomicU64 = AtomicU64::new(0);
 static DROPPED_NOT_INSTALLED: AtomicU64 = AtomicU64::new(0);
 
-pub(crate) fn set_level(level: Level) {
-    CONFIGURED_LEVEL.store(level as u8, Ordering::Relaxed);
+/// Makes `code` (`{ Level as u8 | LEVEL_OFF }`, the most verbose level of
+/// the filter) the global minimum, if a recorder is installed.
+pub(crate) fn apply_min_level(code: u8) {
     if RECORDER.get().is_some() {
-        level::store_min_level(level as u8);
+        level::store_min_level(code);
     }
 }
 
-pub(crate) fn configured_level() -> Level {
-    Level::from_u8(CONFIGURED_LEVEL.load(Ordering::Relaxed)).unwrap_or(Level::Info)
-}
-
-/// Installs the recorder; `false` if one is installed already.
-pub(crate) fn install(config: RingConfig, level: Option<Level>) -> bool {
+/// Installs the recorder with `filter` (or the filter set before install);
+/// `false` if one is installed already.
+pub(crate) fn install(config: RingConfig, filter: Option<Filter>) -> bool {
     let mut fresh = false;
     RECORDER.get_or_init(|| {
         fresh = true;
@@ -154,10 +150,10 @@ pub(crate) fn install(config: RingConfig, level: Option<Level>) -> bool {
     });
     if fresh {
         clock::init();
-        if let Some(level) = level {
-            CONFIGURED_LEVEL.store(level as u8, Ordering::Relaxed);
+        match filter {
+            Some(f) => filter::set_filter(f),
+            None => level::store_min_level(filter::current().min_code()),
         }
-        level::store_min_level(CONFIGURED_LEVEL.load(Ordering::Relaxed));
     }
     fresh
 }
@@ -194,9 +190,19 @@ thread_local! {
 #[doc(hidden)]
 #[inline]
 pub fn record<F: FieldSet>(callsite: &'static CallSite, fields: F) {
-    let id = callsite.id(F::KINDS);
-    let timestamp = clock::now();
+    let Some(id) = callsite.id(F::KINDS) else {
+        // The filter changed between the macro's check and now.
+        return;
+    };
     let words = fields.words();
+    record_with(id, words, |w| fields.encode(w));
+}
+
+/// Records one event of call site `id` whose payload is `words` words,
+/// written by `encode`: the path shared by the macros and the bridges.
+#[inline]
+pub(crate) fn record_with(id: u32, words: usize, encode: impl FnOnce(&mut RecordWriter<'_>)) {
+    let timestamp = clock::now();
     let done = LOCAL.try_with(|local| {
         let Ok(mut local) = local.try_borrow_mut() else {
             // A field's Display/Debug impl logged while we were writing.
@@ -212,12 +218,19 @@ pub fn record<F: FieldSet>(callsite: &'static CallSite, fields: F) {
                 None => return count(&DROPPED_NOT_INSTALLED),
             },
         };
-        local.producer.write(id, timestamp, words, |w| fields.encode(w));
+        local.producer.write(id, timestamp, words, encode);
     });
     if done.is_err() {
         // The thread is exiting and its thread-locals are gone.
         count(&DROPPED_THREAD_EXIT);
     }
+}
+
+/// Counts an event dropped because it was logged while the thread was
+/// already recording one (a bridge's re-entrancy guard).
+#[cold]
+pub(crate) fn count_reentrant() {
+    count(&DROPPED_REENTRANT);
 }
 
 #[cold]
@@ -316,6 +329,12 @@ impl Recorder {
         }
         drop(t);
         Capture::new(calibration, callsites, threads, dropped_outside_rings(), self.truncated())
+    }
+
+    /// Every ring with the thread that owns it now (for live listeners,
+    /// which read them incrementally).
+    pub(crate) fn rings(&self) -> Vec<(Arc<Ring>, ThreadInfo)> {
+        self.lock().slots.iter().map(|s| (Arc::clone(&s.ring), s.thread.clone())).collect()
     }
 
     /// Totals over all rings.

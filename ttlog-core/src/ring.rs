@@ -155,6 +155,10 @@ pub(crate) struct RingRead {
     /// Records ever written to this ring as of this read (= `overwritten` +
     /// `starts.len()`).
     pub(crate) written: u64,
+    /// Logical word position just past the last record returned (the `head`
+    /// this read saw): where an incremental read ([`Ring::read_from`]) goes
+    /// on.
+    pub(crate) end_pos: u64,
 }
 
 impl Ring {
@@ -251,12 +255,31 @@ impl Ring {
     /// producer. Never blocks the producer; records the producer overwrites
     /// during the copy are left out and counted as overwritten.
     pub(crate) fn read(&self) -> RingRead {
+        self.read_from(0)
+    }
+
+    /// Like [`Ring::read`], but copies only the records that start at or
+    /// after logical position `from`, which must be a record boundary no
+    /// greater than `head` (0, or the `end_pos` of an earlier read of this
+    /// ring). This is the same protocol with the reader's first position
+    /// raised to `max(tail, from)`: `from` is a boundary, so Invariants R and
+    /// B hold unchanged. Live listeners read this way, behind the producer,
+    /// copying only what is new. Records overwritten before they could be
+    /// read show as a gap between the caller's next expected sequence number
+    /// and `overwritten` (the first sequence number returned).
+    ///
+    /// Only a read that returns records gives exact sequence numbers: an
+    /// empty one reports the producer's `next_seq`, which may already count
+    /// records after `end_pos`. Incremental readers therefore take
+    /// `overwritten`/`written` from non-empty reads only (and still move to
+    /// `end_pos`).
+    pub(crate) fn read_from(&self, from: u64) -> RingRead {
         let c = &self.cursors;
         let mut out = RingRead::default();
         // A producer lapping the whole ring between our cursor loads is
         // possible only for small rings under a racing producer; retry then.
         for _ in 0..64 {
-            let t1 = c.tail.load(Ordering::Acquire);
+            let t1 = c.tail.load(Ordering::Acquire).max(from);
             let h1 = c.head.load(Ordering::Acquire);
             // `next_seq` is stored after `head`, so this is at least the
             // sequence number following the record that ends at `h1`.
@@ -275,6 +298,7 @@ impl Ring {
                 // Everything we copied was overwritten while we copied.
                 continue;
             }
+            out.end_pos = h1;
             let start = t2.max(t1);
             let skip = (start - t1) as usize;
             out.words.drain(..skip);
@@ -320,7 +344,8 @@ impl Ring {
         }
         // The producer kept lapping us: report nothing readable.
         let written = c.next_seq.load(Ordering::Acquire);
-        RingRead { overwritten: written, written, ..RingRead::default() }
+        let end_pos = c.head.load(Ordering::Acquire).max(from);
+        RingRead { overwritten: written, written, end_pos, ..RingRead::default() }
     }
 }
 
@@ -340,8 +365,8 @@ pub(crate) struct Producer {
     lens: std::collections::VecDeque<usize>,
 }
 
-/// Writes one record's payload words; handed to the encoder by
-/// the ring's producer when it writes a record.
+/// Writes one record's payload words into a thread's ring; handed to
+/// [`Encode::encode`](crate::Encode::encode) by the recorder.
 #[derive(Debug)]
 pub struct RecordWriter<'a> {
     data: &'a [AtomicU64],
@@ -518,6 +543,36 @@ mod tests {
     }
 
     #[test]
+    fn incremental_reads_return_only_new_records_and_show_gaps() {
+        let ring = Arc::new(Ring::new(MIN_RING_WORDS));
+        let mut p = ring.producer();
+        for i in 0..10 {
+            write_n(&mut p, i, 2);
+        }
+        let r = ring.read_from(0);
+        assert_eq!((r.starts.len(), r.overwritten, r.written), (10, 0, 10));
+        for i in 10..13 {
+            write_n(&mut p, i, 2);
+        }
+        let r2 = ring.read_from(r.end_pos);
+        assert_eq!((r2.starts.len(), r2.overwritten, r2.written), (3, 10, 13));
+        assert_eq!(r2.words[1], 10, "first new record");
+        let r3 = ring.read_from(r2.end_pos);
+        assert!(r3.starts.is_empty());
+        assert_eq!((r3.overwritten, r3.end_pos), (13, r2.end_pos));
+        // Lap the ring: the reader's next record is gone; the first one it
+        // gets tells how many it missed.
+        for i in 13..2000 {
+            write_n(&mut p, i, 2);
+        }
+        let r4 = ring.read_from(r3.end_pos);
+        assert_eq!(r4.written, 2000);
+        assert!(r4.overwritten > 13);
+        assert_eq!(r4.overwritten + r4.starts.len() as u64, 2000);
+        assert_eq!(r4.words[r4.starts[0] as usize + 1], r4.overwritten);
+    }
+
+    #[test]
     fn discard_all_counts_as_overwritten() {
         let ring = Arc::new(Ring::new(0));
         let mut p = ring.producer();
@@ -627,6 +682,54 @@ mod proptests {
             let r = ring.read();
             check_whole(&r);
             prop_assert_eq!(r.written, n);
+        }
+
+        /// Incremental reads racing a producer (as a live listener does):
+        /// each record is delivered at most once, whole and in order, and
+        /// delivered + missed adds up to what was written.
+        #[test]
+        fn incremental_reads_deliver_each_record_once_or_count_it_missed(sizes in prop::collection::vec(0usize..64, 8..64), laps in 5u64..30) {
+            let ring = Arc::new(Ring::new(MIN_RING_WORDS));
+            let done = Arc::new(AtomicBool::new(false));
+            let writer = {
+                let ring = Arc::clone(&ring);
+                let done = Arc::clone(&done);
+                let sizes = sizes.clone();
+                std::thread::spawn(move || {
+                    let mut p = ring.producer();
+                    let total: usize = sizes.iter().map(|s| s + RECORD_HEADER_WORDS).sum();
+                    let n = laps as usize * (ring.capacity_words() / total + 1) * sizes.len();
+                    for seq in 0..n as u64 {
+                        write(&mut p, seq, sizes[seq as usize % sizes.len()]);
+                    }
+                    done.store(true, std::sync::atomic::Ordering::Release);
+                    n as u64
+                })
+            };
+            let (mut pos, mut next, mut delivered, mut missed) = (0u64, 0u64, 0u64, 0u64);
+            let mut finished = false;
+            loop {
+                // One more pass after the producer is done picks up the rest.
+                let last = finished;
+                finished = done.load(std::sync::atomic::Ordering::Acquire);
+                let r = ring.read_from(pos);
+                check_whole(&r);
+                pos = r.end_pos;
+                // Only a read that returned records tells exact sequence
+                // numbers (see `read_from`).
+                if !r.starts.is_empty() {
+                    prop_assert!(r.overwritten >= next, "a record delivered twice");
+                    missed += r.overwritten - next;
+                    delivered += r.starts.len() as u64;
+                    next = r.written;
+                }
+                if last {
+                    break;
+                }
+            }
+            let n = writer.join().unwrap();
+            prop_assert_eq!(next, n);
+            prop_assert_eq!(delivered + missed, n);
         }
     }
 }

@@ -1,13 +1,21 @@
 //! [`Trace`]: installing the recorder and talking to it.
 
 use crate::capture::{Capture, Dropped, Event};
+use crate::filter::Filter;
 use crate::level::Level;
+use crate::listener::{self, DEFAULT_LISTENER_INTERVAL, Listener, ListenerMetrics};
 use crate::recorder::{self, RingConfig};
 use crate::ring::MIN_RING_WORDS;
 use crate::snapshot::{Retention, triggers};
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::{Mutex, mpsc};
+use std::thread::JoinHandle;
 use std::time::Duration;
+
+/// The environment variable read by [`Builder::install`] for per-target
+/// levels (`TTLOG=info,db=debug`), see [`Builder::filter`].
+pub const FILTER_ENV: &str = "TTLOG";
 
 /// Ring bytes budgeted per event when a capacity is given in events: the
 /// size of a message with three fields (u64, f64, short string).
@@ -33,7 +41,7 @@ pub enum Error {
 /// Every event that passed the level check is in exactly one place:
 /// `logged == in_ring + overwritten + dropped.total()` (exactly, once
 /// producers are quiet; each counter is read without stopping them).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Metrics {
     /// Events logged (passed the level check).
     pub logged: u64,
@@ -59,6 +67,8 @@ pub struct Metrics {
     pub snapshots_written: u64,
     /// Snapshots that failed (full disk, read-only directory, …).
     pub snapshot_errors: u64,
+    /// Each live listener's deliveries, misses, errors and lag.
+    pub listeners: Vec<ListenerMetrics>,
 }
 
 /// Configures and installs the recorder; from [`Trace::builder`].
@@ -75,14 +85,36 @@ pub struct Metrics {
 /// ttlog_core::debug!("ready", shards = 8u32);
 /// assert_eq!(trace.metrics().logged, 1);
 /// ```
-#[derive(Debug, Clone)]
 pub struct Builder {
     service: String,
     ring_bytes: usize,
-    level: Option<Level>,
+    filter: Option<Filter>,
+    filter_text: Option<String>,
+    env_filter: bool,
     storage_path: Option<PathBuf>,
     max_idle_rings: usize,
     snapshot: triggers::Options,
+    listeners: Vec<Box<dyn Listener>>,
+    listener_interval: Duration,
+    self_report: Option<Duration>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("service", &self.service)
+            .field("ring_bytes", &self.ring_bytes)
+            .field("filter", &self.filter)
+            .field("filter_text", &self.filter_text)
+            .field("env_filter", &self.env_filter)
+            .field("storage_path", &self.storage_path)
+            .field("max_idle_rings", &self.max_idle_rings)
+            .field("snapshot", &self.snapshot)
+            .field("listeners", &self.listeners.iter().map(|l| l.name().to_owned()).collect::<Vec<_>>())
+            .field("listener_interval", &self.listener_interval)
+            .field("self_report", &self.self_report)
+            .finish()
+    }
 }
 
 impl Default for Builder {
@@ -94,10 +126,15 @@ impl Default for Builder {
         Builder {
             service,
             ring_bytes: 4096 * BYTES_PER_EVENT,
-            level: None,
+            filter: None,
+            filter_text: None,
+            env_filter: true,
             storage_path: None,
             max_idle_rings: 64,
             snapshot: triggers::Options::default(),
+            listeners: Vec::new(),
+            listener_interval: DEFAULT_LISTENER_INTERVAL,
+            self_report: None,
         }
     }
 }
@@ -124,10 +161,40 @@ impl Builder {
         self
     }
 
-    /// The least severe level recorded (default: [`Level::Info`], or what
-    /// [`crate::set_level`] set before).
+    /// The least severe level recorded, for every target (default:
+    /// [`Level::Info`], or what [`crate::set_level`] or [`crate::set_filter`]
+    /// set before). Replaces an earlier [`Builder::filter`].
     pub fn level(mut self, level: Level) -> Builder {
-        self.level = Some(level);
+        self.filter = Some(Filter::new(level));
+        self.filter_text = None;
+        self
+    }
+
+    /// Per-target levels in `RUST_LOG` syntax, e.g. `"info,db=debug,hyper=warn"`
+    /// (see [`Filter`]). Checked by [`Builder::install`]. Replaces an earlier
+    /// [`Builder::level`].
+    ///
+    /// The `TTLOG` environment variable, when set and not empty, overrides
+    /// both (so operators can change levels without a rebuild) unless
+    /// [`Builder::env_filter`] turned that off; an invalid `TTLOG` is
+    /// reported once on stderr and ignored.
+    ///
+    /// ```
+    /// let trace = ttlog_core::Trace::builder().filter("warn,billing=debug").env_filter(false).install().unwrap();
+    /// ttlog_core::debug!(target: "billing::invoice", "draft", id = 7u64);
+    /// ttlog_core::info!(target: "http", "hidden");
+    /// assert_eq!(trace.metrics().logged, 1);
+    /// ```
+    pub fn filter(mut self, directives: &str) -> Builder {
+        self.filter_text = Some(directives.to_owned());
+        self.filter = None;
+        self
+    }
+
+    /// Whether the `TTLOG` environment variable overrides the builder's level
+    /// or filter (default: yes).
+    pub fn env_filter(mut self, on: bool) -> Builder {
+        self.env_filter = on;
         self
     }
 
@@ -184,21 +251,66 @@ impl Builder {
         self
     }
 
+    /// Adds a live listener (printing, forwarding) that reads the rings behind
+    /// the producers on its own thread; see [`Listener`].
+    pub fn listener(mut self, listener: impl Listener) -> Builder {
+        self.listeners.push(Box::new(listener));
+        self
+    }
+
+    /// Time between two passes of each listener over the rings (default
+    /// 20 ms). Shorter: fresher output and fewer misses under heavy logging;
+    /// longer: less work when idle.
+    pub fn listener_interval(mut self, interval: Duration) -> Builder {
+        self.listener_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Logs the recorder's own counters every `interval` as an `info` event
+    /// of target `ttlog`, message `metrics` (default: off).
+    pub fn self_report(mut self, interval: Option<Duration>) -> Builder {
+        self.self_report = interval.filter(|d| !d.is_zero());
+        self
+    }
+
     /// Installs the recorder for the whole process.
     ///
     /// # Errors
     /// [`Error::AlreadyInstalled`] if one is installed already;
-    /// [`Error::Config`] for a ring above 1 GiB.
+    /// [`Error::Config`] for a ring above 1 GiB or an invalid
+    /// [`Builder::filter`].
     pub fn install(self) -> Result<Trace, Error> {
         if self.ring_bytes > 1 << 30 {
             return Err(Error::Config(format!("ring of {} bytes per thread is above 1 GiB", self.ring_bytes)));
         }
+        let mut filter = match &self.filter_text {
+            Some(text) => Some(text.parse::<Filter>().map_err(|e| Error::Config(e.to_string()))?),
+            None => self.filter.clone(),
+        };
+        if self.env_filter
+            && let Ok(text) = std::env::var(FILTER_ENV)
+            && !text.trim().is_empty()
+        {
+            match text.parse::<Filter>() {
+                Ok(f) => filter = Some(f),
+                Err(e) => eprintln!("ttlog: ignoring {FILTER_ENV}: {e}"),
+            }
+        }
         let ring_words = (self.ring_bytes.div_ceil(8)).max(MIN_RING_WORDS).next_power_of_two();
         let config = RingConfig { ring_words, max_idle_rings: self.max_idle_rings };
-        if !recorder::install(config, self.level) {
+        if !recorder::install(config, filter) {
             return Err(Error::AlreadyInstalled);
         }
         triggers::install(&self.service, self.storage_path.clone(), self.snapshot);
+        for l in self.listeners {
+            let name = l.name().to_owned();
+            if let Err(e) = listener::start(l, self.listener_interval) {
+                eprintln!("ttlog: cannot start listener {name:?}: {e}");
+            }
+        }
+        if let Some(interval) = self.self_report {
+            start_self_report(interval);
+        }
         Ok(Trace { service: self.service, storage_path: self.storage_path, owner: true })
     }
 }
@@ -267,6 +379,17 @@ impl Trace {
         crate::set_level(level);
     }
 
+    /// Replaces the per-target filter; see [`crate::set_filter`].
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `directives` is not a valid filter (the filter
+    /// in force is kept).
+    pub fn set_filter(&self, directives: &str) -> Result<(), Error> {
+        let f = directives.parse::<Filter>().map_err(|e| Error::Config(e.to_string()))?;
+        crate::set_filter(f);
+        Ok(())
+    }
+
     /// The recorder's counters.
     pub fn metrics(&self) -> Metrics {
         let Some(rec) = recorder::recorder() else { return Metrics::default() };
@@ -286,6 +409,7 @@ impl Trace {
             live_threads: t.live,
             snapshots_written: triggers::counters().0,
             snapshot_errors: triggers::counters().1,
+            listeners: listener::metrics(),
         }
     }
 
@@ -328,25 +452,97 @@ impl Trace {
         Ok(triggers::take(reason, None, (&self.service, self.storage_path.as_deref()))?)
     }
 
+    /// Adds a live listener now; see [`Builder::listener`]. It starts with
+    /// what the rings hold.
+    ///
+    /// # Errors
+    /// When its thread cannot be started.
+    pub fn add_listener(&self, listener: impl Listener) -> Result<(), Error> {
+        Ok(listener::start(Box::new(listener), DEFAULT_LISTENER_INTERVAL)?)
+    }
+
     /// Stops recording: writes the final snapshot if
     /// [`Builder::snapshot_on_shutdown`] asked for one, stops periodic
-    /// snapshots, and disables later events (one load and a branch). What the
-    /// rings hold stays readable. Only the first call does anything.
+    /// snapshots and the self-report, lets every listener deliver what is
+    /// left and stops it, and disables later events (one load and a branch).
+    /// What the rings hold stays readable. Only the first call does anything.
     pub fn shutdown(&self) {
         if self.owner {
             let _ = triggers::shutdown();
+            stop_self_report();
+            listener::stop_all();
             recorder::disable();
         }
+    }
+
+    /// [`Trace::shutdown`], returning the final snapshot's path when one was
+    /// written (only [`Builder::snapshot_on_shutdown`] asks for one).
+    ///
+    /// # Errors
+    /// [`Error::Snapshot`] when the final snapshot could not be written.
+    pub fn shutdown_with_snapshot(&self) -> Result<Option<PathBuf>, Error> {
+        if !self.owner {
+            return Ok(None);
+        }
+        let r = triggers::shutdown().transpose();
+        stop_self_report();
+        listener::stop_all();
+        recorder::disable();
+        Ok(r?)
+    }
+}
+
+static SELF_REPORT: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>> = Mutex::new(None);
+
+fn start_self_report(interval: Duration) {
+    let (tx, rx) = mpsc::channel::<()>();
+    let spawned = std::thread::Builder::new().name("ttlog-self-report".into()).spawn(move || {
+        let trace = Trace { service: String::new(), storage_path: None, owner: false };
+        while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(interval) {
+            let m = trace.metrics();
+            let missed: u64 = m.listeners.iter().map(|l| l.missed).sum();
+            let listener_errors: u64 = m.listeners.iter().map(|l| l.errors).sum();
+            crate::info!(
+                target: "ttlog",
+                "metrics",
+                logged = m.logged,
+                in_ring = m.in_ring,
+                overwritten = m.overwritten,
+                dropped = m.dropped.total(),
+                truncated = m.truncated,
+                snapshots_written = m.snapshots_written,
+                snapshot_errors = m.snapshot_errors,
+                listener_missed = missed,
+                listener_errors,
+                bytes_in_use = m.bytes_in_use,
+                live_threads = m.live_threads as u64
+            );
+        }
+    });
+    match spawned {
+        Ok(h) => *SELF_REPORT.lock().unwrap_or_else(|e| e.into_inner()) = Some((tx, h)),
+        Err(e) => eprintln!("ttlog: cannot start the self-report: {e}"),
+    }
+}
+
+fn stop_self_report() {
+    let taken = SELF_REPORT.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some((tx, h)) = taken {
+        drop(tx);
+        let _ = h.join();
     }
 }
 
 impl Drop for Trace {
     /// Dropping the guard that installed the recorder writes the final
-    /// snapshot (if so configured) and stops periodic snapshots; recording
-    /// goes on.
+    /// snapshot (if so configured), stops periodic snapshots and the
+    /// self-report, and lets the listeners deliver what is left and stop;
+    /// recording goes on.
     fn drop(&mut self) {
         if self.owner {
             let _ = triggers::shutdown();
+            stop_self_report();
+            listener::stop_all();
         }
     }
 }

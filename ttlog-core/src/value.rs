@@ -243,9 +243,42 @@ fn pack(bytes: &[u8]) -> u64 {
     u64::from_le_bytes(b)
 }
 
+/// Where encoded words go: the ring ([`RecordWriter`]) on the macros' path,
+/// a stack buffer for the bridges, whose values arrive one by one before the
+/// record's size is known.
+pub(crate) trait WordSink {
+    /// Appends one word.
+    fn push(&mut self, word: u64);
+    /// Notes that a string value was cut to fit.
+    fn note_truncated(&mut self);
+}
+
+impl WordSink for RecordWriter<'_> {
+    #[inline(always)]
+    fn push(&mut self, word: u64) {
+        RecordWriter::push(self, word)
+    }
+    #[inline]
+    fn note_truncated(&mut self) {
+        RecordWriter::note_truncated(self)
+    }
+}
+
+/// Writes `s` as one string value, cut to [`MAX_STR_BYTES`].
+#[inline]
+pub(crate) fn put_str<S: WordSink>(s: &str, w: &mut S) {
+    if s.len() <= MAX_STR_BYTES {
+        encode_parts(s.as_bytes(), &[], w);
+    } else {
+        w.note_truncated();
+        let body = floor_boundary(s, MAX_STR_BYTES - TRUNCATION_MARKER.len());
+        encode_parts(body.as_bytes(), TRUNCATION_MARKER.as_bytes(), w);
+    }
+}
+
 /// Writes `body` followed by `suffix` as one string value.
 #[inline]
-fn encode_parts(body: &[u8], suffix: &[u8], w: &mut RecordWriter<'_>) {
+fn encode_parts<S: WordSink>(body: &[u8], suffix: &[u8], w: &mut S) {
     let len = body.len() + suffix.len();
     debug_assert!(len <= u16::MAX as usize);
     if suffix.is_empty() && len <= 6 {
@@ -283,13 +316,7 @@ impl Encode for str {
     }
     #[inline(always)]
     fn encode(&self, w: &mut RecordWriter<'_>) {
-        if self.len() <= MAX_STR_BYTES {
-            encode_parts(self.as_bytes(), &[], w);
-        } else {
-            w.note_truncated();
-            let body = floor_boundary(self, MAX_STR_BYTES - TRUNCATION_MARKER.len());
-            encode_parts(body.as_bytes(), TRUNCATION_MARKER.as_bytes(), w);
-        }
+        put_str(self, w)
     }
 }
 
@@ -389,6 +416,14 @@ impl Encode for FmtBuf {
     }
     #[inline]
     fn encode(&self, w: &mut RecordWriter<'_>) {
+        self.put(w)
+    }
+}
+
+impl FmtBuf {
+    /// Writes the text as one string value.
+    #[inline]
+    fn put<S: WordSink>(&self, w: &mut S) {
         if self.truncated {
             w.note_truncated();
             encode_parts(&self.buf[..self.len], TRUNCATION_MARKER.as_bytes(), w);

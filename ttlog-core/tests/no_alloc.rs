@@ -68,10 +68,59 @@ fn main() {
     for i in 0..100_000 {
         log_all(i);
     }
-    let allocations = allocations() - before;
+    let n = allocations() - before;
     let m = trace.metrics();
     assert_eq!(m.logged, 300_003, "events were recorded");
-    assert_eq!(allocations, 0, "{allocations} allocations in 300,000 events after warm-up");
+    assert_eq!(n, 0, "{n} allocations in 300,000 events after warm-up");
     println!("no_alloc: 0 allocations in 300,000 events after warm-up");
-    println!("1 passed, 0 failed");
+    let mut passed = 1;
+
+    #[cfg(feature = "tracing")]
+    {
+        use tracing_subscriber::prelude::*;
+        tracing_subscriber::registry().with(ttlog_core::layer()).init();
+        let span = tracing::info_span!("request", id = 42u64, route = "/orders");
+        let bridged = |i: u64| {
+            let _e = span.enter();
+            tracing::info!(qty = i, price = 150.25, symbol = "AAPL", peer = ?Some(i), "Trade executed");
+            tracing::warn!(n = i, "retry {}", i);
+            tracing::debug!(i, "disabled at info");
+        };
+        for i in 0..100 {
+            bridged(i);
+        }
+        let before_logged = trace.metrics().logged;
+        let before = allocations();
+        for i in 0..100_000 {
+            bridged(i);
+        }
+        let n = allocations() - before;
+        assert_eq!(trace.metrics().logged - before_logged, 200_000, "events were recorded");
+        assert_eq!(n, 0, "{n} allocations in 200,000 tracing events after warm-up");
+        println!("no_alloc: 0 allocations in 200,000 tracing events (in a span) after warm-up");
+        passed += 1;
+    }
+
+    #[cfg(feature = "log")]
+    {
+        ttlog_core::log_bridge::init().unwrap();
+        let bridged = |i: u64| {
+            log::info!(qty = i, price = 150.25, symbol = "AAPL"; "Trade executed");
+            log::warn!("retry {}", std::hint::black_box(i));
+        };
+        for i in 0..100 {
+            bridged(i);
+        }
+        let before_logged = trace.metrics().logged;
+        let before = allocations();
+        for i in 0..100_000 {
+            bridged(i);
+        }
+        let n = allocations() - before;
+        assert_eq!(trace.metrics().logged - before_logged, 200_000, "records were recorded");
+        assert_eq!(n, 0, "{n} allocations in 200,000 log records after warm-up");
+        println!("no_alloc: 0 allocations in 200,000 log records after warm-up");
+        passed += 1;
+    }
+    println!("{passed} passed, 0 failed");
 }

@@ -1,0 +1,351 @@
+//! The `log` bridge: a [`log::Log`] implementation that records every `log`
+//! record, key-values included, in the calling thread's ring.
+//!
+//! ```
+//! let trace = ttlog_core::Trace::builder().service("api").install().unwrap();
+//! ttlog_core::log_bridge::init().unwrap();
+//!
+//! log::info!(target: "db", user = "ada", rows = 3u64; "query done");
+//! let ms = std::hint::black_box(250);
+//! log::warn!("slow: {} ms", ms);
+//!
+//! let events = trace.events();
+//! let q = events.iter().find(|e| &*e.message == "query done").unwrap();
+//! assert_eq!(q.field("rows"), Some(&ttlog_core::Value::U64(3)));
+//! assert_eq!(q.field("user"), Some(&ttlog_core::Value::Str("ada".into())));
+//! let slow = events.iter().find(|e| e.field("message").is_some()).unwrap();
+//! assert_eq!(slow.field("message"), Some(&ttlog_core::Value::Str("slow: 250 ms".into())));
+//! ```
+//!
+//! # What a record becomes
+//!
+//! Level, target, module path, file and line; each key-value typed as `log`
+//! hands it over (integers, floats, `bool`, `char`, text; anything else as
+//! its `Display` text), at most 32 per record. A message without arguments
+//! (`info!("query done")`) is the call site's message in the call-site table;
+//! a formatted one (`warn!("slow: {} ms", ms)`; the compiler folds constant
+//! arguments into the literal) is stored as a first field
+//! `message` of a call site whose table message is empty. As for `tracing`,
+//! each shape of record (call site, key names and kinds) maps onto one of
+//! our typed call sites; see the [bridge design](crate::bridge).
+//!
+//! # Filtering
+//!
+//! [`log::max_level`] follows the [`Filter`](crate::Filter)'s most verbose
+//! level (kept in step by [`crate::set_filter`] once [`init`] ran), so `log`'s
+//! own check disables the rest; per-target decisions are cached per target
+//! and thread.
+
+use crate::bridge::{FxBuild, KindSig, Payload, SIG_FIELDS, sig_with};
+use crate::callsite::register_dynamic;
+use crate::filter;
+use crate::level::{self, Level};
+use crate::value::{Kind, WordSink, put_str};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The `log` logger; install it with [`init`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LogBridge {
+    _private: (),
+}
+
+static LOGGER: LogBridge = LogBridge { _private: () };
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// Makes TTLog the `log` crate's logger (`log::set_logger`) and sets
+/// `log::max_level` from the filter.
+///
+/// # Errors
+/// When another logger is set already (only one per process).
+pub fn init() -> Result<(), log::SetLoggerError> {
+    log::set_logger(&LOGGER)?;
+    INSTALLED.store(true, Ordering::Release);
+    sync_max_level();
+    Ok(())
+}
+
+/// Sets `log::max_level` to the filter's most verbose level, if [`init`] ran.
+pub(crate) fn sync_max_level() {
+    if INSTALLED.load(Ordering::Acquire) {
+        log::set_max_level(match filter::current().max_level() {
+            None => log::LevelFilter::Off,
+            Some(Level::Trace) => log::LevelFilter::Trace,
+            Some(Level::Debug) => log::LevelFilter::Debug,
+            Some(Level::Info) => log::LevelFilter::Info,
+            Some(Level::Warn) => log::LevelFilter::Warn,
+            Some(Level::Error) => log::LevelFilter::Error,
+        });
+    }
+}
+
+fn level_of(level: log::Level) -> Level {
+    match level {
+        log::Level::Trace => Level::Trace,
+        log::Level::Debug => Level::Debug,
+        log::Level::Info => Level::Info,
+        log::Level::Warn => Level::Warn,
+        log::Level::Error => Level::Error,
+    }
+}
+
+/// A record's shape, owned (the map key).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ShapeKey {
+    level: u8,
+    /// Address and length of the literal message, or `(0, 0)` when formatted.
+    message: (usize, usize),
+    target: Box<str>,
+    file: Box<str>,
+    line: u32,
+    sig: KindSig,
+    names: Box<[Box<str>]>,
+}
+
+/// Key-values of one record, collected.
+struct Collect<'a> {
+    payload: &'a mut Payload,
+    names: [&'a str; SIG_FIELDS],
+    n: usize,
+    sig: KindSig,
+}
+
+impl<'kvs> log::kv::VisitSource<'kvs> for Collect<'kvs> {
+    fn visit_pair(&mut self, key: log::kv::Key<'kvs>, value: log::kv::Value<'kvs>) -> Result<(), log::kv::Error> {
+        if self.n >= SIG_FIELDS {
+            return Ok(());
+        }
+        let Some(name) = key.to_borrowed_str() else {
+            // A key that is not borrowed for the record's lifetime: kept by
+            // its text, formatted.
+            return Ok(());
+        };
+        let mut v = ValueKind { payload: &mut *self.payload, kind: Kind::Str };
+        value.visit(&mut v)?;
+        let kind = v.kind;
+        self.names[self.n] = name;
+        self.sig = sig_with(self.sig, self.n, kind);
+        self.n += 1;
+        Ok(())
+    }
+}
+
+/// Encodes one value by its original type.
+struct ValueKind<'p> {
+    payload: &'p mut Payload,
+    kind: Kind,
+}
+
+impl<'v> log::kv::VisitValue<'v> for ValueKind<'_> {
+    fn visit_any(&mut self, value: log::kv::Value<'_>) -> Result<(), log::kv::Error> {
+        self.payload.put_fmt(format_args!("{value}"));
+        self.kind = Kind::Str;
+        Ok(())
+    }
+    fn visit_null(&mut self) -> Result<(), log::kv::Error> {
+        put_str("null", self.payload);
+        self.kind = Kind::Str;
+        Ok(())
+    }
+    fn visit_u64(&mut self, value: u64) -> Result<(), log::kv::Error> {
+        self.payload.push(value);
+        self.kind = Kind::U64;
+        Ok(())
+    }
+    fn visit_i64(&mut self, value: i64) -> Result<(), log::kv::Error> {
+        self.payload.push(value as u64);
+        self.kind = Kind::I64;
+        Ok(())
+    }
+    fn visit_u128(&mut self, value: u128) -> Result<(), log::kv::Error> {
+        self.payload.push(value as u64);
+        self.payload.push((value >> 64) as u64);
+        self.kind = Kind::U128;
+        Ok(())
+    }
+    fn visit_i128(&mut self, value: i128) -> Result<(), log::kv::Error> {
+        self.visit_u128(value as u128)?;
+        self.kind = Kind::I128;
+        Ok(())
+    }
+    fn visit_f64(&mut self, value: f64) -> Result<(), log::kv::Error> {
+        self.payload.push(value.to_bits());
+        self.kind = Kind::F64;
+        Ok(())
+    }
+    fn visit_bool(&mut self, value: bool) -> Result<(), log::kv::Error> {
+        self.payload.push(value as u64);
+        self.kind = Kind::Bool;
+        Ok(())
+    }
+    fn visit_str(&mut self, value: &str) -> Result<(), log::kv::Error> {
+        put_str(value, self.payload);
+        self.kind = Kind::Str;
+        Ok(())
+    }
+    fn visit_char(&mut self, value: char) -> Result<(), log::kv::Error> {
+        self.payload.push(value as u64);
+        self.kind = Kind::Char;
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct ThreadCache {
+    /// Per target: the filter generation and whether each level passes.
+    targets: HashMap<Box<str>, (u64, u8), FxBuild>,
+    shapes: Shapes,
+}
+
+thread_local! {
+    static CACHE: RefCell<ThreadCache> = RefCell::new(ThreadCache::default());
+}
+
+/// Shape hash → the shapes with that hash and their ids.
+type Shapes = HashMap<u64, Vec<(ShapeKey, u32)>, FxBuild>;
+
+static SHARED: Mutex<Option<Shapes>> = Mutex::new(None);
+
+impl ThreadCache {
+    /// Whether the filter passes `level` for `target` (cached per target).
+    fn enabled(&mut self, level: Level, target: &str) -> bool {
+        let generation = filter::generation();
+        let code = match self.targets.get(target) {
+            Some(&(g, code)) if g == generation => code,
+            _ => {
+                let f = filter::current();
+                // The most verbose level that passes, as a code.
+                let code = Level::ALL.iter().find(|l| f.enabled(**l, target)).map_or(u8::MAX, |l| *l as u8);
+                self.targets.insert(target.into(), (generation, code));
+                code
+            }
+        };
+        level as u8 >= code
+    }
+}
+
+impl log::Log for LogBridge {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        let level = level_of(metadata.level());
+        level::enabled(level)
+            && CACHE
+                .try_with(|c| c.try_borrow_mut().is_ok_and(|mut c| c.enabled(level, metadata.target())))
+                .unwrap_or(false)
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        let level = level_of(record.level());
+        if !level::enabled(level) {
+            return;
+        }
+        let _ = CACHE.try_with(|cache| {
+            let Ok(mut cache) = cache.try_borrow_mut() else {
+                return crate::recorder::count_reentrant();
+            };
+            if cache.enabled(level, record.target()) {
+                record_one(&mut cache, record, level);
+            }
+        });
+    }
+
+    fn flush(&self) {}
+}
+
+fn record_one(cache: &mut ThreadCache, record: &log::Record<'_>, level: Level) {
+    let mut payload = Payload::take();
+    let literal = record.args().as_str();
+    if literal.is_none() {
+        payload.put_fmt(*record.args());
+    }
+    let kvs = record.key_values();
+    let mut c = Collect { payload: &mut payload, names: [""; SIG_FIELDS], n: 0, sig: 0 };
+    let _ = kvs.visit(&mut c);
+    let (names, n, sig) = (c.names, c.n, c.sig);
+    let names = &names[..n];
+
+    let message_key = literal.map_or((0, 0), |m| (m.as_ptr() as usize, m.len()));
+    let file = record.file().unwrap_or("");
+    let line = record.line().unwrap_or(0);
+    let mut h = FxBuild::default().build_hasher();
+    (level as u8, message_key, record.target(), file, line, sig).hash(&mut h);
+    names.hash(&mut h);
+    let hash = h.finish();
+    let matches = |k: &ShapeKey| {
+        k.level == level as u8
+            && k.message == message_key
+            && k.sig == sig
+            && k.line == line
+            && *k.target == *record.target()
+            && *k.file == *file
+            && k.names.len() == names.len()
+            && k.names.iter().zip(names).all(|(a, b)| **a == **b)
+    };
+    let cached = cache.shapes.get(&hash).and_then(|v| v.iter().find(|(k, _)| matches(k))).map(|(_, id)| *id);
+    let id = match cached {
+        Some(id) => id,
+        None => {
+            let key = ShapeKey {
+                level: level as u8,
+                message: message_key,
+                target: record.target().into(),
+                file: file.into(),
+                line,
+                sig,
+                names: names.iter().map(|n| Box::from(*n)).collect(),
+            };
+            let id = register_shape(hash, &key, literal, record.module_path());
+            cache.shapes.entry(hash).or_default().push((key, id));
+            id
+        }
+    };
+    let total = payload.len();
+    let truncated = payload.truncated;
+    crate::recorder::record_with(id, total, |w| {
+        payload.get(0, total).iter().for_each(|&x| w.push(x));
+        for _ in 0..truncated {
+            w.note_truncated();
+        }
+    });
+    payload.give_back();
+}
+
+#[cold]
+#[inline(never)]
+fn register_shape(hash: u64, key: &ShapeKey, literal: Option<&'static str>, module_path: Option<&str>) -> u32 {
+    let mut g = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    let shared = g.get_or_insert_with(HashMap::default);
+    if let Some((_, id)) = shared.get(&hash).and_then(|v| v.iter().find(|(k, _)| k == key)) {
+        return *id;
+    }
+    let mut fields: Vec<(&str, Kind)> = Vec::new();
+    if literal.is_none() {
+        fields.push(("message", Kind::Str));
+    }
+    for (i, n) in key.names.iter().enumerate() {
+        fields.push((n, crate::bridge::sig_kind(key.sig, i).unwrap_or(Kind::Str)));
+    }
+    let level = Level::from_u8(key.level).unwrap_or(Level::Error);
+    let id = register_dynamic(
+        level,
+        &key.target,
+        literal.unwrap_or(""),
+        &key.file,
+        key.line,
+        module_path.unwrap_or(&key.target),
+        &fields,
+    );
+    let owned = ShapeKey {
+        level: key.level,
+        message: key.message,
+        target: key.target.clone(),
+        file: key.file.clone(),
+        line: key.line,
+        sig: key.sig,
+        names: key.names.clone(),
+    };
+    shared.entry(hash).or_default().push((owned, id));
+    id
+}

@@ -1,0 +1,86 @@
+//! The `log` bridge end to end: records logged through `log` macros (with
+//! key-values), a snapshot file written, read back with `Snapshot`, every
+//! field compared.
+#![cfg(feature = "log")]
+
+use std::sync::OnceLock;
+use ttlog_core::snapshot::Snapshot;
+use ttlog_core::{Event, Level, Trace, Value};
+
+fn trace() -> &'static Trace {
+    static T: OnceLock<Trace> = OnceLock::new();
+    T.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("ttlog-bridge-log-{}", std::process::id()));
+        let t = Trace::builder()
+            .service("bridge-log")
+            .filter("debug,lg::quiet=error")
+            .env_filter(false)
+            .storage_path(dir)
+            .snapshot_on_signals(false)
+            .snapshot_interval(None)
+            .install()
+            .unwrap();
+        ttlog_core::log_bridge::init().unwrap();
+        t
+    })
+}
+
+fn snapshot_events(target: &str) -> Vec<Event> {
+    let path = trace().request_snapshot(target).unwrap();
+    let snap = Snapshot::open(&path).unwrap();
+    assert!(snap.is_complete(), "{:?}", snap.problems());
+    let events: Vec<Event> =
+        snap.events().collect::<Result<Vec<_>, _>>().unwrap().into_iter().filter(|e| &*e.target == target).collect();
+    std::fs::remove_file(path).unwrap();
+    events
+}
+
+#[test]
+fn records_with_key_values_round_trip_through_a_snapshot() {
+    trace();
+    let line = line!() + 1;
+    log::info!(target: "lg", qty = 100u64, delta = -5i64, price = 150.25f64, ok = true, sym = "AAPL", c = 'Z', big = u128::MAX, addr:% = std::net::Ipv4Addr::LOCALHOST; "order filled");
+    let (ms, one) = (std::hint::black_box(250), std::hint::black_box(1));
+    log::warn!(target: "lg", "slow: {} ms", ms);
+    log::debug!(target: "lg", n = 1u64; "debug {}", one);
+    log::trace!(target: "lg", "below the filter");
+    let ev = snapshot_events("lg");
+    assert_eq!(ev.len(), 3, "{ev:#?}");
+    let e = &ev[0];
+    assert_eq!((e.level, &*e.message, e.line), (Level::Info, "order filled", line));
+    assert!(e.file.ends_with("bridge_log.rs"));
+    assert_eq!(&*e.module_path, module_path!());
+    let got: Vec<(&str, Value)> = e.fields.iter().map(|(n, v)| (&**n, v.clone())).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("qty", Value::U64(100)),
+            ("delta", Value::I64(-5)),
+            ("price", Value::F64(150.25)),
+            ("ok", Value::Bool(true)),
+            ("sym", Value::Str("AAPL".into())),
+            ("c", Value::Char('Z')),
+            ("big", Value::U128(u128::MAX)),
+            ("addr", Value::Str("127.0.0.1".into())),
+        ]
+    );
+    assert_eq!((ev[1].level, &*ev[1].message), (Level::Warn, ""));
+    assert_eq!(ev[1].fields, vec![("message".into(), Value::Str("slow: 250 ms".into()))]);
+    assert_eq!(ev[2].level, Level::Debug);
+    assert_eq!(ev[2].fields, vec![("message".into(), Value::Str("debug 1".into())), ("n".into(), Value::U64(1))]);
+}
+
+#[test]
+fn per_target_directives_and_run_time_changes_apply_to_log() {
+    trace();
+    log::warn!(target: "lg::quiet::db", "hidden");
+    log::error!(target: "lg::quiet::db", "shown");
+    assert_eq!(log::max_level(), log::LevelFilter::Debug);
+    ttlog_core::set_level(Level::Warn);
+    assert_eq!(log::max_level(), log::LevelFilter::Warn);
+    log::warn!(target: "lg::quiet::db", "shown after set_level");
+    log::info!(target: "lg::quiet::db", "hidden after set_level");
+    ttlog_core::set_filter("debug,lg::quiet=error".parse().unwrap());
+    let got: Vec<String> = snapshot_events("lg::quiet::db").iter().map(|e| e.message.to_string()).collect();
+    assert_eq!(got, ["shown", "shown after set_level"]);
+}
