@@ -3,6 +3,7 @@
 //!
 //! ```sh
 //! cargo run --release -p ttlog-core --features log --example bench_bridges
+//! cargo run --release -p ttlog-core --features log --example bench_bridges -- "ttlog layer"   # some cases
 //! ```
 //!
 //! Every case logs the same event, a message and three fields (u64, f64,
@@ -123,6 +124,11 @@ fn main() {
         cases
             .push(("log::debug!, disabled", Box::new(|run| run(&mut |i| log::debug!(qty = black_box(i); "disabled")))));
     }
+    // `bench_bridges TEXT` runs only the cases whose name contains TEXT.
+    let all = std::env::args().nth(1).is_none();
+    if let Some(only) = std::env::args().nth(1) {
+        cases.retain(|(name, _)| name.contains(&only));
+    }
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
     for _ in 0..ROUNDS {
         for (k, (_, case)) in cases.iter_mut().enumerate() {
@@ -140,11 +146,13 @@ fn main() {
         medians.push(median);
         println!("{name:<48} median {median:>7.1} ns/event   p99 of batches {p99:>7.1}");
     }
-    println!(
-        "ttlog layer: {:.1}x cheaper than the fmt layer (median); +{:.0} ns over the native macro",
-        medians[5] / medians[1],
-        medians[1] - medians[0]
-    );
+    if all {
+        println!(
+            "ttlog layer: {:.1}x cheaper than the fmt layer (median); +{:.0} ns over the native macro",
+            medians[5] / medians[1],
+            medians[1] - medians[0]
+        );
+    }
     let m = trace.metrics();
     println!("recorded {} events, {} dropped", m.logged, m.dropped.total());
 }
