@@ -157,18 +157,40 @@ pub(crate) fn start(listener: Box<dyn Listener>, interval: Duration) -> io::Resu
 
 /// Delivers what is left and stops every listener; returns once they have.
 pub(crate) fn stop_all() {
+    stop_all_within(None);
+}
+
+/// Like [`stop_all`], but waits at most `limit` for the listeners to finish
+/// (the signal path: a listener stuck on a full pipe must not keep a
+/// terminating process alive). Returns whether all of them finished.
+pub(crate) fn stop_all_within(limit: Option<Duration>) -> bool {
     type Stop = (Option<mpsc::Sender<()>>, Option<JoinHandle<()>>);
     let stopping: Vec<Stop> = running().iter_mut().map(|r| (r.stop.take(), r.handle.take())).collect();
-    for (tx, handle) in stopping {
+    // Ask them all first, so that they drain in parallel.
+    for (tx, _) in &stopping {
         if let Some(tx) = tx {
             let _ = tx.send(());
         }
-        if let Some(h) = handle
-            && h.thread().id() != std::thread::current().id()
-        {
-            let _ = h.join();
-        }
     }
+    let deadline = limit.map(|l| std::time::Instant::now() + l);
+    let mut all = true;
+    for (_, handle) in stopping {
+        let Some(h) = handle else { continue };
+        if h.thread().id() == std::thread::current().id() {
+            continue;
+        }
+        if let Some(deadline) = deadline {
+            while !h.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if !h.is_finished() {
+                all = false;
+                continue;
+            }
+        }
+        let _ = h.join();
+    }
+    all
 }
 
 /// Counters of every listener started in this process.
