@@ -841,6 +841,42 @@ mod tests {
     }
 
     #[test]
+    fn file_listener_appends_rotates_and_writes_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        std::fs::write(&path, "old line\n").unwrap();
+        let mut f = FileListener::open(&path).unwrap().rotate(600, 2).json(true);
+        let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+        for i in 0..6u64 {
+            f.on_event(&event("m", vec![("i", Value::U64(i))])).unwrap();
+        }
+        f.flush().unwrap();
+        // About 260 bytes a line: two lines a file, so two rotations.
+        let (live, one, two) = (read("app.log"), read("app.log.1"), read("app.log.2"));
+        assert!(two.starts_with("old line\n"), "appended to the existing file first: {two}");
+        assert!([&live, &one, &two].iter().all(|f| f.len() <= 600));
+        let all: Vec<serde_json::Value> = [&two, &one, &live]
+            .iter()
+            .flat_map(|f| f.lines())
+            .skip(1)
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let ids: Vec<u64> = all.iter().map(|v| v["fields"]["i"].as_u64().unwrap()).collect();
+        assert_eq!(ids, [0, 1, 2, 3, 4, 5]);
+        f.on_event(&event("m", vec![("i", Value::U64(6))])).unwrap();
+        f.on_event(&event("m", vec![("i", Value::U64(7))])).unwrap();
+        f.flush().unwrap();
+        assert!(!dir.path().join("app.log.3").exists(), "keeps two old files");
+        assert!(!read("app.log.2").contains("old line"), "the oldest file went");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("app.log")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
     fn json_is_valid_and_escaped() {
         let e = event(
             "m\"\n\u{1b}",
