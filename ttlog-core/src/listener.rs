@@ -157,18 +157,40 @@ pub(crate) fn start(listener: Box<dyn Listener>, interval: Duration) -> io::Resu
 
 /// Delivers what is left and stops every listener; returns once they have.
 pub(crate) fn stop_all() {
+    stop_all_within(None);
+}
+
+/// Like [`stop_all`], but waits at most `limit` for the listeners to finish
+/// (the signal path: a listener stuck on a full pipe must not keep a
+/// terminating process alive). Returns whether all of them finished.
+pub(crate) fn stop_all_within(limit: Option<Duration>) -> bool {
     type Stop = (Option<mpsc::Sender<()>>, Option<JoinHandle<()>>);
     let stopping: Vec<Stop> = running().iter_mut().map(|r| (r.stop.take(), r.handle.take())).collect();
-    for (tx, handle) in stopping {
+    // Ask them all first, so that they drain in parallel.
+    for (tx, _) in &stopping {
         if let Some(tx) = tx {
             let _ = tx.send(());
         }
-        if let Some(h) = handle
-            && h.thread().id() != std::thread::current().id()
-        {
-            let _ = h.join();
-        }
     }
+    let deadline = limit.map(|l| std::time::Instant::now() + l);
+    let mut all = true;
+    for (_, handle) in stopping {
+        let Some(h) = handle else { continue };
+        if h.thread().id() == std::thread::current().id() {
+            continue;
+        }
+        if let Some(deadline) = deadline {
+            while !h.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if !h.is_finished() {
+                all = false;
+                continue;
+            }
+        }
+        let _ = h.join();
+    }
+    all
 }
 
 /// Counters of every listener started in this process.
@@ -816,6 +838,42 @@ mod tests {
         assert!(format_line(&e, false).ends_with("db::pool: tick 3 i=3\n"));
         let j = format_json(&e);
         assert!(j.contains(r#""message":"tick 3","fields":{"i":3}"#), "{j}");
+    }
+
+    #[test]
+    fn file_listener_appends_rotates_and_writes_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        std::fs::write(&path, "old line\n").unwrap();
+        let mut f = FileListener::open(&path).unwrap().rotate(600, 2).json(true);
+        let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+        for i in 0..6u64 {
+            f.on_event(&event("m", vec![("i", Value::U64(i))])).unwrap();
+        }
+        f.flush().unwrap();
+        // About 260 bytes a line: two lines a file, so two rotations.
+        let (live, one, two) = (read("app.log"), read("app.log.1"), read("app.log.2"));
+        assert!(two.starts_with("old line\n"), "appended to the existing file first: {two}");
+        assert!([&live, &one, &two].iter().all(|f| f.len() <= 600));
+        let all: Vec<serde_json::Value> = [&two, &one, &live]
+            .iter()
+            .flat_map(|f| f.lines())
+            .skip(1)
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let ids: Vec<u64> = all.iter().map(|v| v["fields"]["i"].as_u64().unwrap()).collect();
+        assert_eq!(ids, [0, 1, 2, 3, 4, 5]);
+        f.on_event(&event("m", vec![("i", Value::U64(6))])).unwrap();
+        f.on_event(&event("m", vec![("i", Value::U64(7))])).unwrap();
+        f.flush().unwrap();
+        assert!(!dir.path().join("app.log.3").exists(), "keeps two old files");
+        assert!(!read("app.log.2").contains("old line"), "the oldest file went");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("app.log")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
     }
 
     #[test]

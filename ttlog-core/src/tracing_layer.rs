@@ -378,7 +378,8 @@ where
     let (sig, mask, slots, message) = (c.sig, c.mask, c.slots, c.message);
 
     // The message: the call site's usual one, or a field of its own.
-    let message_words = message.map_or(&[][..], |m| payload.get(m.start as usize, m.end as usize));
+    let message_range = message.map_or(0..0, |m| m.start as usize..m.end as usize);
+    let message_words = payload.get(message_range.start, message_range.end);
     let mut usual = is_text(message_words, &site.usual_message);
     if !usual && site.usual_message.is_empty() && !message_words.is_empty() {
         // The first event of this call site (in this thread): its message
@@ -390,45 +391,51 @@ where
         site.usual_message = shared;
     }
 
-    // The enclosing spans, innermost first.
-    let mut spans: [Option<tracing_subscriber::registry::SpanRef<'_, S>>; MAX_SPANS] = Default::default();
+    // The enclosing spans, innermost first: their fields are copied into the
+    // payload buffer now, so that no span or extension guard is held (or
+    // dropped) per span later.
+    let message_is_empty = message_words.is_empty();
+    let mut spans = [SpanInfo::NONE; MAX_SPANS];
     let mut n_spans = 0;
+    let mut truncated = payload.truncated;
     if let Some(scope) = ctx.event_scope(event) {
         for span in scope.take(MAX_SPANS) {
-            spans[n_spans] = Some(span);
+            let mut info = SpanInfo { meta: Some(span.metadata()), ..SpanInfo::NONE };
+            if let Some(sf) = span.extensions().get::<SpanFields>() {
+                info.sig = sf.sig;
+                info.start = payload.len() as u32;
+                sf.values().for_each(|&x| payload.push(x));
+                info.end = payload.len() as u32;
+                truncated += sf.truncated;
+            }
+            spans[n_spans] = info;
             n_spans += 1;
         }
     }
-    let exts: [Option<tracing_subscriber::registry::Extensions<'_>>; MAX_SPANS] =
-        std::array::from_fn(|i| spans[i].as_ref().map(|s| s.extensions()));
+    let spans = &spans[..n_spans];
 
     let mut key = [0u128; KEY_WORDS];
     key[0] = key0 as u128 | (u128::from(usual) << 64);
     key[1] = sig;
-    for i in 0..n_spans {
-        let span_meta = spans[i].as_ref().expect("counted").metadata();
-        key[2 + 2 * i] = meta_key(span_meta) as u128;
-        key[3 + 2 * i] = exts[i].as_ref().and_then(|e| e.get::<SpanFields>()).map_or(0, |sf| sf.sig);
+    for (i, span) in spans.iter().enumerate() {
+        key[2 + 2 * i] = span.meta.map_or(0, meta_key) as u128;
+        key[3 + 2 * i] = span.sig;
     }
     let key = &key[..2 + 2 * n_spans];
-    if !cache.shapes.contains_key(key) {
-        let shape = register_shape(key, meta, level, usual, &site.usual_message, &spans[..n_spans], &exts[..n_spans]);
-        cache.shapes.insert(key.into(), shape);
-    }
-    let shape = cache.shapes.get(key).expect("just inserted");
+    let shape = match cache.shapes.get(key) {
+        Some(shape) => shape,
+        None => {
+            let shape = register_shape(key, meta, level, usual, &site.usual_message, spans);
+            cache.shapes.entry(key.into()).or_insert(shape)
+        }
+    };
 
-    let span_fields = |i: usize| exts[i].as_ref().and_then(|e| e.get::<SpanFields>());
+    let message_words = payload.get(message_range.start, message_range.end);
     let mut total = if usual { 0 } else { message_words.len().max(1) };
     for i in bits(mask) {
         total += (slots[i].end - slots[i].start) as usize;
     }
-    let mut truncated = payload.truncated;
-    for i in 0..n_spans {
-        if let Some(sf) = span_fields(i) {
-            total += sf.live_words;
-            truncated += sf.truncated;
-        }
-    }
+    total += spans.iter().map(|s| (s.end - s.start) as usize).sum::<usize>();
     total += shape.spans_words.len();
     if total > PAYLOAD_WORDS || payload.len() > PAYLOAD_WORDS {
         // Too large for a record: the ring drops it and counts it.
@@ -439,7 +446,7 @@ where
             return;
         }
         if !usual {
-            if message_words.is_empty() {
+            if message_is_empty {
                 w.push(0); // the empty text
             } else {
                 message_words.iter().for_each(|&x| w.push(x));
@@ -448,18 +455,30 @@ where
         for i in bits(mask) {
             payload.get(slots[i].start as usize, slots[i].end as usize).iter().for_each(|&x| w.push(x));
         }
-        for i in (0..n_spans).rev() {
-            if let Some(sf) = span_fields(i) {
-                sf.values().for_each(|&x| w.push(x));
-            }
+        // Outermost span first.
+        for span in spans.iter().rev() {
+            payload.get(span.start as usize, span.end as usize).iter().for_each(|&x| w.push(x));
         }
         shape.spans_words.iter().for_each(|&x| w.push(x));
         for _ in 0..truncated {
             w.note_truncated();
         }
     });
-    drop(exts);
     payload.give_back();
+}
+
+/// One enclosing span of an event, with its field values copied into the
+/// event's payload buffer at `start..end`.
+#[derive(Clone, Copy)]
+struct SpanInfo {
+    meta: Option<&'static Metadata<'static>>,
+    sig: KindSig,
+    start: u32,
+    end: u32,
+}
+
+impl SpanInfo {
+    const NONE: SpanInfo = SpanInfo { meta: None, sig: 0, start: 0, end: 0 };
 }
 
 /// Whether the encoded text `words` (none: no message) is `text`.
@@ -476,18 +495,14 @@ fn decode_text(words: &[u64]) -> String {
 
 #[cold]
 #[inline(never)]
-fn register_shape<S>(
+fn register_shape(
     key: &[u128],
     meta: &'static Metadata<'static>,
     level: Level,
     usual: bool,
     usual_message: &str,
-    spans: &[Option<tracing_subscriber::registry::SpanRef<'_, S>>],
-    exts: &[Option<tracing_subscriber::registry::Extensions<'_>>],
-) -> Shape
-where
-    S: Subscriber + for<'l> LookupSpan<'l>,
-{
+    spans: &[SpanInfo],
+) -> Shape {
     with_shared(|sh| {
         if let Some(s) = sh.shapes.get(key) {
             return s.clone();
@@ -503,14 +518,12 @@ where
             }
         }
         let mut names = Vec::new();
-        for i in (0..spans.len()).rev() {
-            let span_meta = spans[i].as_ref().expect("present").metadata();
+        for span in spans.iter().rev() {
+            let Some(span_meta) = span.meta else { continue };
             names.push(span_meta.name());
-            if let Some(sf) = exts[i].as_ref().and_then(|e| e.get::<SpanFields>()) {
-                for (f, field) in span_meta.fields().iter().enumerate().take(SIG_FIELDS) {
-                    if let Some(k) = sig_kind(sf.sig, f) {
-                        fields.push((format!("{}.{}", span_meta.name(), field.name()), k));
-                    }
+            for (f, field) in span_meta.fields().iter().enumerate().take(SIG_FIELDS) {
+                if let Some(k) = sig_kind(span.sig, f) {
+                    fields.push((format!("{}.{}", span_meta.name(), field.name()), k));
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! a snapshot file written, read back with `Snapshot`, every field compared.
 #![cfg(feature = "tracing")]
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use tracing_subscriber::prelude::*;
 use ttlog_core::snapshot::Snapshot;
 use ttlog_core::{Event, Level, Trace, Value};
@@ -23,6 +23,12 @@ fn trace() -> &'static Trace {
         tracing_subscriber::registry().with(ttlog_core::layer()).init();
         t
     })
+}
+
+/// Tests that change the filter run one at a time.
+fn filter_lock() -> MutexGuard<'static, ()> {
+    static L: Mutex<()> = Mutex::new(());
+    L.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The events of `target` in a snapshot written now.
@@ -133,6 +139,7 @@ fn a_field_whose_kind_changes_gets_its_own_typed_call_site() {
 #[test]
 fn the_filter_applies_to_tracing_events_and_changes_at_run_time() {
     trace();
+    let _g = filter_lock();
     trace().set_filter("trace,tr-filter::quiet=warn").unwrap();
     tracing::info!(target: "tr-filter::quiet", "hidden");
     tracing::warn!(target: "tr-filter::quiet", "shown");
@@ -160,4 +167,30 @@ fn long_values_are_truncated_and_threads_are_kept_apart() {
     assert!(s.ends_with(ttlog_core::TRUNCATION_MARKER) && s.len() <= ttlog_core::MAX_STR_BYTES);
     assert_eq!(ev[0].thread_name.as_deref(), Some("tr-worker"));
     assert_eq!(trace().metrics().truncated - before, 1);
+}
+
+/// Counts the events a layer sees.
+struct Counting(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Counting {
+    fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn the_layer_never_hides_events_from_the_other_layers() {
+    trace();
+    let _g = filter_lock();
+    trace().set_filter("trace,tr-beside=error").unwrap();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let subscriber = tracing_subscriber::registry().with(ttlog_core::layer()).with(Counting(seen.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!(target: "tr-beside", "not for ttlog");
+        tracing::error!(target: "tr-beside", "for both");
+    });
+    trace().set_filter("trace").unwrap();
+    assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 2, "the other layer saw both");
+    let got: Vec<String> = snapshot_events("tr-beside").iter().map(|e| e.message.to_string()).collect();
+    assert_eq!(got, ["for both"]);
 }

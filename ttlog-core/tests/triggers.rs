@@ -136,6 +136,20 @@ fn child(case: &str, dir: &Path) {
             info!("logging goes on");
             assert!(t.events().iter().any(|e| &*e.message == "logging goes on"));
         }
+        "signal-listener" => {
+            // The listener's next pass would be in 10 s: only the drain on the
+            // signal can print this event.
+            let _t = builder(dir)
+                .listener(ttlog_core::StdoutListener::new().colours(false))
+                .listener_interval(Duration::from_secs(10))
+                .install()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            warn!("last words", n = 7u64);
+            signal_hook::low_level::raise(signal_hook::consts::SIGTERM).unwrap();
+            std::thread::sleep(Duration::from_secs(20));
+            std::process::exit(3);
+        }
         signal if signal.starts_with("signal-") => {
             let sig: i32 = signal["signal-".len()..].parse().unwrap();
             let _t = builder(dir).install().unwrap();
@@ -269,6 +283,18 @@ fn each_signal_snapshots_then_ends_the_process_by_that_signal() {
         let files = snapshots(dir.path());
         assert!(files[0].file_name().unwrap().to_str().unwrap().ends_with(&format!("-{reason}.bin")));
     }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_signal_lets_the_listeners_print_their_last_pass() {
+    use std::os::unix::process::ExitStatusExt;
+    let (out, dir) = run_child("signal-listener");
+    assert_eq!(out.status.signal(), Some(signal_hook::consts::SIGTERM), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(" WARN ") && stdout.contains("last words n=7"), "stdout: {stdout}");
+    let (_, ev) = only_snapshot(dir.path(), &out);
+    assert!(ev.iter().any(|e| &*e.message == "last words"));
 }
 
 #[test]

@@ -15,6 +15,8 @@
 //!   writes the snapshot, then restores the default action and re-raises the
 //!   signal (`emulate_default_handler`), so the process ends as it would have
 //!   without TTLog and a supervisor sees the signal in the exit status.
+//!   Between the two, the live listeners get up to 250 ms to deliver what
+//!   they have not yet printed.
 //! - Periodic: a thread wakes every interval and writes a snapshot if events
 //!   were logged since the last snapshot.
 //! - Failures (full disk, read-only or vanished directory, no permission):
@@ -224,6 +226,10 @@ fn install_panic_hook() {
     }));
 }
 
+/// How long a terminating signal waits for the listeners' last pass.
+#[cfg(unix)]
+const SIGNAL_LISTENER_WAIT: Duration = Duration::from_millis(250);
+
 #[cfg(unix)]
 fn install_signal_thread() -> io::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
@@ -242,6 +248,9 @@ fn install_signal_thread() -> io::Result<()> {
             if let Ok(Ok(path)) = taken {
                 eprintln!("ttlog: {reason} snapshot written to {}", path.display());
             }
+            // Let the live listeners print their last pass, but never wait
+            // long: one stuck on a full pipe must not keep the process alive.
+            let _ = std::panic::catch_unwind(|| crate::listener::stop_all_within(Some(SIGNAL_LISTENER_WAIT)));
             // Default action: for these four, end the process by the signal.
             let _ = signal_hook::low_level::emulate_default_handler(sig);
             // Only reached if the signal could not be re-raised.
