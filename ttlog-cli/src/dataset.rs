@@ -1306,3 +1306,17 @@ impl Compiler<'_> {
         Ok(expr.fill_null(lit(false)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+
+    #[test]
+    fn dataset_and_view_can_cross_threads() {
+        assert_send_sync::<Dataset>();
+        assert_send_sync::<View>();
+        assert_send_sync::<Row>();
+    }
+}

@@ -24,6 +24,25 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Driving the engine from a front end (the TUI data source)
+//!
+//! Everything a table/detail/histogram front end needs, without touching
+//! polars:
+//!
+//! | need | call | cost on 10 M events |
+//! | --- | --- | --- |
+//! | open inputs | [`Input::expand`], [`Engine::load`] (or [`Engine::open`] + [`Engine::load_opened`] with [`Engine::on_progress`] for a progress bar) | decode at tens of M events/s |
+//! | apply a filter typed by the user | [`Filter::parse`] (syntax; [`FilterError::column`] for the caret) then [`Dataset::filter`] or [`View::filter`] (keys and values; same error type) | one polars filter |
+//! | time window, order | [`View::between`], [`View::head`], [`View::tail`], [`View::reversed`] | slices |
+//! | one page of the table | [`View::rows`]`(start..end)` → [`Row`] (owned, typed fields) | per row |
+//! | status bar / side panel | [`View::len`], [`View::time_range`], [`View::stats`] | two group-bys over codes |
+//! | histogram | [`View::group_by`] with [`GroupKey::Time`] | one group-by |
+//! | damaged inputs | [`Dataset::problems`], [`SourceInfo::problems`] | — |
+//!
+//! [`Dataset`] and [`View`] are cheap to clone (shared), `Send` and `Sync`, so
+//! a front end can keep the current view in its state and compute the next
+//! one on a worker thread.
+//!
 //! # Layout
 //!
 //! - [`dataset`]: [`Engine`] (open, parallel decode), [`Dataset`] (the frame
