@@ -188,7 +188,7 @@ thread_local! {
 /// Records one event. The hot path: called by the macros after the level
 /// check.
 #[doc(hidden)]
-#[inline]
+#[inline(always)]
 pub fn record<F: FieldSet>(callsite: &'static CallSite, fields: F) {
     let Some(id) = callsite.id(F::KINDS) else {
         // The filter changed between the macro's check and now.
@@ -200,7 +200,7 @@ pub fn record<F: FieldSet>(callsite: &'static CallSite, fields: F) {
 
 /// Records one event of call site `id` whose payload is `words` words,
 /// written by `encode`: the path shared by the macros and the bridges.
-#[inline]
+#[inline(always)]
 pub(crate) fn record_with(id: u32, words: usize, encode: impl FnOnce(&mut RecordWriter<'_>)) {
     let timestamp = clock::now();
     let done = LOCAL.try_with(|local| {

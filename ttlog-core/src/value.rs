@@ -235,12 +235,22 @@ fn floor_boundary(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// Packs up to 8 bytes little-endian.
+/// Packs up to 8 bytes little-endian, without a call to `memcpy`: two
+/// overlapping 4-byte loads for 4..=8 bytes, three single bytes below.
 #[inline(always)]
 fn pack(bytes: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    b[..bytes.len()].copy_from_slice(bytes);
-    u64::from_le_bytes(b)
+    let n = bytes.len();
+    debug_assert!(n <= 8);
+    if n >= 4 {
+        let lo = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as u64;
+        let hi = u32::from_le_bytes([bytes[n - 4], bytes[n - 3], bytes[n - 2], bytes[n - 1]]) as u64;
+        lo | (hi << ((n - 4) * 8))
+    } else if n > 0 {
+        let mid = n / 2;
+        bytes[0] as u64 | ((bytes[mid] as u64) << (mid * 8)) | ((bytes[n - 1] as u64) << ((n - 1) * 8))
+    } else {
+        0
+    }
 }
 
 /// Where encoded words go: the ring ([`RecordWriter`]) on the macros' path,
@@ -281,11 +291,16 @@ pub(crate) fn put_str<S: WordSink>(s: &str, w: &mut S) {
 fn encode_parts<S: WordSink>(body: &[u8], suffix: &[u8], w: &mut S) {
     let len = body.len() + suffix.len();
     debug_assert!(len <= u16::MAX as usize);
-    if suffix.is_empty() && len <= 6 {
-        w.push(len as u64 | (pack(body) << 16));
+    if suffix.is_empty() {
+        let first = &body[..len.min(6)];
+        w.push(len as u64 | (pack(first) << 16));
+        for chunk in body[first.len()..].chunks(8) {
+            w.push(pack(chunk));
+        }
         return;
     }
-    // General case: stream the bytes through an 8-byte accumulator.
+    // A truncated string (rare): stream body and marker through an 8-byte
+    // accumulator.
     let mut acc = [0u8; 8];
     acc[0] = len as u8;
     acc[1] = (len >> 8) as u8;
@@ -468,6 +483,16 @@ pub(crate) fn decode(kind: Kind, words: &[u64]) -> Option<(Value, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pack_matches_a_byte_copy() {
+        let bytes: Vec<u8> = (1..=8).collect();
+        for n in 0..=8 {
+            let mut b = [0u8; 8];
+            b[..n].copy_from_slice(&bytes[..n]);
+            assert_eq!(pack(&bytes[..n]), u64::from_le_bytes(b), "{n} bytes");
+        }
+    }
 
     #[test]
     fn str_words_counts() {

@@ -1,0 +1,261 @@
+//! The measuring instruments: a cycle timer, per-call and batched samples,
+//! percentiles, loop means, multi-thread throughput and a per-thread
+//! allocation counter.
+//!
+//! # Timer
+//!
+//! On x86-64 the timer is the time-stamp counter read between two `lfence`s
+//! (`lfence; rdtsc; lfence`), so the timed call can neither start before the
+//! first read nor still be running at the second. The fenced pair itself
+//! costs a few tens of ticks; [`Timer::overhead_ticks`] is the median of many
+//! empty pairs and is subtracted from every sample. Ticks become nanoseconds
+//! with a rate measured against [`Instant`] over the whole run. Elsewhere the
+//! timer falls back to [`Instant`] (coarser, still subtracted the same way).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+/// Reads the timer, fenced so that the work around it does not overlap it.
+#[inline(always)]
+pub(crate) fn ticks() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_mm_lfence, _rdtsc};
+        // SAFETY: SSE2 (hence `lfence`) is part of the x86-64 baseline.
+        unsafe { _mm_lfence() };
+        // SAFETY: `rdtsc` exists on every x86-64 CPU and only reads a counter.
+        let t = unsafe { _rdtsc() };
+        // SAFETY: as above.
+        unsafe { _mm_lfence() };
+        t
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        base().elapsed().as_nanos() as u64
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn base() -> Instant {
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+/// The timer's tick rate and the cost of one empty fenced pair.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timer {
+    start_ticks: u64,
+    start: Instant,
+    /// Median ticks between two back-to-back [`ticks`] reads.
+    pub(crate) overhead_ticks: u64,
+}
+
+impl Timer {
+    /// Starts the rate measurement and measures the empty-pair overhead.
+    pub(crate) fn start(samples: usize) -> Timer {
+        let start = Instant::now();
+        let start_ticks = ticks();
+        let mut empty: Vec<u64> = Vec::with_capacity(samples);
+        for _ in 0..samples {
+            let t0 = ticks();
+            let t1 = ticks();
+            empty.push(t1.wrapping_sub(t0));
+        }
+        empty.sort_unstable();
+        Timer { start_ticks, start, overhead_ticks: empty[empty.len() / 2] }
+    }
+
+    /// Nanoseconds per tick, measured since [`Timer::start`] (waiting until
+    /// at least 50 ms have passed, so the pairing error stays below 0.01 %).
+    pub(crate) fn ns_per_tick(&self) -> f64 {
+        if cfg!(not(target_arch = "x86_64")) {
+            return 1.0;
+        }
+        let min = Duration::from_millis(50);
+        if let Some(rest) = min.checked_sub(self.start.elapsed()) {
+            std::thread::sleep(rest);
+        }
+        let t = ticks();
+        let ns = self.start.elapsed().as_nanos() as f64;
+        ns / t.wrapping_sub(self.start_ticks).max(1) as f64
+    }
+}
+
+/// Times `calls` single calls of `f`, each between two [`ticks`] reads.
+/// Returns raw ticks (empty-pair overhead not yet subtracted).
+#[inline(never)]
+pub(crate) fn per_call<F: Fn()>(calls: usize, f: F) -> Vec<u32> {
+    let mut out = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let t0 = ticks();
+        f();
+        let t1 = ticks();
+        out.push(u32::try_from(t1.wrapping_sub(t0)).unwrap_or(u32::MAX));
+    }
+    out
+}
+
+/// Calls per batch in [`batched`].
+pub(crate) const BATCH: usize = 16;
+
+/// Times `batches` runs of [`BATCH`] back-to-back calls. Returns raw ticks
+/// per batch.
+#[inline(never)]
+pub(crate) fn batched<F: Fn()>(batches: usize, f: F) -> Vec<u32> {
+    let mut out = Vec::with_capacity(batches);
+    for _ in 0..batches {
+        let t0 = ticks();
+        for _ in 0..BATCH {
+            f();
+        }
+        let t1 = ticks();
+        out.push(u32::try_from(t1.wrapping_sub(t0)).unwrap_or(u32::MAX));
+    }
+    out
+}
+
+/// Median, 99th and 99.9th percentile, in nanoseconds.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Percentiles {
+    pub(crate) p50: f64,
+    pub(crate) p99: f64,
+    pub(crate) p999: f64,
+    pub(crate) max: f64,
+}
+
+/// Percentiles of raw samples after subtracting `overhead` ticks (never
+/// below zero) and dividing by `per` calls per sample.
+pub(crate) fn percentiles(mut samples: Vec<u32>, overhead: u64, ns_per_tick: f64, per: usize) -> Percentiles {
+    samples.sort_unstable();
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1;
+        (u64::from(samples[i]).saturating_sub(overhead)) as f64 * ns_per_tick / per as f64
+    };
+    Percentiles { p50: at(0.50), p99: at(0.99), p999: at(0.999), max: at(1.0) }
+}
+
+/// Mean nanoseconds per call of `f` over a plain loop of `calls` calls.
+#[inline(never)]
+pub(crate) fn loop_mean<F: Fn()>(calls: u64, f: F) -> f64 {
+    let start = Instant::now();
+    for _ in 0..black_box(calls) {
+        f();
+    }
+    start.elapsed().as_nanos() as f64 / calls as f64
+}
+
+/// Nanoseconds per call of `f`: `chunks` loops of `per_chunk` calls, each
+/// timed as a whole; the median loop's mean. A loop during which the thread
+/// was descheduled is an outlier and does not move the median, where one
+/// long loop would carry the lost time into its mean.
+#[inline(never)]
+pub(crate) fn chunked_mean<F: Fn()>(chunks: usize, per_chunk: u64, f: F) -> f64 {
+    let mut means = Vec::with_capacity(chunks);
+    for _ in 0..chunks {
+        let start = Instant::now();
+        for _ in 0..black_box(per_chunk) {
+            f();
+        }
+        means.push(start.elapsed().as_nanos() as f64 / per_chunk as f64);
+    }
+    means.sort_unstable_by(f64::total_cmp);
+    means[means.len() / 2]
+}
+
+/// Events per second with `threads` threads each making `per_thread` calls
+/// of `f` (after `warm_up` untimed calls each), from the moment all are
+/// ready to the moment the last one is done.
+pub(crate) fn throughput<F: Fn() + Sync>(threads: usize, warm_up: u64, per_thread: u64, f: &F) -> f64 {
+    let ready = Barrier::new(threads + 1);
+    let done = Barrier::new(threads + 1);
+    let elapsed = std::thread::scope(|s| {
+        for i in 0..threads {
+            let (ready, done) = (&ready, &done);
+            std::thread::Builder::new()
+                .name(format!("bench-{i}"))
+                .spawn_scoped(s, move || {
+                    for _ in 0..warm_up {
+                        f();
+                    }
+                    ready.wait();
+                    for _ in 0..black_box(per_thread) {
+                        f();
+                    }
+                    done.wait();
+                })
+                .expect("spawn a benchmark thread");
+        }
+        ready.wait();
+        let start = Instant::now();
+        done.wait();
+        start.elapsed()
+    });
+    (threads as u64 * per_thread) as f64 / elapsed.as_secs_f64()
+}
+
+/// Cost of one clock read: `rdtsc` and `Instant::now()`, back to back in
+/// loops of 2 000 reads (see [`chunked_mean`]).
+pub(crate) fn clock_costs(chunks: usize) -> (f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    let tsc = chunked_mean(chunks, 2_000, || {
+        // SAFETY: `rdtsc` exists on every x86-64 CPU and only reads a counter.
+        black_box(unsafe { core::arch::x86_64::_rdtsc() });
+    });
+    #[cfg(not(target_arch = "x86_64"))]
+    let tsc = f64::NAN;
+    let instant = chunked_mean(chunks, 2_000, || {
+        black_box(Instant::now());
+    });
+    (tsc, instant)
+}
+
+thread_local! {
+    /// Heap allocations made by this thread so far.
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Allocations made by the calling thread so far.
+pub(crate) fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+/// The system allocator, counting each thread's allocations in a
+/// thread-local (no shared counter, so it adds no contention).
+#[derive(Debug)]
+pub(crate) struct CountingAlloc;
+
+// SAFETY: every method forwards to `System` with the caller's arguments
+// unchanged, so `System`'s guarantees hold; the counter touches no heap memory.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: forwarded unchanged; the caller upholds `alloc_zeroed`'s contract.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_one();
+        // SAFETY: forwarded unchanged; the caller upholds `realloc`'s contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged; the caller upholds `dealloc`'s contract.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[inline]
+fn count_one() {
+    // `try_with`: during thread teardown the counter may be gone already.
+    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+}

@@ -1,0 +1,209 @@
+//! The markdown report: the machine, the method, one table of figures and
+//! the DESIGN.md §4 targets with PASS or MISS.
+
+use crate::measure::BATCH;
+use crate::workloads::{CAPACITY_EVENTS, Logger, Report};
+use std::fmt::Write as _;
+
+/// Everything one run measured.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Run {
+    pub(crate) quick: bool,
+    pub(crate) load_before: Option<[f64; 3]>,
+    pub(crate) load_after: Option<[f64; 3]>,
+    pub(crate) seconds: f64,
+    pub(crate) core: Report,
+    pub(crate) ttlog: Report,
+    pub(crate) tracing: Report,
+    /// ttlog-core measured again after the peers: the noise check.
+    pub(crate) core_again: Report,
+}
+
+/// The 1, 5 and 15 minute load averages, where the system tells them.
+pub(crate) fn load_average() -> Option<[f64; 3]> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut it = text.split_whitespace().map(|v| v.parse().ok());
+    Some([it.next()??, it.next()??, it.next()??])
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_owned())
+}
+
+/// A figure in nanoseconds: one decimal below 100, none above; `–` if not
+/// measured.
+fn ns(v: f64) -> String {
+    if v.is_nan() {
+        "–".to_owned()
+    } else if v >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+fn ratio(v: f64) -> String {
+    if v.is_nan() { "–".to_owned() } else { format!("{v:.2}×") }
+}
+
+fn mev(v: f64) -> String {
+    if v.is_nan() { "–".to_owned() } else { format!("{:.2}", v / 1e6) }
+}
+
+fn pass(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "MISS" }
+}
+
+/// The report, as markdown.
+pub(crate) fn render(run: &Run) -> String {
+    let core = &run.core;
+    let mut s = String::new();
+    let load = |l: Option<[f64; 3]>| l.map_or("?".to_owned(), |[a, b, c]| format!("{a:.2} {b:.2} {c:.2}"));
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    let clock = if core.clock_tsc == 1.0 { "TSC" } else { "monotonic clock" };
+    let _ = writeln!(
+        s,
+        "## ttlog-bench hot_path ({} run, {:.0} s)\n",
+        if run.quick { "quick" } else { "full" },
+        run.seconds
+    );
+    let _ = writeln!(
+        s,
+        "- machine: {cpus} CPUs, {}; load average before {}, after {}",
+        cpu_model(),
+        load(run.load_before),
+        load(run.load_after)
+    );
+    let _ = writeln!(
+        s,
+        "- workload: one thread, `info!(\"Trade executed\", symbol = \"AAPL\", qty = 1000u64, price = 150.25)` \
+         (values through `black_box`); ttlog-core stamps events with the {clock}; rings of {CAPACITY_EVENTS} events, full (overwriting)"
+    );
+    let _ = writeln!(
+        s,
+        "- method: each call timed alone between two fenced `rdtsc` reads (TSC at {:.3} GHz), minus the median \
+         empty pair ({} ns), {} samples for ttlog-core, {} per peer; each logger in its own process, one at a time",
+        core.ticks_per_ns,
+        ns(core.timer_overhead_ns),
+        core.call_samples,
+        run.ttlog.call_samples
+    );
+    let _ = writeln!(s);
+
+    let _ = writeln!(
+        s,
+        "| what | median ns | p99 ns | p99.9 ns | median / ttlog-core | 1 thread M ev/s | 2 threads M ev/s | 2 thr / 1 thr | allocs / event |"
+    );
+    let _ = writeln!(s, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let enabled_row = |s: &mut String, what: &str, r: &Report| {
+        let _ = writeln!(
+            s,
+            "| {what} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            ns(r.call_p50),
+            ns(r.call_p99),
+            ns(r.call_p999),
+            ratio(r.call_p50 / core.call_p50),
+            mev(r.tput1),
+            mev(r.tput2),
+            ratio(r.tput2 / r.tput1),
+            if r.allocs_per_event.is_nan() { "–".to_owned() } else { format!("{:.2}", r.allocs_per_event) }
+        );
+    };
+    let peers = [(Logger::Ttlog, &run.ttlog), (Logger::Tracing, &run.tracing)];
+    enabled_row(&mut s, "ttlog-core enabled", core);
+    for (l, r) in peers {
+        enabled_row(&mut s, &format!("{} enabled", l.label()), r);
+    }
+    enabled_row(&mut s, "ttlog-core enabled, again after the peers", &run.core_again);
+    for (label, r) in [("ttlog-core", core), ("ttlog 0.1.21", &run.ttlog), ("tracing", &run.tracing)] {
+        let _ = writeln!(
+            s,
+            "| {label}, per call in {BATCH}-call batches | {} | {} | {} | {} | | | | |",
+            ns(r.batch_p50),
+            ns(r.batch_p99),
+            ns(r.batch_p999),
+            ratio(r.batch_p50 / core.batch_p50)
+        );
+    }
+    for (label, r) in [("ttlog-core", core), ("ttlog 0.1.21", &run.ttlog), ("tracing", &run.tracing)] {
+        let _ = writeln!(s, "| {label} disabled (median loop mean) | {} | | | | | | | |", ns(r.disabled_ns));
+    }
+    let _ = writeln!(s, "| one `rdtsc` (median loop mean) | {} | | | | | | | |", ns(core.rdtsc_ns));
+    let _ = writeln!(s, "| one `Instant::now()` (median loop mean) | {} | | | | | | | |", ns(core.instant_ns));
+    let _ = writeln!(s, "| empty fenced timer pair (subtracted) | {} | | | | | | | |", ns(core.timer_overhead_ns));
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "ttlog-core ring bytes per event: {:.1}. Throughput: best of {} rounds, each thread after a warm-up.",
+        core.bytes_per_event,
+        if run.quick { 1 } else { 5 }
+    );
+    let _ = writeln!(s);
+
+    let clock_read = if core.clock_tsc == 1.0 { core.rdtsc_ns } else { core.instant_ns };
+    let clock_name = if core.clock_tsc == 1.0 { "rdtsc" } else { "Instant::now()" };
+    let two = core.tput2 / core.tput1;
+    let vs_ttlog = run.ttlog.call_p50 / core.call_p50;
+    let vs_tracing = run.tracing.call_p50 / core.call_p50;
+    let targets: [(String, String, bool); 8] = [
+        (
+            format!("median within 3 ns of one clock read ({clock_name})"),
+            format!("{} ns vs {} + 3 = {} ns", ns(core.call_p50), ns(clock_read), ns(clock_read + 3.0)),
+            core.call_p50 <= clock_read + 3.0,
+        ),
+        ("p99.9 ≤ 60 ns".to_owned(), format!("{} ns", ns(core.call_p999)), core.call_p999 <= 60.0),
+        ("disabled ≤ 1 ns".to_owned(), format!("{} ns", ns(core.disabled_ns)), core.disabled_ns <= 1.0),
+        ("≥ 30× faster than ttlog 0.1.21 (median)".to_owned(), format!("{vs_ttlog:.1}×"), vs_ttlog >= 30.0),
+        (
+            "≥ 30× faster than tracing + fmt + non_blocking (median)".to_owned(),
+            format!("{vs_tracing:.1}×"),
+            vs_tracing >= 30.0,
+        ),
+        ("2 threads ≥ 1.8× one thread".to_owned(), format!("{two:.2}×"), two >= 1.8),
+        ("≤ 40 ring bytes per event".to_owned(), format!("{:.1}", core.bytes_per_event), core.bytes_per_event <= 40.0),
+        (
+            "0 heap allocations per event after warm-up".to_owned(),
+            format!("{:.3}", core.allocs_per_event),
+            core.allocs_per_event == 0.0,
+        ),
+    ];
+    let _ = writeln!(s, "| target (DESIGN.md §4) | measured | result |");
+    let _ = writeln!(s, "| --- | --- | --- |");
+    for (what, measured, ok) in &targets {
+        let _ = writeln!(s, "| {what} | {measured} | {} |", pass(*ok));
+    }
+    let _ = writeln!(s);
+
+    let mut notes = Vec::new();
+    if core.recorded != 1.0 {
+        notes.push("ttlog-core did not record the expected event: its figures are suspect".to_owned());
+    }
+    if run.ttlog.recorded != 1.0 {
+        notes.push("ttlog 0.1.21 did not record the event: its figures are suspect".to_owned());
+    }
+    if run.tracing.dropped_lines > 0.0 {
+        notes.push(format!(
+            "the non-blocking writer dropped {} lines (its queue was full; they were still formatted)",
+            run.tracing.dropped_lines
+        ));
+    }
+    let drift = (run.core_again.call_p50 / core.call_p50 - 1.0).abs();
+    if drift > 0.1 {
+        notes.push(format!(
+            "the two ttlog-core runs differ by {:.0}% at the median: the machine was busy, rerun for stable figures",
+            drift * 100.0
+        ));
+    }
+    if run.load_before.is_some_and(|l| l[0] > 0.5) || run.load_after.is_some_and(|l| l[0] > 1.5) {
+        notes.push("the load average shows other work on the machine: figures may be noisy".to_owned());
+    }
+    for n in notes {
+        let _ = writeln!(s, "note: {n}");
+    }
+    s
+}
