@@ -28,21 +28,36 @@
 //! [`Task`]s run on worker threads, so keys are answered while ten million
 //! events load. [`run`] owns the terminal and restores it on every way
 //! out.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use ttlog_tui::{MemorySource, Options};
+//! ttlog_tui::run(Arc::new(MemorySource::new()), Options { inputs: vec!["snapshots/".into()], ..Options::default() })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 
+mod app;
 pub mod export;
 mod memory;
 pub mod source;
+mod terminal;
 mod text;
+mod ui;
 
 #[cfg(test)]
 mod testing;
+#[cfg(test)]
+mod tests;
 
+pub use app::{App, Msg, Search, Task};
 pub use memory::MemorySource;
 pub use source::{
     Bucket, Direction, ExportFormat, FilterError, Group, Groups, Histogram, InputInfo, LevelSet, LoadError, Needle,
     Progress, Query, Row, Source, Stats, Summary, View, bucket_index,
 };
+pub use terminal::{Options, run};
 pub use text::{count_text, escape, fields_text, full_time, parse_time, time_of_day, value_text};
+pub use ui::render;
