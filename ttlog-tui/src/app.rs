@@ -387,6 +387,14 @@ impl App {
             }
             Msg::Tick => {
                 self.ticks += 1;
+                if self.loading.is_some() && self.filtering.is_none() {
+                    // Part of a large input may be shown while it loads.
+                    let summary = self.source.summary();
+                    if summary.total_events() != self.summary.total_events() {
+                        self.summary = summary;
+                        self.refilter();
+                    }
+                }
                 if self.filter_due.is_some_and(|due| self.ticks >= due) {
                     self.refilter();
                 }

@@ -8,11 +8,13 @@
 //!
 //! Per input: one timestamp (8 bytes), call-site index (4), thread index
 //! (4) and field offset (4) per event, field values as 8-byte words (two
-//! for 128-bit integers; text as an offset and length into one string
-//! arena), plus one `u32` per event for the time order of all inputs and
-//! one per event that passes the current filter. Targets, messages, files
-//! and thread names live once in the call-site and thread tables. With
-//! three fields that is about 60 bytes per event.
+//! for 128-bit integers; text as the index of the distinct string in a
+//! table, each distinct string stored once), plus one `u32` per event for
+//! the time order of all inputs and one per event that passes the current
+//! filter. Targets, messages, files and thread names live once in the
+//! call-site and thread tables. With three fields that is about 55 bytes
+//! per event. Because equal texts have equal words, a filter or a group-by
+//! on a text field decides once per distinct string, not once per event.
 //!
 //! # Filter language
 //!
@@ -53,6 +55,12 @@ use ttlog_core::{Event, Kind, Level, Value};
 #[derive(Debug, Default)]
 pub struct MemorySource {
     store: RwLock<Store>,
+    /// Held by a load from start to end: a load publishes a partial input
+    /// first and replaces it at the end, with no other input in between.
+    loading: std::sync::Mutex<()>,
+    /// Rows after which a load shows what it has ([`PARTIAL_EVENTS`]; 0 for
+    /// the default).
+    partial_after: usize,
 }
 
 /// Everything loaded, cheap to clone: views keep the store they were made
@@ -76,7 +84,13 @@ struct Input {
     thread: Vec<u32>,
     field_base: Vec<u32>,
     words: Vec<u64>,
+    /// The distinct text values, back to back; a text word indexes `spans`.
     strings: String,
+    spans: Vec<(u64, u32)>,
+    /// Text to its word, while loading.
+    /// (SipHash, the std default: the texts come from files that may be
+    /// hostile, and a weak hash would let one make loading quadratic.)
+    intern: HashMap<Box<str>, u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +110,10 @@ struct Thread {
     id: u64,
     name: Arc<str>,
 }
+
+/// Events loaded before the first of them are shown while the rest of a
+/// large input loads.
+const PARTIAL_EVENTS: usize = 100_000;
 
 const BUILTIN_KEYS: [&str; 7] = ["level", "target", "message", "thread", "file", "module", "service"];
 
@@ -121,6 +139,7 @@ impl MemorySource {
 
     /// Adds `events` as one more input described by `info`.
     pub fn add_events(&self, events: Vec<Event>, mut info: InputInfo) -> InputInfo {
+        let _loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
         let mut input = Input::default();
         let mut sites: HashMap<SiteKey, u32> = HashMap::new();
         let mut threads: HashMap<(u64, Option<Arc<str>>), u32> = HashMap::new();
@@ -148,18 +167,38 @@ impl MemorySource {
             }
         }
         info.events = input.ts.len() as u64;
-        self.add(input, info.clone());
+        input.finish();
+        self.publish(input, info.clone(), false);
         info
     }
 
-    fn add(&self, input: Input, info: InputInfo) {
+    /// Adds `input`, or replaces the last input (a partial copy of the
+    /// first rows of `input`) with it.
+    fn publish(&self, input: Input, info: InputInfo, replace_last: bool) {
         let mut store = self.store.write().unwrap_or_else(|e| e.into_inner());
-        let start = store.order.len() as u32;
+        let (start, known) = if replace_last {
+            let last = store.inputs.len() - 1;
+            let known = store.inputs[last].ts.len();
+            store.starts.pop();
+            store.inputs.pop();
+            store.infos.pop();
+            (store.order.len() as u32 - known as u32, known)
+        } else {
+            (store.order.len() as u32, 0)
+        };
+        // The rows not in the order yet.
         let n = input.ts.len();
-        let mut local: Vec<u32> = (0..n as u32).collect();
-        if !input.ts.is_sorted() {
+        let mut local: Vec<u32> = (known as u32..n as u32).collect();
+        if !input.ts[known..].is_sorted() {
             local.sort_by_key(|&r| input.ts[r as usize]);
         }
+        let n = local.len();
+        // In place first: the order's ts lookups then find every row,
+        // including those of the partial copy being replaced.
+        store.starts.push(start);
+        store.inputs.push(Arc::new(input));
+        store.infos.push(info);
+        let input = Arc::clone(store.inputs.last().expect("just pushed"));
         let merged: Vec<u32> = if store.order.is_empty() {
             local
         } else {
@@ -179,10 +218,17 @@ impl MemorySource {
             out.extend(local[j..].iter().map(|r| start + r));
             out
         };
-        store.starts.push(start);
-        store.inputs.push(Arc::new(input));
-        store.infos.push(info);
         store.order = Arc::new(merged);
+    }
+
+    /// Removes the last input (a partial one whose load was cancelled).
+    fn unpublish_last(&self) {
+        let mut store = self.store.write().unwrap_or_else(|e| e.into_inner());
+        let Some(start) = store.starts.pop() else { return };
+        store.inputs.pop();
+        store.infos.pop();
+        let order: Vec<u32> = store.order.iter().copied().filter(|&g| g < start).collect();
+        store.order = Arc::new(order);
     }
 
     fn store(&self) -> Store {
@@ -274,18 +320,84 @@ impl Input {
     }
 
     fn push_str(&mut self, s: &str) {
-        // { offset: 40 bits | length: 24 bits }; values are at most 64 KiB.
-        let len = s.len().min((1 << 24) - 1);
-        let s = &s[..floor_char_boundary(s, len)];
-        let word = ((self.strings.len() as u64) << 24) | s.len() as u64;
-        self.strings.push_str(s);
+        let word = match self.intern.get(s) {
+            Some(&w) => w,
+            None => {
+                let w = self.spans.len() as u64;
+                self.spans.push((self.strings.len() as u64, s.len() as u32));
+                self.strings.push_str(s);
+                self.intern.insert(s.into(), w);
+                w
+            }
+        };
         self.words.push(word);
     }
 
     fn str_at(&self, word: u64) -> &str {
-        let off = (word >> 24) as usize;
-        let len = (word & 0xff_ffff) as usize;
-        self.strings.get(off..off + len).unwrap_or("")
+        let Some(&(off, len)) = self.spans.get(word as usize) else { return "" };
+        self.strings.get(off as usize..off as usize + len as usize).unwrap_or("")
+    }
+
+    /// Fields of `row` as the table shows them (`name=value …`), into `out`.
+    fn fields_text_into(&self, row: usize, site: &Site, out: &mut String) {
+        use std::fmt::Write as _;
+        for (i, (name, kind, off)) in site.fields.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push_str(name);
+            out.push('=');
+            let w = self.field_base[row] as usize + *off as usize;
+            match kind {
+                Kind::Str => {
+                    let s = self.str_at(self.words[w]);
+                    if s.is_empty() || s.contains([' ', '"', '=']) {
+                        let _ = write!(out, "{s:?}");
+                    } else {
+                        out.push_str(s);
+                    }
+                }
+                Kind::U128 | Kind::I128 => {
+                    let _ = write!(out, "{}", self.decode(*kind, self.words[w], self.words[w + 1]));
+                }
+                k => {
+                    let _ = write!(out, "{}", self.decode(*k, self.words[w], 0));
+                }
+            }
+        }
+    }
+
+    /// A copy of what is loaded so far, to show while the rest loads.
+    fn partial_copy(&self) -> Input {
+        Input {
+            sites: self.sites.clone(),
+            threads: self.threads.clone(),
+            ts: self.ts.clone(),
+            site: self.site.clone(),
+            thread: self.thread.clone(),
+            field_base: self.field_base.clone(),
+            words: self.words.clone(),
+            strings: self.strings.clone(),
+            spans: self.spans.clone(),
+            intern: HashMap::default(),
+        }
+    }
+
+    /// Whether `pred` holds for each distinct text, by word.
+    fn str_table(&self, pred: impl Fn(&str) -> bool) -> Vec<bool> {
+        (0..self.spans.len()).map(|w| pred(self.str_at(w as u64))).collect()
+    }
+
+    /// Frees what only loading needs.
+    fn finish(&mut self) {
+        self.intern = HashMap::default();
+        self.ts.shrink_to_fit();
+        self.site.shrink_to_fit();
+        self.thread.shrink_to_fit();
+        self.field_base.shrink_to_fit();
+        self.words.shrink_to_fit();
+        self.strings.shrink_to_fit();
+        self.spans.shrink_to_fit();
     }
 
     fn value(&self, row: usize, kind: Kind, off: u32) -> Value {
@@ -348,16 +460,6 @@ impl Input {
     }
 }
 
-fn floor_char_boundary(s: &str, mut i: usize) -> usize {
-    if i >= s.len() {
-        return s.len();
-    }
-    while !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
-
 impl Store {
     fn locate(&self, g: u32) -> (usize, usize) {
         if self.starts.len() == 1 {
@@ -415,6 +517,7 @@ impl Source for MemorySource {
     }
 
     fn add_input(&self, path: &Path, progress: &Progress) -> Result<InputInfo, LoadError> {
+        let _loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
         let err = |message: String| LoadError { path: path.to_owned(), message };
         let snap = Snapshot::open(path).map_err(|e| err(e.to_string()))?;
         let h = snap.header();
@@ -450,6 +553,7 @@ impl Source for MemorySource {
             ..Input::default()
         };
         progress.set_total(snap.event_count());
+        let mut published = false;
         let n_chunks = snap.chunks().len();
         // Decode on a second thread, one chunk ahead of the one appending.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<ChunkColumns, String>>(2);
@@ -465,11 +569,17 @@ impl Source for MemorySource {
                     }
                 }
             });
-            for _ in 0..n_chunks {
+            for chunk in 0..n_chunks {
+                let partial_after = if self.partial_after == 0 { PARTIAL_EVENTS } else { self.partial_after };
+                if !published && input.ts.len() >= partial_after && chunk + 1 < n_chunks {
+                    let partial = InputInfo { events: input.ts.len() as u64, ..info.clone() };
+                    self.publish(input.partial_copy(), partial, false);
+                    published = true;
+                }
                 let Ok(next) = rx.recv() else { break };
                 match next {
                     Ok(cols) => {
-                        let before = (input.ts.len(), input.words.len(), input.strings.len());
+                        let before = (input.ts.len(), input.words.len());
                         if let Err(m) = input.push_chunk(&cols) {
                             // Keep the input consistent: drop the chunk's partial rows.
                             input.ts.truncate(before.0);
@@ -477,7 +587,6 @@ impl Source for MemorySource {
                             input.thread.truncate(before.0);
                             input.field_base.truncate(before.0);
                             input.words.truncate(before.1);
-                            input.strings.truncate(before.2);
                             info.problems.push(format!("{}: {m}", snap.name()));
                         }
                         progress.add(cols.len() as u64);
@@ -488,16 +597,14 @@ impl Source for MemorySource {
             drop(rx);
         });
         if progress.is_cancelled() {
+            if published {
+                self.unpublish_last();
+            }
             return Err(err("cancelled".into()));
         }
         info.events = input.ts.len() as u64;
-        input.ts.shrink_to_fit();
-        input.site.shrink_to_fit();
-        input.thread.shrink_to_fit();
-        input.field_base.shrink_to_fit();
-        input.words.shrink_to_fit();
-        input.strings.shrink_to_fit();
-        self.add(input, info.clone());
+        input.finish();
+        self.publish(input, info.clone(), published);
         Ok(info)
     }
 
@@ -667,8 +774,8 @@ impl View for MemoryView {
             if !self.store.field_names().iter().any(|n| n == key) {
                 return Err(FilterError::new(0, format!("unknown key `{key}`")));
             }
-            // Count by raw words first (a text word is an arena offset,
-            // so equal texts may count apart here), text once per entry.
+            // Count by raw words (equal texts have equal words), text once
+            // per distinct value.
             let mut raw: Vec<HashMap<(Kind, u64, u64), u64>> = vec![HashMap::new(); self.store.inputs.len()];
             let offsets: Vec<Vec<Option<(Kind, u32)>>> = self
                 .store
@@ -738,16 +845,24 @@ impl View for MemoryView {
                     .collect()
             })
             .collect();
-        let test = |pos: usize| -> bool {
+        // The fields' text, built per event into one buffer (no Row).
+        let mut text = String::new();
+        let mut test = |pos: usize| -> bool {
             let g = self.rows[pos];
             if let Needle::Ids(ids) = needle {
                 return ids.contains(&u64::from(g));
             }
             let (i, r) = self.store.locate(g);
             let input = &self.store.inputs[i];
-            match site_match[i][input.site[r] as usize] {
-                Some(m) => m,
-                None => needle.matches(&self.store.row(g)),
+            let site = input.site[r] as usize;
+            match (site_match[i][site], needle) {
+                (Some(m), _) => m,
+                (None, Needle::Text(re)) => {
+                    text.clear();
+                    input.fields_text_into(r, &input.sites[site], &mut text);
+                    re.is_match(&text)
+                }
+                (None, _) => needle.matches(&self.store.row(g)),
             }
         };
         let mut checked = 0u32;
@@ -983,8 +1098,19 @@ fn quoted(chars: &[char], i: usize) -> Result<(String, usize), FilterError> {
 enum Check {
     Sites(Vec<bool>),
     Threads(Vec<bool>),
-    Field { per_site: Vec<Option<(Kind, u32)>>, pred: FieldPred, negate: bool },
-    Text { sites: Vec<bool>, str_fields: Vec<Vec<u32>>, needle: String, negate: bool },
+    /// `strs`: the predicate on each distinct text, for text fields.
+    Field {
+        per_site: Vec<Option<(Kind, u32)>>,
+        pred: FieldPred,
+        strs: Vec<bool>,
+        negate: bool,
+    },
+    Text {
+        sites: Vec<bool>,
+        str_fields: Vec<Vec<u32>>,
+        strs: Vec<bool>,
+        negate: bool,
+    },
 }
 
 /// How a field value is compared: as a number when the term's value is
@@ -1039,7 +1165,7 @@ fn compile(input: &Input, info: &InputInfo, terms: &[Term], levels: LevelSet) ->
                     .iter()
                     .map(|s| s.fields.iter().filter(|f| f.1 == Kind::Str).map(|f| f.2).collect())
                     .collect(),
-                needle: needle.clone(),
+                strs: input.str_table(|s| s.contains(needle.as_str())),
                 negate: *negate,
             },
             Term::Key { negate, key, op, value, level } => match builtin(key) {
@@ -1069,7 +1195,8 @@ fn compile(input: &Input, info: &InputInfo, terms: &[Term], levels: LevelSet) ->
                         Ok(v) if *op != Op::Contains => FieldPred::Num { op: *op, value: v, int: value.parse().ok() },
                         _ => FieldPred::Str { op: *op, value: value.clone() },
                     };
-                    Check::Field { per_site, pred, negate: *negate }
+                    let strs = input.str_table(|s| str_matches(s, &pred));
+                    Check::Field { per_site, pred, strs, negate: *negate }
                 }
             },
         })
@@ -1086,20 +1213,24 @@ impl CompiledInput {
         self.checks.iter().all(|c| match c {
             Check::Sites(m) => m[site],
             Check::Threads(m) => m[input.thread[r] as usize],
-            Check::Text { sites, str_fields, needle, negate } => {
+            Check::Text { sites, str_fields, strs, negate } => {
                 let hit = sites[site]
-                    || str_fields[site].iter().any(|&off| {
-                        input.str_at(input.words[input.field_base[r] as usize + off as usize]).contains(needle.as_str())
-                    });
+                    || str_fields[site]
+                        .iter()
+                        .any(|&off| strs[input.words[input.field_base[r] as usize + off as usize] as usize]);
                 hit != *negate
             }
-            Check::Field { per_site, pred, negate } => {
+            Check::Field { per_site, pred, strs, negate } => {
                 let Some((kind, off)) = per_site[site] else {
                     // No such field: only a negated or `!=` term holds.
                     let ne = matches!(pred, FieldPred::Num { op: Op::Ne, .. } | FieldPred::Str { op: Op::Ne, .. });
                     return ne != *negate;
                 };
-                field_matches(input, r, kind, off, pred) != *negate
+                let hit = match kind {
+                    Kind::Str => strs[input.words[input.field_base[r] as usize + off as usize] as usize],
+                    _ => field_matches(input, r, kind, off, pred),
+                };
+                hit != *negate
             }
         })
     }
@@ -1130,18 +1261,24 @@ fn field_matches(input: &Input, r: usize, kind: Kind, off: u32, pred: &FieldPred
                 };
                 compare_ord(*op, num.partial_cmp(value))
             }
-            Kind::Str => {
-                let s = input.str_at(w);
-                match s.parse::<f64>() {
-                    Ok(x) => compare_ord(*op, x.partial_cmp(value)),
-                    Err(_) => *op == Op::Ne,
-                }
-            }
+            Kind::Str => str_matches(input.str_at(w), pred),
         },
         FieldPred::Str { op, value } => match kind {
             Kind::Str => compare_str(*op, input.str_at(w), value),
             _ => compare_str(*op, &input.value(r, kind, off).to_string(), value),
         },
+    }
+}
+
+/// `pred` on a text value (a number typed for a text field compares with
+/// texts that are numbers).
+fn str_matches(s: &str, pred: &FieldPred) -> bool {
+    match pred {
+        FieldPred::Num { op, value, .. } => match s.parse::<f64>() {
+            Ok(x) => compare_ord(*op, x.partial_cmp(value)),
+            Err(_) => *op == Op::Ne,
+        },
+        FieldPred::Str { op, value } => compare_str(*op, s, value),
     }
 }
 
@@ -1266,6 +1403,31 @@ mod tests {
         assert_eq!(v.position_of_time(i64::MAX), v.len());
         let h = v.histogram(10);
         assert_eq!(h.buckets.iter().map(|b| b.total).sum::<u64>(), v.len() as u64);
+    }
+
+    #[test]
+    fn a_large_input_shows_its_first_rows_while_loading() {
+        let s = MemorySource { partial_after: 150, ..MemorySource::default() };
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata");
+        s.add_input(&dir.join("normal.bin"), &Progress::new()).unwrap();
+        // Loading on another thread; a filter made meanwhile sees a part.
+        let seen = std::thread::scope(|scope| {
+            let loader = scope.spawn(|| s.add_input(&dir.join("chunked.bin"), &Progress::new()).unwrap());
+            let mut seen = std::collections::BTreeSet::new();
+            while !loader.is_finished() {
+                seen.insert(s.filter(&Query::new(""), &Progress::new()).unwrap().len());
+            }
+            assert_eq!(loader.join().unwrap().events, 1000);
+            seen
+        });
+        assert!(seen.iter().all(|&n| n == 43 || n == 43 + 200 || n == 1043), "{seen:?}");
+        let all = s.filter(&Query::new(""), &Progress::new()).unwrap();
+        assert_eq!(all.len(), 1043);
+        let rows = all.rows(0..all.len());
+        assert!(rows.windows(2).all(|w| w[0].timestamp_ns <= w[1].timestamp_ns));
+        let ids: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.id).collect();
+        assert_eq!(ids.len(), 1043);
+        assert_eq!(s.summary().inputs[1].events, 1000);
     }
 
     #[test]

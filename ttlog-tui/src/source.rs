@@ -57,6 +57,11 @@ pub trait Source: Send + Sync {
     /// thread, reports into `progress` and stops early (with an error) when
     /// [`Progress::is_cancelled`]. Views made before stay as they were.
     ///
+    /// A source may make the first part of a large input visible before
+    /// the load ends (in [`Source::summary`] and to filters made then), so
+    /// the first screen need not wait for ten million events: the app
+    /// filters again whenever the summary's event count grows.
+    ///
     /// # Errors
     /// When the file cannot be read at all. A damaged file that still
     /// gives some events is not an error: its problems go into
