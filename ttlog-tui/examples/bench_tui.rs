@@ -9,7 +9,10 @@
 //! ```
 //!
 //! The snapshot is written by a child process, so that its rings do not
-//! count in the memory measured here.
+//! count in the memory measured here. `--generate FILE [EVENTS]` only
+//! writes one; below a million events the requests are paced over a few
+//! seconds with bursts of rejects, so that the timeline has a shape (the
+//! screenshots use that).
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
@@ -26,7 +29,8 @@ const THREADS: u64 = 2;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--generate") {
-        generate(Path::new(&args[1]));
+        let events = args.get(2).map_or(EVENTS, |n| n.parse().expect("a number of events"));
+        generate(Path::new(&args[1]), events);
         return;
     }
     let path = match args.first() {
@@ -185,12 +189,13 @@ fn measure(path: &Path) {
 
 /// Writes a snapshot of `EVENTS` events from `THREADS` threads of a
 /// simulated order service to `path`.
-fn generate(path: &Path) {
+fn generate(path: &Path, events: u64) {
+    let paced = events < 1_000_000;
     let dir = path.parent().unwrap();
     std::fs::create_dir_all(dir).unwrap();
-    let per_thread = EVENTS / THREADS;
+    let per_thread = events / THREADS;
     let trace = Trace::builder()
-        .service("bench")
+        .service("orders")
         .level(ttlog_core::Level::Debug)
         .capacity_events(per_thread as usize + 1000)
         .storage_path(dir)
@@ -219,7 +224,12 @@ fn generate(path: &Path) {
                     info!(target: "http", "request accepted", req = req, path = "/v1/orders", bytes = 180 + rnd(64));
                     debug!(target: "risk", "risk ok", req = req, used = rnd(1000) as f64 / 1000.0);
                     info!(target: "orders", "order received", req = req, symbol = sym, qty = qty, price = 100.0 + rnd(10_000) as f64 / 100.0);
-                    match rnd(40) {
+                    if paced && req % 64 == 0 {
+                        std::thread::sleep(Duration::from_micros(500));
+                    }
+                    // Every seventh slice of 4096 requests is a burst of rejects.
+                    let burst = paced && (req >> 12) % 7 == 3;
+                    match rnd(if burst { 6 } else { 40 }) {
                         0 => error!(target: "fix", "reject", req = req, venue = VENUES[rnd(4) as usize], code = 11u32),
                         1..=3 => warn!(target: "risk", "limit near", req = req, used = 0.9 + rnd(100) as f64 / 1000.0),
                         _ => info!(target: "orders", "filled", req = req, qty = qty, venue = VENUES[rnd(4) as usize]),

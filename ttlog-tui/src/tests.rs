@@ -396,8 +396,8 @@ fn mouse_scrolls_and_selects() {
     assert_eq!(app.selected(), 3);
     app.update(mouse(MouseEventKind::ScrollUp, 10, 10));
     assert_eq!(app.selected(), 0);
-    // Header 2 rows, timeline 3, column titles 1: row 6 is the first event.
-    app.update(mouse(MouseEventKind::Down(MouseButton::Left), 30, 6 + 4));
+    // Header 2 rows, timeline 4, column titles 1: row 7 is the first event.
+    app.update(mouse(MouseEventKind::Down(MouseButton::Left), 30, 7 + 4));
     assert_eq!(app.selected(), 4);
     // A click on the timeline goes to that moment.
     app.update(mouse(MouseEventKind::Down(MouseButton::Left), SIZE.0 / 2, 3));

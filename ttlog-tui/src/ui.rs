@@ -16,7 +16,8 @@ use std::collections::BTreeSet;
 use ttlog_core::Level;
 
 const HEADER_ROWS: u16 = 2;
-const TIMELINE_ROWS: u16 = 3;
+/// Two rows of event counts, one of errors and warnings, one of times.
+const TIMELINE_ROWS: u16 = 4;
 const STATUS_ROWS: u16 = 1;
 
 /// Where each part of the main screen goes.
@@ -98,7 +99,7 @@ fn level_style(level: Level) -> Style {
         Level::Error => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         Level::Warn => Style::new().fg(Color::Yellow),
         Level::Info => Style::new().fg(Color::Green),
-        Level::Debug => Style::new().fg(Color::Blue),
+        Level::Debug => Style::new().fg(Color::LightBlue),
         Level::Trace => Style::new().fg(Color::DarkGray),
     }
 }
@@ -185,29 +186,34 @@ fn render_timeline(app: &App, frame: &mut Frame<'_>, area: Rect) {
         frame.render_widget(Paragraph::new(Span::styled(text, dim())), area);
         return;
     };
-    if h.buckets.is_empty() || area.height < 3 {
+    if h.buckets.is_empty() || area.height < TIMELINE_ROWS {
         return;
     }
-    let max = h.buckets.iter().map(|b| b.total).max().unwrap_or(0).max(1);
+    // Any event shows at least one eighth of a row, so a lone event (or
+    // error) in a long span stays visible.
+    let height =
+        |n: u64, max: u64, eighths: u64| if n == 0 { 0 } else { (n * eighths).div_ceil(max.max(1)).max(1) as usize };
+    let max = h.buckets.iter().map(|b| b.total).max().unwrap_or(0);
+    let max_errors = h.buckets.iter().map(|b| b.error).max().unwrap_or(0);
+    let max_warnings = h.buckets.iter().map(|b| b.warn).max().unwrap_or(0);
     let selected = app.selected_row().and_then(|r| h.bucket_of(r.timestamp_ns));
     let mut top = Vec::with_capacity(h.buckets.len());
     let mut bottom = Vec::with_capacity(h.buckets.len());
+    let mut severity = Vec::with_capacity(h.buckets.len());
     for (i, b) in h.buckets.iter().take(area.width as usize).enumerate() {
-        // Height in sixteenths; any event shows at least one eighth.
-        let eighths = if b.total == 0 { 0 } else { ((b.total * 16).div_ceil(max)).max(1) } as usize;
-        let style = if b.error > 0 {
-            Style::new().fg(Color::Red)
-        } else if b.warn > 0 {
-            Style::new().fg(Color::Yellow)
-        } else {
-            Style::new().fg(Color::Cyan)
-        };
-        let style = if selected == Some(i) { style.bg(Color::Magenta) } else { style };
+        let mark = |style: Style| if selected == Some(i) { style.bg(Color::Magenta) } else { style };
+        let eighths = height(b.total, max, 16);
+        let style = mark(Style::new().fg(Color::Cyan));
         top.push(Span::styled(BARS[eighths.saturating_sub(8).min(8)].to_string(), style));
         bottom.push(Span::styled(BARS[eighths.min(8)].to_string(), style));
+        // Errors where there are any, else warnings, each scaled to its own
+        // maximum: where the trouble is, not how much of everything.
+        let (n, of, color) =
+            if b.error > 0 { (b.error, max_errors, Color::Red) } else { (b.warn, max_warnings, Color::Yellow) };
+        severity.push(Span::styled(BARS[height(n, of, 8).min(8)].to_string(), mark(Style::new().fg(color))));
     }
     let axis = timeline_axis(h, selected, area.width as usize);
-    frame.render_widget(Paragraph::new(vec![Line::from(top), Line::from(bottom), axis]), area);
+    frame.render_widget(Paragraph::new(vec![Line::from(top), Line::from(bottom), Line::from(severity), axis]), area);
 }
 
 /// The line under the bars: start and end times, and `▲` under the
