@@ -91,6 +91,11 @@ fn event_loop(
             Err(RecvTimeoutError::Timeout) => Msg::Tick,
             Err(RecvTimeoutError::Disconnected) => return Ok(()),
         };
+        if PANICKED.load(Ordering::Relaxed) {
+            // The hook has restored the terminal and printed the panic; a
+            // worker's result will never come. Do not draw again.
+            return Err(io::Error::other("a thread of the viewer panicked (message above)"));
+        }
         app.update(first);
         // Handle whatever else is queued before drawing again, so a burst
         // of keys (or a held key) costs one redraw.
@@ -238,6 +243,7 @@ impl TerminalGuard {
         enable_raw_mode()?;
         // From here on the guard undoes whatever part succeeded.
         let guard = TerminalGuard;
+        ACTIVE.store(true, Ordering::Relaxed);
         execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture, crossterm::cursor::Hide)?;
         Ok(guard)
     }
@@ -250,17 +256,28 @@ impl Drop for TerminalGuard {
 }
 
 fn restore_terminal() {
+    ACTIVE.store(false, Ordering::Relaxed);
     let _ = execute!(io::stdout(), DisableMouseCapture, LeaveAlternateScreen, crossterm::cursor::Show);
     let _ = disable_raw_mode();
 }
+
+/// Set by the panic hook: a panic in any thread ends the viewer.
+static PANICKED: AtomicBool = AtomicBool::new(false);
+/// Whether the terminal is in the viewer's mode (between guard enter and
+/// drop).
+static ACTIVE: AtomicBool = AtomicBool::new(false);
 
 fn install_panic_hook() {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            // Restore first, so that the message lands on a normal screen.
-            restore_terminal();
+            // Restore first, so that the message lands on a normal screen;
+            // only while the viewer runs (the hook stays installed after).
+            if ACTIVE.load(Ordering::Relaxed) {
+                PANICKED.store(true, Ordering::Relaxed);
+                restore_terminal();
+            }
             previous(info);
         }));
     });
