@@ -132,7 +132,16 @@ fn measure(path: &Path) {
 
     // Filter changes through the app: Enter in the prompt to the new page
     // on screen; then the timeline, which comes after.
-    for expr in ["level>=warn", "symbol=NVDA", "qty>=4000", "limit", "target=risk level=warn", "req<1000", ""] {
+    for expr in [
+        "level>=warn",
+        "symbol=NVDA",
+        "qty>=4000",
+        "limit",
+        "target=risk level=warn",
+        "target=risk level=warn used>0.95",
+        "req<1000",
+        "",
+    ] {
         key(&mut app, KeyCode::Char('f'));
         app.update(Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
         for c in expr.chars() {

@@ -61,6 +61,30 @@ pub struct MemorySource {
     /// Rows after which a load shows what it has ([`PARTIAL_EVENTS`]; 0 for
     /// the default).
     partial_after: usize,
+    /// The last filter's result, which a narrower filter starts from.
+    last: std::sync::Mutex<Option<LastFilter>>,
+}
+
+#[derive(Debug)]
+struct LastFilter {
+    query: Query,
+    /// The time order it was computed over: the identity of the events
+    /// loaded then.
+    order: Arc<Vec<u32>>,
+    rows: Arc<Vec<u32>>,
+}
+
+impl LastFilter {
+    /// Whether every event passing `query` is among `rows`: same events
+    /// loaded, no level added, and the expression this one's plus terms.
+    fn narrowed_by(&self, query: &Query, order: &Arc<Vec<u32>>) -> bool {
+        let (old, new) = (self.query.expr.trim(), query.expr.trim());
+        Arc::ptr_eq(&self.order, order)
+            && query.levels.is_subset(self.query.levels)
+            && (old.is_empty()
+                || new == old
+                || new.strip_prefix(old).is_some_and(|rest| rest.starts_with(char::is_whitespace)))
+    }
 }
 
 /// Everything loaded, cheap to clone: views keep the store they were made
@@ -622,12 +646,22 @@ impl Source for MemorySource {
         }
         let compiled: Vec<CompiledInput> =
             store.inputs.iter().zip(&store.infos).map(|(i, info)| compile(i, info, &terms, query.levels)).collect();
-        progress.set_total(store.order.len() as u64);
+        // Typing usually narrows: when this query is the last one with
+        // terms added (terms are ANDed) and no level added, over the same
+        // events, only the last result needs checking.
+        let candidates = {
+            let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+            match &*last {
+                Some(l) if l.narrowed_by(query, &store.order) => Arc::clone(&l.rows),
+                _ => Arc::clone(&store.order),
+            }
+        };
+        progress.set_total(candidates.len() as u64);
         let keep = |g: u32| {
             let (i, r) = store.locate(g);
             compiled[i].matches(&store.inputs[i], r)
         };
-        let order = &store.order;
+        let order = &candidates;
         let half = order.len() / 2;
         let run = |part: &[u32]| -> Option<Vec<u32>> {
             let mut out = Vec::new();
@@ -651,7 +685,10 @@ impl Source for MemorySource {
         rows.extend_from_slice(&b);
         rows.shrink_to_fit();
         drop(compiled);
-        Ok(Arc::new(MemoryView { store, rows: Arc::new(rows), expr: query.expr.trim().to_owned() }))
+        let rows = Arc::new(rows);
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(LastFilter { query: query.clone(), order: Arc::clone(&store.order), rows: Arc::clone(&rows) });
+        Ok(Arc::new(MemoryView { store, rows, expr: query.expr.trim().to_owned() }))
     }
 
     fn group_keys(&self) -> Vec<String> {
@@ -865,10 +902,18 @@ impl View for MemoryView {
                 (None, _) => needle.matches(&self.store.row(g)),
             }
         };
+        progress.set_total(match direction {
+            Direction::Forward => n.saturating_sub(from),
+            Direction::Backward => from.min(n),
+        } as u64);
         let mut checked = 0u32;
         let mut cancelled = || {
             checked = checked.wrapping_add(1);
-            checked.is_multiple_of(4096) && progress.is_cancelled()
+            if !checked.is_multiple_of(4096) {
+                return false;
+            }
+            progress.add(4096);
+            progress.is_cancelled()
         };
         match direction {
             Direction::Forward => {
@@ -1341,6 +1386,43 @@ mod tests {
         assert_eq!(s.check("level=loud").unwrap_err().column, 6);
         assert_eq!(s.check("\"open").unwrap_err().message, "unterminated quote");
         assert!(s.check("target~x message=\"a \\\" b\"").is_ok());
+    }
+
+    #[test]
+    fn narrowing_filters_start_from_the_last_result() {
+        let s = MemorySource::from_events(
+            (0..10u64)
+                .map(|i| {
+                    let level = if i < 5 { Level::Info } else { Level::Warn };
+                    crate::testing::event(i as i64, level, "t", "m", vec![("n", Value::U64(i))])
+                })
+                .collect(),
+            InputInfo::default(),
+        );
+        let mut q = Query::new("n>=2");
+        q.levels.toggle(Level::Warn);
+        assert_eq!(s.filter(&q, &Progress::new()).unwrap().len(), 3);
+        // Narrower: terms added.
+        q.expr = "n>=2 n<4".into();
+        assert_eq!(s.filter(&q, &Progress::new()).unwrap().len(), 2);
+        // Not narrower: a level added back, a term changed, a prefix that is
+        // not a whole term.
+        q.levels.toggle(Level::Warn);
+        assert_eq!(s.filter(&q, &Progress::new()).unwrap().len(), 2);
+        assert_eq!(count(&s, "n>=2 n<4"), 2);
+        assert_eq!(count(&s, "n>=1"), 9);
+        assert_eq!(count(&s, "n>=1 n<9"), 8);
+        assert_eq!(count(&s, "n>=1 n<9 !n=5"), 7);
+        assert_eq!(count(&s, "n>=1"), 9);
+        assert_eq!(count(&s, "n>=10"), 0);
+        assert_eq!(count(&s, "n>=1"), 9);
+        // New events loaded: the last result does not cover them.
+        assert_eq!(count(&s, "n>=1 n<9"), 8);
+        s.add_events(
+            vec![crate::testing::event(20, Level::Info, "t", "m", vec![("n", Value::U64(3))])],
+            InputInfo::default(),
+        );
+        assert_eq!(count(&s, "n>=1 n<9 n=3"), 2);
     }
 
     #[test]

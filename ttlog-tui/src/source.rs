@@ -542,6 +542,11 @@ impl LevelSet {
         self.0 ^= 1 << level as u8;
     }
 
+    /// Whether every level of `self` is in `other`.
+    pub fn is_subset(self, other: LevelSet) -> bool {
+        self.0 & !other.0 == 0
+    }
+
     /// Whether every level is in the set.
     pub fn is_all(self) -> bool {
         self == LevelSet::ALL
