@@ -78,9 +78,20 @@ fn event_loop(
     tx: &Sender<Msg>,
     rx: &Receiver<Msg>,
 ) -> io::Result<()> {
+    *UI_THREAD.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::thread::current().id());
     loop {
         spawn_tasks(app.take_tasks(), tx);
-        terminal.draw(|f| crate::ui::render(app, f))?;
+        {
+            // A worker's panic restores the terminal between draws, never
+            // in the middle of one (see the panic hook).
+            let _drawing = DRAWING.lock().unwrap_or_else(|e| e.into_inner());
+            if PANICKED.load(Ordering::Relaxed) {
+                // The hook has restored the terminal and printed the panic;
+                // a worker's result will never come. Do not draw again.
+                return Err(io::Error::other("a thread of the viewer panicked (message above)"));
+            }
+            terminal.draw(|f| crate::ui::render(app, f))?;
+        }
         if app.should_quit() {
             return Ok(());
         }
@@ -91,12 +102,10 @@ fn event_loop(
             Err(RecvTimeoutError::Timeout) => Msg::Tick,
             Err(RecvTimeoutError::Disconnected) => return Ok(()),
         };
-        if PANICKED.load(Ordering::Relaxed) {
-            // The hook has restored the terminal and printed the panic; a
-            // worker's result will never come. Do not draw again.
-            return Err(io::Error::other("a thread of the viewer panicked (message above)"));
-        }
         app.update(first);
+        if PANICKED.load(Ordering::Relaxed) {
+            continue; // ends at the top, under the drawing lock
+        }
         // Handle whatever else is queued before drawing again, so a burst
         // of keys (or a held key) costs one redraw.
         while let Ok(m) = rx.try_recv() {
@@ -255,8 +264,11 @@ impl Drop for TerminalGuard {
     }
 }
 
+/// Puts the terminal back, once (from the guard or the panic hook).
 fn restore_terminal() {
-    ACTIVE.store(false, Ordering::Relaxed);
+    if !ACTIVE.swap(false, Ordering::Relaxed) {
+        return;
+    }
     let _ = execute!(io::stdout(), DisableMouseCapture, LeaveAlternateScreen, crossterm::cursor::Show);
     let _ = disable_raw_mode();
 }
@@ -264,8 +276,13 @@ fn restore_terminal() {
 /// Set by the panic hook: a panic in any thread ends the viewer.
 static PANICKED: AtomicBool = AtomicBool::new(false);
 /// Whether the terminal is in the viewer's mode (between guard enter and
-/// drop).
+/// restore).
 static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// Held while drawing, so that a worker's panic restores the terminal
+/// between two draws.
+static DRAWING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// The thread that draws.
+static UI_THREAD: std::sync::Mutex<Option<std::thread::ThreadId>> = std::sync::Mutex::new(None);
 
 fn install_panic_hook() {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
@@ -276,7 +293,16 @@ fn install_panic_hook() {
             // only while the viewer runs (the hook stays installed after).
             if ACTIVE.load(Ordering::Relaxed) {
                 PANICKED.store(true, Ordering::Relaxed);
-                restore_terminal();
+                let ui = *UI_THREAD.lock().unwrap_or_else(|e| e.into_inner());
+                if ui == Some(std::thread::current().id()) {
+                    // The UI thread may be inside a draw: restore now.
+                    restore_terminal();
+                } else {
+                    // A worker: wait for the draw under way, if any; the UI
+                    // thread will not draw again once it sees PANICKED.
+                    let _drawing = DRAWING.lock().unwrap_or_else(|e| e.into_inner());
+                    restore_terminal();
+                }
             }
             previous(info);
         }));

@@ -493,3 +493,32 @@ fn quit_keys() {
     app.update(Msg::Quit);
     assert!(app.should_quit());
 }
+
+#[test]
+fn tiny_terminals_do_not_break_any_screen() {
+    for (w, h) in [(1, 1), (2, 3), (10, 4), (20, 8), (40, 12), (300, 100)] {
+        let mut app = app();
+        app.update(Msg::Resize(w, h));
+        app.run_tasks_inline();
+        for keys_typed in ["", "\n", "?", "s", "b", "b\n", "fzz", "/x", "t", "x", "G\n"] {
+            let mut a = self::app();
+            a.update(Msg::Resize(w, h));
+            a.run_tasks_inline();
+            keys(&mut a, keys_typed);
+            let _ = screen(&a);
+            let click = |column, row| {
+                Msg::Mouse(MouseEvent {
+                    kind: MouseEventKind::Down(MouseButton::Left),
+                    column,
+                    row,
+                    modifiers: KeyModifiers::NONE,
+                })
+            };
+            for (c, r) in [(0, 0), (w.saturating_sub(1), h.saturating_sub(1)), (w / 2, 3), (w / 2, h / 2)] {
+                a.update(click(c, r));
+            }
+            let _ = screen(&a);
+        }
+        let _ = screen(&app);
+    }
+}

@@ -20,11 +20,15 @@ fn have_tmux() -> bool {
     Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success())
 }
 
-/// `target/debug/examples/view`, built by `cargo test` with the tests.
-fn viewer() -> PathBuf {
+/// `target/debug/examples/NAME`, built by `cargo test` with the tests.
+fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
-    dir.join("examples").join(format!("view{}", std::env::consts::EXE_SUFFIX))
+    dir.join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
+fn viewer() -> PathBuf {
+    example("view")
 }
 
 fn testdata(name: &str) -> PathBuf {
@@ -100,9 +104,13 @@ impl Drop for Session {
 /// The shell line that runs the viewer, then reports its exit status and
 /// whether the terminal is back in canonical (cooked) mode.
 fn command(args: &str) -> String {
+    command_of(&viewer(), args)
+}
+
+fn command_of(program: &Path, args: &str) -> String {
     format!(
-        "{} {args}; echo \"EXIT=$?\"; stty -a | grep -o -- '-\\?icanon' | sed 's/^/MODE=/'; sleep 60",
-        viewer().display()
+        "{} {args}; echo \"EXIT=$?.\"; stty -a | grep -o -- '-\\?icanon' | sed 's/^/MODE=/'; sleep 60",
+        program.display()
     )
 }
 
@@ -161,7 +169,7 @@ fn viewer_in_tmux() {
     s.keys(&["?"]);
     s.wait_for(&["any key closes"]);
     s.keys(&["Escape", "q"]);
-    let screen = s.wait_for(&["EXIT=0", "MODE="]);
+    let screen = s.wait_for(&["EXIT=0.", "MODE="]);
     assert!(screen.contains("MODE=icanon"), "terminal left in raw mode:\n{screen}");
     assert!(!screen.contains("ttlog-view "), "alternate screen not left:\n{screen}");
 }
@@ -177,7 +185,7 @@ fn ctrl_c_restores_the_terminal() {
     s.wait_for(&["events 1 000"]);
     s.keys(&["f"]);
     s.keys(&["C-c"]);
-    let screen = s.wait_for(&["EXIT=0", "MODE="]);
+    let screen = s.wait_for(&["EXIT=0.", "MODE="]);
     assert!(screen.contains("MODE=icanon"), "terminal left in raw mode:\n{screen}");
 }
 
@@ -209,5 +217,31 @@ fn escape_sequences_in_log_text_are_shown_escaped() {
     let title = tmux(&["display-message", "-p", "-t", &s.name, "#{pane_title}"]);
     assert!(!title.contains("owned"), "the title was set from log text: {title}");
     s.keys(&["q"]);
-    s.wait_for(&["EXIT=0"]);
+    s.wait_for(&["EXIT=0."]);
+}
+
+#[test]
+fn a_panic_restores_the_terminal() {
+    if !have_tmux() {
+        assert!(std::env::var_os("CI").is_none(), "tmux is missing in CI: .ci/run installs it");
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let faulty = example("faulty_source");
+    let input = testdata("normal.bin");
+    // On a worker thread: the viewer ends with an error.
+    let s = Session::start("panic-load", &command_of(&faulty, &format!("load {}", input.display())));
+    let screen = s.wait_for(&["EXIT=1.", "MODE="]);
+    assert!(screen.contains("faulty source: panic while loading"), "{screen}");
+    assert!(screen.contains("a thread of the viewer panicked"), "{screen}");
+    assert!(screen.contains("MODE=icanon"), "terminal left in raw mode:\n{screen}");
+    drop(s);
+    // On the UI thread, after the first screen: the process dies of it.
+    let s = Session::start("panic-rows", &command_of(&faulty, &format!("rows {}", input.display())));
+    s.wait_for(&["events 43", "row 1/43"]);
+    s.keys(&["PageDown"]);
+    let screen = s.wait_for(&["EXIT=101.", "MODE="]);
+    assert!(screen.contains("faulty source: panic fetching rows"), "{screen}");
+    assert!(screen.contains("MODE=icanon"), "terminal left in raw mode:\n{screen}");
+    assert!(!screen.contains("row 1/43"), "alternate screen not left:\n{screen}");
 }
