@@ -548,7 +548,15 @@ impl App {
                 if let Some(p) = &mut self.prompt {
                     p.error = Some(e.clone());
                 }
-                self.say(format!("filter: {e}"), Tone::Error);
+                if self.view.is_none() && !self.query.expr.is_empty() {
+                    // A bad filter given at start: show everything rather
+                    // than nothing.
+                    self.say(format!("filter {:?}: {e}; showing every event", self.query.expr), Tone::Error);
+                    self.query.expr.clear();
+                    self.refilter();
+                } else {
+                    self.say(format!("filter: {e}"), Tone::Error);
+                }
             }
         }
     }

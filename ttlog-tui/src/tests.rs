@@ -522,3 +522,17 @@ fn tiny_terminals_do_not_break_any_screen() {
         let _ = screen(&app);
     }
 }
+
+#[test]
+fn a_bad_filter_at_start_shows_everything() {
+    let mut app = App::new(source(), "level=", SIZE);
+    app.inputs_given();
+    app.run_tasks_inline();
+    assert_eq!(app.shown(), 200);
+    assert_eq!(app.filter(), "");
+    assert!(app.message().unwrap().contains("showing every event"), "{:?}", app.message());
+    let mut app = App::new(source(), "level>=error", SIZE);
+    app.inputs_given();
+    app.run_tasks_inline();
+    assert_eq!(app.shown(), 10);
+}
