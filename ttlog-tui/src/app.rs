@@ -200,7 +200,10 @@ pub(crate) enum Tone {
     Error,
 }
 
-/// The viewer's state. See the [module docs](self).
+/// The viewer's state: changed only by [`App::update`], drawn by
+/// [`render`](crate::render). Slow work is queued as [`Task`]s
+/// ([`App::take_tasks`]) whose results come back as [`Msg`]s; results of
+/// superseded work are dropped.
 pub struct App {
     source: Arc<dyn Source>,
     pub(crate) summary: Summary,

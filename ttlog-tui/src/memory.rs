@@ -1,33 +1,5 @@
-//! [`MemorySource`]: the events of snapshot files (or of a `Vec<Event>`)
-//! held in memory in compact columns, with a simple filter language.
-//!
-//! It backs the tests and `cargo run -p ttlog-tui --example view`, so the
-//! TUI runs for real without the polars engine of `ttlog-cli`.
-//!
-//! # Layout
-//!
-//! Per input: one timestamp (8 bytes), call-site index (4), thread index
-//! (4) and field offset (4) per event, field values as 8-byte words (two
-//! for 128-bit integers; text as the index of the distinct string in a
-//! table, each distinct string stored once), plus one `u32` per event for
-//! the time order of all inputs and one per event that passes the current
-//! filter. Targets, messages, files and thread names live once in the
-//! call-site and thread tables. With three fields that is about 55 bytes
-//! per event. Because equal texts have equal words, a filter or a group-by
-//! on a text field decides once per distinct string, not once per event.
-//!
-//! # Filter language
-//!
-//! Terms separated by spaces, all of which must hold; `!` before a term
-//! negates it; values with spaces go in double quotes (`\"` inside).
-//!
-//! | term | keeps events |
-//! | --- | --- |
-//! | `word` | whose message, target or a text field contains `word` |
-//! | `level=warn`, `level>=warn` (`<`, `<=`, `>`, `!=`) | of that level / at least that level |
-//! | `target=db`, `message=…`, `thread=…`, `file=…`, `module=…`, `service=…` | with exactly that value |
-//! | `target~db` (any key) | whose value contains `db` |
-//! | `qty=100`, `qty>=100`, `price<2.5`, `symbol=AAPL`, `ok=true` | whose field has that value (numbers compare as numbers) |
+//! [`MemorySource`]: snapshot events held in memory, for the tests and the
+//! `view` example.
 
 use crate::source::{
     Direction, ExportFormat, FilterError, Group, Groups, Histogram, InputInfo, LevelSet, LoadError, Needle, Progress,
@@ -42,8 +14,36 @@ use std::sync::{Arc, RwLock};
 use ttlog_core::snapshot::{ChunkColumns, FieldColumn, Snapshot, Values};
 use ttlog_core::{Event, Kind, Level, Value};
 
-/// Events held in memory; see the [module docs](self) for the layout and
-/// the filter language.
+/// The events of snapshot files (or of a `Vec<Event>`) held in memory in
+/// compact columns, with a simple filter language.
+///
+/// It backs the tests and `cargo run -p ttlog-tui --example view`, so the
+/// TUI runs for real without the polars engine of `ttlog-cli`.
+///
+/// # Layout
+///
+/// Per input: one timestamp (8 bytes), call-site index (4), thread index
+/// (4) and field offset (4) per event, field values as 8-byte words (two
+/// for 128-bit integers; text as the index of the distinct string in a
+/// table, each distinct string stored once), plus one `u32` per event for
+/// the time order of all inputs and one per event that passes the current
+/// filter. Targets, messages, files and thread names live once in the
+/// call-site and thread tables. With three or four fields that is about 50
+/// bytes per event. Because equal texts have equal words, a filter or a group-by
+/// on a text field decides once per distinct string, not once per event.
+///
+/// # Filter language
+///
+/// Terms separated by spaces, all of which must hold; `!` before a term
+/// negates it; values with spaces go in double quotes (`\"` inside).
+///
+/// | term | keeps events |
+/// | --- | --- |
+/// | `word` | whose message, target or a text field contains `word` |
+/// | `level=warn`, `level>=warn` (`<`, `<=`, `>`, `!=`) | of that level / at least that level |
+/// | `target=db`, `message=…`, `thread=…`, `file=…`, `module=…`, `service=…` | with exactly that value |
+/// | `target~db` (any key) | whose value contains `db` |
+/// | `qty=100`, `qty>=100`, `price<2.5`, `symbol=AAPL`, `ok=true` | whose field has that value (numbers compare as numbers) |
 ///
 /// ```
 /// use ttlog_tui::{MemorySource, Progress, Query, Source};
