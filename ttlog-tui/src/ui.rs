@@ -10,7 +10,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Clear, Gauge, Paragraph, Row as TableRow, Table, TableState};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Gauge, Paragraph, Row as TableRow, Table, TableState, Wrap};
 use regex::Regex;
 use std::collections::BTreeSet;
 use ttlog_core::Level;
@@ -371,6 +371,19 @@ fn render_detail(app: &App, frame: &mut Frame<'_>, area: Rect) {
         Line::from(vec![key("at"), Span::raw(format!("{}:{}", escape(&r.file), r.line))]),
         Line::from(vec![key("thread"), Span::raw(format!("{} (id {})", escape(&r.thread), r.thread_id))]),
     ];
+    if r.fields.is_empty() {
+        lines.push(Line::from(vec![key("fields"), Span::styled("none", dim())]));
+    }
+    let name_w = r.fields.iter().map(|(n, _)| escape(n).chars().count()).max().unwrap_or(0);
+    for (i, (name, value)) in r.fields.iter().enumerate() {
+        let mut spans = vec![
+            key(if i == 0 { "fields" } else { "" }),
+            Span::styled(format!("{:<name_w$}", escape(name)), Style::new().cyan()),
+            Span::styled(format!(" {:<5} ", value.kind().as_str()), dim()),
+        ];
+        spans.extend(highlighted(&value.to_string(), app.search.as_ref(), Style::new()));
+        lines.push(Line::from(spans));
+    }
     if let Some(input) = app.summary.inputs.get(r.input) {
         lines.push(Line::from(vec![
             key("snapshot"),
@@ -389,20 +402,9 @@ fn render_detail(app: &App, frame: &mut Frame<'_>, area: Rect) {
             ),
         ]));
     }
-    if r.fields.is_empty() {
-        lines.push(Line::from(vec![key("fields"), Span::styled("none", dim())]));
-    }
-    let name_w = r.fields.iter().map(|(n, _)| escape(n).chars().count()).max().unwrap_or(0);
-    for (i, (name, value)) in r.fields.iter().enumerate() {
-        let mut spans = vec![
-            key(if i == 0 { "fields" } else { "" }),
-            Span::styled(format!("{:<name_w$}", escape(name)), Style::new().cyan()),
-            Span::styled(format!(" {:<5} ", value.kind().as_str()), dim()),
-        ];
-        spans.extend(highlighted(&value.to_string(), app.search.as_ref(), Style::new()));
-        lines.push(Line::from(spans));
-    }
-    frame.render_widget(Paragraph::new(lines).block(block), area);
+    // Long values (text fields hold up to 512 bytes) wrap rather than vanish
+    // at the edge.
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
 }
 
 fn render_status(app: &App, frame: &mut Frame<'_>, area: Rect) {
