@@ -56,7 +56,7 @@ pub use app::{App, Msg, Search, Task};
 pub use memory::MemorySource;
 pub use source::{
     Bucket, Direction, ExportFormat, FilterError, Group, Groups, Histogram, InputInfo, LevelSet, LoadError, Needle,
-    Progress, Query, Row, Source, Stats, Summary, View, bucket_index,
+    Progress, Query, Row, Source, Stats, Summary, View, bucket_index, histogram_of_sorted,
 };
 pub use terminal::{Options, run};
 pub use text::{count_text, escape, fields_text, full_time, parse_time, time_of_day, value_text};

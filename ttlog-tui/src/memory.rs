@@ -3,7 +3,7 @@
 
 use crate::source::{
     Direction, ExportFormat, FilterError, Group, Groups, Histogram, InputInfo, LevelSet, LoadError, Needle, Progress,
-    Query, Row, Source, Stats, Summary, View, bucket_index,
+    Query, Row, Source, Stats, Summary, View, histogram_of_sorted,
 };
 use crate::text::value_text;
 use std::cmp::Ordering as CmpOrdering;
@@ -724,20 +724,12 @@ impl View for MemoryView {
             return Histogram::default();
         };
         let (start_ns, end_ns) = (self.store.ts(first), self.store.ts(last));
-        let mut h = Histogram { start_ns, end_ns, buckets: vec![Default::default(); buckets] };
-        for &g in self.rows.iter() {
+        let events = self.rows.iter().map(|&g| {
             let (i, r) = self.store.locate(g);
             let input = &self.store.inputs[i];
-            let Some(b) = bucket_index(start_ns, end_ns, buckets, input.ts[r]) else { continue };
-            let bucket = &mut h.buckets[b];
-            bucket.total += 1;
-            match input.sites[input.site[r] as usize].level {
-                Level::Warn => bucket.warn += 1,
-                Level::Error => bucket.error += 1,
-                _ => {}
-            }
-        }
-        h
+            (input.ts[r], input.sites[input.site[r] as usize].level)
+        });
+        histogram_of_sorted(start_ns, end_ns, buckets, events)
     }
 
     fn stats(&self) -> Stats {
@@ -1510,6 +1502,30 @@ mod tests {
         let ids: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.id).collect();
         assert_eq!(ids.len(), 1043);
         assert_eq!(s.summary().inputs[1].events, 1000);
+    }
+
+    #[test]
+    fn histogram_walk_agrees_with_bucket_index() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut ts: Vec<i64> = (0..5000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % 1_000_003) as i64 - 7
+            })
+            .collect();
+        ts.sort_unstable();
+        ts.extend([3, -7, 999_995]); // out of order at the end
+        let (start, end) = (-7, 999_995);
+        for n in [1, 2, 3, 7, 100, 997, 5000] {
+            let h = histogram_of_sorted(start, end, n, ts.iter().map(|&t| (t, Level::Info)));
+            let mut want = vec![0u64; n];
+            for &t in &ts {
+                want[crate::bucket_index(start, end, n, t).unwrap()] += 1;
+            }
+            assert_eq!(h.buckets.iter().map(|b| b.total).collect::<Vec<_>>(), want, "{n} buckets");
+        }
     }
 
     #[test]

@@ -321,6 +321,61 @@ pub fn bucket_index(start: i64, end: i64, n: usize, ts: i64) -> Option<usize> {
     Some(((off * n as u128) / span) as usize)
 }
 
+/// The histogram of events given in time order as (timestamp, level), over
+/// `start_ns..=end_ns` in `buckets` buckets: what a [`View::histogram`] of
+/// a time-ordered view can return. Walks the bucket boundaries instead of
+/// dividing per event; an event out of order still lands in its bucket.
+///
+/// ```
+/// use ttlog_core::Level;
+/// use ttlog_tui::{Histogram, histogram_of_sorted};
+/// let events = [(0, Level::Info), (5, Level::Warn), (9, Level::Error), (9, Level::Info)];
+/// let h = histogram_of_sorted(0, 9, 2, events.into_iter());
+/// assert_eq!((h.buckets[0].total, h.buckets[0].warn), (1, 0));
+/// assert_eq!((h.buckets[1].total, h.buckets[1].warn, h.buckets[1].error), (3, 1, 1));
+/// ```
+pub fn histogram_of_sorted(
+    start_ns: i64,
+    end_ns: i64,
+    buckets: usize,
+    events: impl Iterator<Item = (i64, Level)>,
+) -> Histogram {
+    let mut h = Histogram { start_ns, end_ns, buckets: vec![Bucket::default(); buckets] };
+    if buckets == 0 || end_ns < start_ns {
+        return h;
+    }
+    let n = buckets as i128;
+    let span = i128::from(end_ns) - i128::from(start_ns) + 1;
+    // First timestamp of bucket `b`: the least ts with (ts - start) * n / span >= b.
+    let first = |b: usize| i128::from(start_ns) + (span * b as i128 + n - 1) / n;
+    let (mut b, mut lo, mut hi) = (0usize, first(0), first(1));
+    for (ts, level) in events {
+        let t = i128::from(ts);
+        let i = if t >= lo && t < hi {
+            b
+        } else if t >= hi && t <= i128::from(end_ns) {
+            while t >= hi {
+                b += 1;
+                (lo, hi) = (hi, first(b + 1));
+            }
+            b
+        } else {
+            match bucket_index(start_ns, end_ns, buckets, ts) {
+                Some(i) => i,
+                None => continue,
+            }
+        };
+        let bucket = &mut h.buckets[i];
+        bucket.total += 1;
+        match level {
+            Level::Warn => bucket.warn += 1,
+            Level::Error => bucket.error += 1,
+            _ => {}
+        }
+    }
+    h
+}
+
 /// Counts in one time bucket.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Bucket {
