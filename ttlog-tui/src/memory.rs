@@ -874,9 +874,9 @@ impl View for MemoryView {
                     .collect()
             })
             .collect();
-        // The fields' text, built per event into one buffer (no Row).
-        let mut text = String::new();
-        let mut test = |pos: usize| -> bool {
+        // The fields' text is built per event into one buffer per thread
+        // (no Row).
+        let test = |pos: usize, text: &mut String| -> bool {
             let g = self.rows[pos];
             if let Needle::Ids(ids) = needle {
                 return ids.contains(&u64::from(g));
@@ -888,51 +888,61 @@ impl View for MemoryView {
                 (Some(m), _) => m,
                 (None, Needle::Text(re)) => {
                     text.clear();
-                    input.fields_text_into(r, &input.sites[site], &mut text);
-                    re.is_match(&text)
+                    input.fields_text_into(r, &input.sites[site], text);
+                    re.is_match(text)
                 }
                 (None, _) => needle.matches(&self.store.row(g)),
             }
         };
+        // Positions in search order, as two halves: the nearer half on this
+        // thread, the farther one on another, which stops as soon as the
+        // nearer half has a match (it would not be the first).
+        let (near, far): (Box<dyn Iterator<Item = usize> + Send>, Box<dyn Iterator<Item = usize> + Send>) =
+            match direction {
+                Direction::Forward => {
+                    let mid = from + n.saturating_sub(from) / 2;
+                    (Box::new(from..mid), Box::new(mid..n))
+                }
+                Direction::Backward => {
+                    if from >= n {
+                        return None;
+                    }
+                    let mid = from.div_ceil(2);
+                    (Box::new((mid..=from).rev()), Box::new((0..mid).rev()))
+                }
+            };
         progress.set_total(match direction {
             Direction::Forward => n.saturating_sub(from),
-            Direction::Backward => from.min(n),
+            Direction::Backward => from.min(n) + 1,
         } as u64);
-        let mut checked = 0u32;
-        let mut cancelled = || {
-            checked = checked.wrapping_add(1);
-            if !checked.is_multiple_of(4096) {
-                return false;
+        let found_near = std::sync::atomic::AtomicBool::new(false);
+        let scan = |positions: Box<dyn Iterator<Item = usize> + Send>, stop: &std::sync::atomic::AtomicBool| {
+            let mut text = String::new();
+            for (checked, pos) in positions.enumerate() {
+                if checked % 4096 == 4095 {
+                    progress.add(4096);
+                    if progress.is_cancelled() || stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        return None;
+                    }
+                }
+                if test(pos, &mut text) {
+                    return Some(pos);
+                }
             }
-            progress.add(4096);
-            progress.is_cancelled()
+            None
         };
-        match direction {
-            Direction::Forward => {
-                for pos in from..n {
-                    if cancelled() {
-                        return None;
-                    }
-                    if test(pos) {
-                        return Some(pos);
-                    }
+        let never = std::sync::atomic::AtomicBool::new(false);
+        let result = std::thread::scope(|s| {
+            let far = s.spawn(|| scan(far, &found_near));
+            match scan(near, &never) {
+                Some(pos) => {
+                    found_near.store(true, std::sync::atomic::Ordering::Relaxed);
+                    Some(pos)
                 }
+                None => far.join().ok().flatten(),
             }
-            Direction::Backward => {
-                if from >= n {
-                    return None;
-                }
-                for pos in (0..=from).rev() {
-                    if cancelled() {
-                        return None;
-                    }
-                    if test(pos) {
-                        return Some(pos);
-                    }
-                }
-            }
-        }
-        None
+        });
+        if progress.is_cancelled() { None } else { result }
     }
 
     fn position_of_time(&self, timestamp_ns: i64) -> usize {
@@ -1541,6 +1551,32 @@ mod tests {
         assert!(s.add_input(&dir.join("README.md"), &Progress::new()).is_err());
         let legacy = s.add_input(&dir.join("legacy-0.1.21.bin"), &Progress::new()).unwrap();
         assert_eq!(legacy.events, 7);
+    }
+
+    #[test]
+    fn find_agrees_with_a_plain_scan_everywhere() {
+        let s = MemorySource::new();
+        for f in ["normal.bin", "chunked.bin"] {
+            s.add_input(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata").join(f), &Progress::new()).unwrap();
+        }
+        let v = s.filter(&Query::new(""), &Progress::new()).unwrap();
+        let rows = v.rows(0..v.len());
+        let needles = [
+            Needle::Level(Level::Warn),
+            Needle::Text(regex::Regex::new("hit=true").unwrap()),
+            Needle::Text(regex::Regex::new("^order").unwrap()),
+            Needle::Text(regex::Regex::new("i=99[0-9]").unwrap()),
+            Needle::Ids(Arc::new([rows[3].id, rows[700].id].into_iter().collect())),
+        ];
+        let p = Progress::new();
+        for needle in &needles {
+            for from in [0, 1, 2, 3, 42, 500, 700, 701, 1041, 1042, 1043, 5000] {
+                let fwd = (from..rows.len()).find(|&i| needle.matches(&rows[i]));
+                let back = (from < rows.len()).then(|| (0..=from).rev().find(|&i| needle.matches(&rows[i]))).flatten();
+                assert_eq!(v.find(from, Direction::Forward, needle, &p), fwd, "{needle:?} from {from}");
+                assert_eq!(v.find(from, Direction::Backward, needle, &p), back, "{needle:?} back from {from}");
+            }
+        }
     }
 
     #[test]
