@@ -308,3 +308,26 @@ fn install_panic_hook() {
         }));
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_resolve_to_files_and_watched_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b.bin", "a.bin", ".ttlog-x.bin.tmp", "notes.txt"] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("sub.bin")).unwrap();
+        assert_eq!(list_snapshots(dir.path()), vec![dir.path().join("a.bin"), dir.path().join("b.bin")]);
+        assert!(list_snapshots(&dir.path().join("missing")).is_empty());
+
+        let file = dir.path().join("notes.txt");
+        let (files, dirs) = resolve_inputs(&[dir.path().to_owned(), file.clone()]).unwrap();
+        assert_eq!(files, vec![dir.path().join("a.bin"), dir.path().join("b.bin"), file]);
+        assert_eq!(dirs, vec![dir.path().to_owned()]);
+        let err = resolve_inputs(&[dir.path().join("missing.bin")]).unwrap_err();
+        assert!(err.to_string().contains("missing.bin"), "{err}");
+    }
+}
