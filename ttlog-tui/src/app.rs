@@ -219,6 +219,8 @@ pub struct App {
     filter_due: Option<u64>,
     /// The expression last sent to [`Source::filter`].
     requested_expr: String,
+    /// The expression of the view shown.
+    view_expr: String,
     /// The time of the last selected event: where the table stays across
     /// filter changes, even through an empty view.
     anchor_ns: Option<i64>,
@@ -283,6 +285,7 @@ impl App {
             query: Query::new(filter),
             filter_due: None,
             requested_expr: String::new(),
+            view_expr: String::new(),
             anchor_ns: None,
             filtering: None,
             loading: None,
@@ -529,6 +532,7 @@ impl App {
                 self.histogram = None;
                 let len = view.len();
                 self.view = Some(Arc::clone(&view));
+                self.view_expr = self.requested_expr.clone();
                 let pos = match at {
                     Some(ts) if !first => view.position_of_time(ts).min(len.saturating_sub(1)),
                     _ => 0,
@@ -558,7 +562,10 @@ impl App {
                     self.query.expr.clear();
                     self.refilter();
                 } else {
-                    self.say(format!("filter: {e}"), Tone::Error);
+                    // The view stays as it was: so does the filter shown.
+                    self.say(format!("filter {:?}: {e}", self.query.expr), Tone::Error);
+                    self.query.expr = self.view_expr.clone();
+                    self.requested_expr = self.view_expr.clone();
                 }
             }
         }

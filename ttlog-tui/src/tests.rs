@@ -536,3 +536,50 @@ fn a_bad_filter_at_start_shows_everything() {
     app.run_tasks_inline();
     assert_eq!(app.shown(), 10);
 }
+
+/// A source whose filters fail on application for one expression, as the
+/// polars engine's do for a field of the wrong type, though `check` passed.
+#[derive(Debug)]
+struct Picky(Arc<MemorySource>);
+
+impl Source for Picky {
+    fn summary(&self) -> crate::Summary {
+        self.0.summary()
+    }
+    fn add_input(&self, path: &Path, progress: &crate::Progress) -> Result<InputInfo, crate::LoadError> {
+        self.0.add_input(path, progress)
+    }
+    fn check(&self, expr: &str) -> Result<(), crate::FilterError> {
+        self.0.check(expr)
+    }
+    fn filter(
+        &self,
+        query: &crate::Query,
+        progress: &crate::Progress,
+    ) -> Result<Arc<dyn crate::View>, crate::FilterError> {
+        if query.expr.contains("qty>abc") {
+            return Err(crate::FilterError::new(4, "qty is a number"));
+        }
+        self.0.filter(query, progress)
+    }
+    fn group_keys(&self) -> Vec<String> {
+        self.0.group_keys()
+    }
+}
+
+#[test]
+fn a_filter_failing_when_applied_keeps_the_view_and_its_filter() {
+    let mut app = App::new(Arc::new(Picky(source())), "", SIZE);
+    app.inputs_given();
+    app.run_tasks_inline();
+    keys(&mut app, "flevel=error\n");
+    assert_eq!(app.shown(), 10);
+    keys(&mut app, "f qty>abc\n");
+    assert_eq!(app.shown(), 10);
+    assert_eq!(app.filter(), "level=error");
+    assert!(app.message().unwrap().contains("qty is a number"), "{:?}", app.message());
+    // While typing, the error shows in the prompt.
+    keys(&mut app, "f qty>abc");
+    tick(&mut app);
+    assert_eq!(app.prompt.as_ref().unwrap().error.as_ref().unwrap().column, 4);
+}
