@@ -423,7 +423,8 @@ impl Producer {
             // thread loads and then stores the same atomic, which would hide
             // exactly the races the model is for. Both give the same lengths.)
             #[cfg(not(loom))]
-            let len_words = unpack_header(ring.data[(self.tail & ring.mask) as usize].load(Ordering::Relaxed)).len_words;
+            let len_words =
+                unpack_header(ring.data[(self.tail & ring.mask) as usize].load(Ordering::Relaxed)).len_words;
             #[cfg(loom)]
             let len_words = self.lens.pop_front().expect("a record to step over");
             debug_assert!(len_words >= RECORD_HEADER_WORDS);
@@ -647,7 +648,8 @@ mod loom_tests {
     fn loom_reader_sees_only_whole_records() {
         let mut builder = loom::model::Builder::new();
         builder.preemption_bound = None;
-        static SEEN: std::sync::Mutex<std::collections::BTreeSet<(usize, u64, u64, Option<u64>)>> = std::sync::Mutex::new(std::collections::BTreeSet::new());
+        static SEEN: std::sync::Mutex<std::collections::BTreeSet<(usize, u64, u64, Option<u64>)>> =
+            std::sync::Mutex::new(std::collections::BTreeSet::new());
         static ITERATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         builder.check(|| {
             ITERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

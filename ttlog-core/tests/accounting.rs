@@ -9,7 +9,9 @@ use ttlog_core::{Trace, Value, info};
 
 fn trace() -> &'static Trace {
     static TRACE: OnceLock<Trace> = OnceLock::new();
-    TRACE.get_or_init(|| Trace::builder().service("accounting").capacity_bytes(16 * 1024).max_idle_rings(16).install().unwrap())
+    TRACE.get_or_init(|| {
+        Trace::builder().service("accounting").capacity_bytes(16 * 1024).max_idle_rings(16).install().unwrap()
+    })
 }
 
 /// The tests here measure global counters, so they run one at a time.
@@ -147,7 +149,12 @@ fn hundred_thousand_short_lived_threads_reuse_rings() {
     assert_eq!(m.logged - before.logged, logged.load(Ordering::Relaxed));
     assert_eq!(m.logged, m.in_ring + m.overwritten + m.dropped.total());
     // Rings never exceed what the 1,024-thread test needed plus idle ones.
-    assert!(m.rings <= before.rings.max(8) + 16 + 8, "{} rings after 100,000 threads (before: {})", m.rings, before.rings);
+    assert!(
+        m.rings <= before.rings.max(8) + 16 + 8,
+        "{} rings after 100,000 threads (before: {})",
+        m.rings,
+        before.rings
+    );
     let newest: Vec<_> = trace.events().into_iter().filter(|e| &*e.target == "acct").collect();
     assert!(!newest.is_empty());
 }

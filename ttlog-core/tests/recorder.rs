@@ -185,7 +185,8 @@ fn events_carry_thread_identity_and_come_in_time_order() {
     for w in 0..4u64 {
         let mine: Vec<_> = events.iter().filter(|e| e.field("worker") == Some(&Value::U64(w))).collect();
         assert!(mine.windows(2).all(|p| p[1].seq == p[0].seq + 1));
-        let ns: Vec<u64> = mine.iter().map(|e| if let Some(Value::U64(n)) = e.field("n") { *n } else { panic!() }).collect();
+        let ns: Vec<u64> =
+            mine.iter().map(|e| if let Some(Value::U64(n)) = e.field("n") { *n } else { panic!() }).collect();
         assert_eq!(ns, (0..50).collect::<Vec<u64>>());
     }
 }

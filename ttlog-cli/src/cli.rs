@@ -1,0 +1,472 @@
+//! The `ttlog-view` command line: arguments parsed into a validated
+//! [`Plan`], then one dispatch on its [`Mode`].
+//!
+//! Exit codes (see [`Outcome::exit_code`]): 0 success, 1 no event matched,
+//! 2 error (bad arguments, unreadable input, a damaged input with
+//! `--strict`). A closed pipe (`ttlog-view … | head`) ends quietly with 0.
+
+use crate::dataset::{Engine, Input, View};
+use crate::export;
+use crate::filter::Filter;
+use crate::stats::{Agg, AggFn, GroupKey};
+use crate::time::TimeSpec;
+use anyhow::{Context as _, bail};
+use clap::{Parser, ValueEnum};
+use std::ffi::OsString;
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  ttlog-view testdata/ --stats
+  ttlog-view /var/tmp/ttlog/*.bin --filter 'level>=WARN' --since -5m
+  ttlog-view app.bin --filter 'target=http and status>=500' --format ndjson | jq .fields
+  ttlog-view app.bin --group-by target --agg count,p99:latency_us
+  ttlog-view snaps/ --format parquet --partition-by service,date -o dataset/
+
+Exit codes: 0 success, 1 no event matched, 2 error. Damaged inputs are
+reported on stderr and their intact chunks used (--strict: an error).";
+
+/// Filter, count, group and export TTLog snapshots.
+///
+/// INPUT is a snapshot file, a directory (its *.bin files), a glob pattern,
+/// or - for standard input. Several inputs are merged in time order.
+#[derive(Debug, Parser)]
+#[command(name = "ttlog-view", version, after_help = EXAMPLES, max_term_width = 100)]
+pub struct Args {
+    /// Snapshot files, directories, glob patterns, or - for stdin.
+    /// Example: ttlog-view /var/tmp/ttlog/
+    #[arg(value_name = "INPUT", required = true)]
+    pub inputs: Vec<String>,
+
+    /// Keep events for which EXPR holds; repeat to require several. Terms KEY OP VALUE with OP one
+    /// of = != > >= < <= ~ (regex) !~; KEY is level, target, message (msg), thread, file, line,
+    /// service, host, pid or a field name; combine with and, or, not, ( ).
+    /// Example: --filter 'level>=WARN and (path~^/api/ or latency_us>100)'
+    #[arg(short = 'f', long = "filter", value_name = "EXPR")]
+    pub filters: Vec<String>,
+
+    /// Only events at or after T: an RFC 3339 time, or a duration before the last event.
+    /// Example: --since -5m, --since 2026-11-22T00:27:00Z
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    pub since: Option<String>,
+
+    /// Only events at or before T (same forms as --since).
+    /// Example: --until -1m30s
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    pub until: Option<String>,
+
+    /// Only the first N matching events in time order.
+    /// Example: --limit 100
+    #[arg(long, value_name = "N", conflicts_with = "tail")]
+    pub limit: Option<usize>,
+
+    /// Only the last N matching events.
+    /// Example: --tail 20
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
+
+    /// Newest first.
+    /// Example: --tail 20 --reverse
+    #[arg(long)]
+    pub reverse: bool,
+
+    /// Output format (json is one array, ndjson one object per line; with --stats or --group-by,
+    /// json prints one object or array).
+    /// Example: --format ndjson
+    #[arg(long, value_enum, default_value_t = Format::Text, value_name = "FORMAT")]
+    pub format: Format,
+
+    /// Write to PATH instead of stdout (a directory with --partition-by).
+    /// Example: -o events.parquet
+    #[arg(short = 'o', long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// Colour the text output: auto (a terminal, and NO_COLOR unset), always, never.
+    /// Example: --color never
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// Print counts: events, span and rate, levels, top targets and messages, threads, and per
+    /// file its header, counters (overwritten, dropped) and damage.
+    /// Example: --stats
+    #[arg(long)]
+    pub stats: bool,
+
+    /// Group by keys (any filter KEY, or time:1s / time:1m buckets), most events first.
+    /// Example: --group-by target,level
+    #[arg(long, value_name = "KEY,...", value_delimiter = ',')]
+    pub group_by: Vec<String>,
+
+    /// Aggregates of --group-by: count (default), min, max, mean, sum, p50, p90, p99 of a numeric
+    /// field as FUNC:FIELD.
+    /// Example: --agg count,p99:latency_us
+    #[arg(long, value_name = "AGG,...", value_delimiter = ',', requires = "group_by")]
+    pub agg: Vec<String>,
+
+    /// With --format parquet: write a Hive-style dataset directory partitioned by these keys
+    /// (service, hostname, pid, level, date).
+    /// Example: --format parquet --partition-by service,date -o dataset/
+    #[arg(long, value_name = "KEY,...", value_delimiter = ',', requires = "output")]
+    pub partition_by: Vec<String>,
+
+    /// Treat any damaged or unreadable input as an error (exit 2) instead of a warning.
+    /// Example: --strict
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Start the interactive viewer (ttlog-tui).
+    /// Example: ttlog-view -i /var/tmp/ttlog/
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One aligned, coloured line per event.
+    Text,
+    /// One JSON array of event objects.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+    /// CSV with a header row.
+    Csv,
+    /// Apache Parquet (needs -o).
+    Parquet,
+}
+
+/// When to colour text output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// What to produce.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    /// The events themselves.
+    Events,
+    /// Stats, a group table, or both.
+    Summary {
+        /// `--stats`.
+        stats: bool,
+        /// `--group-by` keys and `--agg` aggregates.
+        group: Option<(Vec<GroupKey>, Vec<Agg>)>,
+    },
+    /// The TUI.
+    Interactive,
+}
+
+/// The validated command line.
+#[derive(Debug)]
+pub struct Plan {
+    /// Inputs, expanded.
+    pub inputs: Vec<Input>,
+    /// All filters together.
+    pub filter: Filter,
+    /// `--since`.
+    pub since: Option<TimeSpec>,
+    /// `--until`.
+    pub until: Option<TimeSpec>,
+    /// `--limit`.
+    pub limit: Option<usize>,
+    /// `--tail`.
+    pub tail: Option<usize>,
+    /// `--reverse`.
+    pub reverse: bool,
+    /// Output format.
+    pub format: Format,
+    /// Output path.
+    pub output: Option<PathBuf>,
+    /// Colour text output.
+    pub color: bool,
+    /// `--partition-by`.
+    pub partition_by: Vec<String>,
+    /// `--strict`.
+    pub strict: bool,
+    /// What to do.
+    pub mode: Mode,
+}
+
+/// How a successful run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Some event matched (or help/version was printed).
+    Matched,
+    /// No event matched.
+    NoMatch,
+    /// The arguments were wrong; clap printed why.
+    Usage,
+}
+
+impl Outcome {
+    /// 0, 1 or 2.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Matched => 0,
+            Outcome::NoMatch => 1,
+            Outcome::Usage => 2,
+        }
+    }
+}
+
+/// Whether `err` comes from writing to a closed pipe.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe))
+        || err.chain().any(|c| c.to_string().contains("Broken pipe"))
+}
+
+fn filter_error(text: &str, e: crate::FilterError) -> anyhow::Error {
+    anyhow::anyhow!("bad filter: {e}\n{}", e.pointer(text))
+}
+
+impl Plan {
+    /// Checks and resolves the arguments.
+    ///
+    /// # Errors
+    /// A bad filter, time, key or aggregate, a missing output path.
+    pub fn from_args(a: Args) -> anyhow::Result<Plan> {
+        let mut filters = Vec::new();
+        for text in &a.filters {
+            filters.push(Filter::parse(text).map_err(|e| filter_error(text, e))?);
+        }
+        let since =
+            a.since.as_deref().map(TimeSpec::parse).transpose().map_err(anyhow::Error::msg).context("--since")?;
+        let until =
+            a.until.as_deref().map(TimeSpec::parse).transpose().map_err(anyhow::Error::msg).context("--until")?;
+        let mode = if a.interactive {
+            Mode::Interactive
+        } else if a.stats || !a.group_by.is_empty() {
+            let group = if a.group_by.is_empty() {
+                None
+            } else {
+                let keys = a.group_by.iter().map(|k| GroupKey::parse(k)).collect::<Result<Vec<_>, _>>()?;
+                let aggs = a
+                    .agg
+                    .iter()
+                    .map(|g| Agg::parse(g))
+                    .filter(|g| !matches!(g, Ok(Agg { func: AggFn::Count, .. })))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Some((keys, aggs))
+            };
+            Mode::Summary { stats: a.stats, group }
+        } else {
+            Mode::Events
+        };
+        if !a.partition_by.is_empty() && a.format != Format::Parquet {
+            bail!("--partition-by writes Parquet datasets: add --format parquet");
+        }
+        if a.format == Format::Parquet && a.output.is_none() {
+            bail!("--format parquet needs an output file: -o PATH");
+        }
+        if matches!(mode, Mode::Summary { .. }) && a.format == Format::Parquet {
+            bail!("--stats and --group-by print text, json or csv, not parquet");
+        }
+        if matches!(mode, Mode::Summary { stats: true, .. }) && a.format == Format::Csv {
+            bail!("--stats prints text or json, not csv");
+        }
+        let color = match a.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                a.output.is_none()
+                    && io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        };
+        let inputs = if mode == Mode::Interactive { Vec::new() } else { Input::expand(&a.inputs)? };
+        Ok(Plan {
+            inputs,
+            filter: Filter::all_of(filters),
+            since,
+            until,
+            limit: a.limit,
+            tail: a.tail,
+            reverse: a.reverse,
+            format: a.format,
+            output: a.output,
+            color,
+            partition_by: a.partition_by,
+            strict: a.strict,
+            mode,
+        })
+    }
+}
+
+/// Parses `args` (with the program name first) and runs the command.
+///
+/// # Errors
+/// Anything that should end the program with exit code 2 (or 0 for a
+/// closed pipe, see [`is_broken_pipe`]).
+pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> anyhow::Result<Outcome> {
+    let args = match Args::try_parse_from(args) {
+        Ok(a) => a,
+        Err(e) => {
+            use clap::error::ErrorKind::*;
+            let usage = !matches!(e.kind(), DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand);
+            e.print()?;
+            return Ok(if usage { Outcome::Usage } else { Outcome::Matched });
+        }
+    };
+    let plan = Plan::from_args(args)?;
+    match plan.mode.clone() {
+        Mode::Interactive => interactive(&plan),
+        Mode::Events => {
+            let view = select(&plan)?;
+            print_events(&plan, &view)
+        }
+        Mode::Summary { stats, group } => {
+            let view = select(&plan)?;
+            print_summary(&plan, &view, stats, group.as_ref())
+        }
+    }
+}
+
+/// `--interactive`: the TUI lives in `ttlog-tui`, which this build does not
+/// include.
+pub fn interactive(_plan: &Plan) -> anyhow::Result<Outcome> {
+    bail!("interactive mode: ttlog-tui not built in")
+}
+
+/// Loads the inputs (progress bar on a terminal), reports damage on
+/// stderr, and applies filters, time bounds, limit/tail and order.
+///
+/// # Errors
+/// Unreadable inputs, strict-mode damage, a filter that does not fit the
+/// data.
+pub fn select(plan: &Plan) -> anyhow::Result<View> {
+    let engine = Engine::new().strict(plan.strict);
+    let (snaps, failed) = engine.open(&plan.inputs)?;
+    let total = crate::dataset::events_in(&snaps);
+    let bar = (io::stderr().is_terminal() && total >= 1_000_000).then(|| {
+        let bar = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("decoding {bar:40} {human_pos}/{human_len} events {per_sec} {eta}")
+                .expect("progress template"),
+        );
+        bar
+    });
+    let engine = match &bar {
+        Some(b) => {
+            let b = b.clone();
+            engine.on_progress(move |n| b.inc(n))
+        }
+        None => engine,
+    };
+    let ds = engine.load_opened(snaps, failed);
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let ds = ds?;
+    for p in ds.problems() {
+        eprintln!("ttlog-view: warning: {} (the intact chunks are used)", crate::text::escape(&p.to_string()));
+    }
+    let mut view = ds.all();
+    if !plan.filter.is_empty() {
+        view = view.filter(&plan.filter).map_err(|e| {
+            let text = plan.filter.to_string();
+            // Point into the one expression when there is one.
+            if plan.filter.parts().len() == 1 { filter_error(&text, e) } else { anyhow::anyhow!("bad filter: {e}") }
+        })?;
+    }
+    if plan.since.is_some() || plan.until.is_some() {
+        let last = ds.all().time_range().map_or(0, |(_, b)| b);
+        view = view.between(plan.since.map(|s| s.resolve(last)), plan.until.map(|u| u.resolve(last)));
+    }
+    if let Some(n) = plan.limit {
+        view = view.head(n);
+    }
+    if let Some(n) = plan.tail {
+        view = view.tail(n);
+    }
+    if plan.reverse {
+        view = view.reversed();
+    }
+    Ok(view)
+}
+
+fn open_output(plan: &Plan) -> anyhow::Result<Box<dyn Write>> {
+    Ok(match &plan.output {
+        Some(p) => Box::new(io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(io::BufWriter::with_capacity(1 << 16, io::stdout().lock())),
+    })
+}
+
+/// Writes the events of `view` in the plan's format.
+///
+/// # Errors
+/// Output errors.
+pub fn print_events(plan: &Plan, view: &View) -> anyhow::Result<Outcome> {
+    match plan.format {
+        Format::Parquet => {
+            let path = plan.output.as_ref().expect("checked in Plan::from_args");
+            if plan.partition_by.is_empty() {
+                let f = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+                export::write_parquet(view, io::BufWriter::new(f)).context("writing parquet")?;
+            } else {
+                export::write_partitioned(view, path, &plan.partition_by).context("writing the parquet dataset")?;
+            }
+        }
+        format => {
+            let mut w = open_output(plan)?;
+            match format {
+                Format::Text => export::write_text(view, &mut w, plan.color)?,
+                Format::Json => export::write_json(view, &mut w, true)?,
+                Format::Ndjson => export::write_json(view, &mut w, false)?,
+                Format::Csv => export::write_csv(view, &mut w)?,
+                Format::Parquet => unreachable!(),
+            }
+        }
+    }
+    Ok(if view.is_empty() { Outcome::NoMatch } else { Outcome::Matched })
+}
+
+/// Writes `--stats` and/or the `--group-by` table.
+///
+/// # Errors
+/// A group-by that does not fit the data, output errors.
+pub fn print_summary(
+    plan: &Plan,
+    view: &View,
+    stats: bool,
+    group: Option<&(Vec<GroupKey>, Vec<Agg>)>,
+) -> anyhow::Result<Outcome> {
+    let mut w = open_output(plan)?;
+    let ds = view.dataset();
+    if stats {
+        let s = view.stats();
+        match plan.format {
+            Format::Json | Format::Ndjson => {
+                serde_json::to_writer(&mut w, &export::stats_json(&s, ds))?;
+                writeln!(w)?;
+            }
+            _ => export::write_stats_text(&s, ds, &mut w)?,
+        }
+    }
+    if let Some((keys, aggs)) = group {
+        let t = view.group_by(keys, aggs)?;
+        match plan.format {
+            Format::Json | Format::Ndjson => {
+                serde_json::to_writer(&mut w, &export::groups_json(&t))?;
+                writeln!(w)?;
+            }
+            Format::Csv => export::write_groups_csv(&t, &mut w)?,
+            _ => {
+                if stats {
+                    writeln!(w, "\ngroups")?;
+                }
+                export::write_groups_text(&t, &mut w)?;
+            }
+        }
+    }
+    w.flush()?;
+    Ok(if view.is_empty() { Outcome::NoMatch } else { Outcome::Matched })
+}

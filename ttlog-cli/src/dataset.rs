@@ -1,0 +1,1322 @@
+//! Loading snapshots into one polars frame ([`Engine`], [`Dataset`]), and
+//! the filtered, ordered subsets of it ([`View`]).
+//!
+//! # The frame
+//!
+//! Every event is one row of four numeric columns, in time order:
+//!
+//! | column | type | what |
+//! | --- | --- | --- |
+//! | `ts` | `i64` | UTC nanoseconds |
+//! | `cs` | `u32` | call-site code: index into [`Dataset::sites`] |
+//! | `th` | `u32` | thread code: index into [`Dataset::threads`] |
+//! | `ev` | `u32` | event number: where the event's field values are |
+//!
+//! Level, target, message, file, line, and the service, host and pid of the
+//! snapshot live once per call site in [`Dataset::sites`] (each site belongs
+//! to one snapshot file), never once per row: a term on them is evaluated on
+//! that small table and becomes `cs IN {codes}`. Field values stay in the
+//! decoded chunks and become a typed polars column (one per field name,
+//! null where an event has no such field) only when a filter, group-by or
+//! export names them.
+
+use crate::filter::{self, Filter, FilterError, Key, Op};
+use polars::prelude::*;
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use ttlog_core::snapshot::{Counters, FieldColumn, FormatVersion, Snapshot, SnapshotError, Values};
+use ttlog_core::{CallSiteInfo, Kind, Level, Value};
+
+/// Column names of the frame.
+pub mod cols {
+    /// UTC nanoseconds, `i64`.
+    pub const TS: &str = "ts";
+    /// Call-site code, `u32`.
+    pub const CS: &str = "cs";
+    /// Thread code, `u32`.
+    pub const TH: &str = "th";
+    /// Event number, `u32` (polars' index type).
+    pub const EV: &str = "ev";
+}
+
+/// Where to read snapshots from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A snapshot file.
+    File(PathBuf),
+    /// Standard input (one snapshot).
+    Stdin,
+}
+
+impl Input {
+    /// Expands command-line inputs: a file, a directory (its `*.bin` files,
+    /// sorted by name), a glob pattern (`/var/tmp/ttlog/*-panic.bin`), or `-`
+    /// for standard input.
+    ///
+    /// ```
+    /// use ttlog_cli::Input;
+    /// assert_eq!(Input::expand(&["-".to_string()]).unwrap(), vec![Input::Stdin]);
+    /// assert!(Input::expand(&["/no/such/file.bin".to_string()]).is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// A path that does not exist, a bad pattern, a pattern or directory
+    /// that names no snapshot.
+    pub fn expand(args: &[String]) -> Result<Vec<Input>, LoadError> {
+        let mut out = Vec::new();
+        for a in args {
+            if a == "-" {
+                out.push(Input::Stdin);
+                continue;
+            }
+            let p = Path::new(a);
+            if p.is_dir() {
+                let rd = std::fs::read_dir(p).map_err(|e| LoadError::Input(format!("{a}: {e}")))?;
+                let mut bins: Vec<PathBuf> = rd
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "bin"))
+                    .collect();
+                bins.sort();
+                if bins.is_empty() {
+                    return Err(LoadError::Input(format!("{a}: no *.bin snapshot files in this directory")));
+                }
+                out.extend(bins.into_iter().map(Input::File));
+            } else if p.exists() {
+                out.push(Input::File(p.to_path_buf()));
+            } else if a.contains(['*', '?', '[']) {
+                let paths = glob::glob(a).map_err(|e| LoadError::Input(format!("{a}: bad pattern: {e}")))?;
+                let mut found: Vec<PathBuf> = paths.filter_map(Result::ok).filter(|p| p.is_file()).collect();
+                found.sort();
+                if found.is_empty() {
+                    return Err(LoadError::Input(format!("{a}: no file matches this pattern")));
+                }
+                out.extend(found.into_iter().map(Input::File));
+            } else {
+                return Err(LoadError::Input(format!("{a}: no such file or directory")));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Why [`Engine::load`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// An input argument names nothing readable.
+    #[error("{0}")]
+    Input(String),
+    /// No input could be opened as a snapshot; each reason is listed.
+    #[error("no snapshot could be read: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    NothingReadable(Vec<SnapshotError>),
+    /// `strict` is set and an input is damaged.
+    #[error("damaged input (strict mode): {0}")]
+    Damaged(SnapshotError),
+    /// More events than the frame's index type can address.
+    #[error("{0} events: more than the 4 294 967 295 one frame holds")]
+    TooMany(u64),
+    /// Reading standard input failed.
+    #[error("reading standard input: {0}")]
+    Stdin(std::io::Error),
+    /// An error of the polars engine.
+    #[error(transparent)]
+    Polars(#[from] PolarsError),
+}
+
+/// Loads snapshots into a [`Dataset`].
+///
+/// ```
+/// use ttlog_cli::{Engine, Input};
+/// let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/normal.bin");
+/// let ds = Engine::new().load(&[Input::File(dir)]).unwrap();
+/// assert_eq!(ds.len(), 43);
+/// ```
+#[derive(Default, Clone)]
+pub struct Engine {
+    progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+    strict: bool,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine").field("progress", &self.progress.is_some()).field("strict", &self.strict).finish()
+    }
+}
+
+/// Total events (in the intact chunk frames) of opened snapshots: what a
+/// progress bar should count to.
+pub fn events_in(snaps: &[Snapshot]) -> u64 {
+    snaps.iter().map(Snapshot::event_count).sum()
+}
+
+impl Engine {
+    /// An engine with no progress reporting that tolerates damage.
+    pub fn new() -> Engine {
+        Engine::default()
+    }
+
+    /// Calls `f(events)` from decoding threads each time a chunk of
+    /// `events` events is decoded.
+    pub fn on_progress(mut self, f: impl Fn(u64) + Send + Sync + 'static) -> Engine {
+        self.progress = Some(Arc::new(f));
+        self
+    }
+
+    /// Makes any damage (an unreadable input, a bad chunk, a cut-off file) an
+    /// error instead of a [`Dataset::problems`] entry.
+    pub fn strict(mut self, strict: bool) -> Engine {
+        self.strict = strict;
+        self
+    }
+
+    /// Opens the inputs (in parallel) without decoding their chunks.
+    /// Inputs that cannot be opened are returned as errors beside the rest.
+    pub fn open(&self, inputs: &[Input]) -> Result<(Vec<Snapshot>, Vec<SnapshotError>), LoadError> {
+        let mut stdin = None;
+        if inputs.contains(&Input::Stdin) {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf).map_err(LoadError::Stdin)?;
+            stdin = Some(buf);
+        }
+        let opened: Vec<Result<Snapshot, SnapshotError>> = inputs
+            .par_iter()
+            .map(|i| match i {
+                Input::File(p) => Snapshot::open(p),
+                Input::Stdin => Snapshot::from_bytes(stdin.clone().unwrap_or_default(), "<stdin>"),
+            })
+            .collect();
+        let mut snaps = Vec::new();
+        let mut failed = Vec::new();
+        for o in opened {
+            match o {
+                Ok(s) => snaps.push(s),
+                Err(e) => failed.push(e),
+            }
+        }
+        Ok((snaps, failed))
+    }
+
+    /// Opens and decodes the inputs into one time-ordered [`Dataset`].
+    ///
+    /// # Errors
+    /// No input could be opened, or (strict) an input is damaged.
+    pub fn load(&self, inputs: &[Input]) -> Result<Dataset, LoadError> {
+        let (snaps, failed) = self.open(inputs)?;
+        self.load_opened(snaps, failed)
+    }
+
+    /// Decodes snapshots opened with [`Engine::open`] (so a caller can size
+    /// a progress bar with [`events_in`] first).
+    ///
+    /// # Errors
+    /// As [`Engine::load`].
+    pub fn load_opened(&self, snaps: Vec<Snapshot>, failed: Vec<SnapshotError>) -> Result<Dataset, LoadError> {
+        if snaps.is_empty() {
+            return Err(LoadError::NothingReadable(failed));
+        }
+        if self.strict {
+            if let Some(e) = failed.first() {
+                return Err(LoadError::Damaged(e.clone()));
+            }
+            if let Some(e) = snaps.iter().flat_map(|s| s.problems()).next() {
+                return Err(LoadError::Damaged(e.clone()));
+            }
+        }
+        let mut problems = failed;
+        let mut sources = Vec::with_capacity(snaps.len());
+        let mut sites = Vec::new();
+        let mut threads = Vec::new();
+        for (si, s) in snaps.iter().enumerate() {
+            let h = s.header();
+            let src = Arc::new(SourceInfo {
+                path: s.name().to_owned(),
+                service: Arc::from(h.service.as_str()),
+                hostname: Arc::from(h.hostname.as_str()),
+                pid: h.pid,
+                reason: h.reason.clone(),
+                created_at_ns: h.created_at_ns,
+                library: h.library.clone(),
+                version: s.version(),
+                counters: h.counters,
+                events_in_frames: s.event_count(),
+                events_loaded: 0,
+                problems: s.problems().to_vec(),
+                site_offset: sites.len() as u32,
+                thread_offset: threads.len() as u32,
+            });
+            problems.extend(s.problems().iter().cloned());
+            for info in s.callsites() {
+                sites.push(Site { source: si as u32, info: Arc::clone(info) });
+            }
+            for (ti, t) in s.threads().iter().enumerate() {
+                let e = h.threads.get(ti);
+                threads.push(ThreadRef {
+                    source: si as u32,
+                    id: t.id,
+                    name: t.name.clone(),
+                    written: e.map_or(0, |e| e.written),
+                    overwritten: e.map_or(0, |e| e.overwritten),
+                    dropped_too_large: e.map_or(0, |e| e.dropped_too_large),
+                });
+            }
+            sources.push(src);
+        }
+        let total = events_in(&snaps);
+        if total > u64::from(IdxSize::MAX) {
+            return Err(LoadError::TooMany(total));
+        }
+
+        // Decode every chunk of every input in parallel.
+        let jobs: Vec<(usize, usize)> =
+            snaps.iter().enumerate().flat_map(|(si, s)| (0..s.chunks().len()).map(move |c| (si, c))).collect();
+        let decoded: Vec<Result<ttlog_core::snapshot::ChunkColumns, SnapshotError>> = jobs
+            .par_iter()
+            .map(|&(si, c)| {
+                let r = snaps[si].decode_chunk(c);
+                if let Some(p) = &self.progress {
+                    p(u64::from(snaps[si].chunks()[c].events));
+                }
+                r
+            })
+            .collect();
+
+        // Number the events, then move the columns into polars, in parallel.
+        let mut pending = Vec::with_capacity(decoded.len());
+        let mut base = 0u64;
+        let mut loaded = vec![0u64; sources.len()];
+        for (&(si, _), r) in jobs.iter().zip(decoded) {
+            match r {
+                Ok(cols) => {
+                    let n = cols.len() as u64;
+                    loaded[si] += n;
+                    pending.push((si, base, cols));
+                    base += n;
+                }
+                Err(e) => {
+                    if self.strict {
+                        return Err(LoadError::Damaged(e));
+                    }
+                    problems.push(e);
+                }
+            }
+        }
+        for (s, n) in sources.iter_mut().zip(&loaded) {
+            if let Some(s) = Arc::get_mut(s) {
+                s.events_loaded = *n;
+            }
+        }
+        let converted: Vec<Converted> = pending
+            .into_par_iter()
+            .map(|(si, base, c)| {
+                let src = &sources[si];
+                let n = c.timestamps.len();
+                let sorted = c.timestamps.windows(2).all(|w| w[0] <= w[1]);
+                let bounds = c.timestamps.first().copied().zip(c.timestamps.last().copied());
+                let cs: Vec<u32> = c.callsites.iter().map(|&l| l - 1 + src.site_offset).collect();
+                let th: Vec<u32> = c.threads.into_iter().map(|t| t + src.thread_offset).collect();
+                let ev: Vec<IdxSize> = (0..n as IdxSize).map(|i| base as IdxSize + i).collect();
+                let df = DataFrame::new(
+                    n,
+                    vec![
+                        Int64Chunked::from_vec(cols::TS.into(), c.timestamps).into_column(),
+                        UInt32Chunked::from_vec(cols::CS.into(), cs).into_column(),
+                        UInt32Chunked::from_vec(cols::TH.into(), th).into_column(),
+                        IdxCa::from_vec(cols::EV.into(), ev).into_column(),
+                    ],
+                )
+                .expect("columns of equal length");
+                let chunk = Chunk {
+                    base,
+                    source: si as u32,
+                    callsites: c.callsites,
+                    ranks: c.ranks,
+                    seqs: c.seqs,
+                    columns: c.columns,
+                };
+                (df, chunk, sorted, bounds)
+            })
+            .collect();
+        let mut frames = Vec::with_capacity(converted.len());
+        let mut chunks = Vec::with_capacity(converted.len());
+        let mut in_order = true;
+        let mut last = i64::MIN;
+        for (df, chunk, sorted, bounds) in converted {
+            if let Some((first, l)) = bounds {
+                in_order &= sorted && first >= last;
+                last = l;
+            }
+            frames.push(df);
+            chunks.push(chunk);
+        }
+        let mut frame = match frames.len() {
+            0 => empty_frame(),
+            _ => {
+                let mut it = frames.into_iter();
+                let mut f = it.next().expect("one frame");
+                for other in it {
+                    f.vstack_mut_owned(other)?;
+                }
+                f
+            }
+        };
+        frame.rechunk_mut_par();
+        if !in_order {
+            // Stable: events of equal time stay in input, then file order.
+            frame = frame.sort([cols::TS], SortMultipleOptions::default().with_maintain_order(true))?;
+        }
+
+        let mut fields: BTreeMap<Arc<str>, FieldInfo> = BTreeMap::new();
+        for (code, site) in sites.iter().enumerate() {
+            for (fi, (name, kind)) in site.info.fields.iter().enumerate() {
+                let e = fields.entry(Arc::clone(name)).or_insert_with(|| FieldInfo {
+                    name: Arc::clone(name),
+                    kinds: Vec::new(),
+                    dtype: DataType::Null,
+                    sites: Vec::new(),
+                });
+                if !e.kinds.contains(kind) {
+                    e.kinds.push(*kind);
+                }
+                e.sites.push((code as u32, fi as u32));
+            }
+        }
+        for f in fields.values_mut() {
+            f.dtype = unified_dtype(&f.kinds);
+        }
+        Ok(Dataset {
+            inner: Arc::new(
+                Inner {
+                    sources,
+                    sites,
+                    threads,
+                    chunks,
+                    chunk_bases: Vec::new(),
+                    frame,
+                    fields,
+                    problems,
+                    field_cache: Mutex::new(HashMap::new()),
+                }
+                .with_bases(),
+            ),
+        })
+    }
+}
+
+/// A chunk moved into polars: its frame, its field values, whether its
+/// timestamps are in order, and its first and last timestamps.
+type Converted = (DataFrame, Chunk, bool, Option<(i64, i64)>);
+
+fn empty_frame() -> DataFrame {
+    DataFrame::new(
+        0,
+        vec![
+            Column::new_empty(cols::TS.into(), &DataType::Int64),
+            Column::new_empty(cols::CS.into(), &DataType::UInt32),
+            Column::new_empty(cols::TH.into(), &DataType::UInt32),
+            Column::new_empty(cols::EV.into(), &IDX_DTYPE),
+        ],
+    )
+    .expect("empty frame")
+}
+
+/// The polars type of a field that has these kinds at its call sites:
+/// one kind keeps its type (`u128`, `i128` and `char` become text); mixed
+/// numbers become `f64`; anything mixed with text or booleans becomes text.
+fn unified_dtype(kinds: &[Kind]) -> DataType {
+    let one = |k: Kind| match k {
+        Kind::Bool => DataType::Boolean,
+        Kind::U64 => DataType::UInt64,
+        Kind::I64 => DataType::Int64,
+        Kind::F32 => DataType::Float32,
+        Kind::F64 => DataType::Float64,
+        Kind::Char | Kind::U128 | Kind::I128 | Kind::Str => DataType::String,
+    };
+    match kinds {
+        [k] => one(*k),
+        ks if ks.iter().all(|k| matches!(k, Kind::U64 | Kind::I64 | Kind::F32 | Kind::F64)) => DataType::Float64,
+        _ => DataType::String,
+    }
+}
+
+/// One snapshot file of a [`Dataset`].
+#[derive(Debug, Clone)]
+pub struct SourceInfo {
+    /// The path as given (`<stdin>` for standard input).
+    pub path: String,
+    /// Service name.
+    pub service: Arc<str>,
+    /// Host name.
+    pub hostname: Arc<str>,
+    /// Process id.
+    pub pid: u32,
+    /// Why the snapshot was taken.
+    pub reason: String,
+    /// When it was taken (UTC ns).
+    pub created_at_ns: i64,
+    /// The library that wrote it.
+    pub library: String,
+    /// File format.
+    pub version: FormatVersion,
+    /// The event accounting of the header (overwritten, dropped, …).
+    pub counters: Counters,
+    /// Events in the intact chunk frames.
+    pub events_in_frames: u64,
+    /// Events decoded into the dataset.
+    pub events_loaded: u64,
+    /// Damage found while opening (chunk decoding errors are in
+    /// [`Dataset::problems`]).
+    pub problems: Vec<SnapshotError>,
+    site_offset: u32,
+    thread_offset: u32,
+}
+
+/// A call site of one snapshot: the row of the small table that `cs` codes
+/// index.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// Index into [`Dataset::sources`].
+    pub source: u32,
+    /// Level, target, message, file, line, fields.
+    pub info: Arc<CallSiteInfo>,
+}
+
+/// A thread of one snapshot: the row that `th` codes index.
+#[derive(Debug, Clone)]
+pub struct ThreadRef {
+    /// Index into [`Dataset::sources`].
+    pub source: u32,
+    /// Process-unique thread id.
+    pub id: u64,
+    /// Thread name.
+    pub name: Option<Arc<str>>,
+    /// Records ever written to its ring.
+    pub written: u64,
+    /// Records of its ring lost to overwriting.
+    pub overwritten: u64,
+    /// Its events dropped as too large.
+    pub dropped_too_large: u64,
+}
+
+impl ThreadRef {
+    /// The name, or the id as text for unnamed threads.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(n) => n.to_string(),
+            None => self.id.to_string(),
+        }
+    }
+}
+
+/// A field name across the call sites of a dataset.
+#[derive(Debug, Clone)]
+pub struct FieldInfo {
+    /// Field name.
+    pub name: Arc<str>,
+    /// The kinds it has at its call sites.
+    pub kinds: Vec<Kind>,
+    /// The polars type of its column.
+    pub dtype: DataType,
+    /// (call-site code, field index) of every call site that has it.
+    pub sites: Vec<(u32, u32)>,
+}
+
+/// Field values of one decoded chunk.
+#[derive(Debug)]
+struct Chunk {
+    /// Event number of the chunk's first event.
+    base: u64,
+    source: u32,
+    /// Call-site ids local to the snapshot (1-based).
+    callsites: Vec<u32>,
+    ranks: Vec<u32>,
+    seqs: Vec<u64>,
+    columns: Vec<FieldColumn>,
+}
+
+impl Chunk {
+    fn column(&self, local_cs: u32, field: u32) -> Option<&FieldColumn> {
+        let i = self.columns.binary_search_by_key(&(local_cs, field), |c| (c.callsite, c.field)).ok()?;
+        Some(&self.columns[i])
+    }
+}
+
+struct Inner {
+    sources: Vec<Arc<SourceInfo>>,
+    sites: Vec<Site>,
+    threads: Vec<ThreadRef>,
+    chunks: Vec<Chunk>,
+    chunk_bases: Vec<u64>,
+    frame: DataFrame,
+    fields: BTreeMap<Arc<str>, FieldInfo>,
+    problems: Vec<SnapshotError>,
+    /// Field columns in event-number order, built on first use.
+    field_cache: Mutex<HashMap<Arc<str>, Series>>,
+}
+
+impl Inner {
+    fn with_bases(mut self) -> Inner {
+        self.chunk_bases = self.chunks.iter().map(|c| c.base).collect();
+        self
+    }
+}
+
+/// Every event of the loaded snapshots, in time order, with the tables
+/// that its codes refer to. Cheap to clone (shared).
+///
+/// ```
+/// use ttlog_cli::{Engine, Filter, Input};
+/// let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/normal.bin");
+/// let ds = Engine::new().load(&[Input::File(p)]).unwrap();
+/// let view = ds.filter(&Filter::parse("target=orders and qty>=1000").unwrap()).unwrap();
+/// assert_eq!(view.len(), 10);
+/// let rows = view.rows(0..2);
+/// assert_eq!(&*rows[0].message, "order filled");
+/// ```
+#[derive(Clone)]
+pub struct Dataset {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Dataset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dataset")
+            .field("events", &self.len())
+            .field("sources", &self.inner.sources.len())
+            .field("sites", &self.inner.sites.len())
+            .field("problems", &self.inner.problems.len())
+            .finish()
+    }
+}
+
+impl Dataset {
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.inner.frame.height()
+    }
+
+    /// Whether there are no events.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The snapshot files, in input order.
+    pub fn sources(&self) -> &[Arc<SourceInfo>] {
+        &self.inner.sources
+    }
+
+    /// The call-site table (`cs` codes index it).
+    pub fn sites(&self) -> &[Site] {
+        &self.inner.sites
+    }
+
+    /// The thread table (`th` codes index it).
+    pub fn threads(&self) -> &[ThreadRef] {
+        &self.inner.threads
+    }
+
+    /// Field names, with their kinds and column types.
+    pub fn fields(&self) -> impl Iterator<Item = &FieldInfo> {
+        self.inner.fields.values()
+    }
+
+    /// Every problem found: inputs that could not be opened, damage in
+    /// files, chunks that failed to decode. Their events are missing; all
+    /// others are there.
+    pub fn problems(&self) -> &[SnapshotError] {
+        &self.inner.problems
+    }
+
+    /// The whole frame (columns of [`cols`]).
+    pub fn frame(&self) -> &DataFrame {
+        &self.inner.frame
+    }
+
+    /// Every event, as a [`View`].
+    pub fn all(&self) -> View {
+        View { ds: self.clone(), frame: self.inner.frame.clone() }
+    }
+
+    /// The events for which `filter` holds.
+    ///
+    /// # Errors
+    /// A key or value that does not fit the data (an unknown field, text
+    /// where a number is needed, a bad regular expression).
+    pub fn filter(&self, filter: &Filter) -> Result<View, FilterError> {
+        self.all().filter(filter)
+    }
+
+    /// The site of call-site code `cs`, and its snapshot.
+    pub fn site(&self, cs: u32) -> (&Site, &SourceInfo) {
+        let s = &self.inner.sites[cs as usize];
+        (s, &self.inner.sources[s.source as usize])
+    }
+
+    /// The column of field `name` for every event, in event-number (`ev`)
+    /// order: typed as [`FieldInfo::dtype`], null where an event has no such
+    /// field. Built (in parallel over chunks) on first use, then cached.
+    pub fn field_column(&self, name: &str) -> Option<Series> {
+        let info = self.inner.fields.get(name)?;
+        if let Some(s) = self.inner.field_cache.lock().expect("field cache").get(name) {
+            return Some(s.clone());
+        }
+        let parts: Vec<Series> = self.inner.chunks.par_iter().map(|c| self.field_part(info, c)).collect();
+        let mut out = Series::new_empty(name.into(), &info.dtype);
+        for p in &parts {
+            out.append(p).expect("same dtype");
+        }
+        let out = out.rechunk();
+        self.inner.field_cache.lock().expect("field cache").insert(Arc::clone(&info.name), out.clone());
+        Some(out)
+    }
+
+    fn field_part(&self, info: &FieldInfo, c: &Chunk) -> Series {
+        let src = &self.inner.sources[c.source as usize];
+        // Local call-site id -> the chunk's column of this field, if any.
+        let n_sites = self.inner.sites.iter().filter(|s| s.source == c.source).count();
+        let mut by_site: Vec<Option<&Values>> = vec![None; n_sites + 1];
+        for &(code, fi) in &info.sites {
+            if self.inner.sites[code as usize].source == c.source {
+                let local = code - src.site_offset + 1;
+                by_site[local as usize] = c.column(local, fi).map(|col| &col.values);
+            }
+        }
+        let n = c.callsites.len();
+        let name: PlSmallStr = info.name.as_ref().into();
+        let get = |i: usize| by_site[c.callsites[i] as usize].map(|v| (v, c.ranks[i] as usize));
+        match info.dtype {
+            DataType::Boolean => {
+                let v: BooleanChunked = (0..n)
+                    .map(|i| {
+                        get(i).and_then(|(v, r)| match v {
+                            Values::Bool(b) => b.get(r).copied(),
+                            _ => None,
+                        })
+                    })
+                    .collect();
+                v.with_name(name).into_series()
+            }
+            DataType::UInt64 => {
+                let v: UInt64Chunked = (0..n)
+                    .map(|i| {
+                        get(i).and_then(|(v, r)| match v {
+                            Values::U64(b) => b.get(r).copied(),
+                            _ => None,
+                        })
+                    })
+                    .collect();
+                v.with_name(name).into_series()
+            }
+            DataType::Int64 => {
+                let v: Int64Chunked = (0..n)
+                    .map(|i| {
+                        get(i).and_then(|(v, r)| match v {
+                            Values::I64(b) => b.get(r).copied(),
+                            _ => None,
+                        })
+                    })
+                    .collect();
+                v.with_name(name).into_series()
+            }
+            DataType::Float32 => {
+                let v: Float32Chunked = (0..n)
+                    .map(|i| {
+                        get(i).and_then(|(v, r)| match v {
+                            Values::F32(b) => b.get(r).copied(),
+                            _ => None,
+                        })
+                    })
+                    .collect();
+                v.with_name(name).into_series()
+            }
+            DataType::Float64 => {
+                let v: Float64Chunked = (0..n)
+                    .map(|i| {
+                        get(i).and_then(|(v, r)| match v {
+                            Values::U64(b) => b.get(r).map(|&x| x as f64),
+                            Values::I64(b) => b.get(r).map(|&x| x as f64),
+                            Values::F32(b) => b.get(r).map(|&x| f64::from(x)),
+                            Values::F64(b) => b.get(r).copied(),
+                            _ => None,
+                        })
+                    })
+                    .collect();
+                v.with_name(name).into_series()
+            }
+            _ => {
+                let mut b = StringChunkedBuilder::new(name, n);
+                let mut buf = String::new();
+                for i in 0..n {
+                    match get(i) {
+                        Some((Values::Str(s), r)) if r < s.len() => b.append_value(s.get(r)),
+                        Some((v, r)) => match v.get(r) {
+                            Some(val) => {
+                                buf.clear();
+                                use std::fmt::Write as _;
+                                let _ = write!(buf, "{val}");
+                                b.append_value(&buf);
+                            }
+                            None => b.append_null(),
+                        },
+                        None => b.append_null(),
+                    }
+                }
+                b.finish().into_series()
+            }
+        }
+    }
+
+    /// Where event number `ev` is: its chunk and row in it.
+    fn locate(&self, ev: u64) -> (&Chunk, usize) {
+        let i = self.inner.chunk_bases.partition_point(|&b| b <= ev) - 1;
+        let c = &self.inner.chunks[i];
+        (c, (ev - c.base) as usize)
+    }
+
+    /// The event at frame position `ts`/`cs`/`th`/`ev`.
+    fn event(&self, ts: i64, cs: u32, th: u32, ev: u64) -> EventRef<'_> {
+        let (chunk, row) = self.locate(ev);
+        let site = &self.inner.sites[cs as usize];
+        EventRef {
+            ts,
+            cs,
+            site,
+            source: &self.inner.sources[site.source as usize],
+            thread: &self.inner.threads[th as usize],
+            chunk,
+            row,
+        }
+    }
+}
+
+/// One event, borrowed from a [`Dataset`]: the fast path for exports.
+#[derive(Debug, Clone, Copy)]
+pub struct EventRef<'a> {
+    /// UTC nanoseconds.
+    pub ts: i64,
+    /// Call-site code.
+    pub cs: u32,
+    /// Its call site.
+    pub site: &'a Site,
+    /// Its snapshot.
+    pub source: &'a SourceInfo,
+    /// Its thread.
+    pub thread: &'a ThreadRef,
+    chunk: &'a Chunk,
+    row: usize,
+}
+
+/// A field value borrowed from the decoded chunk.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[allow(missing_docs)]
+pub enum FieldRef<'a> {
+    Bool(bool),
+    Char(char),
+    U64(u64),
+    I64(i64),
+    U128(u128),
+    I128(i128),
+    F32(f32),
+    F64(f64),
+    Str(&'a str),
+}
+
+impl FieldRef<'_> {
+    /// The owned [`Value`].
+    pub fn to_value(self) -> Value {
+        match self {
+            FieldRef::Bool(v) => Value::Bool(v),
+            FieldRef::Char(v) => Value::Char(v),
+            FieldRef::U64(v) => Value::U64(v),
+            FieldRef::I64(v) => Value::I64(v),
+            FieldRef::U128(v) => Value::U128(v),
+            FieldRef::I128(v) => Value::I128(v),
+            FieldRef::F32(v) => Value::F32(v),
+            FieldRef::F64(v) => Value::F64(v),
+            FieldRef::Str(v) => Value::Str(v.to_owned()),
+        }
+    }
+}
+
+impl<'a> EventRef<'a> {
+    /// Sequence number within its thread's ring.
+    pub fn seq(&self) -> u64 {
+        self.chunk.seqs[self.row]
+    }
+
+    /// The fields, in recording order (a field whose column is damaged is
+    /// left out).
+    pub fn fields(&self) -> impl Iterator<Item = (&'a str, FieldRef<'a>)> + 'a {
+        let chunk = self.chunk;
+        let local = chunk.callsites[self.row];
+        let rank = chunk.ranks[self.row] as usize;
+        self.site.info.fields.iter().enumerate().filter_map(move |(f, (name, _))| {
+            let col = chunk.column(local, f as u32)?;
+            let v = match &col.values {
+                Values::Bool(v) => FieldRef::Bool(*v.get(rank)?),
+                Values::Char(v) => FieldRef::Char(*v.get(rank)?),
+                Values::U64(v) => FieldRef::U64(*v.get(rank)?),
+                Values::I64(v) => FieldRef::I64(*v.get(rank)?),
+                Values::U128(v) => FieldRef::U128(*v.get(rank)?),
+                Values::I128(v) => FieldRef::I128(*v.get(rank)?),
+                Values::F32(v) => FieldRef::F32(*v.get(rank)?),
+                Values::F64(v) => FieldRef::F64(*v.get(rank)?),
+                Values::Str(s) => {
+                    if rank >= s.len() {
+                        return None;
+                    }
+                    FieldRef::Str(s.get(rank))
+                }
+            };
+            Some((&**name, v))
+        })
+    }
+
+    /// The owned [`Row`].
+    pub fn to_row(&self) -> Row {
+        let i = &self.site.info;
+        Row {
+            timestamp_ns: self.ts,
+            level: i.level,
+            target: Arc::clone(&i.target),
+            message: Arc::clone(&i.message),
+            fields: self.fields().map(|(n, v)| (Arc::from(n), v.to_value())).collect(),
+            thread_id: self.thread.id,
+            thread_name: self.thread.name.clone(),
+            file: Arc::clone(&i.file),
+            line: i.line,
+            service: Arc::clone(&self.source.service),
+            hostname: Arc::clone(&self.source.hostname),
+            pid: self.source.pid,
+            source: self.site.source as usize,
+            seq: self.seq(),
+            callsite: self.cs,
+        }
+    }
+}
+
+/// One event, owned: what a table or detail pane shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// UTC nanoseconds since the Unix epoch.
+    pub timestamp_ns: i64,
+    /// Severity.
+    pub level: Level,
+    /// Target.
+    pub target: Arc<str>,
+    /// Message.
+    pub message: Arc<str>,
+    /// Field names and typed values, in recording order.
+    pub fields: Vec<(Arc<str>, Value)>,
+    /// Thread id (process-unique).
+    pub thread_id: u64,
+    /// Thread name.
+    pub thread_name: Option<Arc<str>>,
+    /// Source file of the logging statement.
+    pub file: Arc<str>,
+    /// Source line.
+    pub line: u32,
+    /// Service of the snapshot.
+    pub service: Arc<str>,
+    /// Host of the snapshot.
+    pub hostname: Arc<str>,
+    /// Process id of the snapshot.
+    pub pid: u32,
+    /// Index into [`Dataset::sources`] (the snapshot file).
+    pub source: usize,
+    /// Sequence number within its thread's ring.
+    pub seq: u64,
+    /// Call-site code (index into [`Dataset::sites`]).
+    pub callsite: u32,
+}
+
+/// An ordered subset of a [`Dataset`]'s events: the result of filters,
+/// time bounds, head/tail and reversal. Cheap to clone.
+#[derive(Clone)]
+pub struct View {
+    ds: Dataset,
+    frame: DataFrame,
+}
+
+impl fmt::Debug for View {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("View").field("events", &self.len()).finish()
+    }
+}
+
+impl View {
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.frame.height()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The dataset it is a view of.
+    pub fn dataset(&self) -> &Dataset {
+        &self.ds
+    }
+
+    /// Its frame (columns of [`cols`]).
+    pub fn frame(&self) -> &DataFrame {
+        &self.frame
+    }
+
+    fn with_frame(&self, frame: DataFrame) -> View {
+        View { ds: self.ds.clone(), frame }
+    }
+
+    /// The first and last timestamps (by position, so the first is the
+    /// latest of a reversed view).
+    pub fn time_bounds(&self) -> Option<(i64, i64)> {
+        let ts = self.frame.column(cols::TS).ok()?.i64().ok()?;
+        Some((ts.get(0)?, ts.get(self.len() - 1)?))
+    }
+
+    /// The earliest and latest timestamps.
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        let ts = self.frame.column(cols::TS).ok()?.i64().ok()?;
+        Some((ts.min()?, ts.max()?))
+    }
+
+    /// The events with `since <= ts <= until` (either bound optional).
+    pub fn between(&self, since: Option<i64>, until: Option<i64>) -> View {
+        let mut pred = lit(true);
+        if let Some(s) = since {
+            pred = pred.and(col(cols::TS).gt_eq(lit(s)));
+        }
+        if let Some(u) = until {
+            pred = pred.and(col(cols::TS).lt_eq(lit(u)));
+        }
+        let f = self.frame.clone().lazy().filter(pred).collect().expect("time filter on the ts column");
+        self.with_frame(f)
+    }
+
+    /// The first `n` events.
+    pub fn head(&self, n: usize) -> View {
+        self.with_frame(self.frame.head(Some(n)))
+    }
+
+    /// The last `n` events.
+    pub fn tail(&self, n: usize) -> View {
+        self.with_frame(self.frame.tail(Some(n)))
+    }
+
+    /// The same events in the opposite order.
+    pub fn reversed(&self) -> View {
+        self.with_frame(self.frame.reverse())
+    }
+
+    /// The events of this view for which `filter` holds, in the same order.
+    ///
+    /// # Errors
+    /// See [`Dataset::filter`].
+    pub fn filter(&self, filter: &Filter) -> Result<View, FilterError> {
+        if filter.is_empty() {
+            return Ok(self.clone());
+        }
+        let mut c = Compiler { view: self, extra: Vec::new() };
+        let mut pred = lit(true);
+        for (_, e) in filter.parts() {
+            pred = pred.and(c.expr(e)?);
+        }
+        let extra = std::mem::take(&mut c.extra);
+        let base: Vec<Expr> = [cols::TS, cols::CS, cols::TH, cols::EV].into_iter().map(col).collect();
+        let frame = self
+            .frame
+            .hstack(&extra)
+            .and_then(|f| f.lazy().filter(pred).select(base).collect())
+            .map_err(|e| FilterError { column: 1, message: format!("evaluating the filter: {e}") })?;
+        Ok(self.with_frame(frame))
+    }
+
+    /// The column of field `name` for this view's events, in view order
+    /// (null where an event lacks the field). `None` for an unknown field.
+    pub fn field_column(&self, name: &str) -> Option<Series> {
+        let all = self.ds.field_column(name)?;
+        let ev = self.frame.column(cols::EV).ok()?.idx().ok()?.clone();
+        all.take(&ev).ok()
+    }
+
+    /// Calls `f` for each event in `range` (positions in the view), in view
+    /// order, without allocating per event. Stops at the first error.
+    ///
+    /// # Errors
+    /// The first error `f` returns.
+    pub fn try_for_each<E>(
+        &self,
+        range: Range<usize>,
+        mut f: impl FnMut(EventRef<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let end = range.end.min(self.len());
+        let start = range.start.min(end);
+        let part = self.frame.slice(start as i64, end - start);
+        let get = |name: &str| part.column(name).expect("frame column").as_materialized_series().rechunk();
+        let (ts, cs, th, ev) = (get(cols::TS), get(cols::CS), get(cols::TH), get(cols::EV));
+        let ts = ts.i64().expect("i64");
+        let cs = cs.u32().expect("u32");
+        let th = th.u32().expect("u32");
+        let ev = ev.idx().expect("idx");
+        for (((t, c), h), e) in
+            ts.into_no_null_iter().zip(cs.into_no_null_iter()).zip(th.into_no_null_iter()).zip(ev.into_no_null_iter())
+        {
+            f(self.ds.event(t, c, h, u64::from(e)))?;
+        }
+        Ok(())
+    }
+
+    /// The events at positions `range` of the view (clamped to its length).
+    pub fn rows(&self, range: Range<usize>) -> Vec<Row> {
+        let mut out = Vec::with_capacity(range.len().min(self.len()));
+        let _ = self.try_for_each::<()>(range, |e| {
+            out.push(e.to_row());
+            Ok(())
+        });
+        out
+    }
+}
+
+/// Turns filter expressions into polars expressions over a view's frame.
+struct Compiler<'a> {
+    view: &'a View,
+    /// Field columns the expressions refer to, in view order.
+    extra: Vec<Column>,
+}
+
+fn value_error(t: &filter::Term, message: String) -> FilterError {
+    FilterError { column: t.value_column, message }
+}
+
+fn compare(c: Expr, op: Op, v: Expr) -> Expr {
+    match op {
+        Op::Eq => c.eq(v),
+        Op::Ne => c.neq(v),
+        Op::Gt => c.gt(v),
+        Op::Ge => c.gt_eq(v),
+        Op::Lt => c.lt(v),
+        Op::Le => c.lt_eq(v),
+        Op::Match | Op::NotMatch => unreachable!("regex terms are resolved to sets"),
+    }
+}
+
+/// `column IN codes`, simplified when the set is empty or complete.
+fn in_set(column: &str, codes: Vec<u32>, all: usize) -> Expr {
+    if codes.is_empty() {
+        lit(false)
+    } else if codes.len() == all {
+        lit(true)
+    } else {
+        col(column).is_in(lit(Series::new("codes".into(), codes)), false)
+    }
+}
+
+impl Compiler<'_> {
+    fn expr(&mut self, e: &filter::Expr) -> Result<Expr, FilterError> {
+        Ok(match e {
+            filter::Expr::And(a, b) => self.expr(a)?.and(self.expr(b)?),
+            filter::Expr::Or(a, b) => self.expr(a)?.or(self.expr(b)?),
+            filter::Expr::Not(a) => self.expr(a)?.not(),
+            filter::Expr::Term(t) => self.term(t)?,
+        })
+    }
+
+    fn regex(t: &filter::Term) -> Result<regex::Regex, FilterError> {
+        regex::RegexBuilder::new(&t.value)
+            .size_limit(1 << 22)
+            .build()
+            .map_err(|e| value_error(t, format!("bad regular expression: {e}")))
+    }
+
+    /// Matches a text against the term: compares, or searches the regex.
+    fn text_matcher(t: &filter::Term) -> Result<impl Fn(&str) -> bool, FilterError> {
+        let re = match t.op {
+            Op::Match | Op::NotMatch => Some(Self::regex(t)?),
+            _ => None,
+        };
+        let (op, value) = (t.op, t.value.clone());
+        Ok(move |s: &str| match (&re, op) {
+            (Some(re), Op::Match) => re.is_match(s),
+            (Some(re), _) => !re.is_match(s),
+            _ => op.holds(s.cmp(value.as_str())),
+        })
+    }
+
+    /// Matches a number against the term (`~` searches its decimal text).
+    fn number_matcher(t: &filter::Term) -> Result<impl Fn(u64) -> bool, FilterError> {
+        let re = match t.op {
+            Op::Match | Op::NotMatch => Some(Self::regex(t)?),
+            _ => None,
+        };
+        let v: Option<u64> = if re.is_none() {
+            Some(t.value.parse().map_err(|_| {
+                value_error(t, format!("'{}' compares numbers; '{}' is not a whole number", t.key.name(), t.value))
+            })?)
+        } else {
+            None
+        };
+        let op = t.op;
+        Ok(move |x: u64| match (&re, v) {
+            (Some(re), _) => re.is_match(&x.to_string()) == (op == Op::Match),
+            (None, Some(v)) => op.holds(x.cmp(&v)),
+            _ => false,
+        })
+    }
+
+    fn sites_where(&self, keep: impl Fn(&Site, &SourceInfo) -> bool) -> Expr {
+        let ds = &self.view.ds;
+        let codes: Vec<u32> = ds
+            .sites()
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| keep(s, &ds.sources()[s.source as usize]))
+            .map(|(i, _)| i as u32)
+            .collect();
+        in_set(cols::CS, codes, ds.sites().len())
+    }
+
+    fn term(&mut self, t: &filter::Term) -> Result<Expr, FilterError> {
+        Ok(match &t.key {
+            Key::Level => {
+                let m: Box<dyn Fn(Level) -> bool> = match t.op {
+                    Op::Match | Op::NotMatch => {
+                        let m = Self::text_matcher(t)?;
+                        Box::new(move |l: Level| m(l.as_str()))
+                    }
+                    op => {
+                        let v: Level = t.value.parse().map_err(|e| value_error(t, format!("{e}")))?;
+                        Box::new(move |l: Level| op.holds(l.cmp(&v)))
+                    }
+                };
+                self.sites_where(|s, _| m(s.info.level))
+            }
+            Key::Target => {
+                let m = Self::text_matcher(t)?;
+                self.sites_where(|s, _| m(&s.info.target))
+            }
+            Key::Message => {
+                let m = Self::text_matcher(t)?;
+                self.sites_where(|s, _| m(&s.info.message))
+            }
+            Key::File => {
+                let m = Self::text_matcher(t)?;
+                self.sites_where(|s, _| m(&s.info.file))
+            }
+            Key::Service => {
+                let m = Self::text_matcher(t)?;
+                self.sites_where(|_, src| m(&src.service))
+            }
+            Key::Host => {
+                let m = Self::text_matcher(t)?;
+                self.sites_where(|_, src| m(&src.hostname))
+            }
+            Key::Line => {
+                let m = Self::number_matcher(t)?;
+                self.sites_where(|s, _| m(u64::from(s.info.line)))
+            }
+            Key::Pid => {
+                let m = Self::number_matcher(t)?;
+                self.sites_where(|_, src| m(u64::from(src.pid)))
+            }
+            Key::Thread => {
+                // A thread is named by its name or its numeric id.
+                let num = t.value.parse::<u64>().ok();
+                let text = Self::text_matcher(t)?;
+                let op = t.op;
+                let keep = |th: &ThreadRef| match op {
+                    Op::Eq | Op::Ne => {
+                        let same = th.name.as_deref() == Some(t.value.as_str()) || num == Some(th.id);
+                        same == (op == Op::Eq)
+                    }
+                    Op::Match | Op::NotMatch => text(&th.label()),
+                    _ => match num {
+                        Some(v) => op.holds(th.id.cmp(&v)),
+                        None => text(&th.label()),
+                    },
+                };
+                let ds = &self.view.ds;
+                let codes: Vec<u32> =
+                    ds.threads().iter().enumerate().filter(|(_, th)| keep(th)).map(|(i, _)| i as u32).collect();
+                in_set(cols::TH, codes, ds.threads().len())
+            }
+            Key::Field(name) => self.field_term(t, name)?,
+        })
+    }
+
+    fn field_term(&mut self, t: &filter::Term, name: &str) -> Result<Expr, FilterError> {
+        let Some(info) = self.view.ds.inner.fields.get(name) else {
+            return Err(FilterError {
+                column: t.key_column,
+                message: format!(
+                    "no event has a field '{name}' (keys: level, target, message, thread, file, line, service, host, pid, or a field name)"
+                ),
+            });
+        };
+        let dtype = info.dtype.clone();
+        let column = self.view.field_column(name).expect("known field");
+        let alias = format!("__f{}", self.extra.len());
+        let c = col(alias.as_str());
+        let expr = match t.op {
+            Op::Match | Op::NotMatch => {
+                let re = Self::regex(t)?;
+                let text = column.cast(&DataType::String).map_err(|e| value_error(t, e.to_string()))?;
+                let uniq = text.unique().map_err(|e| value_error(t, e.to_string()))?;
+                let uniq = uniq.str().map_err(|e| value_error(t, e.to_string()))?;
+                let keep: Vec<&str> = uniq.iter().flatten().filter(|s| re.is_match(s) == (t.op == Op::Match)).collect();
+                let keep = Series::new("values".into(), keep);
+                let text = text.with_name(alias.as_str().into());
+                self.extra.push(text.into_column());
+                return Ok(c.is_in(lit(keep), false).fill_null(lit(false)));
+            }
+            op => match dtype {
+                DataType::Boolean => {
+                    let v = match t.value.to_ascii_lowercase().as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(value_error(t, format!("field '{name}' is true or false, not '{}'", t.value))),
+                    };
+                    if !matches!(op, Op::Eq | Op::Ne) {
+                        return Err(value_error(t, format!("field '{name}' is boolean: use = or !=")));
+                    }
+                    compare(c, op, lit(v))
+                }
+                DataType::String => compare(c, op, lit(t.value.clone())),
+                _ => {
+                    let not_num =
+                        || value_error(t, format!("field '{name}' holds numbers; '{}' is not a number", t.value));
+                    match (&dtype, t.value.parse::<u64>(), t.value.parse::<i64>()) {
+                        (DataType::UInt64, Ok(v), _) => compare(c, op, lit(v)),
+                        (DataType::Int64, _, Ok(v)) => compare(c, op, lit(v)),
+                        _ => {
+                            let v: f64 = t.value.parse().map_err(|_| not_num())?;
+                            if v.is_nan() {
+                                return Err(not_num());
+                            }
+                            compare(c.cast(DataType::Float64), op, lit(v))
+                        }
+                    }
+                }
+            },
+        };
+        self.extra.push(column.with_name(alias.as_str().into()).into_column());
+        Ok(expr.fill_null(lit(false)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+
+    #[test]
+    fn dataset_and_view_can_cross_threads() {
+        assert_send_sync::<Dataset>();
+        assert_send_sync::<View>();
+        assert_send_sync::<Row>();
+    }
+}

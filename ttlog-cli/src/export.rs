@@ -1,0 +1,752 @@
+//! Writing views, stats and group tables: aligned text, JSON, NDJSON, CSV,
+//! Parquet (one file, or a Hive-partitioned dataset directory).
+//!
+//! # The event object (JSON, NDJSON)
+//!
+//! Exactly these keys, in this order:
+//!
+//! ```json
+//! {"timestamp":"2026-11-22T00:27:23.123456789Z","level":"INFO","target":"orders",
+//!  "message":"order filled","fields":{"id":3,"price":153.25,"symbol":"AAPL","ok":false},
+//!  "thread":"main","file":"src/orders.rs","line":42,"service":"pricing",
+//!  "hostname":"box-7","pid":4242}
+//! ```
+//!
+//! Field values keep their type: integers (also 128-bit ones, written
+//! exactly) and floats are numbers, booleans are booleans, chars and text
+//! are strings; a float that is NaN or infinite is the string `"NaN"`,
+//! `"inf"` or `"-inf"`. `thread` is the thread's name, or its numeric id as
+//! a string when it has none.
+
+use crate::dataset::{Dataset, EventRef, FieldRef, View, cols};
+use crate::stats::{GroupTable, KeyValue, Stats};
+use crate::text::{push_escaped, push_value_text};
+use crate::time::{date, push_rfc3339, rfc3339};
+use polars::prelude::*;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use ttlog_core::Level;
+
+/// How often (in events) buffered output is flushed to the writer.
+const BATCH: usize = 4096;
+
+/// Appends `s` as a JSON string. Besides what JSON requires, DEL and the C1
+/// controls are escaped too, so JSON read on a terminal is inert.
+pub fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn push_json_float(out: &mut String, v: f64, text: impl std::fmt::Display) {
+    if v.is_finite() {
+        let _ = write!(out, "{text}");
+    } else if v.is_nan() {
+        out.push_str("\"NaN\"");
+    } else if v > 0.0 {
+        out.push_str("\"inf\"");
+    } else {
+        out.push_str("\"-inf\"");
+    }
+}
+
+fn push_json_field(out: &mut String, v: FieldRef<'_>) {
+    match v {
+        FieldRef::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+        FieldRef::Char(c) => push_json_str(out, c.encode_utf8(&mut [0; 4])),
+        FieldRef::U64(x) => {
+            let _ = write!(out, "{x}");
+        }
+        FieldRef::I64(x) => {
+            let _ = write!(out, "{x}");
+        }
+        FieldRef::U128(x) => {
+            let _ = write!(out, "{x}");
+        }
+        FieldRef::I128(x) => {
+            let _ = write!(out, "{x}");
+        }
+        FieldRef::F32(x) => push_json_float(out, f64::from(x), x),
+        FieldRef::F64(x) => push_json_float(out, x, x),
+        FieldRef::Str(s) => push_json_str(out, s),
+    }
+}
+
+/// Appends one event as a JSON object (see the [module docs](self)).
+pub fn push_event_json(out: &mut String, e: &EventRef<'_>) {
+    let i = &e.site.info;
+    out.push_str("{\"timestamp\":\"");
+    push_rfc3339(out, e.ts);
+    out.push_str("\",\"level\":\"");
+    out.push_str(i.level.as_str());
+    out.push_str("\",\"target\":");
+    push_json_str(out, &i.target);
+    out.push_str(",\"message\":");
+    push_json_str(out, &i.message);
+    out.push_str(",\"fields\":{");
+    for (k, (name, v)) in e.fields().enumerate() {
+        if k > 0 {
+            out.push(',');
+        }
+        push_json_str(out, name);
+        out.push(':');
+        push_json_field(out, v);
+    }
+    out.push_str("},\"thread\":");
+    match &e.thread.name {
+        Some(n) => push_json_str(out, n),
+        None => {
+            let _ = write!(out, "\"{}\"", e.thread.id);
+        }
+    }
+    out.push_str(",\"file\":");
+    push_json_str(out, &i.file);
+    let _ = write!(out, ",\"line\":{},\"service\":", i.line);
+    push_json_str(out, &e.source.service);
+    out.push_str(",\"hostname\":");
+    push_json_str(out, &e.source.hostname);
+    let _ = write!(out, ",\"pid\":{}}}", e.source.pid);
+}
+
+/// Writes the view as NDJSON (one object per line) or as one JSON array.
+///
+/// # Errors
+/// Errors of the writer.
+pub fn write_json(view: &View, w: &mut dyn Write, array: bool) -> io::Result<()> {
+    let mut buf = String::with_capacity(1 << 16);
+    let mut first = true;
+    if array {
+        buf.push('[');
+    }
+    let mut n = 0usize;
+    view.try_for_each(0..view.len(), |e| {
+        if array {
+            buf.push_str(if first { "\n" } else { ",\n" });
+            first = false;
+        }
+        push_event_json(&mut buf, &e);
+        if !array {
+            buf.push('\n');
+        }
+        n += 1;
+        if n.is_multiple_of(BATCH) {
+            w.write_all(buf.as_bytes())?;
+            buf.clear();
+        }
+        Ok::<(), io::Error>(())
+    })?;
+    if array {
+        buf.push_str(if first { "]\n" } else { "\n]\n" });
+    }
+    w.write_all(buf.as_bytes())?;
+    w.flush()
+}
+
+fn push_csv(out: &mut String, s: &str) {
+    if s.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&s.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(s);
+    }
+}
+
+/// The CSV header of [`write_csv`].
+pub const CSV_HEADER: &str = "timestamp,level,target,message,fields,thread,file,line,service,hostname,pid";
+
+/// Writes the view as CSV (RFC 4180): the event keys as columns, `fields`
+/// as a JSON object.
+///
+/// # Errors
+/// Errors of the writer.
+pub fn write_csv(view: &View, w: &mut dyn Write) -> io::Result<()> {
+    let mut buf = String::with_capacity(1 << 16);
+    buf.push_str(CSV_HEADER);
+    buf.push('\n');
+    let mut fields = String::new();
+    let mut n = 0usize;
+    view.try_for_each(0..view.len(), |e| {
+        let i = &e.site.info;
+        push_rfc3339(&mut buf, e.ts);
+        buf.push(',');
+        buf.push_str(i.level.as_str());
+        buf.push(',');
+        push_csv(&mut buf, &i.target);
+        buf.push(',');
+        push_csv(&mut buf, &i.message);
+        buf.push(',');
+        fields.clear();
+        fields.push('{');
+        for (k, (name, v)) in e.fields().enumerate() {
+            if k > 0 {
+                fields.push(',');
+            }
+            push_json_str(&mut fields, name);
+            fields.push(':');
+            push_json_field(&mut fields, v);
+        }
+        fields.push('}');
+        push_csv(&mut buf, &fields);
+        buf.push(',');
+        push_csv(&mut buf, &e.thread.label());
+        buf.push(',');
+        push_csv(&mut buf, &i.file);
+        let _ = write!(buf, ",{},", i.line);
+        push_csv(&mut buf, &e.source.service);
+        buf.push(',');
+        push_csv(&mut buf, &e.source.hostname);
+        let _ = writeln!(buf, ",{}", e.source.pid);
+        n += 1;
+        if n.is_multiple_of(BATCH) {
+            w.write_all(buf.as_bytes())?;
+            buf.clear();
+        }
+        Ok::<(), io::Error>(())
+    })?;
+    w.write_all(buf.as_bytes())?;
+    w.flush()
+}
+
+/// ANSI styles of the text output (all empty without colour).
+#[derive(Debug, Clone, Copy)]
+struct Palette {
+    dim: &'static str,
+    target: &'static str,
+    reset: &'static str,
+    colored: bool,
+}
+
+impl Palette {
+    fn new(color: bool) -> Palette {
+        if color {
+            Palette { dim: "\x1b[2m", target: "\x1b[36m", reset: "\x1b[0m", colored: true }
+        } else {
+            Palette { dim: "", target: "", reset: "", colored: false }
+        }
+    }
+
+    fn level(&self, l: Level) -> &'static str {
+        if !self.colored {
+            return "";
+        }
+        match l {
+            Level::Trace => "\x1b[2m",
+            Level::Debug => "\x1b[34m",
+            Level::Info => "\x1b[32m",
+            Level::Warn => "\x1b[33m",
+            Level::Error => "\x1b[1;31m",
+        }
+    }
+}
+
+/// Writes one aligned line per event: time, level, target, message,
+/// `key=value` fields and the thread; every text escaped (see
+/// [`crate::text`]), coloured when `color` is set.
+///
+/// # Errors
+/// Errors of the writer.
+pub fn write_text(view: &View, w: &mut dyn Write, color: bool) -> io::Result<()> {
+    let p = Palette::new(color);
+    let ds = view.dataset();
+    let width = ds.sites().iter().map(|s| crate::text::escape(&s.info.target).chars().count()).max().unwrap_or(0);
+    let width = width.min(24);
+    let many_sources = ds.sources().len() > 1;
+    let mut buf = String::with_capacity(1 << 16);
+    let mut n = 0usize;
+    view.try_for_each(0..view.len(), |e| {
+        push_text_line(&mut buf, &e, &p, width, many_sources);
+        n += 1;
+        if n.is_multiple_of(BATCH) {
+            w.write_all(buf.as_bytes())?;
+            buf.clear();
+        }
+        Ok::<(), io::Error>(())
+    })?;
+    w.write_all(buf.as_bytes())?;
+    w.flush()
+}
+
+fn push_text_line(buf: &mut String, e: &EventRef<'_>, p: &Palette, width: usize, many_sources: bool) {
+    let i = &e.site.info;
+    buf.push_str(p.dim);
+    push_rfc3339(buf, e.ts);
+    buf.push_str(p.reset);
+    buf.push(' ');
+    buf.push_str(p.level(i.level));
+    let _ = write!(buf, "{:<5}", i.level.as_str());
+    buf.push_str(p.reset);
+    buf.push(' ');
+    buf.push_str(p.target);
+    let target = crate::text::escape(&i.target);
+    buf.push_str(&target);
+    buf.push_str(p.reset);
+    for _ in target.chars().count()..width {
+        buf.push(' ');
+    }
+    buf.push(' ');
+    push_escaped(buf, &i.message, false);
+    for (name, v) in e.fields() {
+        buf.push(' ');
+        buf.push_str(p.dim);
+        push_escaped(buf, name, false);
+        buf.push('=');
+        buf.push_str(p.reset);
+        match v {
+            FieldRef::Str(s) => push_value_text(buf, s),
+            FieldRef::Char(c) => push_value_text(buf, c.encode_utf8(&mut [0; 4])),
+            FieldRef::Bool(b) => {
+                let _ = write!(buf, "{b}");
+            }
+            FieldRef::U64(x) => {
+                let _ = write!(buf, "{x}");
+            }
+            FieldRef::I64(x) => {
+                let _ = write!(buf, "{x}");
+            }
+            FieldRef::U128(x) => {
+                let _ = write!(buf, "{x}");
+            }
+            FieldRef::I128(x) => {
+                let _ = write!(buf, "{x}");
+            }
+            FieldRef::F32(x) => {
+                let _ = write!(buf, "{x}");
+            }
+            FieldRef::F64(x) => {
+                let _ = write!(buf, "{x}");
+            }
+        }
+    }
+    buf.push_str(p.dim);
+    buf.push_str("  thread=");
+    push_value_text(buf, &e.thread.label());
+    if many_sources {
+        buf.push_str(" service=");
+        push_value_text(buf, &e.source.service);
+        let _ = write!(buf, " pid={}", e.source.pid);
+    }
+    buf.push_str(p.reset);
+    buf.push('\n');
+}
+
+/// The view as a typed polars frame with the event keys as columns:
+/// `timestamp` (datetime, ns, UTC), `level`, `target`, `message`, `fields`
+/// (a struct with one typed member per field name, null where an event
+/// lacks it; absent when no event has fields), `thread`, `file`, `line`
+/// (u32), `service`, `hostname`, `pid` (u32).
+///
+/// # Errors
+/// Errors of polars.
+pub fn event_frame(view: &View) -> PolarsResult<DataFrame> {
+    let ds = view.dataset();
+    let f = view.frame();
+    let h = f.height();
+    let ts = f.column(cols::TS)?.i64()?.clone();
+    let cs: IdxCa = f.column(cols::CS)?.cast(&IDX_DTYPE)?.idx()?.clone();
+    let th: IdxCa = f.column(cols::TH)?.cast(&IDX_DTYPE)?.idx()?.clone();
+    let site_str = |name: &str, get: &dyn Fn(&crate::dataset::Site) -> String| -> PolarsResult<Column> {
+        let table: StringChunked = ds.sites().iter().map(|s| Some(get(s))).collect();
+        Ok(table.take(&cs)?.with_name(name.into()).into_column())
+    };
+    let site_u32 = |name: &str, get: &dyn Fn(&crate::dataset::Site) -> u32| -> PolarsResult<Column> {
+        let table = UInt32Chunked::from_vec(name.into(), ds.sites().iter().map(get).collect());
+        Ok(table.take(&cs)?.into_column())
+    };
+    let mut columns = vec![
+        ts.into_datetime(TimeUnit::Nanoseconds, None).into_series().with_name("timestamp".into()).into_column(),
+        site_str("level", &|s| s.info.level.as_str().to_owned())?,
+        site_str("target", &|s| s.info.target.to_string())?,
+        site_str("message", &|s| s.info.message.to_string())?,
+    ];
+    let mut members = Vec::new();
+    for fi in ds.fields() {
+        if let Some(c) = view.field_column(&fi.name) {
+            members.push(c.into_column());
+        }
+    }
+    if !members.is_empty() {
+        let s = StructChunked::from_columns("fields".into(), h, &members)?;
+        columns.push(s.into_series().into_column());
+    }
+    let threads: StringChunked = ds.threads().iter().map(|t| Some(t.label())).collect();
+    columns.push(threads.take(&th)?.with_name("thread".into()).into_column());
+    columns.push(site_str("file", &|s| s.info.file.to_string())?);
+    columns.push(site_u32("line", &|s| s.info.line)?);
+    columns.push(site_str("service", &|s| ds.sources()[s.source as usize].service.to_string())?);
+    columns.push(site_str("hostname", &|s| ds.sources()[s.source as usize].hostname.to_string())?);
+    columns.push(site_u32("pid", &|s| ds.sources()[s.source as usize].pid)?);
+    DataFrame::new(h, columns)
+}
+
+/// Writes the view to one Parquet file (zstd-compressed, typed columns of
+/// [`event_frame`]).
+///
+/// # Errors
+/// I/O and polars errors.
+pub fn write_parquet(view: &View, w: impl Write) -> PolarsResult<()> {
+    let mut df = event_frame(view)?;
+    ParquetWriter::new(w).with_compression(ParquetCompression::Zstd(None)).finish(&mut df)?;
+    Ok(())
+}
+
+/// The keys `--partition-by` accepts.
+pub const PARTITION_KEYS: [&str; 5] = ["service", "hostname", "pid", "level", "date"];
+
+/// Writes the view as a Hive-style Parquet dataset under `dir`:
+/// `dir/service=pricing/date=2026-11-22/part-0.parquet`, partitioned by
+/// `keys` (of [`PARTITION_KEYS`]; `host` means `hostname`). The partition
+/// columns are in the directory names, not in the files, as Spark, Trino,
+/// DuckDB and polars expect. Returns the files written.
+///
+/// # Errors
+/// An unknown key, I/O and polars errors.
+pub fn write_partitioned(view: &View, dir: &Path, keys: &[String]) -> PolarsResult<Vec<PathBuf>> {
+    let keys: Vec<String> = keys.iter().map(|k| if k == "host" { "hostname".to_owned() } else { k.clone() }).collect();
+    for k in &keys {
+        if !PARTITION_KEYS.contains(&k.as_str()) {
+            polars_bail!(InvalidOperation: "cannot partition by '{k}' (use {})", PARTITION_KEYS.join(", "));
+        }
+    }
+    let mut df = event_frame(view)?;
+    if keys.iter().any(|k| k == "date") {
+        let ts = view.frame().column(cols::TS)?.i64()?.clone();
+        // Days since the epoch, then one date string per distinct day.
+        let days: Int64Chunked = ts.apply_values(|t| t.div_euclid(86_400_000_000_000));
+        let distinct: Vec<i64> = days.unique()?.into_no_null_iter().collect();
+        let table: StringChunked = distinct.iter().map(|d| Some(date(d * 86_400_000_000_000))).collect();
+        let idx = IdxCa::from_vec(
+            "date".into(),
+            days.into_no_null_iter().map(|d| distinct.iter().position(|&x| x == d).unwrap_or(0) as IdxSize).collect(),
+        );
+        df.with_column(table.take(&idx)?.with_name("date".into()).into_column())?;
+    }
+    std::fs::create_dir_all(dir)?;
+    let parts = df.partition_by_stable(keys.iter().map(String::as_str), true)?;
+    let mut written = Vec::new();
+    for mut part in parts {
+        let mut path = dir.to_path_buf();
+        for k in &keys {
+            let v = part.column(k)?.get(0)?;
+            let text = match v {
+                AnyValue::String(s) => s.to_owned(),
+                AnyValue::StringOwned(s) => s.to_string(),
+                other => other.to_string(),
+            };
+            path.push(format!("{k}={}", hive_escape(&text)));
+        }
+        std::fs::create_dir_all(&path)?;
+        for k in &keys {
+            part.drop_in_place(k)?;
+        }
+        path.push("part-0.parquet");
+        let f = std::fs::File::create(&path)?;
+        ParquetWriter::new(io::BufWriter::new(f)).with_compression(ParquetCompression::Zstd(None)).finish(&mut part)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// Percent-encodes what Hive path values cannot hold (as Hive does).
+fn hive_escape(s: &str) -> String {
+    if s.is_empty() {
+        return "__HIVE_DEFAULT_PARTITION__".into();
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control()
+            || matches!(c, '/' | '\\' | '=' | '%' | ':' | '"' | '#' | '\'' | '*' | '?' | '[' | ']' | '{' | '}' | '^')
+        {
+            let mut b = [0u8; 4];
+            for byte in c.encode_utf8(&mut b).bytes() {
+                let _ = write!(out, "%{byte:02X}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    if out == "." || out == ".." {
+        out = out.replace('.', "%2E");
+    }
+    out
+}
+
+// ---- stats and group tables ----
+
+const TOP: usize = 10;
+
+/// Writes `--stats` as text.
+///
+/// # Errors
+/// Errors of the writer.
+pub fn write_stats_text(stats: &Stats, ds: &Dataset, w: &mut dyn Write) -> io::Result<()> {
+    let esc = |s: &str| crate::text::escape(s).into_owned();
+    let mut o = String::new();
+    let _ = writeln!(o, "events     {}", stats.events);
+    if let Some((a, b)) = stats.span {
+        let _ = write!(o, "span       {} .. {} ({:.3} s", rfc3339(a), rfc3339(b), (b - a) as f64 / 1e9);
+        match stats.rate() {
+            Some(r) => {
+                let _ = writeln!(o, ", {r:.1} events/s)");
+            }
+            None => o.push_str(")\n"),
+        }
+    }
+    o.push_str("levels    ");
+    for (l, n) in &stats.levels {
+        let _ = write!(o, " {l} {n}");
+    }
+    o.push('\n');
+    let _ = writeln!(o, "\ntop targets ({} in all)", stats.targets.len());
+    for (t, n) in stats.targets.iter().take(TOP) {
+        let _ = writeln!(o, "  {n:>10}  {}", esc(t));
+    }
+    let _ = writeln!(o, "\ntop messages ({} in all)", stats.messages.len());
+    for m in stats.messages.iter().take(TOP) {
+        let _ = writeln!(o, "  {:>10}  {:<5} {}: {}", m.count, m.level.as_str(), esc(&m.target), esc(&m.message));
+    }
+    let _ = writeln!(o, "\nthreads ({} in all)", stats.threads.len());
+    for t in stats.threads.iter().take(TOP) {
+        let th = ds.threads().iter().find(|x| x.source as usize == t.source && x.id == t.id);
+        let label = th.map(|x| x.label()).unwrap_or_else(|| t.id.to_string());
+        let file = &ds.sources()[t.source].path;
+        let _ = writeln!(o, "  {:>10}  {} (id {}, {})", t.count, esc(&label), t.id, esc(file));
+    }
+    o.push_str("\nfiles\n");
+    for f in &stats.files {
+        let s = &f.source;
+        let c = &s.counters;
+        let dropped = c.dropped_too_large
+            + c.dropped_reentrant
+            + c.dropped_thread_exit
+            + c.dropped_callsite_overflow
+            + c.dropped_not_installed;
+        let _ = writeln!(o, "  {}", esc(&s.path));
+        let _ = writeln!(
+            o,
+            "      service {}, host {}, pid {}, reason {}, taken {}, {}",
+            esc(&s.service),
+            esc(&s.hostname),
+            s.pid,
+            esc(&s.reason),
+            rfc3339(s.created_at_ns),
+            esc(&s.library)
+        );
+        let _ = writeln!(
+            o,
+            "      {} events shown, {} decoded, {} in the file's header; logged {}, overwritten {}, dropped {}, unreadable {}",
+            f.events, s.events_loaded, c.in_snapshot, c.logged, c.overwritten, dropped, c.unreadable
+        );
+    }
+    let problems = ds.problems();
+    if !problems.is_empty() {
+        let _ = writeln!(o, "\nproblems ({}; the events of intact chunks are counted above)", problems.len());
+        for p in problems {
+            let _ = writeln!(o, "  {}", esc(&p.to_string()));
+        }
+    }
+    w.write_all(o.as_bytes())?;
+    w.flush()
+}
+
+fn level_counts_json(stats: &Stats) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for (l, n) in &stats.levels {
+        m.insert(l.as_str().into(), (*n).into());
+    }
+    m.into()
+}
+
+/// `--stats` as one JSON object (shape in the README).
+pub fn stats_json(stats: &Stats, ds: &Dataset) -> serde_json::Value {
+    use serde_json::json;
+    let (first, last) = match stats.span {
+        Some((a, b)) => (json!(rfc3339(a)), json!(rfc3339(b))),
+        None => (json!(null), json!(null)),
+    };
+    json!({
+        "events": stats.events,
+        "first": first,
+        "last": last,
+        "span_seconds": stats.span.map(|(a, b)| (b - a) as f64 / 1e9),
+        "events_per_second": stats.rate(),
+        "levels": level_counts_json(stats),
+        "targets": stats.targets.iter().map(|(t, n)| json!({"target": &**t, "count": n})).collect::<Vec<_>>(),
+        "messages": stats.messages.iter().map(|m| json!({
+            "level": m.level.as_str(), "target": &*m.target, "message": &*m.message, "count": m.count
+        })).collect::<Vec<_>>(),
+        "threads": stats.threads.iter().map(|t| json!({
+            "thread": t.name.as_deref().map(str::to_owned).unwrap_or_else(|| t.id.to_string()),
+            "id": t.id,
+            "file": ds.sources()[t.source].path,
+            "count": t.count,
+        })).collect::<Vec<_>>(),
+        "files": stats.files.iter().map(|f| {
+            let s = &f.source;
+            let c = &s.counters;
+            json!({
+                "path": s.path,
+                "service": &*s.service,
+                "hostname": &*s.hostname,
+                "pid": s.pid,
+                "reason": s.reason,
+                "created_at": rfc3339(s.created_at_ns),
+                "library": s.library,
+                "events": f.events,
+                "events_decoded": s.events_loaded,
+                "counters": {
+                    "logged": c.logged,
+                    "in_snapshot": c.in_snapshot,
+                    "unreadable": c.unreadable,
+                    "overwritten": c.overwritten,
+                    "dropped_too_large": c.dropped_too_large,
+                    "dropped_reentrant": c.dropped_reentrant,
+                    "dropped_thread_exit": c.dropped_thread_exit,
+                    "dropped_callsite_overflow": c.dropped_callsite_overflow,
+                    "dropped_not_installed": c.dropped_not_installed,
+                    "truncated": c.truncated,
+                },
+                "problems": s.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            })
+        }).collect::<Vec<_>>(),
+        "problems": ds.problems().iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+    })
+}
+
+fn key_json(v: &KeyValue) -> serde_json::Value {
+    match v {
+        KeyValue::Null => serde_json::Value::Null,
+        KeyValue::Level(l) => l.as_str().into(),
+        KeyValue::Str(s) => (&**s).into(),
+        KeyValue::U64(x) => (*x).into(),
+        KeyValue::I64(x) => (*x).into(),
+        KeyValue::F64(x) => serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, Into::into),
+        KeyValue::Bool(b) => (*b).into(),
+        KeyValue::Time(t) => rfc3339(*t).into(),
+    }
+}
+
+/// A group table as a JSON array of `{"key": …, "count": n, "<agg>": x}`
+/// objects; a composite key is an object of its key names.
+pub fn groups_json(t: &GroupTable) -> serde_json::Value {
+    let rows = t
+        .rows
+        .iter()
+        .map(|r| {
+            let mut o = serde_json::Map::new();
+            let key = if r.key.len() == 1 {
+                key_json(&r.key[0])
+            } else {
+                t.keys
+                    .iter()
+                    .zip(&r.key)
+                    .map(|(k, v)| (k.clone(), key_json(v)))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into()
+            };
+            o.insert("key".into(), key);
+            o.insert("count".into(), r.count.into());
+            for (name, v) in t.aggs.iter().zip(&r.values) {
+                let v = v.and_then(serde_json::Number::from_f64).map_or(serde_json::Value::Null, Into::into);
+                o.insert(name.clone(), v);
+            }
+            serde_json::Value::Object(o)
+        })
+        .collect();
+    serde_json::Value::Array(rows)
+}
+
+fn fmt_num(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
+        Some(x) => format!("{x:.3}"),
+    }
+}
+
+/// Writes a group table as aligned text (keys, count, aggregates).
+///
+/// # Errors
+/// Errors of the writer.
+pub fn write_groups_text(t: &GroupTable, w: &mut dyn Write) -> io::Result<()> {
+    let mut header: Vec<String> = t.keys.clone();
+    header.push("count".into());
+    header.extend(t.aggs.iter().cloned());
+    let mut cells: Vec<Vec<String>> = Vec::with_capacity(t.rows.len());
+    for r in &t.rows {
+        let mut row: Vec<String> = r.key.iter().map(|k| crate::text::escape(&k.to_string()).into_owned()).collect();
+        row.push(r.count.to_string());
+        row.extend(r.values.iter().map(|v| fmt_num(*v)));
+        cells.push(row);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| cells.iter().map(|r| r[c].chars().count()).chain([header[c].len()]).max().unwrap_or(0))
+        .collect();
+    let nkeys = t.keys.len();
+    let mut o = String::new();
+    let line = |o: &mut String, row: &[String]| {
+        for (c, cell) in row.iter().enumerate() {
+            if c > 0 {
+                o.push_str("  ");
+            }
+            let pad = widths[c] - cell.chars().count();
+            if c < nkeys {
+                o.push_str(cell);
+                if c + 1 < row.len() {
+                    o.push_str(&" ".repeat(pad));
+                }
+            } else {
+                o.push_str(&" ".repeat(pad));
+                o.push_str(cell);
+            }
+        }
+        o.push('\n');
+    };
+    line(&mut o, &header);
+    for r in &cells {
+        line(&mut o, r);
+    }
+    w.write_all(o.as_bytes())?;
+    w.flush()
+}
+
+/// Writes a group table as CSV with a header row.
+///
+/// # Errors
+/// Errors of the writer.
+pub fn write_groups_csv(t: &GroupTable, w: &mut dyn Write) -> io::Result<()> {
+    let mut o = String::new();
+    let header: Vec<&str> =
+        t.keys.iter().map(String::as_str).chain(["count"]).chain(t.aggs.iter().map(String::as_str)).collect();
+    o.push_str(&header.join(","));
+    o.push('\n');
+    for r in &t.rows {
+        for k in &r.key {
+            push_csv(&mut o, &k.to_string());
+            o.push(',');
+        }
+        let _ = write!(o, "{}", r.count);
+        for v in &r.values {
+            o.push(',');
+            if let Some(v) = v {
+                let _ = write!(o, "{v}");
+            }
+        }
+        o.push('\n');
+    }
+    w.write_all(o.as_bytes())?;
+    w.flush()
+}

@@ -1,0 +1,579 @@
+//! Summaries of a [`View`]: [`Stats`] (`--stats`) and group-by tables
+//! (`--group-by`, `--agg`).
+//!
+//! Both group the frame's numeric codes with polars (`cs`, `th`, a key code
+//! derived from `cs` by a gather through a small lookup, a time bucket, or a
+//! field column) and only then turn codes into text through the call-site
+//! and thread tables: no per-row strings.
+
+use crate::dataset::{Dataset, SourceInfo, View, cols};
+use crate::filter::Key;
+use polars::prelude::*;
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use ttlog_core::Level;
+
+/// An error of a group-by request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct GroupError(pub String);
+
+/// Counts of a view: what `--stats` prints.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    /// Events in the view.
+    pub events: u64,
+    /// Earliest and latest timestamps (UTC ns).
+    pub span: Option<(i64, i64)>,
+    /// Events per level, most verbose first (every level listed).
+    pub levels: Vec<(Level, u64)>,
+    /// Events per target, most first.
+    pub targets: Vec<(Arc<str>, u64)>,
+    /// Events per (level, target, message), most first.
+    pub messages: Vec<MessageCount>,
+    /// Events per thread, most first.
+    pub threads: Vec<ThreadCount>,
+    /// Per snapshot file: what it holds and how many of its events are in
+    /// the view.
+    pub files: Vec<FileStats>,
+}
+
+impl Stats {
+    /// Events per second over the span (`None` for fewer than two distinct
+    /// timestamps).
+    pub fn rate(&self) -> Option<f64> {
+        let (a, b) = self.span?;
+        (b > a).then(|| self.events as f64 / ((b - a) as f64 / 1e9))
+    }
+}
+
+/// Events of one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageCount {
+    /// Level.
+    pub level: Level,
+    /// Target.
+    pub target: Arc<str>,
+    /// Message.
+    pub message: Arc<str>,
+    /// Events.
+    pub count: u64,
+}
+
+/// Events of one thread.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThreadCount {
+    /// Index into [`Dataset::sources`].
+    pub source: usize,
+    /// Thread id.
+    pub id: u64,
+    /// Thread name.
+    pub name: Option<Arc<str>>,
+    /// Events in the view.
+    pub count: u64,
+}
+
+/// One snapshot file in [`Stats`].
+#[derive(Debug, Clone)]
+pub struct FileStats {
+    /// The file.
+    pub source: Arc<SourceInfo>,
+    /// Its events in the view.
+    pub events: u64,
+}
+
+/// Per-code counts of a `u32` code column, by a polars group-by.
+fn counts(frame: &DataFrame, column: &str) -> PolarsResult<Vec<(u32, u64)>> {
+    let g = frame.clone().lazy().group_by([col(column)]).agg([len().alias("n")]).collect()?;
+    let k = g.column(column)?.u32()?.clone();
+    let n = g.column("n")?.cast(&DataType::UInt64)?;
+    let n = n.u64()?;
+    Ok(k.iter().zip(n.iter()).filter_map(|(k, n)| Some((k?, n?))).collect())
+}
+
+fn sort_desc<T, K: Ord>(v: &mut [T], count: impl Fn(&T) -> u64, key: impl Fn(&T) -> K) {
+    v.sort_by(|a, b| count(b).cmp(&count(a)).then_with(|| key(a).cmp(&key(b))));
+}
+
+impl View {
+    /// Counts by level, target, message, thread and file, and the time span.
+    ///
+    /// ```
+    /// use ttlog_cli::{Engine, Input};
+    /// let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/normal.bin");
+    /// let stats = Engine::new().load(&[Input::File(p)]).unwrap().all().stats();
+    /// assert_eq!(stats.events, 43);
+    /// assert_eq!(stats.targets[0], ("gen_testdata".into(), 22));
+    /// ```
+    pub fn stats(&self) -> Stats {
+        let ds = self.dataset();
+        let by_site = counts(self.frame(), cols::CS).expect("group-by over call-site codes");
+        let by_thread = counts(self.frame(), cols::TH).expect("group-by over thread codes");
+        let mut levels: Vec<(Level, u64)> = Level::ALL.iter().map(|&l| (l, 0)).collect();
+        let mut targets: HashMap<Arc<str>, u64> = HashMap::new();
+        let mut messages: HashMap<(Level, Arc<str>, Arc<str>), u64> = HashMap::new();
+        let mut per_file = vec![0u64; ds.sources().len()];
+        for &(cs, n) in &by_site {
+            let (site, _) = ds.site(cs);
+            let i = &site.info;
+            levels[i.level as usize].1 += n;
+            *targets.entry(Arc::clone(&i.target)).or_default() += n;
+            *messages.entry((i.level, Arc::clone(&i.target), Arc::clone(&i.message))).or_default() += n;
+            per_file[site.source as usize] += n;
+        }
+        let mut targets: Vec<(Arc<str>, u64)> = targets.into_iter().collect();
+        sort_desc(&mut targets, |t| t.1, |t| Arc::clone(&t.0));
+        let mut messages: Vec<MessageCount> = messages
+            .into_iter()
+            .map(|((level, target, message), count)| MessageCount { level, target, message, count })
+            .collect();
+        sort_desc(&mut messages, |m| m.count, |m| (Arc::clone(&m.target), Arc::clone(&m.message)));
+        let mut threads: Vec<ThreadCount> = by_thread
+            .iter()
+            .map(|&(th, count)| {
+                let t = &ds.threads()[th as usize];
+                ThreadCount { source: t.source as usize, id: t.id, name: t.name.clone(), count }
+            })
+            .collect();
+        sort_desc(&mut threads, |t| t.count, |t| (t.source, t.id));
+        let files =
+            ds.sources().iter().zip(per_file).map(|(s, events)| FileStats { source: Arc::clone(s), events }).collect();
+        Stats { events: self.len() as u64, span: self.time_range(), levels, targets, messages, threads, files }
+    }
+
+    /// Groups the view's events by `keys` and computes `aggs` (the count is
+    /// always computed), most events first.
+    ///
+    /// ```
+    /// use ttlog_cli::{Agg, Engine, GroupKey, Input};
+    /// let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/normal.bin");
+    /// let view = Engine::new().load(&[Input::File(p)]).unwrap().all();
+    /// let keys = [GroupKey::parse("target").unwrap()];
+    /// let aggs = [Agg::parse("p50:qty").unwrap()];
+    /// let t = view.group_by(&keys, &aggs).unwrap();
+    /// // Most events first: gen_testdata (22 events, none with a qty), then orders.
+    /// assert_eq!(t.rows[1].key[0].to_string(), "orders");
+    /// assert_eq!(t.rows[1].count, 20);
+    /// assert_eq!(t.rows[1].values[0], Some(950.0));
+    /// ```
+    ///
+    /// # Errors
+    /// An unknown field, or a non-numeric field under a numeric aggregate.
+    pub fn group_by(&self, keys: &[GroupKey], aggs: &[Agg]) -> Result<GroupTable, GroupError> {
+        let ds = self.dataset();
+        let perr = |e: PolarsError| GroupError(e.to_string());
+        let mut columns: Vec<Column> = Vec::new();
+        let mut decoders: Vec<Decoder> = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            let name = format!("k{i}");
+            match key {
+                GroupKey::Time(bucket) => {
+                    let ts = self.frame().column(cols::TS).map_err(perr)?.i64().map_err(perr)?.clone();
+                    let b = *bucket;
+                    let c = ts.apply_values(|t| t.div_euclid(b) * b);
+                    columns.push(c.with_name(name.as_str().into()).into_column());
+                    decoders.push(Decoder::Time);
+                }
+                GroupKey::Key(Key::Thread) => {
+                    let th = self.frame().column(cols::TH).map_err(perr)?.clone();
+                    columns.push(th.with_name(name.as_str().into()));
+                    decoders.push(Decoder::Thread);
+                }
+                GroupKey::Key(Key::Field(f)) => {
+                    let c = self.field_column(f).ok_or_else(|| GroupError(format!("no event has a field '{f}'")))?;
+                    columns.push(c.with_name(name.as_str().into()).into_column());
+                    decoders.push(Decoder::Field);
+                }
+                GroupKey::Key(k) => {
+                    let (lookup, values) = site_dictionary(ds, k);
+                    let lookup = UInt32Chunked::from_vec("lookup".into(), lookup);
+                    let cs = self.frame().column(cols::CS).map_err(perr)?.u32().map_err(perr)?.clone();
+                    let idx: IdxCa = cs.cast(&IDX_DTYPE).map_err(perr)?.idx().map_err(perr)?.clone();
+                    let c = lookup.take(&idx).map_err(perr)?;
+                    columns.push(c.with_name(name.as_str().into()).into_column());
+                    decoders.push(Decoder::Table(values));
+                }
+            }
+        }
+        let mut agg_exprs = vec![len().alias("count")];
+        let mut agg_names = Vec::new();
+        for (j, a) in aggs.iter().enumerate() {
+            let Some(field) = &a.field else { continue };
+            let c = self.field_column(field).ok_or_else(|| GroupError(format!("no event has a field '{field}'")))?;
+            if !c.dtype().is_primitive_numeric() {
+                return Err(GroupError(format!("{}: field '{field}' is not numeric ({})", a.name(), c.dtype())));
+            }
+            let name = format!("a{j}");
+            let c = c.cast(&DataType::Float64).map_err(perr)?;
+            columns.push(c.with_name(name.as_str().into()).into_column());
+            let e = col(name.as_str());
+            agg_exprs.push(
+                match a.func {
+                    AggFn::Count => unreachable!("count has no field"),
+                    AggFn::Min => e.min(),
+                    AggFn::Max => e.max(),
+                    AggFn::Mean => e.mean(),
+                    AggFn::Sum => e.sum(),
+                    AggFn::Quantile(q) => e.quantile(lit(q), QuantileMethod::Linear),
+                }
+                .alias(name.as_str()),
+            );
+            agg_names.push((name, a.name()));
+        }
+        let height = self.len();
+        let df = DataFrame::new(height, columns).map_err(perr)?;
+        let key_cols: Vec<Expr> = (0..keys.len()).map(|i| col(format!("k{i}").as_str())).collect();
+        let out = if keys.is_empty() {
+            df.lazy().select(agg_exprs).collect().map_err(perr)?
+        } else {
+            df.lazy().group_by(key_cols).agg(agg_exprs).collect().map_err(perr)?
+        };
+        let n = out.height();
+        let count = out.column("count").map_err(perr)?.cast(&DataType::UInt64).map_err(perr)?;
+        let count = count.u64().map_err(perr)?.clone();
+        let mut key_series = Vec::new();
+        for i in 0..keys.len() {
+            key_series.push(out.column(format!("k{i}").as_str()).map_err(perr)?.as_materialized_series().rechunk());
+        }
+        let mut val_series = Vec::new();
+        for (name, _) in &agg_names {
+            let s = out.column(name.as_str()).map_err(perr)?.cast(&DataType::Float64).map_err(perr)?;
+            val_series.push(s.f64().map_err(perr)?.clone());
+        }
+        let mut rows = Vec::with_capacity(n);
+        for r in 0..n {
+            let c = count.get(r).unwrap_or(0);
+            if keys.is_empty() && c == 0 {
+                continue;
+            }
+            let key = key_series
+                .iter()
+                .zip(&decoders)
+                .map(|(s, d)| d.decode(ds, s.get(r).unwrap_or(AnyValue::Null)))
+                .collect();
+            let values = val_series.iter().map(|s| s.get(r)).collect();
+            rows.push(GroupRow { key, count: c, values });
+        }
+        rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| cmp_keys(&a.key, &b.key)));
+        Ok(GroupTable {
+            keys: keys.iter().map(GroupKey::name).collect(),
+            aggs: agg_names.into_iter().map(|(_, n)| n).collect(),
+            rows,
+        })
+    }
+}
+
+fn cmp_keys(a: &[KeyValue], b: &[KeyValue]) -> Ordering {
+    for (x, y) in a.iter().zip(b) {
+        let o = x.partial_cmp(y).unwrap_or(Ordering::Equal);
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+/// Distinct values of a call-site key: (code of each call site, value of
+/// each code).
+fn site_dictionary(ds: &Dataset, key: &Key) -> (Vec<u32>, Vec<KeyValue>) {
+    let mut index: HashMap<KeyValue, u32> = HashMap::new();
+    let mut values = Vec::new();
+    let lookup = ds
+        .sites()
+        .iter()
+        .map(|s| {
+            let src = &ds.sources()[s.source as usize];
+            let v = match key {
+                Key::Level => KeyValue::Level(s.info.level),
+                Key::Target => KeyValue::Str(Arc::clone(&s.info.target)),
+                Key::Message => KeyValue::Str(Arc::clone(&s.info.message)),
+                Key::File => KeyValue::Str(Arc::clone(&s.info.file)),
+                Key::Line => KeyValue::U64(u64::from(s.info.line)),
+                Key::Service => KeyValue::Str(Arc::clone(&src.service)),
+                Key::Host => KeyValue::Str(Arc::clone(&src.hostname)),
+                Key::Pid => KeyValue::U64(u64::from(src.pid)),
+                Key::Thread | Key::Field(_) => unreachable!("not a call-site key"),
+            };
+            *index.entry(v.clone()).or_insert_with(|| {
+                values.push(v);
+                values.len() as u32 - 1
+            })
+        })
+        .collect();
+    (lookup, values)
+}
+
+enum Decoder {
+    Time,
+    Thread,
+    Field,
+    Table(Vec<KeyValue>),
+}
+
+impl Decoder {
+    fn decode(&self, ds: &Dataset, v: AnyValue<'_>) -> KeyValue {
+        match (self, v) {
+            (_, AnyValue::Null) => KeyValue::Null,
+            (Decoder::Time, AnyValue::Int64(t)) => KeyValue::Time(t),
+            (Decoder::Thread, AnyValue::UInt32(th)) => {
+                KeyValue::Str(Arc::from(ds.threads()[th as usize].label().as_str()))
+            }
+            (Decoder::Table(values), AnyValue::UInt32(c)) => values[c as usize].clone(),
+            (_, AnyValue::Boolean(b)) => KeyValue::Bool(b),
+            (_, AnyValue::UInt64(x)) => KeyValue::U64(x),
+            (_, AnyValue::Int64(x)) => KeyValue::I64(x),
+            (_, AnyValue::Float32(x)) => KeyValue::F64(f64::from(x)),
+            (_, AnyValue::Float64(x)) => KeyValue::F64(x),
+            (_, AnyValue::String(s)) => KeyValue::Str(Arc::from(s)),
+            (_, AnyValue::StringOwned(s)) => KeyValue::Str(Arc::from(s.as_str())),
+            (_, other) => KeyValue::Str(Arc::from(other.to_string().as_str())),
+        }
+    }
+}
+
+/// A group-by key: any filter key, or `time:DURATION` buckets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupKey {
+    /// Level, target, message, thread, file, line, service, host, pid or a
+    /// field.
+    Key(Key),
+    /// Buckets of this many nanoseconds (`time:1s`), by start time.
+    Time(i64),
+}
+
+impl GroupKey {
+    /// Parses `target`, `user_id`, `time:1s`, `time:5m`, ….
+    ///
+    /// # Errors
+    /// A bad bucket duration.
+    pub fn parse(s: &str) -> Result<GroupKey, GroupError> {
+        let s = s.trim();
+        if let Some(d) = s.strip_prefix("time:") {
+            return match crate::time::parse_duration(d) {
+                Some(ns) if ns > 0 => Ok(GroupKey::Time(ns)),
+                _ => Err(GroupError(format!("time bucket '{d}': expected a duration such as 1s, 1m, 500ms"))),
+            };
+        }
+        if s.is_empty() {
+            return Err(GroupError("empty group-by key".into()));
+        }
+        Ok(GroupKey::Key(Key::from_name(s)))
+    }
+
+    /// The key's name in output (`target`, `time`).
+    pub fn name(&self) -> String {
+        match self {
+            GroupKey::Key(k) => k.name().to_owned(),
+            GroupKey::Time(_) => "time".to_owned(),
+        }
+    }
+}
+
+/// An aggregate function.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AggFn {
+    /// Number of events.
+    Count,
+    /// Smallest value.
+    Min,
+    /// Largest value.
+    Max,
+    /// Mean.
+    Mean,
+    /// Sum.
+    Sum,
+    /// A quantile in 0..=1 (linear interpolation).
+    Quantile(f64),
+}
+
+/// An aggregate of `--agg`: `count`, or `FUNC:FIELD` with FUNC one of min,
+/// max, mean, sum, pNN (p50, p90, p99, p999 = 99.9 %).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agg {
+    /// The function.
+    pub func: AggFn,
+    /// The numeric field it reads (`None` for count).
+    pub field: Option<String>,
+}
+
+impl Agg {
+    /// Parses `count`, `p99:latency_us`, `mean:price`, ….
+    ///
+    /// ```
+    /// use ttlog_cli::{Agg, AggFn};
+    /// assert_eq!(Agg::parse("p99:latency_us").unwrap().func, AggFn::Quantile(0.99));
+    /// assert_eq!(Agg::parse("p999:x").unwrap().func, AggFn::Quantile(0.999));
+    /// assert!(Agg::parse("p99").is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// Unknown function, missing field.
+    pub fn parse(s: &str) -> Result<Agg, GroupError> {
+        let s = s.trim();
+        if s == "count" {
+            return Ok(Agg { func: AggFn::Count, field: None });
+        }
+        let (f, field) = s.split_once(':').ok_or_else(|| {
+            GroupError(format!("aggregate '{s}': expected count or FUNC:FIELD (min, max, mean, sum, p50, p90, p99)"))
+        })?;
+        if field.is_empty() {
+            return Err(GroupError(format!("aggregate '{s}': no field named")));
+        }
+        let func = match f {
+            "min" => AggFn::Min,
+            "max" => AggFn::Max,
+            "mean" | "avg" => AggFn::Mean,
+            "sum" => AggFn::Sum,
+            p if p.len() >= 2 && p.starts_with('p') && p[1..].bytes().all(|b| b.is_ascii_digit()) => {
+                // p5 = 5 %, p50, p99; three or more digits read as a fraction: p999 = 99.9 %.
+                let digits = &p[1..];
+                let q: f64 = match digits.len() {
+                    1 | 2 => f64::from(digits.parse::<u8>().unwrap_or(0)) / 100.0,
+                    _ if digits == "100" => 1.0,
+                    _ => format!("0.{digits}").parse().map_err(|_| GroupError(format!("bad quantile '{p}'")))?,
+                };
+                AggFn::Quantile(q)
+            }
+            _ => {
+                return Err(GroupError(format!(
+                    "aggregate '{s}': unknown function '{f}' (min, max, mean, sum, p50, p90, p99)"
+                )));
+            }
+        };
+        Ok(Agg { func, field: Some(field.to_owned()) })
+    }
+
+    /// The output name: `count`, `p99_latency_us`, `mean_price`.
+    pub fn name(&self) -> String {
+        let f = match self.func {
+            AggFn::Count => return "count".into(),
+            AggFn::Min => "min".to_owned(),
+            AggFn::Max => "max".to_owned(),
+            AggFn::Mean => "mean".to_owned(),
+            AggFn::Sum => "sum".to_owned(),
+            AggFn::Quantile(q) => {
+                let pct = q * 100.0;
+                if (pct - pct.round()).abs() < 1e-9 {
+                    format!("p{}", pct.round() as u64)
+                } else {
+                    format!("p{}", format!("{q}").trim_start_matches("0."))
+                }
+            }
+        };
+        format!("{f}_{}", self.field.as_deref().unwrap_or(""))
+    }
+}
+
+/// The result of a group-by: one row per distinct key, most events first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupTable {
+    /// Key names (`target`, `time`, a field name).
+    pub keys: Vec<String>,
+    /// Aggregate names, in the order of [`GroupRow::values`].
+    pub aggs: Vec<String>,
+    /// The groups.
+    pub rows: Vec<GroupRow>,
+}
+
+/// One group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupRow {
+    /// Its key values, in the order of [`GroupTable::keys`].
+    pub key: Vec<KeyValue>,
+    /// Events in the group.
+    pub count: u64,
+    /// Aggregates, in the order of [`GroupTable::aggs`] (`None` when no
+    /// event of the group has the field).
+    pub values: Vec<Option<f64>>,
+}
+
+/// A value of a group key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyValue {
+    /// Events without the field.
+    Null,
+    /// A level.
+    Level(Level),
+    /// Text.
+    Str(Arc<str>),
+    /// An unsigned number.
+    U64(u64),
+    /// A signed number.
+    I64(i64),
+    /// A float.
+    F64(f64),
+    /// A boolean.
+    Bool(bool),
+    /// The start of a time bucket, UTC ns.
+    Time(i64),
+}
+
+impl Eq for KeyValue {}
+
+impl std::hash::Hash for KeyValue {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state);
+        match self {
+            KeyValue::Null => {}
+            KeyValue::Level(l) => l.hash(state),
+            KeyValue::Str(s) => s.hash(state),
+            KeyValue::U64(v) => v.hash(state),
+            KeyValue::I64(v) | KeyValue::Time(v) => v.hash(state),
+            KeyValue::F64(v) => v.to_bits().hash(state),
+            KeyValue::Bool(v) => v.hash(state),
+        }
+    }
+}
+
+impl PartialOrd for KeyValue {
+    fn partial_cmp(&self, other: &KeyValue) -> Option<Ordering> {
+        use KeyValue::*;
+        Some(match (self, other) {
+            (Null, Null) => Ordering::Equal,
+            (Null, _) => Ordering::Greater,
+            (_, Null) => Ordering::Less,
+            (Level(a), Level(b)) => a.cmp(b),
+            (Str(a), Str(b)) => a.cmp(b),
+            (U64(a), U64(b)) => a.cmp(b),
+            (I64(a), I64(b)) | (Time(a), Time(b)) => a.cmp(b),
+            (F64(a), F64(b)) => a.total_cmp(b),
+            (Bool(a), Bool(b)) => a.cmp(b),
+            _ => self.to_string().cmp(&other.to_string()),
+        })
+    }
+}
+
+impl fmt::Display for KeyValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyValue::Null => f.write_str("(none)"),
+            KeyValue::Level(l) => f.write_str(l.as_str()),
+            KeyValue::Str(s) => f.write_str(s),
+            KeyValue::U64(v) => write!(f, "{v}"),
+            KeyValue::I64(v) => write!(f, "{v}"),
+            KeyValue::F64(v) => write!(f, "{v}"),
+            KeyValue::Bool(v) => write!(f, "{v}"),
+            KeyValue::Time(t) => f.write_str(&crate::time::rfc3339(*t)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agg_names() {
+        assert_eq!(Agg::parse("p99:lat").unwrap().name(), "p99_lat");
+        assert_eq!(Agg::parse("p50:lat").unwrap().name(), "p50_lat");
+        assert_eq!(Agg::parse("p5:lat").unwrap().func, AggFn::Quantile(0.05));
+        assert_eq!(Agg::parse("p5:lat").unwrap().name(), "p5_lat");
+        assert_eq!(Agg::parse("p999:lat").unwrap().name(), "p999_lat");
+        assert_eq!(Agg::parse("mean:x").unwrap().name(), "mean_x");
+        assert!(Agg::parse("median:x").is_err());
+        assert_eq!(GroupKey::parse("time:1s").unwrap(), GroupKey::Time(1_000_000_000));
+        assert!(GroupKey::parse("time:0s").is_err());
+    }
+}

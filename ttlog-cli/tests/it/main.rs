@@ -1,0 +1,131 @@
+//! Integration tests of `ttlog-view`, in one test binary so that polars is
+//! linked once. They run the real binary on the committed `testdata/` and
+//! on files written here, and compute every expected result independently
+//! of the code under test: by decoding the files through
+//! `ttlog_core::snapshot` and counting by hand.
+
+mod damaged;
+mod exports;
+mod filters;
+mod options;
+mod summaries;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use ttlog_core::snapshot::Snapshot;
+use ttlog_core::{Event, Value};
+
+/// The committed snapshot files.
+pub fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("testdata")
+}
+
+/// A committed file.
+pub fn td(name: &str) -> String {
+    testdata().join(name).display().to_string()
+}
+
+/// Runs `ttlog-view` with `args`.
+pub fn view(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ttlog-view")).args(args).env_remove("NO_COLOR").output().expect("run ttlog-view")
+}
+
+/// Stdout of a run that must exit with `code`.
+pub fn view_ok(args: &[&str], code: i32) -> String {
+    let out = view(args);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "ttlog-view {args:?}\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// Every decodable event of a file, through the reference reader, with the
+/// file's header facts.
+#[derive(Debug, Clone)]
+pub struct Expected {
+    /// The event.
+    pub event: Event,
+    /// Its file's service.
+    pub service: String,
+    /// Its file's host.
+    pub hostname: String,
+    /// Its file's pid.
+    pub pid: u32,
+}
+
+/// Every decodable event of the file at `path`, in file order.
+pub fn decode(path: &str) -> Vec<Expected> {
+    let snap = Snapshot::open(path).unwrap();
+    let h = snap.header().clone();
+    snap.events()
+        .filter_map(Result::ok)
+        .map(|event| Expected { event, service: h.service.clone(), hostname: h.hostname.clone(), pid: h.pid })
+        .collect()
+}
+
+/// The events of several files merged the way the viewer promises: by
+/// time, ties in input order.
+pub fn decode_merged(paths: &[String]) -> Vec<Expected> {
+    let mut all: Vec<Expected> = paths.iter().flat_map(|p| decode(p)).collect();
+    all.sort_by_key(|e| e.event.timestamp_ns);
+    all
+}
+
+/// Every `.bin` file of testdata, sorted, as the directory input expands.
+pub fn testdata_files() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(testdata())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "bin"))
+        .map(|p| p.display().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A value as a number, for comparisons by hand.
+pub fn num(v: &Value) -> Option<f64> {
+    Some(match v {
+        Value::U64(x) => *x as f64,
+        Value::I64(x) => *x as f64,
+        Value::F32(x) => f64::from(*x),
+        Value::F64(x) => *x,
+        Value::U128(x) => *x as f64,
+        Value::I128(x) => *x as f64,
+        _ => return None,
+    })
+}
+
+/// Files written by a recorder in this test process (one recorder per
+/// process, so they are made once): `evil.bin` has log text full of
+/// terminal control sequences.
+pub fn fixtures() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let _trace = ttlog_core::Trace::builder()
+            .service("evil")
+            .level(ttlog_core::Level::Trace)
+            .storage_path(dir.path())
+            .snapshot_on_signals(false)
+            .snapshot_interval(None)
+            .snapshot_on_panic(false)
+            .install()
+            .unwrap();
+        ttlog_core::warn!(target: "term\x1b[2J", "clear \x1b[31mred\x1b[0m \u{9b}6n bell\x07 bidi\u{202e}",
+            title = "\x1b]0;pwned\x07", line = "a\nb", ok = true);
+        ttlog_core::info!("plain", n = 1u64);
+        let bytes = ttlog_core::snapshot::encode(
+            &ttlog_core::capture(),
+            &ttlog_core::snapshot::SnapshotMeta::new("evil\x1b[5m", "manual"),
+        );
+        std::fs::write(dir.path().join("evil.bin"), bytes).unwrap();
+        dir
+    })
+    .path()
+}

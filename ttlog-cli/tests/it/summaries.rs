@@ -1,0 +1,234 @@
+//! `--stats` and `--group-by`/`--agg`, counted by hand from the reference
+//! reader.
+
+use crate::{Expected, decode, decode_merged, num, td, testdata, testdata_files, view_ok};
+use serde_json::Value as J;
+use std::collections::BTreeMap;
+use ttlog_core::snapshot::Snapshot;
+
+fn rfc(ns: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+fn counts_by<K: Ord>(ev: &[Expected], key: impl Fn(&Expected) -> K) -> BTreeMap<K, u64> {
+    let mut m = BTreeMap::new();
+    for e in ev {
+        *m.entry(key(e)).or_default() += 1;
+    }
+    m
+}
+
+#[test]
+fn stats_json_counts_everything() {
+    let files = testdata_files();
+    let ev = decode_merged(&files);
+    let out = view_ok(&[&testdata().display().to_string(), "--stats", "--format", "json"], 0);
+    let s: J = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["events"], ev.len() as u64);
+    let first = ev.iter().map(|e| e.event.timestamp_ns).min().unwrap();
+    let last = ev.iter().map(|e| e.event.timestamp_ns).max().unwrap();
+    assert_eq!(s["first"], rfc(first));
+    assert_eq!(s["last"], rfc(last));
+    let rate = s["events_per_second"].as_f64().unwrap();
+    let want = ev.len() as f64 / ((last - first) as f64 / 1e9);
+    assert!((rate - want).abs() / want < 1e-9);
+    for (l, n) in counts_by(&ev, |e| e.event.level.as_str()) {
+        assert_eq!(s["levels"][l], n, "{l}");
+    }
+    let targets = counts_by(&ev, |e| e.event.target.to_string());
+    let got: BTreeMap<String, u64> = s["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["target"].as_str().unwrap().to_owned(), t["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(got, targets);
+    let counts: Vec<u64> = s["targets"].as_array().unwrap().iter().map(|t| t["count"].as_u64().unwrap()).collect();
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "most first");
+    let messages =
+        counts_by(&ev, |e| (e.event.level.as_str(), e.event.target.to_string(), e.event.message.to_string()));
+    assert_eq!(s["messages"].as_array().unwrap().len(), messages.len());
+    for m in s["messages"].as_array().unwrap() {
+        let k = (
+            m["level"].as_str().unwrap(),
+            m["target"].as_str().unwrap().to_owned(),
+            m["message"].as_str().unwrap().to_owned(),
+        );
+        assert_eq!(m["count"].as_u64(), messages.get(&k).copied(), "{m}");
+    }
+    // Threads: per file and thread id.
+    let threads = counts_by(&ev, |e| (e.service.clone(), e.pid, e.event.thread_id));
+    let total: u64 = s["threads"].as_array().unwrap().iter().map(|t| t["count"].as_u64().unwrap()).sum();
+    assert_eq!(total, ev.len() as u64);
+    assert!(s["threads"].as_array().unwrap().len() >= threads.len());
+    // Per file: header facts, counters, what was decoded, damage.
+    let fs = s["files"].as_array().unwrap();
+    assert_eq!(fs.len(), files.len());
+    for (f, path) in fs.iter().zip(&files) {
+        let snap = Snapshot::open(path).unwrap();
+        let h = snap.header();
+        assert_eq!(f["path"], path.as_str());
+        assert_eq!(f["service"], h.service.as_str());
+        assert_eq!(f["pid"], h.pid);
+        assert_eq!(f["reason"], h.reason.as_str());
+        assert_eq!(f["counters"]["overwritten"], h.counters.overwritten);
+        assert_eq!(f["counters"]["logged"], h.counters.logged);
+        assert_eq!(f["counters"]["dropped_too_large"], h.counters.dropped_too_large);
+        let decoded = decode(path).len() as u64;
+        assert_eq!(f["events"], decoded);
+        assert_eq!(f["events_decoded"], decoded);
+        assert_eq!(f["problems"].as_array().unwrap().len(), snap.problems().len());
+    }
+    let problems: Vec<&str> = s["problems"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert!(problems.iter().any(|p| p.contains("corrupt-chunk.bin") && p.contains("CRC mismatch")), "{problems:?}");
+    assert!(problems.iter().any(|p| p.contains("truncated.bin") && p.contains("cut short")), "{problems:?}");
+}
+
+#[test]
+fn stats_text() {
+    let f = td("normal.bin");
+    let ev = decode(&f);
+    let out = view_ok(&[&f, "--stats"], 0);
+    assert!(out.starts_with(&format!("events     {}\n", ev.len())), "{out}");
+    assert!(out.contains("levels     TRACE 1 DEBUG 20 INFO 20 WARN 1 ERROR 1"), "{out}");
+    assert!(out.contains("top targets (3 in all)\n          22  gen_testdata\n          20  orders\n"), "{out}");
+    assert!(out.contains("overwritten 0, dropped 0"), "{out}");
+    // --stats on a filter that matches nothing: exit 1.
+    view_ok(&[&f, "--stats", "--filter", "level>error"], 1);
+}
+
+/// The linear-interpolation quantile, by hand.
+fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let pos = q * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+}
+
+#[test]
+fn group_by_target_with_aggregates() {
+    let f = td("normal.bin");
+    let ev = decode(&f);
+    let out = view_ok(
+        &[
+            &f,
+            "--group-by",
+            "target",
+            "--agg",
+            "count,p50:qty,p99:qty,min:price,max:price,mean:qty,sum:qty",
+            "--format",
+            "json",
+        ],
+        0,
+    );
+    let rows: J = serde_json::from_str(&out).unwrap();
+    let rows = rows.as_array().unwrap();
+    let by_target = counts_by(&ev, |e| e.event.target.to_string());
+    assert_eq!(rows.len(), by_target.len());
+    for r in rows {
+        let t = r["key"].as_str().unwrap();
+        assert_eq!(r["count"], by_target[t], "{t}");
+        let qty: Vec<f64> =
+            ev.iter().filter(|e| &*e.event.target == t).filter_map(|e| e.event.field("qty").and_then(num)).collect();
+        let price: Vec<f64> =
+            ev.iter().filter(|e| &*e.event.target == t).filter_map(|e| e.event.field("price").and_then(num)).collect();
+        if qty.is_empty() {
+            assert!(r["p99_qty"].is_null() && r["sum_qty"].as_f64().is_none_or(|s| s == 0.0), "{r}");
+            continue;
+        }
+        let close = |a: &J, b: f64| (a.as_f64().unwrap() - b).abs() < 1e-9 * b.abs().max(1.0);
+        assert!(close(&r["p50_qty"], quantile(qty.clone(), 0.5)), "{r}");
+        assert!(close(&r["p99_qty"], quantile(qty.clone(), 0.99)), "{r}");
+        assert!(close(&r["mean_qty"], qty.iter().sum::<f64>() / qty.len() as f64), "{r}");
+        assert!(close(&r["sum_qty"], qty.iter().sum::<f64>()), "{r}");
+        assert!(close(&r["min_price"], price.iter().copied().fold(f64::INFINITY, f64::min)), "{r}");
+        assert!(close(&r["max_price"], price.iter().copied().fold(f64::NEG_INFINITY, f64::max)), "{r}");
+    }
+    let counts: Vec<u64> = rows.iter().map(|r| r["count"].as_u64().unwrap()).collect();
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]));
+}
+
+#[test]
+fn group_by_composite_keys_threads_fields_and_time() {
+    let files = testdata_files();
+    let ev = decode_merged(&files);
+    let dir = testdata().display().to_string();
+    // Composite key: an object.
+    let out = view_ok(&[&dir, "--group-by", "service,level", "--format", "json"], 0);
+    let rows: J = serde_json::from_str(&out).unwrap();
+    let want = counts_by(&ev, |e| (e.service.clone(), e.event.level.as_str().to_owned()));
+    let got: BTreeMap<(String, String), u64> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                (r["key"]["service"].as_str().unwrap().to_owned(), r["key"]["level"].as_str().unwrap().to_owned()),
+                r["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    // Threads of one file, by name.
+    let f = td("many-threads.bin");
+    let mt = decode(&f);
+    let out = view_ok(&[&f, "--group-by", "thread", "--format", "json"], 0);
+    let rows: J = serde_json::from_str(&out).unwrap();
+    let want = counts_by(&mt, |e| e.event.thread_name.as_deref().unwrap().to_owned());
+    let got: BTreeMap<String, u64> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["key"].as_str().unwrap().to_owned(), r["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(got, want);
+    // A field as key; events without it form the null group.
+    let n = td("normal.bin");
+    let ne = decode(&n);
+    let out = view_ok(&[&n, "--group-by", "ok", "--format", "json"], 0);
+    let rows: J = serde_json::from_str(&out).unwrap();
+    let want = counts_by(&ne, |e| e.event.field("ok").map(|v| v.to_string()));
+    let got: BTreeMap<Option<String>, u64> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["key"].as_bool().map(|b| b.to_string()), r["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(got, want);
+    // Time buckets of 1 ms, by bucket start.
+    let c = td("chunked.bin");
+    let ce = decode(&c);
+    let out = view_ok(&[&c, "--group-by", "time:1ms", "--format", "json"], 0);
+    let rows: J = serde_json::from_str(&out).unwrap();
+    let want = counts_by(&ce, |e| rfc(e.event.timestamp_ns.div_euclid(1_000_000) * 1_000_000));
+    let got: BTreeMap<String, u64> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["key"].as_str().unwrap().to_owned(), r["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(got, want);
+    // Text and CSV tables.
+    let text = view_ok(&[&n, "--group-by", "level"], 0);
+    let mut lines = text.lines();
+    assert_eq!(lines.next().unwrap().split_whitespace().collect::<Vec<_>>(), ["level", "count"]);
+    assert_eq!(lines.next().unwrap().split_whitespace().collect::<Vec<_>>(), ["DEBUG", "20"]);
+    let csv = view_ok(&[&n, "--group-by", "level", "--agg", "max:qty", "--format", "csv"], 0);
+    assert!(csv.starts_with("level,count,max_qty\nDEBUG,20,\nINFO,20,1900\n"), "{csv}");
+    // Stats and group-by together: a stats object then the group array.
+    let both = view_ok(&[&n, "--stats", "--group-by", "level", "--format", "json"], 0);
+    let vals: Vec<J> = serde_json::Deserializer::from_str(&both).into_iter().map(Result::unwrap).collect();
+    assert_eq!(vals.len(), 2);
+    assert_eq!(vals[0]["events"], 43);
+    assert!(vals[1].is_array());
+    // Errors: unknown field, non-numeric aggregate.
+    for args in [["--group-by", "nope"], ["--group-by", "target"]] {
+        let mut a = vec![n.as_str()];
+        a.extend(args);
+        if args[1] == "target" {
+            a.extend(["--agg", "p99:symbol"]);
+        }
+        let out = crate::view(&a);
+        assert_eq!(out.status.code(), Some(2), "{a:?}");
+    }
+}
