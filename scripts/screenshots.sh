@@ -3,8 +3,8 @@
 # runs in tmux inside an xterm on a virtual X display (Xvfb); tmux send-keys
 # drives it and ImageMagick's `import` captures the window.
 #
-#   scripts/screenshots.sh                 # the `view` example (MemorySource)
-#   VIEWER=target/debug/ttlog-view VIEWER_ARGS=-i scripts/screenshots.sh
+#   scripts/screenshots.sh                 # ttlog-view -i (the polars engine)
+#   VIEWER=target/debug/examples/view VIEWER_ARGS= scripts/screenshots.sh   # the MemorySource example
 #
 # Needs: tmux xvfb xterm imagemagick x11-utils fonts-dejavu-core
 #   (apt-get install -y tmux xvfb xterm imagemagick x11-utils fonts-dejavu-core)
@@ -18,8 +18,11 @@ done
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 cargo build -q -p ttlog-tui --examples
-VIEWER=${VIEWER:-$CARGO_TARGET_DIR/debug/examples/view}
-VIEWER_ARGS=${VIEWER_ARGS:-}
+cargo build -q -p ttlog-cli
+VIEWER=${VIEWER:-$CARGO_TARGET_DIR/debug/ttlog-view}
+VIEWER_ARGS=${VIEWER_ARGS--i}
+# In the viewer's filter language (MemorySource's has no `and`: SHOT_FILTER='level>=warn venue=XNAS').
+SHOT_FILTER=${SHOT_FILTER:-level>=warn and venue=XNAS}
 
 work=$(mktemp -d)
 display=:$((90 + RANDOM % 9))
@@ -70,8 +73,8 @@ wait_for "shown 300 000"
 keys G; keys g; for _ in $(seq 12); do keys j; done
 shot main
 
-keys f; tmux send-keys -t "$session" -l 'level>=warn venue=XNAS'; sleep 1
-wait_for "filter: level>=warn venue=XNAS"
+keys f; tmux send-keys -t "$session" -l "$SHOT_FILTER"; sleep 1
+wait_for "filter: $SHOT_FILTER"
 shot filter
 keys Enter
 
