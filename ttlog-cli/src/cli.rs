@@ -36,7 +36,7 @@ reported on stderr and their intact chunks used (--strict: an error).";
 pub struct Args {
     /// Snapshot files, directories, glob patterns, or - for stdin.
     /// Example: ttlog-view /var/tmp/ttlog/
-    #[arg(value_name = "INPUT", required = true)]
+    #[arg(value_name = "INPUT", required_unless_present = "interactive")]
     pub inputs: Vec<String>,
 
     /// Keep events for which EXPR holds; repeat to require several. Terms KEY OP VALUE with OP one
@@ -115,7 +115,8 @@ pub struct Args {
     #[arg(long)]
     pub strict: bool,
 
-    /// Start the interactive viewer (ttlog-tui).
+    /// Start the interactive viewer (ttlog-tui): directories are loaded and watched for new
+    /// snapshots; with no INPUT, $TTLOG_DIR (or $TMPDIR/ttlog) is. --filter sets the first filter.
     /// Example: ttlog-view -i /var/tmp/ttlog/
     #[arg(short = 'i', long)]
     pub interactive: bool,
@@ -192,6 +193,11 @@ pub struct Plan {
     pub strict: bool,
     /// What to do.
     pub mode: Mode,
+    /// `--interactive`: the inputs as given (directories stay directories,
+    /// to be watched; patterns expanded).
+    pub interactive_inputs: Vec<PathBuf>,
+    /// `--interactive`: the `--filter`s as one expression.
+    pub filter_text: String,
 }
 
 /// How a successful run ended.
@@ -281,6 +287,18 @@ impl Plan {
             }
         };
         let inputs = if mode == Mode::Interactive { Vec::new() } else { Input::expand(&a.inputs)? };
+        let interactive_inputs = if mode == Mode::Interactive {
+            if a.stats || !a.group_by.is_empty() || !a.partition_by.is_empty() {
+                bail!("--interactive shows stats (key s) and groups (key b) itself");
+            }
+            interactive_inputs(&a.inputs)?
+        } else {
+            Vec::new()
+        };
+        let filter_text = match &a.filters[..] {
+            [one] => one.clone(),
+            many => many.iter().map(|f| format!("({f})")).collect::<Vec<_>>().join(" and "),
+        };
         Ok(Plan {
             inputs,
             filter: Filter::all_of(filters),
@@ -295,8 +313,32 @@ impl Plan {
             partition_by: a.partition_by,
             strict: a.strict,
             mode,
+            interactive_inputs,
+            filter_text,
         })
     }
+}
+
+/// The inputs of `--interactive`: files and directories as given (the
+/// viewer watches directories), glob patterns expanded.
+fn interactive_inputs(args: &[String]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for a in args {
+        let p = std::path::Path::new(a);
+        if a == "-" {
+            bail!("--interactive reads files and directories, not standard input (the terminal is the input)");
+        } else if p.exists() {
+            out.push(p.to_path_buf());
+        } else {
+            // A pattern (or an error naming the input).
+            for input in Input::expand(std::slice::from_ref(a))? {
+                if let Input::File(f) = input {
+                    out.push(f);
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Parses `args` (with the program name first) and runs the command.
@@ -328,10 +370,33 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> anyho
     }
 }
 
-/// `--interactive`: the TUI lives in `ttlog-tui`, which this build does not
-/// include.
-pub fn interactive(_plan: &Plan) -> anyhow::Result<Outcome> {
-    bail!("interactive mode: ttlog-tui not built in")
+/// `--interactive`: the terminal viewer of `ttlog-tui` on this crate's
+/// engine ([`EngineSource`](crate::tui_source::EngineSource)), until the
+/// user quits.
+///
+/// # Errors
+/// Not on a terminal; options that only apply to printed output; the
+/// terminal failing.
+pub fn interactive(plan: &Plan) -> anyhow::Result<Outcome> {
+    if plan.since.is_some() || plan.until.is_some() || plan.limit.is_some() || plan.tail.is_some() || plan.reverse {
+        bail!("with --interactive, only INPUTs and --filter apply (in the viewer, t goes to a time)");
+    }
+    if plan.output.is_some() {
+        bail!("with --interactive, x exports the shown events: -o does not apply");
+    }
+    if !io::stdin().is_terminal() || !io::stdout().is_terminal() {
+        bail!("--interactive needs a terminal on standard input and output");
+    }
+    let options = ttlog_tui::Options { inputs: plan.interactive_inputs.clone(), filter: plan.filter_text.clone() };
+    // polars prints its warnings on stderr, which is the viewer's screen:
+    // keep them until the terminal is back, then print them.
+    polars::error::set_warning_function(crate::tui_source::hold_warning);
+    let result = ttlog_tui::run(std::sync::Arc::new(crate::tui_source::EngineSource::new()), options);
+    for w in crate::tui_source::held_warnings() {
+        eprintln!("ttlog-view: {w}");
+    }
+    result.context("interactive viewer")?;
+    Ok(Outcome::Matched)
 }
 
 /// Loads the inputs (progress bar on a terminal), reports damage on

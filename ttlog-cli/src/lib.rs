@@ -53,6 +53,8 @@
 //! - [`stats`]: [`Stats`] and group-by tables.
 //! - [`export`]: text, JSON, NDJSON, CSV and Parquet writers.
 //! - [`cli`]: the `ttlog-view` command line ([`cli::run`]).
+//! - [`tui_source`]: [`EngineSource`], the data side of the interactive
+//!   viewer (`ttlog-view -i`, the `ttlog-tui` crate) on this engine.
 //! - [`time`], [`text`]: RFC 3339 and terminal-safe text.
 
 #![forbid(unsafe_code)]
@@ -65,9 +67,11 @@ pub mod filter;
 pub mod stats;
 pub mod text;
 pub mod time;
+pub mod tui_source;
 
 pub use dataset::{
     Dataset, Engine, EventRef, FieldInfo, FieldRef, Input, LoadError, Row, Site, SourceInfo, ThreadRef, View,
 };
 pub use filter::{Filter, FilterError};
 pub use stats::{Agg, AggFn, GroupError, GroupKey, GroupRow, GroupTable, KeyValue, Stats};
+pub use tui_source::EngineSource;

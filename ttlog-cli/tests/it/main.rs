@@ -7,6 +7,7 @@
 mod damaged;
 mod exports;
 mod filters;
+mod interactive;
 mod options;
 mod summaries;
 

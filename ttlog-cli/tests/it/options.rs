@@ -160,11 +160,19 @@ fn help_shows_every_option_with_an_example() {
 }
 
 #[test]
-fn interactive_is_not_built_in() {
+fn interactive_needs_a_terminal_and_only_its_options() {
+    // Here stdout is a pipe: the viewer says so instead of drawing into it.
     let out = view(&["-i", &td("normal.bin")]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("interactive mode: ttlog-tui not built in"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a terminal"), "{out:?}");
     assert!(out.stdout.is_empty());
+    for args in [&["-i", "--since", "-5m"][..], &["-i", "--stats"], &["-i", "-o", "x.json"], &["-i", "-"]] {
+        let out = view(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty());
+    }
+    // No INPUT is fine with -i (the default directory), not without.
+    assert!(!String::from_utf8_lossy(&view(&["-i"]).stderr).contains("required"));
 }
 
 #[test]

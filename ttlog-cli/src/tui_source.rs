@@ -1,0 +1,435 @@
+//! The interactive viewer's data side on this crate's engine: `ttlog-tui`
+//! defines [`Source`](ttlog_tui::Source) and [`View`](ttlog_tui::View);
+//! [`EngineSource`] implements them with [`Engine`], [`Dataset`] and the
+//! `--filter` language, so `ttlog-view -i` filters, counts and groups with
+//! polars.
+//!
+//! Rows of a view are fetched one screen at a time ([`View::rows`] of
+//! this crate); histogram, stats, search and time lookups read the view's
+//! `ts` / `cs` / `ev` code columns directly, never building a row per
+//! event.
+
+use crate::dataset::{Dataset, Engine, Input, View, cols, events_in};
+use crate::filter::Filter;
+use crate::stats::{GroupKey, KeyValue};
+use polars::prelude::*;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use ttlog_core::Level;
+use ttlog_tui as tui;
+
+/// Snapshots loaded with the polars engine, as a [`tui::Source`].
+///
+/// Adding an input reloads every input into a new [`Dataset`] (the engine
+/// builds one time-ordered frame), so views made before stay valid.
+#[derive(Debug, Default)]
+pub struct EngineSource {
+    state: RwLock<State>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct State {
+    paths: Vec<PathBuf>,
+    dataset: Option<Dataset>,
+    inputs: Vec<tui::InputInfo>,
+}
+
+/// Warnings of polars held while the viewer owns the terminal (see
+/// [`hold_warning`]).
+static WARNINGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// A `polars::error::set_warning_function` callback that keeps each
+/// distinct warning for later instead of printing it over the viewer.
+pub fn hold_warning(message: &str, kind: polars::error::PolarsWarning) {
+    let text = format!("{kind:?}: {message}");
+    let mut held = WARNINGS.lock().unwrap_or_else(|e| e.into_inner());
+    if !held.contains(&text) && held.len() < 100 {
+        held.push(text);
+    }
+}
+
+/// The warnings [`hold_warning`] kept, emptied.
+pub fn held_warnings() -> Vec<String> {
+    std::mem::take(&mut *WARNINGS.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// Keys every dataset can be grouped by, before its field names.
+const BUILTIN_KEYS: [&str; 9] = ["level", "target", "message", "thread", "file", "line", "service", "host", "pid"];
+
+impl EngineSource {
+    /// An empty source.
+    pub fn new() -> EngineSource {
+        EngineSource::default()
+    }
+
+    fn state(&self) -> State {
+        self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+fn filter_error(e: crate::filter::FilterError) -> tui::FilterError {
+    // The engine counts columns from 1, the TUI from 0.
+    tui::FilterError::new(e.column.saturating_sub(1), e.message)
+}
+
+/// The filter of a query: the expression and the levels kept.
+fn query_filter(query: &tui::Query) -> Result<Filter, tui::FilterError> {
+    let expr = Filter::parse(&query.expr).map_err(filter_error)?;
+    if query.levels.is_all() {
+        return Ok(expr);
+    }
+    let kept: Vec<String> = Level::ALL
+        .iter()
+        .filter(|l| query.levels.contains(**l))
+        .map(|l| format!("level={}", l.as_str().to_ascii_lowercase()))
+        .collect();
+    let levels = if kept.is_empty() { "level>error".to_owned() } else { kept.join(" or ") };
+    let levels = Filter::parse(&levels).map_err(filter_error)?;
+    Ok(Filter::all_of([expr, levels]))
+}
+
+/// `value` as a filter value: bare when it is a plain word, else quoted.
+fn quote(value: &str) -> String {
+    if !value.is_empty() && value.chars().all(|c| c.is_alphanumeric() || "._-/:@".contains(c)) {
+        return value.to_owned();
+    }
+    let mut out = String::from("\"");
+    for c in value.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+impl tui::Source for EngineSource {
+    fn summary(&self) -> tui::Summary {
+        tui::Summary { inputs: self.state.read().unwrap_or_else(|e| e.into_inner()).inputs.clone() }
+    }
+
+    fn add_input(&self, path: &Path, progress: &tui::Progress) -> Result<tui::InputInfo, tui::LoadError> {
+        let err = |message: String| tui::LoadError { path: path.to_owned(), message };
+        let mut paths = self.state().paths;
+        paths.push(path.to_owned());
+        let inputs: Vec<Input> = paths.iter().cloned().map(Input::File).collect();
+        // The engine reports progress from its decoding threads through a
+        // 'static callback: count into an atomic, copied into `progress`.
+        let decoded = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&decoded);
+        let engine = Engine::new().on_progress(move |n| {
+            counter.fetch_add(n, Ordering::Relaxed);
+        });
+        let (snaps, failed) = engine.open(&inputs).map_err(|e| err(format!("{e:#}")))?;
+        if let Some(f) = failed.iter().find(|f| Path::new(&f.file) == path) {
+            return Err(err(f.to_string()));
+        }
+        progress.set_total(events_in(&snaps));
+        let done = AtomicBool::new(false);
+        let dataset = std::thread::scope(|s| {
+            s.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    let now = decoded.load(Ordering::Relaxed);
+                    progress.add(now.saturating_sub(progress.done()));
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            });
+            let r = engine.load_opened(snaps, failed);
+            done.store(true, Ordering::Relaxed);
+            r
+        })
+        .map_err(|e| err(format!("{e:#}")))?;
+        let mut problems: Vec<Vec<String>> = vec![Vec::new(); dataset.sources().len()];
+        for p in dataset.problems() {
+            if let Some(i) = dataset.sources().iter().position(|s| s.path == p.file) {
+                problems[i].push(p.to_string());
+            }
+        }
+        let infos: Vec<tui::InputInfo> = dataset
+            .sources()
+            .iter()
+            .zip(problems)
+            .map(|(s, problems)| tui::InputInfo {
+                path: PathBuf::from(&s.path),
+                service: s.service.to_string(),
+                hostname: s.hostname.to_string(),
+                pid: s.pid,
+                reason: s.reason.clone(),
+                created_at_ns: s.created_at_ns,
+                events: s.events_loaded,
+                overwritten: s.counters.overwritten,
+                dropped: s.counters.dropped(),
+                problems,
+            })
+            .collect();
+        let info = infos.iter().rev().find(|i| i.path == path).cloned().ok_or_else(|| err("no events".into()))?;
+        *self.state.write().unwrap_or_else(|e| e.into_inner()) = State { paths, dataset: Some(dataset), inputs: infos };
+        Ok(info)
+    }
+
+    fn check(&self, expr: &str) -> Result<(), tui::FilterError> {
+        let filter = Filter::parse(expr).map_err(filter_error)?;
+        // Keys and values are checked against the data on an empty view:
+        // an unknown field shows while typing, at no cost.
+        if let Some(ds) = self.state().dataset {
+            ds.all().head(0).filter(&filter).map_err(filter_error)?;
+        }
+        Ok(())
+    }
+
+    fn filter(&self, query: &tui::Query, _progress: &tui::Progress) -> Result<Arc<dyn tui::View>, tui::FilterError> {
+        let state = self.state();
+        let filter = query_filter(query)?;
+        let view = match &state.dataset {
+            Some(ds) => ds.filter(&filter).map_err(filter_error)?,
+            None => return Ok(Arc::new(Empty)),
+        };
+        Ok(Arc::new(EngineView::new(view, query.expr.trim().to_owned())))
+    }
+
+    fn group_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = BUILTIN_KEYS.iter().map(|k| (*k).to_owned()).collect();
+        if let Some(ds) = self.state().dataset {
+            keys.extend(ds.fields().map(|f| f.name.to_string()));
+        }
+        keys
+    }
+}
+
+/// The view of a source with nothing loaded.
+#[derive(Debug)]
+struct Empty;
+
+impl tui::View for Empty {
+    fn len(&self) -> usize {
+        0
+    }
+    fn rows(&self, _: Range<usize>) -> Vec<tui::Row> {
+        Vec::new()
+    }
+    fn histogram(&self, _: usize) -> tui::Histogram {
+        tui::Histogram::default()
+    }
+    fn stats(&self) -> tui::Stats {
+        tui::Stats::default()
+    }
+    fn group_by(&self, key: &str, _: usize) -> Result<tui::Groups, tui::FilterError> {
+        Err(tui::FilterError::new(0, format!("nothing loaded to group by {key}")))
+    }
+    fn find(&self, _: usize, _: tui::Direction, _: &tui::Needle, _: &tui::Progress) -> Option<usize> {
+        None
+    }
+    fn position_of_time(&self, _: i64) -> usize {
+        0
+    }
+    fn export(&self, path: &Path, format: tui::ExportFormat, progress: &tui::Progress) -> std::io::Result<u64> {
+        tui::export::write_file(path, format, 0, &|_| Vec::new(), &[], progress)
+    }
+}
+
+/// A filtered view of the engine, with its code columns at hand (the
+/// view's own columns, one chunk each: no copy per view).
+struct EngineView {
+    view: View,
+    expr: String,
+    ts: Series,
+    cs: Series,
+    ev: Series,
+}
+
+impl std::fmt::Debug for EngineView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineView").field("events", &self.view.len()).field("expr", &self.expr).finish()
+    }
+}
+
+impl EngineView {
+    fn new(view: View, expr: String) -> EngineView {
+        let column = |name: &str| view.frame().column(name).expect("frame column").as_materialized_series().rechunk();
+        let (ts, cs, ev) = (column(cols::TS), column(cols::CS), column(cols::EV));
+        EngineView { view, expr, ts, cs, ev }
+    }
+
+    fn ts(&self) -> &[i64] {
+        self.ts.i64().expect("ts is i64").cont_slice().expect("ts: one chunk, no nulls")
+    }
+
+    fn cs(&self) -> &[u32] {
+        self.cs.u32().expect("cs is u32").cont_slice().expect("cs: one chunk, no nulls")
+    }
+
+    fn ev(&self) -> &[IdxSize] {
+        self.ev.idx().expect("ev is idx").cont_slice().expect("ev: one chunk, no nulls")
+    }
+
+    /// The level of each call-site code.
+    fn levels(&self) -> Vec<Level> {
+        self.view.dataset().sites().iter().map(|s| s.info.level).collect()
+    }
+}
+
+impl tui::View for EngineView {
+    fn len(&self) -> usize {
+        self.view.len()
+    }
+
+    fn rows(&self, range: Range<usize>) -> Vec<tui::Row> {
+        let start = range.start.min(self.len());
+        let rows = self.view.rows(range);
+        rows.into_iter()
+            .enumerate()
+            .map(|(i, r)| tui::Row {
+                id: u64::from(self.ev()[start + i]),
+                timestamp_ns: r.timestamp_ns,
+                level: r.level,
+                thread: r.thread_name.clone().unwrap_or_else(|| Arc::from(format!("#{}", r.thread_id))),
+                thread_id: r.thread_id,
+                target: r.target,
+                message: r.message,
+                module_path: Arc::clone(&self.view.dataset().site(r.callsite).0.info.module_path),
+                file: r.file,
+                line: r.line,
+                input: r.source,
+                fields: r.fields,
+            })
+            .collect()
+    }
+
+    fn histogram(&self, buckets: usize) -> tui::Histogram {
+        let (ts, cs) = (self.ts(), self.cs());
+        let (Some(&start_ns), Some(&end_ns)) = (ts.first(), ts.last()) else {
+            return tui::Histogram::default();
+        };
+        let levels = self.levels();
+        let events = ts.iter().zip(cs).map(|(&t, &c)| (t, levels[c as usize]));
+        tui::histogram_of_sorted(start_ns, end_ns, buckets, events)
+    }
+
+    fn stats(&self) -> tui::Stats {
+        let s = self.view.stats();
+        let mut per_level = [0u64; 5];
+        for (l, n) in &s.levels {
+            per_level[*l as usize] = *n;
+        }
+        tui::Stats {
+            events: s.events,
+            span_ns: s.span,
+            per_level,
+            top_messages: s
+                .messages
+                .iter()
+                .take(20)
+                .map(|m| (m.level, Arc::clone(&m.target), Arc::clone(&m.message), m.count))
+                .collect(),
+            per_thread: s
+                .threads
+                .iter()
+                .map(|t| (t.name.clone().unwrap_or_else(|| Arc::from(format!("#{}", t.id))), t.count))
+                .collect(),
+        }
+    }
+
+    fn group_by(&self, key: &str, limit: usize) -> Result<tui::Groups, tui::FilterError> {
+        let k = GroupKey::parse(key).map_err(|e| tui::FilterError::new(0, e.0))?;
+        let table = self.view.group_by(&[k], &[]).map_err(|e| tui::FilterError::new(0, e.0))?;
+        let mut groups = Vec::new();
+        let mut missing = 0;
+        for row in &table.rows {
+            let value = match &row.key[0] {
+                KeyValue::Null => {
+                    missing += row.count;
+                    continue;
+                }
+                KeyValue::Level(l) => l.as_str().to_ascii_lowercase(),
+                KeyValue::Str(s) => s.to_string(),
+                KeyValue::U64(n) => n.to_string(),
+                KeyValue::I64(n) => n.to_string(),
+                KeyValue::F64(x) => x.to_string(),
+                KeyValue::Bool(b) => b.to_string(),
+                KeyValue::Time(t) => t.to_string(),
+            };
+            let term = format!("{key}={}", quote(&value));
+            let filter = if self.expr.is_empty() { term } else { format!("({}) and {term}", self.expr) };
+            groups.push(tui::Group { value, count: row.count, filter });
+        }
+        let more = groups.len().saturating_sub(limit);
+        groups.truncate(limit);
+        Ok(tui::Groups { key: key.to_owned(), groups, missing, more })
+    }
+
+    fn find(
+        &self,
+        from: usize,
+        direction: tui::Direction,
+        needle: &tui::Needle,
+        progress: &tui::Progress,
+    ) -> Option<usize> {
+        let n = self.len();
+        if from >= n {
+            return None;
+        }
+        // Level and id searches read the code columns; text searches fetch
+        // rows a block at a time.
+        const BLOCK: usize = 4096;
+        let positions: Box<dyn Iterator<Item = usize>> = match direction {
+            tui::Direction::Forward => Box::new(from..n),
+            tui::Direction::Backward => Box::new((0..=from).rev()),
+        };
+        progress.set_total(match direction {
+            tui::Direction::Forward => (n - from) as u64,
+            tui::Direction::Backward => from as u64 + 1,
+        });
+        let levels = self.levels();
+        let (cs, ev) = (self.cs(), self.ev());
+        let mut block: Option<(usize, Vec<tui::Row>)> = None;
+        for (checked, pos) in positions.enumerate() {
+            if checked % BLOCK == 0 {
+                progress.add(if checked == 0 { 0 } else { BLOCK as u64 });
+                if progress.is_cancelled() {
+                    return None;
+                }
+            }
+            let hit = match needle {
+                tui::Needle::Level(l) => levels[cs[pos] as usize] >= *l,
+                tui::Needle::Ids(ids) => ids.contains(&u64::from(ev[pos])),
+                tui::Needle::Text(_) => {
+                    let start = pos - pos % BLOCK;
+                    if block.as_ref().is_none_or(|(s, _)| *s != start) {
+                        block = Some((start, self.rows(start..start + BLOCK)));
+                    }
+                    let (s, rows) = block.as_ref().expect("just fetched");
+                    needle.matches(&rows[pos - s])
+                }
+            };
+            if hit {
+                return Some(pos);
+            }
+        }
+        None
+    }
+
+    fn position_of_time(&self, timestamp_ns: i64) -> usize {
+        self.ts().partition_point(|&t| t < timestamp_ns)
+    }
+
+    fn export(&self, path: &Path, format: tui::ExportFormat, progress: &tui::Progress) -> std::io::Result<u64> {
+        // The engine's exporters: the same JSON and CSV as `--format`.
+        let file = std::fs::File::create(path)?;
+        let mut w = std::io::BufWriter::new(file);
+        progress.set_total(self.len() as u64);
+        let r = match format {
+            tui::ExportFormat::Json => crate::export::write_json(&self.view, &mut w, true),
+            tui::ExportFormat::Ndjson => crate::export::write_json(&self.view, &mut w, false),
+            tui::ExportFormat::Csv => crate::export::write_csv(&self.view, &mut w),
+        };
+        let r = r.and_then(|()| std::io::Write::flush(&mut w));
+        if r.is_err() {
+            let _ = std::fs::remove_file(path);
+        }
+        r.map(|()| self.len() as u64)
+    }
+}

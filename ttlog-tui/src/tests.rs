@@ -1,0 +1,585 @@
+//! The app driven through `update` (no terminal, no sleeping) and its
+//! screens rendered into ratatui's `TestBackend` and compared with insta
+//! snapshots.
+
+use crate::source::{InputInfo, Source};
+use crate::testing::event;
+use crate::{App, MemorySource, Msg, render};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use ttlog_core::{Event, Level, Value};
+
+/// 2026-11-22T00:37:25Z.
+const BASE: i64 = 1_795_307_845_000_000_000;
+const SIZE: (u16, u16) = (110, 30);
+
+/// 200 events over 10 s from three threads: order fills, warnings, a disk
+/// error every second, cache misses, and a request whose text carries
+/// terminal escape sequences.
+fn events() -> Vec<Event> {
+    const SYMBOLS: [&str; 3] = ["AAPL", "MSFT", "NVDA"];
+    (0..200i64)
+        .map(|i| {
+            let ts = BASE + i * 50_000_000;
+            let mut e = match i % 20 {
+                0 => event(
+                    ts,
+                    Level::Error,
+                    "db",
+                    "disk full",
+                    vec![("dev", Value::Str("sda".into())), ("free", Value::U64(0))],
+                ),
+                5 | 15 => event(
+                    ts,
+                    Level::Warn,
+                    "risk",
+                    "limit near",
+                    vec![("used", Value::F64(0.9 + i as f64 / 10_000.0)), ("desk", Value::Str("fx options".into()))],
+                ),
+                7 => event(ts, Level::Debug, "cache", "miss", vec![("key", Value::Str(format!("k{i}")))]),
+                13 => event(
+                    ts,
+                    Level::Info,
+                    "http",
+                    "request \x1b[31mred\x1b[0m",
+                    vec![("path", Value::Str("/v1/\x07bell\u{202e}".into())), ("status", Value::U64(200))],
+                ),
+                17 => event(ts, Level::Trace, "gc", "arena reset", vec![]),
+                _ => event(
+                    ts,
+                    Level::Info,
+                    "orders",
+                    "order filled",
+                    vec![
+                        ("id", Value::U64(i as u64)),
+                        ("qty", Value::U64((i as u64 * 10) % 70)),
+                        ("px", Value::F64(150.25 + i as f64)),
+                        ("symbol", Value::Str(SYMBOLS[i as usize % 3].into())),
+                    ],
+                ),
+            };
+            e.thread_id = 1 + (i % 3) as u64;
+            e.thread_name = Some(["main", "worker-1", "worker-2"][(i % 3) as usize].into());
+            e
+        })
+        .collect()
+}
+
+fn info(name: &str) -> InputInfo {
+    InputInfo {
+        path: PathBuf::from(format!("/var/tmp/ttlog/{name}")),
+        service: "pricing".into(),
+        hostname: "box-1".into(),
+        pid: 4242,
+        reason: "panic".into(),
+        created_at_ns: BASE + 10_000_000_000,
+        overwritten: 1500,
+        dropped: 3,
+        ..InputInfo::default()
+    }
+}
+
+fn source() -> Arc<MemorySource> {
+    Arc::new(MemorySource::from_events(events(), info("ttlog-pricing-4242-20261122T003735Z-panic.bin")))
+}
+
+/// An app showing [`events`], all background work done.
+fn app() -> App {
+    let mut app = App::new(source(), "", SIZE);
+    app.inputs_given();
+    app.run_tasks_inline();
+    app
+}
+
+fn key(app: &mut App, code: KeyCode) {
+    app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+    app.run_tasks_inline();
+}
+
+/// A quarter of a second passes: a filter typed in the prompt applies.
+fn tick(app: &mut App) {
+    app.update(Msg::Tick);
+    app.run_tasks_inline();
+}
+
+fn keys(app: &mut App, text: &str) {
+    for c in text.chars() {
+        let code = if c == '\n' { KeyCode::Enter } else { KeyCode::Char(c) };
+        key(app, code);
+    }
+}
+
+fn screen(app: &App) -> String {
+    let mut t = Terminal::new(TestBackend::new(app.size.0, app.size.1)).unwrap();
+    t.draw(|f| render(app, f)).unwrap();
+    t.backend().to_string()
+}
+
+fn selected_message(app: &App) -> String {
+    app.selected_row().map(|r| r.message.to_string()).unwrap_or_default()
+}
+
+#[test]
+fn main_screen() {
+    let app = app();
+    assert_eq!(app.shown(), 200);
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn navigation_keys() {
+    let mut app = app();
+    let page = app.page_height();
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Down);
+    assert_eq!(app.selected(), 2);
+    key(&mut app, KeyCode::Char('k'));
+    assert_eq!(app.selected(), 1);
+    key(&mut app, KeyCode::PageDown);
+    assert_eq!(app.selected(), 1 + page);
+    assert_eq!(app.selected_row().unwrap().id, 1 + page as u64);
+    key(&mut app, KeyCode::PageUp);
+    assert_eq!(app.selected(), 1);
+    key(&mut app, KeyCode::Char('G'));
+    assert_eq!(app.selected(), 199);
+    assert_eq!(app.offset, 200 - page);
+    assert_eq!(app.page.len(), page);
+    key(&mut app, KeyCode::Home);
+    assert_eq!((app.selected(), app.offset), (0, 0));
+    key(&mut app, KeyCode::End);
+    assert_eq!(app.selected(), 199);
+    key(&mut app, KeyCode::Char('g'));
+    key(&mut app, KeyCode::Up);
+    assert_eq!(app.selected(), 0);
+}
+
+#[test]
+fn only_the_visible_rows_are_fetched() {
+    let app = app();
+    assert_eq!(app.page.len(), app.page_height());
+    assert!(app.page.len() < 30);
+}
+
+#[test]
+fn detail_pane() {
+    let mut app = app();
+    keys(&mut app, "jjjjjjjjjjjjj"); // the request with escape sequences
+    key(&mut app, KeyCode::Enter);
+    assert!(app.detail);
+    let s = screen(&app);
+    assert!(s.contains("request \\x1b[31mred\\x1b[0m"), "{s}");
+    assert!(s.contains("/v1/\\x07bell\\u{202e}"), "{s}");
+    insta::assert_snapshot!(s);
+    // Esc closes the pane before it quits.
+    key(&mut app, KeyCode::Esc);
+    assert!(!app.detail && !app.should_quit());
+    key(&mut app, KeyCode::Esc);
+    assert!(app.should_quit());
+}
+
+#[test]
+fn log_text_never_reaches_the_terminal_raw() {
+    let mut app = app();
+    keys(&mut app, "jjjjjjjjjjjjj\n");
+    let mut t = Terminal::new(TestBackend::new(SIZE.0, SIZE.1)).unwrap();
+    t.draw(|f| render(&app, f)).unwrap();
+    for cell in t.backend().buffer().content() {
+        assert!(!cell.symbol().chars().any(|c| c.is_control() || c == '\u{202e}'), "{:?}", cell.symbol());
+    }
+}
+
+#[test]
+fn filter_is_checked_as_typed_and_applied_when_valid() {
+    let mut app = app();
+    keys(&mut app, "flevel>=wa");
+    tick(&mut app);
+    // Invalid: the error shows inline, the view stays as it was.
+    assert_eq!(app.shown(), 200);
+    insta::assert_snapshot!("filter_error", screen(&app));
+    keys(&mut app, "rn");
+    assert_eq!(app.shown(), 200, "applied after a pause in typing");
+    tick(&mut app);
+    assert_eq!(app.shown(), 30, "applied as typed");
+    assert_eq!(app.filter(), "level>=warn");
+    keys(&mut app, " desk~fx");
+    tick(&mut app);
+    assert_eq!(app.shown(), 20);
+    key(&mut app, KeyCode::Enter);
+    assert!(app.prompt.is_none());
+    insta::assert_snapshot!("filter_applied", screen(&app));
+    // Esc while editing puts the previous filter back.
+    keys(&mut app, "f");
+    key(&mut app, KeyCode::Backspace);
+    keys(&mut app, "zzz");
+    tick(&mut app);
+    assert_eq!(app.shown(), 0);
+    key(&mut app, KeyCode::Esc);
+    assert_eq!((app.filter(), app.shown()), ("level>=warn desk~fx", 20));
+    // `:` opens the same prompt; Ctrl-U clears it.
+    keys(&mut app, ":");
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
+    app.run_tasks_inline();
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.shown(), 200);
+}
+
+#[test]
+fn filtering_keeps_the_selected_moment() {
+    let mut app = app();
+    keys(&mut app, "G");
+    let ts = app.selected_row().unwrap().timestamp_ns;
+    keys(&mut app, "flevel=error\n");
+    let now = app.selected_row().unwrap().timestamp_ns;
+    assert!(now <= ts && ts - now < 1_000_000_000, "{now} vs {ts}");
+}
+
+#[test]
+fn level_keys_toggle_levels() {
+    let mut app = app();
+    keys(&mut app, "5");
+    assert_eq!(app.shown(), 190);
+    assert!(app.page.iter().all(|r| r.level != Level::Error));
+    keys(&mut app, "1234");
+    assert_eq!(app.shown(), 0);
+    assert!(screen(&app).contains("no event matches"));
+    keys(&mut app, "12345");
+    assert_eq!(app.shown(), 200);
+}
+
+#[test]
+fn search_highlights_and_moves_between_matches() {
+    let mut app = app();
+    keys(&mut app, "/disk");
+    assert!(app.search.is_some(), "highlighting starts as you type");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.selected(), 0, "the selected row matches");
+    keys(&mut app, "n");
+    assert_eq!(app.selected(), 20);
+    keys(&mut app, "n");
+    assert_eq!(app.selected(), 40);
+    keys(&mut app, "NN");
+    assert_eq!(app.selected(), 0);
+    keys(&mut app, "N");
+    assert_eq!(app.selected(), 180, "wraps to the bottom");
+    assert!(app.message().unwrap().contains("hit top"));
+    // Matches in fields count too.
+    keys(&mut app, "/NVDA\n");
+    assert!(app.selected_row().unwrap().fields.iter().any(|(_, v)| v == &Value::Str("NVDA".into())));
+    // Highlighted cells have the search style.
+    let mut t = Terminal::new(TestBackend::new(SIZE.0, SIZE.1)).unwrap();
+    t.draw(|f| render(&app, f)).unwrap();
+    let highlighted = t.backend().buffer().content().iter().filter(|c| c.bg == ratatui::style::Color::Yellow).count();
+    assert!(highlighted >= 4, "{highlighted}");
+    // A bad regex shows its error and keeps the prompt open.
+    keys(&mut app, "/(\n");
+    assert!(app.prompt.as_ref().is_some_and(|p| p.error.is_some()));
+    key(&mut app, KeyCode::Esc);
+    assert!(app.prompt.is_none());
+}
+
+#[test]
+fn errors_and_marks() {
+    let mut app = app();
+    keys(&mut app, "e");
+    assert_eq!(app.selected(), 20);
+    keys(&mut app, "e");
+    assert_eq!(app.selected(), 40);
+    keys(&mut app, "E");
+    assert_eq!(app.selected(), 20);
+    assert_eq!(selected_message(&app), "disk full");
+    keys(&mut app, "m");
+    keys(&mut app, "jjjm");
+    keys(&mut app, "g'");
+    assert_eq!(app.selected(), 20);
+    keys(&mut app, "'");
+    assert_eq!(app.selected(), 23);
+    keys(&mut app, "'");
+    assert_eq!(app.selected(), 20, "wraps around");
+    assert!(screen(&app).contains("2 marked"));
+    keys(&mut app, "m");
+    assert_eq!(app.marks.len(), 1);
+}
+
+#[test]
+fn time_jump() {
+    let mut app = app();
+    keys(&mut app, "t");
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
+    keys(&mut app, "00:37:30\n");
+    assert_eq!(app.selected(), 100);
+    keys(&mut app, "t");
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
+    keys(&mut app, "2026-11-22T00:37:26.025Z\n");
+    assert_eq!(app.selected(), 21);
+    keys(&mut app, "t");
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
+    keys(&mut app, "99:00\n");
+    assert!(app.prompt.as_ref().is_some_and(|p| p.error.is_some()));
+}
+
+#[test]
+fn stats_screen() {
+    let mut app = app();
+    keys(&mut app, "s");
+    insta::assert_snapshot!(screen(&app));
+    keys(&mut app, "s");
+    assert!(matches!(app.screen, crate::app::Screen::Main));
+}
+
+#[test]
+fn group_by_screen_and_filtering_to_a_group() {
+    let mut app = app();
+    keys(&mut app, "b");
+    let keys_list = source().group_keys();
+    let target = keys_list.iter().position(|k| k == "target").unwrap();
+    for _ in 0..target {
+        keys(&mut app, "j");
+    }
+    keys(&mut app, "\n");
+    insta::assert_snapshot!(screen(&app));
+    // Enter on the second group (`risk`: 20 events) filters to it.
+    keys(&mut app, "j\n");
+    assert!(matches!(app.screen, crate::app::Screen::Main));
+    assert_eq!(app.filter(), "target=risk");
+    assert_eq!(app.shown(), 20);
+    // A group of a filtered view keeps the filter.
+    keys(&mut app, "b");
+    let symbol = keys_list.iter().position(|k| k == "desk").unwrap();
+    for _ in 0..symbol {
+        keys(&mut app, "j");
+    }
+    keys(&mut app, "\n\n");
+    assert_eq!(app.filter(), "target=risk desk=\"fx options\"");
+    assert_eq!(app.shown(), 20);
+}
+
+#[test]
+fn help_screen() {
+    let mut app = app();
+    keys(&mut app, "?");
+    insta::assert_snapshot!(screen(&app));
+    keys(&mut app, "x");
+    assert!(matches!(app.screen, crate::app::Screen::Main) && app.prompt.is_none());
+}
+
+#[test]
+fn export_writes_the_shown_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app();
+    keys(&mut app, "flevel=error\n");
+    for format in ["json", "ndjson", "csv"] {
+        let path = dir.path().join(format!("out.{format}"));
+        keys(&mut app, "x");
+        app.update(Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
+        keys(&mut app, &format!("{}\n", path.display()));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches("disk full").count(), 10, "{format}");
+        let msg = app.message().unwrap().replace(&dir.path().display().to_string(), "[TMP]");
+        insta::with_settings!({filters => vec![(r"out\.\w+", "out.EXT")]}, {
+            insta::assert_snapshot!("export_message", msg);
+        });
+    }
+    keys(&mut app, "x");
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
+    keys(&mut app, "out.txt\n");
+    assert!(app.prompt.as_ref().is_some_and(|p| p.error.is_some()));
+}
+
+#[test]
+fn mouse_scrolls_and_selects() {
+    let mut app = app();
+    let mouse = |kind, column, row| Msg::Mouse(MouseEvent { kind, column, row, modifiers: KeyModifiers::NONE });
+    app.update(mouse(MouseEventKind::ScrollDown, 10, 10));
+    assert_eq!(app.selected(), 3);
+    app.update(mouse(MouseEventKind::ScrollUp, 10, 10));
+    assert_eq!(app.selected(), 0);
+    // Header 2 rows, timeline 4, column titles 1: row 7 is the first event.
+    app.update(mouse(MouseEventKind::Down(MouseButton::Left), 30, 7 + 4));
+    assert_eq!(app.selected(), 4);
+    // A click on the timeline goes to that moment.
+    app.update(mouse(MouseEventKind::Down(MouseButton::Left), SIZE.0 / 2, 3));
+    assert!((98..=102).contains(&app.selected()), "{}", app.selected());
+}
+
+#[test]
+fn resizing_changes_the_page() {
+    let mut app = app();
+    let before = app.page.len();
+    app.update(Msg::Resize(80, 50));
+    app.run_tasks_inline();
+    assert_eq!(app.page.len(), before + 20);
+    assert_eq!(app.histogram.as_ref().unwrap().buckets.len(), 80);
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn keys_are_answered_while_loading() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata");
+    let mut app = App::new(Arc::new(MemorySource::new()), "", (80, 16));
+    app.update(Msg::Input(data.join("chunked.bin")));
+    app.inputs_given();
+    // The load is a task not run yet: the screen says so, keys work.
+    assert!(app.busy());
+    assert!(screen(&app).contains("loading chunked.bin"));
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE)));
+    assert!(matches!(app.screen, crate::app::Screen::Help));
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
+    app.run_tasks_inline();
+    assert_eq!(app.shown(), 1000);
+    assert!(!app.busy());
+    assert_eq!(app.message(), None, "inputs given at start are not announced");
+    // A snapshot that appears later is announced and shown.
+    app.update(Msg::Input(data.join("normal.bin")));
+    app.run_tasks_inline();
+    assert_eq!(app.shown(), 1043);
+    assert!(app.message().unwrap().starts_with("new snapshot normal.bin"), "{:?}", app.message());
+    // The same file again is not loaded twice.
+    app.update(Msg::Input(data.join("normal.bin")));
+    assert!(app.take_tasks().is_empty());
+}
+
+#[test]
+fn damaged_input_is_reported() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata");
+    let mut app = App::new(Arc::new(MemorySource::new()), "", (80, 16));
+    app.update(Msg::Input(data.join("truncated.bin")));
+    app.update(Msg::Input(data.join("README.md")));
+    app.inputs_given();
+    app.run_tasks_inline();
+    assert_eq!(app.shown(), 300);
+    assert!(app.message().unwrap().contains("README.md"), "{:?}", app.message());
+    assert!(screen(&app).contains("damaged part(s) skipped"));
+}
+
+#[test]
+fn results_of_superseded_work_are_dropped() {
+    let mut app = app();
+    // Two filter edits; run the second one's result first, then the first.
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Char('f'), KeyModifiers::NONE)));
+    keys_no_run(&mut app, "d");
+    app.update(Msg::Tick);
+    keys_no_run(&mut app, "isk");
+    app.update(Msg::Tick);
+    let tasks = app.take_tasks();
+    assert_eq!(tasks.len(), 2);
+    let results: Vec<Msg> = tasks.into_iter().map(crate::Task::run).collect();
+    for m in results.into_iter().rev() {
+        app.update(m);
+    }
+    app.run_tasks_inline();
+    assert_eq!(app.filter(), "disk");
+    assert_eq!(app.shown(), 10);
+}
+
+fn keys_no_run(app: &mut App, text: &str) {
+    for c in text.chars() {
+        app.update(Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));
+    }
+}
+
+#[test]
+fn quit_keys() {
+    let mut app = app();
+    keys(&mut app, "q");
+    assert!(app.should_quit());
+    let mut app = self::app();
+    keys(&mut app, "f");
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
+    assert!(app.should_quit(), "Ctrl-C quits even while editing");
+    let mut app = self::app();
+    app.update(Msg::Quit);
+    assert!(app.should_quit());
+}
+
+#[test]
+fn tiny_terminals_do_not_break_any_screen() {
+    for (w, h) in [(1, 1), (2, 3), (10, 4), (20, 8), (40, 12), (300, 100)] {
+        let mut app = app();
+        app.update(Msg::Resize(w, h));
+        app.run_tasks_inline();
+        for keys_typed in ["", "\n", "?", "s", "b", "b\n", "fzz", "/x", "t", "x", "G\n"] {
+            let mut a = self::app();
+            a.update(Msg::Resize(w, h));
+            a.run_tasks_inline();
+            keys(&mut a, keys_typed);
+            let _ = screen(&a);
+            let click = |column, row| {
+                Msg::Mouse(MouseEvent {
+                    kind: MouseEventKind::Down(MouseButton::Left),
+                    column,
+                    row,
+                    modifiers: KeyModifiers::NONE,
+                })
+            };
+            for (c, r) in [(0, 0), (w.saturating_sub(1), h.saturating_sub(1)), (w / 2, 3), (w / 2, h / 2)] {
+                a.update(click(c, r));
+            }
+            let _ = screen(&a);
+        }
+        let _ = screen(&app);
+    }
+}
+
+#[test]
+fn a_bad_filter_at_start_shows_everything() {
+    let mut app = App::new(source(), "level=", SIZE);
+    app.inputs_given();
+    app.run_tasks_inline();
+    assert_eq!(app.shown(), 200);
+    assert_eq!(app.filter(), "");
+    assert!(app.message().unwrap().contains("showing every event"), "{:?}", app.message());
+    let mut app = App::new(source(), "level>=error", SIZE);
+    app.inputs_given();
+    app.run_tasks_inline();
+    assert_eq!(app.shown(), 10);
+}
+
+/// A source whose filters fail on application for one expression, as the
+/// polars engine's do for a field of the wrong type, though `check` passed.
+#[derive(Debug)]
+struct Picky(Arc<MemorySource>);
+
+impl Source for Picky {
+    fn summary(&self) -> crate::Summary {
+        self.0.summary()
+    }
+    fn add_input(&self, path: &Path, progress: &crate::Progress) -> Result<InputInfo, crate::LoadError> {
+        self.0.add_input(path, progress)
+    }
+    fn check(&self, expr: &str) -> Result<(), crate::FilterError> {
+        self.0.check(expr)
+    }
+    fn filter(
+        &self,
+        query: &crate::Query,
+        progress: &crate::Progress,
+    ) -> Result<Arc<dyn crate::View>, crate::FilterError> {
+        if query.expr.contains("qty>abc") {
+            return Err(crate::FilterError::new(4, "qty is a number"));
+        }
+        self.0.filter(query, progress)
+    }
+    fn group_keys(&self) -> Vec<String> {
+        self.0.group_keys()
+    }
+}
+
+#[test]
+fn a_filter_failing_when_applied_keeps_the_view_and_its_filter() {
+    let mut app = App::new(Arc::new(Picky(source())), "", SIZE);
+    app.inputs_given();
+    app.run_tasks_inline();
+    keys(&mut app, "flevel=error\n");
+    assert_eq!(app.shown(), 10);
+    keys(&mut app, "f qty>abc\n");
+    assert_eq!(app.shown(), 10);
+    assert_eq!(app.filter(), "level=error");
+    assert!(app.message().unwrap().contains("qty is a number"), "{:?}", app.message());
+    // While typing, the error shows in the prompt.
+    keys(&mut app, "f qty>abc");
+    tick(&mut app);
+    assert_eq!(app.prompt.as_ref().unwrap().error.as_ref().unwrap().column, 4);
+}
