@@ -1111,7 +1111,7 @@ fn in_set(column: &str, codes: Vec<u32>, all: usize) -> Expr {
     } else if codes.len() == all {
         lit(true)
     } else {
-        col(column).is_in(lit(Series::new("codes".into(), codes)), false)
+        col(column).is_in(lit(Series::new("codes".into(), codes)).implode(false), false)
     }
 }
 
@@ -1270,7 +1270,7 @@ impl Compiler<'_> {
                 let keep = Series::new("values".into(), keep);
                 let text = text.with_name(alias.as_str().into());
                 self.extra.push(text.into_column());
-                return Ok(c.is_in(lit(keep), false).fill_null(lit(false)));
+                return Ok(c.is_in(lit(keep).implode(false), false).fill_null(lit(false)));
             }
             op => match dtype {
                 DataType::Boolean => {

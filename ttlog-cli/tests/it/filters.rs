@@ -49,6 +49,10 @@ fn call_site_keys() {
     let host = decode(&td("normal.bin"))[0].hostname.clone();
     check(&normal, &format!("host='{host}'"), |_| true);
     check(&normal, "hostname~.", |e| !e.hostname.is_empty());
+    // Nothing but the result: no warnings of the engine on stderr.
+    let out = view(&[&td("normal.bin"), "--filter", "target=orders or key~^k1", "--format", "ndjson"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
 
 #[test]
