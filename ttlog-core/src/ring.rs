@@ -640,6 +640,33 @@ mod proptests {
         }
     }
 
+    /// Starts a producer that writes records of `sizes` (cycling) until it
+    /// has lapped the ring about `laps` times; it sets the flag when done and
+    /// returns how many records it wrote.
+    fn spawn_lapping_writer(
+        ring: &Arc<Ring>,
+        sizes: &[usize],
+        laps: u64,
+    ) -> (Arc<AtomicBool>, std::thread::JoinHandle<u64>) {
+        let done = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let ring = Arc::clone(ring);
+            let done = Arc::clone(&done);
+            let sizes = sizes.to_vec();
+            std::thread::spawn(move || {
+                let mut p = ring.producer();
+                let total: usize = sizes.iter().map(|s| s + RECORD_HEADER_WORDS).sum();
+                let n = laps as usize * (ring.capacity_words() / total + 1) * sizes.len();
+                for seq in 0..n as u64 {
+                    write(&mut p, seq, sizes[seq as usize % sizes.len()]);
+                }
+                done.store(true, std::sync::atomic::Ordering::Release);
+                n as u64
+            })
+        };
+        (done, writer)
+    }
+
     proptest! {
         /// Wrap-around: after any sequence of record sizes the ring holds
         /// exactly the newest records that fit, whole, and counts the rest.
@@ -674,22 +701,7 @@ mod proptests {
         #[test]
         fn concurrent_reads_see_only_whole_records(sizes in prop::collection::vec(0usize..64, 8..64), laps in 20u64..60) {
             let ring = Arc::new(Ring::new(MIN_RING_WORDS));
-            let done = Arc::new(AtomicBool::new(false));
-            let writer = {
-                let ring = Arc::clone(&ring);
-                let done = Arc::clone(&done);
-                let sizes = sizes.clone();
-                std::thread::spawn(move || {
-                    let mut p = ring.producer();
-                    let total: usize = sizes.iter().map(|s| s + RECORD_HEADER_WORDS).sum();
-                    let n = laps as usize * (ring.capacity_words() / total + 1) * sizes.len();
-                    for seq in 0..n as u64 {
-                        write(&mut p, seq, sizes[seq as usize % sizes.len()]);
-                    }
-                    done.store(true, std::sync::atomic::Ordering::Release);
-                    n as u64
-                })
-            };
+            let (done, writer) = spawn_lapping_writer(&ring, &sizes, laps);
             let mut reads = 0;
             while !done.load(std::sync::atomic::Ordering::Acquire) || reads == 0 {
                 check_whole(&ring.read());
@@ -707,22 +719,7 @@ mod proptests {
         #[test]
         fn incremental_reads_deliver_each_record_once_or_count_it_missed(sizes in prop::collection::vec(0usize..64, 8..64), laps in 5u64..30) {
             let ring = Arc::new(Ring::new(MIN_RING_WORDS));
-            let done = Arc::new(AtomicBool::new(false));
-            let writer = {
-                let ring = Arc::clone(&ring);
-                let done = Arc::clone(&done);
-                let sizes = sizes.clone();
-                std::thread::spawn(move || {
-                    let mut p = ring.producer();
-                    let total: usize = sizes.iter().map(|s| s + RECORD_HEADER_WORDS).sum();
-                    let n = laps as usize * (ring.capacity_words() / total + 1) * sizes.len();
-                    for seq in 0..n as u64 {
-                        write(&mut p, seq, sizes[seq as usize % sizes.len()]);
-                    }
-                    done.store(true, std::sync::atomic::Ordering::Release);
-                    n as u64
-                })
-            };
+            let (done, writer) = spawn_lapping_writer(&ring, &sizes, laps);
             let (mut pos, mut next, mut delivered, mut missed) = (0u64, 0u64, 0u64, 0u64);
             let mut finished = false;
             loop {

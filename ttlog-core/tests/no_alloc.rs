@@ -56,6 +56,24 @@ fn log_all(i: u64) {
     debug!("disabled at info", i);
 }
 
+/// Runs `log` once per `i` in `0..100_000` after `warm_up` runs, and checks
+/// that the calling thread allocated nothing and that `events` events were
+/// recorded.
+fn assert_no_alloc(trace: &Trace, what: &str, warm_up: u64, events: u64, log: impl Fn(u64)) {
+    for i in 0..warm_up {
+        log(i);
+    }
+    let before_logged = trace.metrics().logged;
+    let before = allocations();
+    for i in 0..100_000 {
+        log(i);
+    }
+    let n = allocations() - before;
+    assert_eq!(trace.metrics().logged - before_logged, events, "{what} were recorded");
+    assert_eq!(n, 0, "{n} allocations in {events} {what} after warm-up");
+    println!("no_alloc: 0 allocations in {events} {what} after warm-up");
+}
+
 fn main() {
     let trace = Trace::builder().service("no-alloc").capacity_events(1024).install().unwrap();
     // The counter itself must see this thread's allocations.
@@ -63,16 +81,8 @@ fn main() {
     drop(std::hint::black_box(vec![1u8; 64]));
     assert_eq!(allocations(), probe + 1, "the counting allocator counts");
     // Warm-up: registers the call sites and gives this thread its ring.
-    log_all(0);
-    let before = allocations();
-    for i in 0..100_000 {
-        log_all(i);
-    }
-    let n = allocations() - before;
-    let m = trace.metrics();
-    assert_eq!(m.logged, 300_003, "events were recorded");
-    assert_eq!(n, 0, "{n} allocations in 300,000 events after warm-up");
-    println!("no_alloc: 0 allocations in 300,000 events after warm-up");
+    assert_no_alloc(&trace, "events", 1, 300_000, log_all);
+    assert_eq!(trace.metrics().logged, 300_003, "every event was recorded");
     let mut passed = 1;
 
     #[cfg(feature = "tracing")]
@@ -86,18 +96,7 @@ fn main() {
             tracing::warn!(n = i, "retry {}", i);
             tracing::debug!(i, "disabled at info");
         };
-        for i in 0..100 {
-            bridged(i);
-        }
-        let before_logged = trace.metrics().logged;
-        let before = allocations();
-        for i in 0..100_000 {
-            bridged(i);
-        }
-        let n = allocations() - before;
-        assert_eq!(trace.metrics().logged - before_logged, 200_000, "events were recorded");
-        assert_eq!(n, 0, "{n} allocations in 200,000 tracing events after warm-up");
-        println!("no_alloc: 0 allocations in 200,000 tracing events (in a span) after warm-up");
+        assert_no_alloc(&trace, "tracing events (in a span)", 100, 200_000, bridged);
         passed += 1;
     }
 
@@ -108,18 +107,7 @@ fn main() {
             log::info!(qty = i, price = 150.25, symbol = "AAPL"; "Trade executed");
             log::warn!("retry {}", std::hint::black_box(i));
         };
-        for i in 0..100 {
-            bridged(i);
-        }
-        let before_logged = trace.metrics().logged;
-        let before = allocations();
-        for i in 0..100_000 {
-            bridged(i);
-        }
-        let n = allocations() - before;
-        assert_eq!(trace.metrics().logged - before_logged, 200_000, "records were recorded");
-        assert_eq!(n, 0, "{n} allocations in 200,000 log records after warm-up");
-        println!("no_alloc: 0 allocations in 200,000 log records after warm-up");
+        assert_no_alloc(&trace, "log records", 100, 200_000, bridged);
         passed += 1;
     }
     println!("{passed} passed, 0 failed");
