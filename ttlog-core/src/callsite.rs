@@ -268,7 +268,12 @@ impl Registry {
             module_path: self.intern(module_path),
             fields,
         };
-        self.sites.push(Arc::new(info));
+        let info = Arc::new(info);
+        #[cfg(not(loom))]
+        if let Some(p) = crate::persist::active() {
+            p.append_callsite(&info);
+        }
+        self.sites.push(info);
         id
     }
 

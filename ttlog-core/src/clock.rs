@@ -133,14 +133,24 @@ impl Calibration {
     /// Measures the tick rate since the clock was first used (waiting, the
     /// first time, until at least 20 ms have passed so the rate is precise).
     pub fn now() -> Calibration {
+        Calibration::measure(MIN_CALIBRATION)
+    }
+
+    /// Like [`Calibration::now`] but waits at most until 1 ms has passed
+    /// since the clock was first used: a rougher rate, at once.
+    pub(crate) fn quick() -> Calibration {
+        Calibration::measure(Duration::from_millis(1))
+    }
+
+    fn measure(min: Duration) -> Calibration {
         init();
         let anchor = ANCHOR.get().expect("init() sets the anchor");
         let ns_per_tick = match anchor.source {
             ClockSource::Monotonic => 1.0,
             ClockSource::Tsc => {
                 let elapsed = anchor.mono.elapsed();
-                if elapsed < MIN_CALIBRATION {
-                    std::thread::sleep(MIN_CALIBRATION - elapsed);
+                if elapsed < min {
+                    std::thread::sleep(min - elapsed);
                 }
                 let (ticks, mono) = paired_read();
                 let ns = mono.saturating_duration_since(anchor.mono).as_nanos() as f64;

@@ -74,6 +74,8 @@ pub mod listener;
 #[cfg(feature = "log")]
 pub mod log_bridge;
 mod macros;
+#[cfg(not(loom))]
+pub mod persist;
 mod recorder;
 mod ring;
 pub mod snapshot;

@@ -283,13 +283,19 @@ impl Recorder {
                 let s = &mut t.slots[i];
                 // Unread events of the previous owner become overwritten.
                 s.ring.discard_all();
+                s.ring.set_owner(thread.id, thread.name.as_deref());
                 s.thread = thread;
                 s.state = SlotState::Live;
                 s.owner_epoch += 1;
                 i
             }
             None => {
-                let ring = Arc::new(Ring::new(self.config.ring_words));
+                #[cfg(not(loom))]
+                let ring = crate::persist::active().and_then(|p| p.new_ring(t.slots.len(), self.config.ring_words));
+                #[cfg(loom)]
+                let ring = None;
+                let ring = Arc::new(ring.unwrap_or_else(|| Ring::new(self.config.ring_words)));
+                ring.set_owner(thread.id, thread.name.as_deref());
                 t.slots.push(Slot { ring, thread, state: SlotState::Live, read_upto: 0, owner_epoch: 0 });
                 t.slots.len() - 1
             }
@@ -350,6 +356,7 @@ impl Recorder {
             r.capacity_bytes += s.ring.capacity_words() as u64 * 8;
             r.memory_bytes += s.ring.bytes() as u64;
             r.rings += 1;
+            r.mapped += usize::from(s.ring.is_mapped());
             if matches!(s.state, SlotState::Live) {
                 r.live += 1;
             }
@@ -377,6 +384,8 @@ pub(crate) struct RingTotals {
     pub(crate) memory_bytes: u64,
     pub(crate) rings: usize,
     pub(crate) live: usize,
+    /// Rings in mapped files (persistent rings).
+    pub(crate) mapped: usize,
 }
 
 /// Drops counted outside the rings (the `too_large` cause is per ring and

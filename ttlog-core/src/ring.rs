@@ -62,7 +62,7 @@
 //! argument above with loom over all interleavings of a small ring.
 
 use crate::sync::{AtomicU64, Ordering, fence};
-use crossbeam_utils::CachePadded;
+use crate::sys::Words;
 
 /// Number of words of the record header plus timestamp.
 pub(crate) const RECORD_HEADER_WORDS: usize = 2;
@@ -108,6 +108,14 @@ pub(crate) fn unpack_header(word: u64) -> Header {
     }
 }
 
+/// The largest `i <= max` that is a char boundary of `s`.
+fn floor_char_boundary(s: &str, max: usize) -> usize {
+    if s.len() <= max {
+        return s.len();
+    }
+    (0..=max).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0)
+}
+
 /// Rebuilds a full sequence number from its low 32 bits and a full sequence
 /// number known to be at most 2^31 away from it.
 #[inline]
@@ -122,29 +130,66 @@ pub(crate) fn widen_seq(lo: u32, near: u64) -> u64 {
     }
 }
 
-/// The words only the producer writes; one cache line, away from the data.
-#[derive(Debug)]
-struct Cursors {
-    /// `{ logical word position one past the newest whole record }`.
-    head: AtomicU64,
-    /// `{ logical word position of the oldest record not overwritten }`.
-    tail: AtomicU64,
-    /// `{ sequence number the next record will get }` = records ever written.
-    next_seq: AtomicU64,
-    /// `{ records stepped over by `tail` }` = records overwritten.
-    overwritten: AtomicU64,
-    /// Events this ring's producer dropped because they could never fit.
-    dropped_too_large: AtomicU64,
-    /// String values this ring's producer truncated.
-    truncated: AtomicU64,
+/// Words of a ring before its data: who owns it and the cursors. The same
+/// layout in memory and in a persistent ring file (`docs/FORMAT.md`, "Ring
+/// files"), so a ring file is the ring itself.
+#[cfg(not(loom))]
+pub(crate) const RING_HEADER_WORDS: usize = 64;
+/// Under loom, no room for a thread name keeps the model small.
+#[cfg(loom)]
+pub(crate) const RING_HEADER_WORDS: usize = 16;
+
+/// Index of the magic number `RING_MAGIC` in the header (persistent rings).
+pub(crate) const W_MAGIC: usize = 0;
+/// `{ ring file format version }`.
+pub(crate) const W_VERSION: usize = 1;
+/// `{ data words (a power of two) }`.
+pub(crate) const W_CAPACITY: usize = 2;
+/// `{ id of the thread that owns the ring now }` (`ThreadInfo::id`).
+pub(crate) const W_THREAD_ID: usize = 3;
+/// `{ length in bytes of the owner's name at W_NAME, or u64::MAX: no name }`.
+pub(crate) const W_NAME_LEN: usize = 4;
+/// Cursors, on their own cache line (words 8..16), away from the data:
+/// `{ logical word position one past the newest whole record }`.
+pub(crate) const W_HEAD: usize = 8;
+/// `{ logical word position of the oldest record not overwritten }`.
+pub(crate) const W_TAIL: usize = 9;
+/// `{ sequence number the next record will get }` = records ever written.
+pub(crate) const W_NEXT_SEQ: usize = 10;
+/// `{ records stepped over by tail }` = records overwritten.
+pub(crate) const W_OVERWRITTEN: usize = 11;
+/// Events this ring's producer dropped because they could never fit.
+pub(crate) const W_DROPPED_TOO_LARGE: usize = 12;
+/// String values this ring's producer truncated.
+pub(crate) const W_TRUNCATED: usize = 13;
+/// First word of the owner's name (UTF-8, little-endian bytes).
+pub(crate) const W_NAME: usize = 16;
+/// Longest thread name kept in the header, in bytes.
+pub(crate) const MAX_NAME_BYTES: usize = (RING_HEADER_WORDS - W_NAME) * 8;
+/// `b"TTLGRING"` as a little-endian word.
+pub(crate) const RING_MAGIC: u64 = u64::from_le_bytes(*b"TTLGRING");
+/// Version of the ring-file layout.
+pub(crate) const RING_VERSION: u64 = 1;
+
+/// The cursor words of a ring's header.
+struct Cursors<'a> {
+    head: &'a AtomicU64,
+    tail: &'a AtomicU64,
+    next_seq: &'a AtomicU64,
+    overwritten: &'a AtomicU64,
+    dropped_too_large: &'a AtomicU64,
+    truncated: &'a AtomicU64,
 }
 
 /// A single-producer, multi-reader overwrite ring of whole-word records.
+///
+/// Its memory is one array of words: [`RING_HEADER_WORDS`] of header (owner
+/// and cursors), then the data, a power of two of words. On the heap, or in
+/// a mapped file ([`Ring::mapped`]) for persistent rings.
 #[derive(Debug)]
 pub(crate) struct Ring {
-    cursors: CachePadded<Cursors>,
+    words: Words,
     mask: u64,
-    data: Box<[AtomicU64]>,
 }
 
 /// What a reader got from one ring.
@@ -172,61 +217,134 @@ impl Ring {
     /// [`MIN_RING_WORDS`].
     pub(crate) fn new(words: usize) -> Ring {
         let words = words.max(MIN_RING_WORDS).next_power_of_two();
-        let data: Box<[AtomicU64]> = (0..words).map(|_| AtomicU64::new(0)).collect();
-        Ring {
-            cursors: CachePadded::new(Cursors {
-                head: AtomicU64::new(0),
-                tail: AtomicU64::new(0),
-                next_seq: AtomicU64::new(0),
-                overwritten: AtomicU64::new(0),
-                dropped_too_large: AtomicU64::new(0),
-                truncated: AtomicU64::new(0),
-            }),
-            mask: words as u64 - 1,
-            data,
+        Ring::with_words(Words::heap(RING_HEADER_WORDS + words))
+    }
+
+    /// The number of words of memory (header included) a ring of `words`
+    /// data words takes, after the rounding [`Ring::new`] applies.
+    pub(crate) fn memory_words(words: usize) -> usize {
+        RING_HEADER_WORDS + words.max(MIN_RING_WORDS).next_power_of_two()
+    }
+
+    /// A ring in memory that the caller zeroed and sized with
+    /// [`Ring::memory_words`] (a fresh file mapping, for persistent rings).
+    /// `None` if the size is not such a size.
+    pub(crate) fn mapped(words: Words) -> Option<Ring> {
+        let data = words.as_slice().len().checked_sub(RING_HEADER_WORDS)?;
+        (data >= MIN_RING_WORDS && data.is_power_of_two()).then(|| Ring::with_words(words))
+    }
+
+    fn with_words(words: Words) -> Ring {
+        let data = words.as_slice().len() - RING_HEADER_WORDS;
+        debug_assert!(data.is_power_of_two());
+        let ring = Ring { words, mask: data as u64 - 1 };
+        let h = ring.header();
+        h[W_MAGIC].store(RING_MAGIC, Ordering::Relaxed);
+        h[W_VERSION].store(RING_VERSION, Ordering::Relaxed);
+        h[W_CAPACITY].store(data as u64, Ordering::Relaxed);
+        h[W_NAME_LEN].store(u64::MAX, Ordering::Relaxed);
+        ring
+    }
+
+    /// The header words.
+    #[inline(always)]
+    fn header(&self) -> &[AtomicU64; RING_HEADER_WORDS] {
+        self.split().0
+    }
+
+    /// The data words.
+    #[inline(always)]
+    fn data(&self) -> &[AtomicU64] {
+        self.split().1
+    }
+
+    #[inline(always)]
+    fn split(&self) -> (&[AtomicU64; RING_HEADER_WORDS], &[AtomicU64]) {
+        // Every constructor makes the memory a header plus a power of two.
+        self.words.as_slice().split_first_chunk::<RING_HEADER_WORDS>().expect("a ring has a header")
+    }
+
+    #[inline(always)]
+    fn cursors(&self) -> Cursors<'_> {
+        let h = self.header();
+        Cursors {
+            head: &h[W_HEAD],
+            tail: &h[W_TAIL],
+            next_seq: &h[W_NEXT_SEQ],
+            overwritten: &h[W_OVERWRITTEN],
+            dropped_too_large: &h[W_DROPPED_TOO_LARGE],
+            truncated: &h[W_TRUNCATED],
         }
+    }
+
+    /// The ring's memory as the bytes of a ring file (tests of recovery).
+    #[cfg(test)]
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        self.words.as_slice().iter().flat_map(|w| w.load(Ordering::Relaxed).to_le_bytes()).collect()
+    }
+
+    /// Whether the ring lives in a mapped file.
+    pub(crate) fn is_mapped(&self) -> bool {
+        self.words.is_mapped()
+    }
+
+    /// Records who owns the ring now in its header (read by crash recovery).
+    /// Called by the recorder, under its table lock, before the new owner's
+    /// first record.
+    pub(crate) fn set_owner(&self, thread_id: u64, name: Option<&str>) {
+        let h = self.header();
+        h[W_THREAD_ID].store(thread_id, Ordering::Relaxed);
+        let bytes = name.map(|n| &n.as_bytes()[..floor_char_boundary(n, MAX_NAME_BYTES)]);
+        if let Some(bytes) = bytes {
+            for (i, chunk) in bytes.chunks(8).enumerate() {
+                let mut w = [0u8; 8];
+                w[..chunk.len()].copy_from_slice(chunk);
+                h[W_NAME + i].store(u64::from_le_bytes(w), Ordering::Relaxed);
+            }
+        }
+        h[W_NAME_LEN].store(bytes.map_or(u64::MAX, |b| b.len() as u64), Ordering::Release);
     }
 
     /// Capacity in words.
     pub(crate) fn capacity_words(&self) -> usize {
-        self.data.len()
+        self.data().len()
     }
 
     /// Bytes of memory this ring holds.
     pub(crate) fn bytes(&self) -> usize {
-        self.data.len() * 8 + std::mem::size_of::<Ring>()
+        self.words.as_slice().len() * 8 + std::mem::size_of::<Ring>()
     }
 
     /// Records ever written (relaxed: exact once producers are quiet).
     pub(crate) fn written(&self) -> u64 {
-        self.cursors.next_seq.load(Ordering::Relaxed)
+        self.cursors().next_seq.load(Ordering::Relaxed)
     }
 
     /// Records overwritten (relaxed: exact once producers are quiet).
     pub(crate) fn overwritten(&self) -> u64 {
-        self.cursors.overwritten.load(Ordering::Relaxed)
+        self.cursors().overwritten.load(Ordering::Relaxed)
     }
 
     pub(crate) fn dropped_too_large(&self) -> u64 {
-        self.cursors.dropped_too_large.load(Ordering::Relaxed)
+        self.cursors().dropped_too_large.load(Ordering::Relaxed)
     }
 
     pub(crate) fn truncated(&self) -> u64 {
-        self.cursors.truncated.load(Ordering::Relaxed)
+        self.cursors().truncated.load(Ordering::Relaxed)
     }
 
     /// Words between `tail` and `head` (relaxed: a gauge).
     pub(crate) fn used_words(&self) -> u64 {
-        let tail = self.cursors.tail.load(Ordering::Relaxed);
-        let head = self.cursors.head.load(Ordering::Relaxed);
-        head.saturating_sub(tail).min(self.data.len() as u64)
+        let tail = self.cursors().tail.load(Ordering::Relaxed);
+        let head = self.cursors().head.load(Ordering::Relaxed);
+        head.saturating_sub(tail).min(self.data().len() as u64)
     }
 
     /// Takes the producer side. The caller guarantees there is at most one
     /// producer at a time (the recorder hands a ring to one thread and takes it
     /// back only after that thread's producer is gone).
     pub(crate) fn producer(self: &std::sync::Arc<Ring>) -> Producer {
-        let c = &self.cursors;
+        let c = self.cursors();
         Producer {
             ring: std::sync::Arc::clone(self),
             head: c.head.load(Ordering::Acquire),
@@ -235,7 +353,7 @@ impl Ring {
             overwritten: c.overwritten.load(Ordering::Acquire),
             dropped_too_large: c.dropped_too_large.load(Ordering::Relaxed),
             truncated: c.truncated.load(Ordering::Relaxed),
-            max_len: MAX_RECORD_WORDS.min(self.data.len() / 2),
+            max_len: MAX_RECORD_WORDS.min(self.data().len() / 2),
             #[cfg(loom)]
             lens: std::collections::VecDeque::new(),
         }
@@ -244,12 +362,12 @@ impl Ring {
     /// Discards every readable record (they count as overwritten). Only
     /// while no producer owns the ring.
     pub(crate) fn discard_all(&self) {
-        let c = &self.cursors;
+        let c = self.cursors();
         let head = c.head.load(Ordering::Acquire);
         let mut tail = c.tail.load(Ordering::Acquire);
         let mut discarded = 0;
         while tail < head {
-            let header = unpack_header(crate::sys::ring_word(&self.data, tail, self.mask).load(Ordering::Relaxed));
+            let header = unpack_header(crate::sys::ring_word(self.data(), tail, self.mask).load(Ordering::Relaxed));
             tail += header.len_words.max(RECORD_HEADER_WORDS) as u64;
             discarded += 1;
         }
@@ -281,7 +399,7 @@ impl Ring {
     /// `overwritten`/`written` from non-empty reads only (and still move to
     /// `end_pos`).
     pub(crate) fn read_from(&self, from: u64) -> RingRead {
-        let c = &self.cursors;
+        let c = self.cursors();
         let mut out = RingRead::default();
         // A producer lapping the whole ring between our cursor loads is
         // possible only for small rings under a racing producer; retry then.
@@ -291,13 +409,13 @@ impl Ring {
             // `next_seq` is stored after `head`, so this is at least the
             // sequence number following the record that ends at `h1`.
             let next_seq = c.next_seq.load(Ordering::Acquire);
-            if h1 < t1 || h1 - t1 > self.data.len() as u64 {
+            if h1 < t1 || h1 - t1 > self.data().len() as u64 {
                 continue;
             }
             out.words.clear();
             out.words.reserve((h1 - t1) as usize);
             for p in t1..h1 {
-                out.words.push(crate::sys::ring_word(&self.data, p, self.mask).load(Ordering::Relaxed));
+                out.words.push(crate::sys::ring_word(self.data(), p, self.mask).load(Ordering::Relaxed));
             }
             fence(Ordering::Acquire);
             let t2 = c.tail.load(Ordering::Relaxed);
@@ -421,7 +539,7 @@ impl Producer {
         }
         let start = self.head;
         let end = start + len as u64;
-        let cap = self.ring.data.len() as u64;
+        let cap = self.ring.data().len() as u64;
         if end - self.tail > cap {
             // Evict in batches of EVICT_SLACK of the ring, so that this branch
             // (and the two cursor stores in `make_room`) is taken once per
@@ -431,7 +549,7 @@ impl Producer {
         let ring = &*self.ring;
         // Data stores must not become visible before the tail store above.
         fence(Ordering::Release);
-        let mut w = RecordWriter { data: &ring.data, mask: ring.mask, pos: start, end, truncated: 0 };
+        let mut w = RecordWriter { data: ring.data(), mask: ring.mask, pos: start, end, truncated: 0 };
         w.push(pack_header(self.next_seq, len, callsite));
         w.push(timestamp);
         encode(&mut w);
@@ -442,8 +560,8 @@ impl Producer {
         self.head = end;
         self.next_seq += 1;
         // { head = end of the record just written }: publishes its words.
-        ring.cursors.head.store(end, Ordering::Release);
-        ring.cursors.next_seq.store(self.next_seq, Ordering::Relaxed);
+        ring.cursors().head.store(end, Ordering::Release);
+        ring.cursors().next_seq.store(self.next_seq, Ordering::Relaxed);
         if truncated != 0 {
             self.add_truncated(truncated);
         }
@@ -462,7 +580,7 @@ impl Producer {
             // exactly the races the model is for. Both give the same lengths.)
             #[cfg(not(loom))]
             let len_words =
-                unpack_header(crate::sys::ring_word(&ring.data, self.tail, ring.mask).load(Ordering::Relaxed))
+                unpack_header(crate::sys::ring_word(ring.data(), self.tail, ring.mask).load(Ordering::Relaxed))
                     .len_words;
             #[cfg(loom)]
             let len_words = self.lens.pop_front().expect("a record to step over");
@@ -471,22 +589,22 @@ impl Producer {
             self.overwritten += 1;
         }
         // { tail = first record that survives the write to come }.
-        ring.cursors.tail.store(self.tail, Ordering::Relaxed);
-        ring.cursors.overwritten.store(self.overwritten, Ordering::Relaxed);
+        ring.cursors().tail.store(self.tail, Ordering::Relaxed);
+        ring.cursors().overwritten.store(self.overwritten, Ordering::Relaxed);
     }
 
     #[cold]
     #[inline(never)]
     fn drop_too_large(&mut self) {
         self.dropped_too_large += 1;
-        self.ring.cursors.dropped_too_large.store(self.dropped_too_large, Ordering::Relaxed);
+        self.ring.cursors().dropped_too_large.store(self.dropped_too_large, Ordering::Relaxed);
     }
 
     #[cold]
     #[inline(never)]
     fn add_truncated(&mut self, n: u64) {
         self.truncated += n;
-        self.ring.cursors.truncated.store(self.truncated, Ordering::Relaxed);
+        self.ring.cursors().truncated.store(self.truncated, Ordering::Relaxed);
     }
 }
 

@@ -1,8 +1,17 @@
-//! The crate's only `unsafe` code: reading the CPU's time-stamp counter, and
-//! indexing a ring's word array without a bounds check on the hot path.
+//! The crate's only `unsafe` code: reading the CPU's time-stamp counter,
+//! indexing a ring's word array without a bounds check on the hot path, and
+//! the memory a ring's words live in (heap, or a file mapped into memory).
 //!
-//! Invariants: `rdtsc` touches no memory; `ring_word` indexes only with
-//! `pos & mask` where `mask + 1` is the array's (power-of-two) length.
+//! Invariants:
+//! - `rdtsc` touches no memory;
+//! - `ring_word` indexes only with `pos & mask` where `mask + 1` is the
+//!   array's (power-of-two) length;
+//! - a [`Words`] owns the `len` words at `ptr` for its whole life: a leaked
+//!   `Box<[AtomicU64]>` it gives back when dropped, or a shared file mapping
+//!   it unmaps when dropped; the memory never moves.
+
+use crate::sync::AtomicU64;
+use std::ptr::NonNull;
 
 /// Reads the time-stamp counter (`rdtsc`).
 #[cfg(target_arch = "x86_64")]
@@ -27,4 +36,102 @@ pub(crate) fn ring_word<T>(data: &[T], pos: u64, mask: u64) -> &T {
     // SAFETY: `i = pos & mask <= mask < mask + 1 == data.len()` by the
     // invariant above, so the index is in bounds.
     unsafe { data.get_unchecked(i) }
+}
+
+/// Where a [`Words`] came from, to give it back.
+enum Owner {
+    /// `Box::<[AtomicU64]>::into_raw` of `len` words at `ptr`.
+    Heap,
+    /// A shared, writable mapping of a file of exactly `len * 8` bytes.
+    #[cfg(not(loom))]
+    Mapped(#[allow(dead_code)] memmap2::MmapRaw),
+}
+
+/// An array of atomic words that stays put: on the heap, or in a file mapped
+/// into memory (persistent rings) so that what the process wrote survives
+/// its death in the page cache.
+///
+/// The two cases look the same to the ring (a `&[AtomicU64]`), so the hot
+/// path pays nothing for the choice.
+pub(crate) struct Words {
+    ptr: NonNull<AtomicU64>,
+    len: usize,
+    owner: Owner,
+}
+
+// SAFETY: a `Words` is a uniquely owned array of atomics (`Box<[AtomicU64]>`
+// or a private mapping standing for one); atomics may be shared and sent
+// between threads.
+unsafe impl Send for Words {}
+// SAFETY: as above: shared access goes through `&AtomicU64` only.
+unsafe impl Sync for Words {}
+
+impl std::fmt::Debug for Words {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.owner {
+            Owner::Heap => "heap",
+            #[cfg(not(loom))]
+            Owner::Mapped(_) => "mapped",
+        };
+        f.debug_struct("Words").field("len", &self.len).field("memory", &kind).finish()
+    }
+}
+
+impl Words {
+    /// `len` zeroed words on the heap.
+    pub(crate) fn heap(len: usize) -> Words {
+        let boxed: Box<[AtomicU64]> = (0..len).map(|_| AtomicU64::new(0)).collect();
+        let raw = Box::into_raw(boxed);
+        // `Box::into_raw` never returns null, even for an empty slice.
+        let ptr = NonNull::new(raw.cast::<AtomicU64>()).unwrap_or(NonNull::dangling());
+        Words { ptr, len, owner: Owner::Heap }
+    }
+
+    /// The words of a shared, writable file mapping.
+    ///
+    /// The file must stay the mapping's length while the process lives
+    /// (the persistent-ring directory is private to the process: 0700, and
+    /// the recoverer refuses to touch the files of a live process).
+    /// Returns `None` if the mapping's length is not a whole number of
+    /// words or its address is not word-aligned.
+    #[cfg(not(loom))]
+    pub(crate) fn mapped(map: memmap2::MmapRaw) -> Option<Words> {
+        let len = map.len() / 8;
+        let ptr = NonNull::new(map.as_mut_ptr().cast::<AtomicU64>())?;
+        if !map.len().is_multiple_of(8) || !ptr.as_ptr().is_aligned() {
+            return None;
+        }
+        Some(Words { ptr, len, owner: Owner::Mapped(map) })
+    }
+
+    /// Whether the words live in a mapped file.
+    pub(crate) fn is_mapped(&self) -> bool {
+        !matches!(self.owner, Owner::Heap)
+    }
+
+    /// The words.
+    #[inline(always)]
+    pub(crate) fn as_slice(&self) -> &[AtomicU64] {
+        // SAFETY: `ptr` is non-null, aligned for `AtomicU64` and points to
+        // `len` initialised words that `self` owns for its whole life (the
+        // leaked box, or the mapping, checked for length and alignment in
+        // `mapped`; mapped pages are always initialised, and every bit
+        // pattern is a valid `AtomicU64`). The memory is only ever accessed
+        // through shared references to atomics, so handing out `&[AtomicU64]`
+        // for the lifetime of `&self` aliases nothing mutably.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Words {
+    fn drop(&mut self) {
+        if let Owner::Heap = self.owner {
+            let slice = std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len);
+            // SAFETY: `ptr`/`len` came from `Box::into_raw` in `Words::heap`
+            // and are given back exactly once, here; no reference into the
+            // words outlives `self`.
+            drop(unsafe { Box::from_raw(slice) });
+        }
+        // A mapping unmaps itself when `owner` drops.
+    }
 }

@@ -34,6 +34,9 @@ pub enum Error {
     /// A snapshot could not be written.
     #[error("snapshot failed: {0}")]
     Snapshot(#[from] std::io::Error),
+    /// The persistent-ring directory could not be set up.
+    #[error("persistent rings: {0}")]
+    Persist(std::io::Error),
 }
 
 /// Counters of the recorder, from [`Trace::metrics`].
@@ -67,6 +70,14 @@ pub struct Metrics {
     pub snapshots_written: u64,
     /// Snapshots that failed (full disk, read-only directory, …).
     pub snapshot_errors: u64,
+    /// Rings that could not be placed in a file under
+    /// [`Builder::persist_dir`] (they went to memory) and call sites that
+    /// could not be appended there.
+    pub persist_errors: u64,
+    /// The directory of this process's persistent rings, if any.
+    pub persist_dir: Option<PathBuf>,
+    /// Rings that live in files there.
+    pub persistent_rings: usize,
     /// Each live listener's deliveries, misses, errors and lag.
     pub listeners: Vec<ListenerMetrics>,
 }
@@ -92,6 +103,7 @@ pub struct Builder {
     filter_text: Option<String>,
     env_filter: bool,
     storage_path: Option<PathBuf>,
+    persist_dir: Option<PathBuf>,
     max_idle_rings: usize,
     snapshot: triggers::Options,
     listeners: Vec<Box<dyn Listener>>,
@@ -108,6 +120,7 @@ impl fmt::Debug for Builder {
             .field("filter_text", &self.filter_text)
             .field("env_filter", &self.env_filter)
             .field("storage_path", &self.storage_path)
+            .field("persist_dir", &self.persist_dir)
             .field("max_idle_rings", &self.max_idle_rings)
             .field("snapshot", &self.snapshot)
             .field("listeners", &self.listeners.iter().map(|l| l.name().to_owned()).collect::<Vec<_>>())
@@ -130,6 +143,7 @@ impl Default for Builder {
             filter_text: None,
             env_filter: true,
             storage_path: None,
+            persist_dir: None,
             max_idle_rings: 64,
             snapshot: triggers::Options::default(),
             listeners: Vec::new(),
@@ -202,6 +216,27 @@ impl Builder {
     /// the temporary directory; created with mode 0700 if missing).
     pub fn storage_path(mut self, path: impl Into<PathBuf>) -> Builder {
         self.storage_path = Some(path.into());
+        self
+    }
+
+    /// Keep the thread rings in memory-mapped files under `dir` (default:
+    /// off, rings on the heap), so that what was logged survives any death
+    /// of the process (`kill -9`, the OOM killer, `SIGSEGV`, `abort`) in the
+    /// page cache. `ttlog-view recover DIR` (or [`crate::persist::recover`])
+    /// turns the rings of a dead process into a snapshot. The hot path is
+    /// the same code writing to the same kind of memory; see
+    /// [`crate::persist`] for the files, what is saved and the cost.
+    ///
+    /// ```no_run
+    /// let _trace = ttlog_core::Trace::builder()
+    ///     .service("pricing")
+    ///     .persist_dir("/dev/shm/ttlog")
+    ///     .install()
+    ///     .expect("rings directory created");
+    /// ttlog_core::info!("survives kill -9");
+    /// ```
+    pub fn persist_dir(mut self, dir: impl Into<PathBuf>) -> Builder {
+        self.persist_dir = Some(dir.into());
         self
     }
 
@@ -278,7 +313,8 @@ impl Builder {
     /// # Errors
     /// [`Error::AlreadyInstalled`] if one is installed already;
     /// [`Error::Config`] for a ring above 1 GiB or an invalid
-    /// [`Builder::filter`].
+    /// [`Builder::filter`]; [`Error::Persist`] when the
+    /// [`Builder::persist_dir`] cannot be created.
     pub fn install(self) -> Result<Trace, Error> {
         if self.ring_bytes > 1 << 30 {
             return Err(Error::Config(format!("ring of {} bytes per thread is above 1 GiB", self.ring_bytes)));
@@ -298,6 +334,16 @@ impl Builder {
         }
         let ring_words = (self.ring_bytes.div_ceil(8)).max(MIN_RING_WORDS).next_power_of_two();
         let config = RingConfig { ring_words, max_idle_rings: self.max_idle_rings };
+        if recorder::recorder().is_some() {
+            return Err(Error::AlreadyInstalled);
+        }
+        if let Some(dir) = &self.persist_dir {
+            // Before the recorder: every ring, from the first, goes to a file.
+            let p = crate::persist::Persist::create(&self.service, dir).map_err(Error::Persist)?;
+            if !crate::persist::activate(p) {
+                return Err(Error::AlreadyInstalled);
+            }
+        }
         if !recorder::install(config, filter) {
             return Err(Error::AlreadyInstalled);
         }
@@ -409,6 +455,9 @@ impl Trace {
             live_threads: t.live,
             snapshots_written: triggers::counters().0,
             snapshot_errors: triggers::counters().1,
+            persist_errors: crate::persist::active().map_or(0, crate::persist::Persist::errors),
+            persist_dir: crate::persist::active().map(|p| p.dir().to_path_buf()),
+            persistent_rings: t.mapped,
             listeners: listener::metrics(),
         }
     }
@@ -468,7 +517,8 @@ impl Trace {
     /// What the rings hold stays readable. Only the first call does anything.
     pub fn shutdown(&self) {
         if self.owner {
-            let _ = triggers::shutdown();
+            let r = triggers::shutdown();
+            retire_persist(r.as_ref());
             stop_self_report();
             listener::stop_all();
             recorder::disable();
@@ -484,11 +534,27 @@ impl Trace {
         if !self.owner {
             return Ok(None);
         }
-        let r = triggers::shutdown().transpose();
+        let r = triggers::shutdown();
+        retire_persist(r.as_ref());
+        let r = r.transpose();
         stop_self_report();
         listener::stop_all();
         recorder::disable();
         Ok(r?)
+    }
+}
+
+/// At a clean shutdown, removes the persistent rings, unless the final
+/// snapshot that should have saved them failed (then they stay, for
+/// `ttlog-view recover`).
+fn retire_persist(final_snapshot: Option<&std::io::Result<PathBuf>>) {
+    let Some(p) = crate::persist::active() else { return };
+    match final_snapshot {
+        Some(Err(_)) => eprintln!(
+            "ttlog: the final snapshot failed; keeping the persistent rings in {} for `ttlog-view recover`",
+            p.dir().display()
+        ),
+        _ => p.retire(),
     }
 }
 
@@ -540,7 +606,8 @@ impl Drop for Trace {
     /// recording goes on.
     fn drop(&mut self) {
         if self.owner {
-            let _ = triggers::shutdown();
+            let r = triggers::shutdown();
+            retire_persist(r.as_ref());
             stop_self_report();
             listener::stop_all();
         }

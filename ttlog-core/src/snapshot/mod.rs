@@ -53,8 +53,10 @@ mod writer;
 
 pub use format::{CallSiteEntry, ClockEntry, Counters, FieldEntry, Header, PanicEntry, ThreadEntry};
 pub use legacy::MAX_LEGACY_RAW_LEN;
+pub(crate) use reader::callsite_info;
 pub use reader::{
     ChunkColumns, ChunkInfo, Events, FieldColumn, FormatVersion, Problem, Snapshot, SnapshotError, StrColumn, Values,
 };
 pub use triggers::default_dir;
 pub use writer::{Retention, SnapshotMeta, apply_retention, encode, encode_chunked, file_name, write_file};
+pub(crate) use writer::{callsite_entry, ensure_dir, now_utc_ns, sanitize};

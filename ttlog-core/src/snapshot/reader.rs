@@ -7,7 +7,7 @@
 //! for it, so a hostile or damaged file costs at most about its own size in
 //! memory (plus one chunk of at most [`MAX_CHUNK_RAW_LEN`](super::format::MAX_CHUNK_RAW_LEN)).
 
-use super::format::{self, ChunkWire, Header, Varints, encoding};
+use super::format::{self, CallSiteEntry, ChunkWire, Header, Varints, encoding};
 use super::legacy;
 use crate::callsite::CallSiteInfo;
 use crate::capture::{Event, ThreadInfo};
@@ -626,28 +626,32 @@ fn tables(header: &Header) -> Result<(Vec<Arc<CallSiteInfo>>, Vec<ThreadInfo>), 
         if c.id as usize != i + 1 {
             return Err(format!("call site #{i} has id {} (ids must be 1, 2, 3, …)", c.id));
         }
-        let level =
-            Level::from_u8(c.level).ok_or_else(|| format!("call site {} has unknown level {}", c.id, c.level))?;
-        let mut fields = Vec::with_capacity(c.fields.len());
-        for f in &c.fields {
-            let kind = Kind::from_u8(f.kind)
-                .ok_or_else(|| format!("call site {} field {:?} has unknown kind {}", c.id, f.name, f.kind))?;
-            fields.push((Arc::from(f.name.as_str()), kind));
-        }
-        sites.push(Arc::new(CallSiteInfo {
-            id: c.id,
-            level,
-            target: Arc::from(c.target.as_str()),
-            message: Arc::from(c.message.as_str()),
-            file: Arc::from(c.file.as_str()),
-            line: c.line,
-            module_path: Arc::from(c.module_path.as_str()),
-            fields,
-        }));
+        sites.push(Arc::new(callsite_info(c)?));
     }
     let threads =
         header.threads.iter().map(|t| ThreadInfo { id: t.id, name: t.name.as_deref().map(Arc::from) }).collect();
     Ok((sites, threads))
+}
+
+/// A call site as stored in a file, checked.
+pub(crate) fn callsite_info(c: &CallSiteEntry) -> Result<CallSiteInfo, String> {
+    let level = Level::from_u8(c.level).ok_or_else(|| format!("call site {} has unknown level {}", c.id, c.level))?;
+    let mut fields = Vec::with_capacity(c.fields.len());
+    for f in &c.fields {
+        let kind = Kind::from_u8(f.kind)
+            .ok_or_else(|| format!("call site {} field {:?} has unknown kind {}", c.id, f.name, f.kind))?;
+        fields.push((Arc::from(f.name.as_str()), kind));
+    }
+    Ok(CallSiteInfo {
+        id: c.id,
+        level,
+        target: Arc::from(c.target.as_str()),
+        message: Arc::from(c.message.as_str()),
+        file: Arc::from(c.file.as_str()),
+        line: c.line,
+        module_path: Arc::from(c.module_path.as_str()),
+        fields,
+    })
 }
 
 /// What the header allows a chunk frame to claim.

@@ -332,24 +332,7 @@ fn header(capture: &Capture, meta: &SnapshotMeta, in_snapshot: u64, unreadable: 
                 dropped_too_large: t.dropped_too_large,
             })
             .collect(),
-        callsites: capture
-            .callsites
-            .iter()
-            .map(|c| super::CallSiteEntry {
-                id: c.id,
-                level: c.level as u8,
-                target: c.target.to_string(),
-                message: c.message.to_string(),
-                file: c.file.to_string(),
-                line: c.line,
-                module_path: c.module_path.to_string(),
-                fields: c
-                    .fields
-                    .iter()
-                    .map(|(n, k)| super::FieldEntry { name: n.to_string(), kind: *k as u8 })
-                    .collect(),
-            })
-            .collect(),
+        callsites: capture.callsites.iter().map(|c| callsite_entry(c)).collect(),
         counters: Counters {
             logged: capture.logged(),
             in_snapshot,
@@ -363,6 +346,20 @@ fn header(capture: &Capture, meta: &SnapshotMeta, in_snapshot: u64, unreadable: 
             truncated: capture.truncated,
         },
         panic: meta.panic.clone(),
+    }
+}
+
+/// A call site as stored in files.
+pub(crate) fn callsite_entry(c: &crate::CallSiteInfo) -> super::CallSiteEntry {
+    super::CallSiteEntry {
+        id: c.id,
+        level: c.level as u8,
+        target: c.target.to_string(),
+        message: c.message.to_string(),
+        file: c.file.to_string(),
+        line: c.line,
+        module_path: c.module_path.to_string(),
+        fields: c.fields.iter().map(|(n, k)| super::FieldEntry { name: n.to_string(), kind: *k as u8 }).collect(),
     }
 }
 
@@ -485,7 +482,7 @@ pub fn file_name(service: &str, pid: u32, created_at_ns: i64, reason: &str) -> S
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Creates `dir` (mode 0700) if missing.
-fn ensure_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn ensure_dir(dir: &Path) -> io::Result<()> {
     let mut b = fs::DirBuilder::new();
     b.recursive(true);
     #[cfg(unix)]
