@@ -28,7 +28,7 @@ static ALLOCATOR: measure::CountingAlloc = measure::CountingAlloc;
 
 const USAGE: &str = "\
 usage: hot_path [--quick]
-       hot_path --peer ttlog-core|ttlog|tracing [--quick]
+       hot_path --peer ttlog-core|ttlog-core-persist|ttlog|tracing [--quick]
 
   --quick        a short run (about 10x fewer calls)
   --peer NAME    measure one logger in this process and print its figures
@@ -103,7 +103,7 @@ fn run_all(quick: bool) -> Result<(), String> {
     }
     let started = Instant::now();
     let load_before = report::load_average();
-    let order = [Logger::Core, Logger::Ttlog, Logger::Tracing, Logger::Core];
+    let order = [Logger::Core, Logger::CorePersist, Logger::Ttlog, Logger::Tracing, Logger::Core];
     let mut reports = Vec::with_capacity(order.len());
     for logger in order {
         eprint!("measuring {} ... ", logger.label());
@@ -118,9 +118,10 @@ fn run_all(quick: bool) -> Result<(), String> {
         load_after: report::load_average(),
         seconds: started.elapsed().as_secs_f64(),
         core: reports[0],
-        ttlog: reports[1],
-        tracing: reports[2],
-        core_again: reports[3],
+        core_persist: reports[1],
+        ttlog: reports[2],
+        tracing: reports[3],
+        core_again: reports[4],
     };
     print!("{}", report::render(&run));
     Ok(())

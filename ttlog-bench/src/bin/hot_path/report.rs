@@ -13,6 +13,8 @@ pub(crate) struct Run {
     pub(crate) load_after: Option<[f64; 3]>,
     pub(crate) seconds: f64,
     pub(crate) core: Report,
+    /// ttlog-core with persistent rings.
+    pub(crate) core_persist: Report,
     pub(crate) ttlog: Report,
     pub(crate) tracing: Report,
     /// ttlog-core measured again after the peers: the noise check.
@@ -116,6 +118,7 @@ pub(crate) fn render(run: &Run) -> String {
     };
     let peers = [(Logger::Ttlog, &run.ttlog), (Logger::Tracing, &run.tracing)];
     enabled_row(&mut s, "ttlog-core enabled", core);
+    enabled_row(&mut s, "ttlog-core enabled, persistent rings (`persist_dir`)", &run.core_persist);
     for (l, r) in peers {
         enabled_row(&mut s, &format!("{} enabled", l.label()), r);
     }
@@ -150,7 +153,9 @@ pub(crate) fn render(run: &Run) -> String {
     let two = core.tput2 / core.tput1;
     let vs_ttlog = run.ttlog.call_p50 / core.call_p50;
     let vs_tracing = run.tracing.call_p50 / core.call_p50;
-    let targets: [(String, String, bool); 8] = [
+    let persist = run.core_persist.call_p50 / core.call_p50;
+    let persist_tput = run.core_persist.tput1 / core.tput1;
+    let targets: [(String, String, bool); 9] = [
         (
             format!("median within 3 ns of one clock read ({clock_name})"),
             format!("{} ns vs {} + 3 = {} ns", ns(core.call_p50), ns(clock_read), ns(clock_read + 3.0)),
@@ -167,6 +172,11 @@ pub(crate) fn render(run: &Run) -> String {
         ("2 threads ≥ 1.8× one thread".to_owned(), format!("{two:.2}×"), two >= 1.8),
         ("≤ 40 ring bytes per event".to_owned(), format!("{:.1}", core.bytes_per_event), core.bytes_per_event <= 40.0),
         (
+            "persistent rings within 20 % of in-memory (median; 1-thread throughput)".to_owned(),
+            format!("{persist:.2}× the time; {persist_tput:.2}× the throughput"),
+            persist <= 1.2 && persist_tput >= 1.0 / 1.2,
+        ),
+        (
             "0 heap allocations per event after warm-up".to_owned(),
             format!("{:.3}", core.allocs_per_event),
             core.allocs_per_event == 0.0,
@@ -182,6 +192,11 @@ pub(crate) fn render(run: &Run) -> String {
     let mut notes = Vec::new();
     if core.recorded != 1.0 {
         notes.push("ttlog-core did not record the expected event: its figures are suspect".to_owned());
+    }
+    if run.core_persist.recorded != 1.0 {
+        notes.push(
+            "ttlog-core with persistent rings did not record into mapped rings: its figures are suspect".to_owned(),
+        );
     }
     if run.ttlog.recorded != 1.0 {
         notes.push("ttlog 0.1.21 did not record the event: its figures are suspect".to_owned());

@@ -24,6 +24,9 @@ pub(crate) const CAPACITY_EVENTS: usize = 16_384;
 pub(crate) enum Logger {
     /// This workspace's `ttlog-core`.
     Core,
+    /// `ttlog-core` with persistent rings (`Builder::persist_dir`): rings in
+    /// memory-mapped files in the temporary directory.
+    CorePersist,
     /// The original `ttlog` 0.1.21 from crates.io.
     Ttlog,
     /// `tracing` + `tracing-subscriber` fmt layer + `tracing-appender`
@@ -33,12 +36,13 @@ pub(crate) enum Logger {
 
 impl Logger {
     /// Every logger, in the order they run.
-    pub(crate) const ALL: [Logger; 3] = [Logger::Core, Logger::Ttlog, Logger::Tracing];
+    pub(crate) const ALL: [Logger; 4] = [Logger::Core, Logger::CorePersist, Logger::Ttlog, Logger::Tracing];
 
     /// The name used on the command line (`--peer NAME`).
     pub(crate) fn name(self) -> &'static str {
         match self {
             Logger::Core => "ttlog-core",
+            Logger::CorePersist => "ttlog-core-persist",
             Logger::Ttlog => "ttlog",
             Logger::Tracing => "tracing",
         }
@@ -48,6 +52,7 @@ impl Logger {
     pub(crate) fn label(self) -> &'static str {
         match self {
             Logger::Core => "ttlog-core",
+            Logger::CorePersist => "ttlog-core, persistent rings",
             Logger::Ttlog => "ttlog 0.1.21",
             Logger::Tracing => "tracing + fmt + non_blocking(sink)",
         }
@@ -76,7 +81,7 @@ impl Sizes {
     fn new(logger: Logger, quick: bool) -> Sizes {
         // ttlog-core calls take ~10 ns, the peers' ~1 µs: the peers get fewer
         // calls so that the whole run stays well under two minutes.
-        let fast = logger == Logger::Core;
+        let fast = matches!(logger, Logger::Core | Logger::CorePersist);
         let full = Sizes {
             warm_up: if fast { 200_000 } else { 50_000 },
             per_call: if fast { 3_000_000 } else { 1_000_000 },
@@ -230,18 +235,24 @@ fn measure<E: Fn() + Sync, D: Fn()>(sizes: Sizes, enabled: &E, disabled: &D) -> 
 pub(crate) fn run(logger: Logger, quick: bool) -> Result<Report, String> {
     let sizes = Sizes::new(logger, quick);
     match logger {
-        Logger::Core => run_core(sizes),
+        Logger::Core => run_core(sizes, None),
+        Logger::CorePersist => {
+            let dir = std::env::temp_dir().join(format!("ttlog-bench-persist-{}", std::process::id()));
+            let r = run_core(sizes, Some(&dir));
+            let _ = std::fs::remove_dir_all(&dir);
+            r
+        }
         Logger::Ttlog => run_ttlog(sizes),
         Logger::Tracing => run_tracing(sizes),
     }
 }
 
-fn run_core(sizes: Sizes) -> Result<Report, String> {
-    let trace = ttlog_core::Trace::builder()
-        .service("ttlog-bench")
-        .capacity_events(CAPACITY_EVENTS)
-        .install()
-        .map_err(|e| format!("installing ttlog-core: {e}"))?;
+fn run_core(sizes: Sizes, persist_dir: Option<&std::path::Path>) -> Result<Report, String> {
+    let mut builder = ttlog_core::Trace::builder().service("ttlog-bench").capacity_events(CAPACITY_EVENTS);
+    if let Some(dir) = persist_dir {
+        builder = builder.persist_dir(dir);
+    }
+    let trace = builder.install().map_err(|e| format!("installing ttlog-core: {e}"))?;
     let enabled = || {
         ttlog_core::info!(
             "Trade executed",
@@ -272,7 +283,8 @@ fn run_core(sizes: Sizes) -> Result<Report, String> {
             && e.field("qty") == Some(&ttlog_core::Value::U64(1000))
             && e.field("symbol").is_some()
             && e.field("price").is_some()
-    }) && m.dropped.total() == 0;
+    }) && m.dropped.total() == 0
+        && m.persistent_rings == usize::from(persist_dir.is_some());
 
     let mut r = measure(sizes, &enabled, &disabled);
     r.bytes_per_event = bytes_per_event;
