@@ -23,6 +23,7 @@ Examples:
   ttlog-view app.bin --filter 'target=http and status>=500' --format ndjson | jq .fields
   ttlog-view app.bin --group-by target --agg count,p99:latency_us
   ttlog-view snaps/ --format parquet --partition-by service,date -o dataset/
+  ttlog-view recover /dev/shm/ttlog     (persistent rings of a dead process -> snapshot)
 
 Exit codes: 0 success, 1 no event matched, 2 error. Damaged inputs are
 reported on stderr and their intact chunks used (--strict: an error).";
@@ -347,6 +348,10 @@ fn interactive_inputs(args: &[String]) -> anyhow::Result<Vec<PathBuf>> {
 /// Anything that should end the program with exit code 2 (or 0 for a
 /// closed pipe, see [`is_broken_pipe`]).
 pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> anyhow::Result<Outcome> {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    if args.get(1).is_some_and(|a| a == "recover") {
+        return recover(&args[1..]);
+    }
     let args = match Args::try_parse_from(args) {
         Ok(a) => a,
         Err(e) => {
@@ -368,6 +373,63 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> anyho
             print_summary(&plan, &view, stats, group.as_ref())
         }
     }
+}
+
+/// Turn the persistent rings of a dead process into a snapshot (reason
+/// `recovered`); see `ttlog_core::persist`.
+#[derive(Debug, Parser)]
+#[command(name = "ttlog-view recover", version, max_term_width = 100, after_help = RECOVER_HELP)]
+pub struct RecoverArgs {
+    /// A rings directory (`ttlog-{service}-{pid}-{start}`), or the `persist_dir` that holds them.
+    /// Example: ttlog-view recover /dev/shm/ttlog
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// Where to write the snapshots (default: the directory that holds each rings directory).
+    /// Example: -o /var/tmp/ttlog
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    pub output: Option<PathBuf>,
+
+    /// Keep the ring files after a successful recovery.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+const RECOVER_HELP: &str = "\
+Refuses (exit 2) while the process that owns the rings is alive. Only whole
+events are kept; damage is reported on stderr and the intact part kept.
+Then read the snapshot as usual: ttlog-view /dev/shm/ttlog/ttlog-*-recovered.bin";
+
+/// `ttlog-view recover DIR`: `args` start with `recover`.
+fn recover(args: &[OsString]) -> anyhow::Result<Outcome> {
+    let args = match RecoverArgs::try_parse_from(args) {
+        Ok(a) => a,
+        Err(e) => {
+            use clap::error::ErrorKind::*;
+            let usage = !matches!(e.kind(), DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand);
+            e.print()?;
+            return Ok(if usage { Outcome::Usage } else { Outcome::Matched });
+        }
+    };
+    let options = ttlog_core::persist::RecoverOptions { out_dir: args.output, keep: args.keep };
+    let recovered = ttlog_core::persist::recover(&args.dir, &options).context("recover")?;
+    let mut out = io::stdout().lock();
+    for r in recovered {
+        for p in &r.problems {
+            eprintln!("ttlog-view: warning: {}", crate::text::escape(p));
+        }
+        writeln!(
+            out,
+            "recovered {} events of {} (pid {}, threads {}, overwritten {}) into {}",
+            r.events,
+            crate::text::escape(&r.service),
+            r.pid,
+            r.threads,
+            r.overwritten,
+            r.snapshot.display()
+        )?;
+    }
+    Ok(Outcome::Matched)
 }
 
 /// `--interactive`: the terminal viewer of `ttlog-tui` on this crate's

@@ -7,8 +7,10 @@
 mod damaged;
 mod exports;
 mod filters;
+mod fuzz_corpus;
 mod interactive;
 mod options;
+mod recover;
 mod summaries;
 
 use std::path::{Path, PathBuf};
