@@ -270,6 +270,44 @@ impl Filter {
     }
 }
 
+/// What the `filter_expr` fuzz target (`ttlog-cli/fuzz`) checks of any
+/// text, also run on its corpus by the tests: parsing never panics, and
+/// every column it reports (of an error, of a term's key and value) lies
+/// within the text or just after its end. Not part of the API.
+///
+/// # Panics
+/// When a column is out of range: a bug the fuzzer is to find.
+#[doc(hidden)]
+pub fn fuzz_check(text: &str) {
+    let end = text.chars().count() + 1;
+    match Filter::parse(text) {
+        Err(e) => assert!((1..=end).contains(&e.column), "error column {} outside 1..={end}: {e}", e.column),
+        Ok(f) => {
+            let mut stack: Vec<&Expr> = f.parts().iter().map(|(_, e)| e).collect();
+            while let Some(e) = stack.pop() {
+                match e {
+                    Expr::Term(t) => {
+                        assert!((1..=end).contains(&t.key_column), "key column {} outside 1..={end}", t.key_column);
+                        assert!(
+                            (t.key_column..=end).contains(&t.value_column),
+                            "value column {} outside {}..={end}",
+                            t.value_column,
+                            t.key_column
+                        );
+                    }
+                    Expr::And(a, b) | Expr::Or(a, b) => stack.extend([&**a, &**b]),
+                    Expr::Not(a) => stack.push(a),
+                }
+            }
+            if text.trim().is_empty() {
+                assert!(f.is_empty(), "blank text keeps everything");
+            } else {
+                assert_eq!(f.to_string(), text, "a parsed filter shows its own text");
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     LParen,

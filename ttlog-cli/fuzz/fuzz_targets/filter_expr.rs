@@ -1,0 +1,22 @@
+//! Any text as a `--filter` expression (the language of `ttlog-view` and of
+//! the TUI's filter box): `ttlog_cli::filter::fuzz_check` must hold.
+//!
+//! The parser (`src/filter.rs`, with the escaping of `src/text.rs` it uses
+//! for messages) depends on nothing but `std` and `thiserror`; compiling
+//! those two files here keeps polars, which the rest of `ttlog-cli` needs,
+//! out of the fuzzer's build.
+#![no_main]
+
+#[allow(dead_code)]
+#[path = "../../src/text.rs"]
+mod text;
+
+#[allow(dead_code)]
+#[path = "../../src/filter.rs"]
+mod filter;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        filter::fuzz_check(text);
+    }
+});
