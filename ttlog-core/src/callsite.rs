@@ -269,7 +269,6 @@ impl Registry {
             fields,
         };
         let info = Arc::new(info);
-        #[cfg(not(loom))]
         if let Some(p) = crate::persist::active() {
             p.append_callsite(&info);
         }

@@ -74,7 +74,6 @@ pub mod listener;
 #[cfg(feature = "log")]
 pub mod log_bridge;
 mod macros;
-#[cfg(not(loom))]
 pub mod persist;
 mod recorder;
 mod ring;

@@ -239,9 +239,17 @@ impl Persist {
         }
     }
 
+    /// A new ring in a file: never under loom.
+    #[cfg(loom)]
+    pub(crate) fn new_ring(&self, _index: usize, _ring_words: usize) -> Option<Ring> {
+        // Under loom the atomics are the model checker's, not plain memory.
+        None
+    }
+
     /// A new ring in the file `ring-{index}`, or `None` (counted and
     /// reported once) if the file cannot be made: the caller falls back to
     /// a heap ring.
+    #[cfg(not(loom))]
     pub(crate) fn new_ring(&self, index: usize, ring_words: usize) -> Option<Ring> {
         let path = self.dir.join(format!("{RING_PREFIX}{index:05}"));
         let r = (|| {

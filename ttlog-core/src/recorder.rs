@@ -290,10 +290,7 @@ impl Recorder {
                 i
             }
             None => {
-                #[cfg(not(loom))]
                 let ring = crate::persist::active().and_then(|p| p.new_ring(t.slots.len(), self.config.ring_words));
-                #[cfg(loom)]
-                let ring = None;
                 let ring = Arc::new(ring.unwrap_or_else(|| Ring::new(self.config.ring_words)));
                 ring.set_owner(thread.id, thread.name.as_deref());
                 t.slots.push(Slot { ring, thread, state: SlotState::Live, read_upto: 0, owner_epoch: 0 });

@@ -220,6 +220,7 @@ impl Ring {
         Ring::with_words(Words::heap(RING_HEADER_WORDS + words))
     }
 
+    #[cfg_attr(loom, allow(dead_code))]
     /// The number of words of memory (header included) a ring of `words`
     /// data words takes, after the rounding [`Ring::new`] applies.
     pub(crate) fn memory_words(words: usize) -> usize {
@@ -229,6 +230,7 @@ impl Ring {
     /// A ring in memory that the caller zeroed and sized with
     /// [`Ring::memory_words`] (a fresh file mapping, for persistent rings).
     /// `None` if the size is not such a size.
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn mapped(words: Words) -> Option<Ring> {
         let data = words.as_slice().len().checked_sub(RING_HEADER_WORDS)?;
         (data >= MIN_RING_WORDS && data.is_power_of_two()).then(|| Ring::with_words(words))

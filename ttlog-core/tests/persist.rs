@@ -134,6 +134,25 @@ fn child(case: &str, dir: &Path) {
             assert!(m.persist_dir.unwrap().join("ring-00000").is_file());
             drop(t);
         }
+        "full" => {
+            // `rings` is a tiny tmpfs: the directory fits, a ring does not.
+            let t = builder(dir).install().unwrap();
+            std::thread::spawn(|| info!("other thread", n = 2u64)).join().unwrap();
+            info!("main thread", n = 1u64);
+            let m = t.metrics();
+            assert_eq!(m.persistent_rings, 0, "{m:?}");
+            assert_eq!(m.persist_errors, 2, "one per ring that went to memory instead");
+            assert_eq!(m.logged, 2);
+            let events = t.events();
+            assert_eq!(events.len(), 2, "logging goes on in memory");
+            // No half-made ring file is left behind.
+            let left: Vec<_> = std::fs::read_dir(m.persist_dir.unwrap())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| n.starts_with("ring-"))
+                .collect();
+            assert!(left.is_empty(), "{left:?}");
+        }
         other => panic!("unknown case {other}"),
     }
 }
@@ -329,4 +348,35 @@ fn recover_reports_what_is_not_a_rings_directory() {
     let missing = tmp.path().join("nope");
     let err = recover(&missing, &RecoverOptions::default()).unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
+}
+
+#[test]
+fn a_full_rings_directory_counts_an_error_and_logging_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rings = tmp.path().join("rings");
+    std::fs::create_dir(&rings).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=32k", "tmpfs"])
+        .arg(&rings)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("full rings directory test skipped: cannot mount a tmpfs here (not root?)");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _u = Unmount(&rings);
+    let out = spawn_child("full", tmp.path()).wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let reports: Vec<&str> = stderr.lines().filter(|l| l.starts_with("ttlog: persistent rings:")).collect();
+    assert_eq!(reports.len(), 1, "reported once, then only counted: {stderr}");
+    assert!(reports[0].contains("ring-0000") && reports[0].contains("No space left"), "{}", reports[0]);
+    assert_eq!(std::fs::read_dir(&rings).unwrap().count(), 0, "a clean exit removes the rings directory");
 }
