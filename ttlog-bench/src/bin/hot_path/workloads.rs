@@ -251,7 +251,9 @@ report! {
     /// them (NaN where the system does not tell).
     quiet_cpu_s,
     snap_cpu_s,
-    /// Seconds the snapshot thread spent on a CPU.
+    /// Seconds the snapshot thread spent on a CPU, until its last snapshot
+    /// ends (just after the window: at most one snapshot more than the
+    /// window holds, a small overestimate of its share).
     writer_cpu_s,
     /// Snapshots written during the window.
     snapshots,
