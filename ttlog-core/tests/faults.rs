@@ -1,6 +1,6 @@
 //! Fault injection: bursts of snapshot requests, snapshots during heavy
 //! logging, the snapshot directory removed, a symlink planted where the temp
-//! file goes, and a full disk. In every case: no panic, no deadlock, exact
+//! file goes, a full disk and a read-only directory. In every case: no panic, no deadlock, exact
 //! accounting, no partial or temp file, a clear error where one is due.
 //!
 //! One recorder per process: the tests share it and run one at a time.
@@ -246,4 +246,101 @@ fn full_disk_is_counted_reported_and_leaves_nothing() {
     // Logging goes on.
     log_pattern(7);
     assert_eq!(f.trace.metrics().logged, after.logged + 1);
+}
+
+/// Makes a directory read-only for as long as it lives: as root (whom
+/// permissions do not stop) a read-only tmpfs mounted over it, else a
+/// read-only bind mount of it; as anyone else mode 0500. Undone on drop.
+struct ReadOnly<'a> {
+    dir: &'a Path,
+    mounted: bool,
+}
+
+impl<'a> ReadOnly<'a> {
+    /// `Err` says why the directory could not be made read-only.
+    fn make(dir: &'a Path) -> Result<ReadOnly<'a>, String> {
+        use std::os::unix::fs::PermissionsExt;
+        let mount = |args: &[&str]| {
+            std::process::Command::new("mount")
+                .args(args)
+                .arg(dir)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        // SAFETY: `geteuid` only reads the process's credentials.
+        let root = unsafe { libc::geteuid() } == 0;
+        let ro = if !root {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o500)).map_err(|e| e.to_string())?;
+            ReadOnly { dir, mounted: false }
+        } else if mount(&["-t", "tmpfs", "-o", "ro,size=64k,mode=0700", "tmpfs"]) {
+            ReadOnly { dir, mounted: true }
+        } else if mount(&["--bind"]) {
+            let ro = ReadOnly { dir, mounted: true };
+            if !mount(&["-o", "remount,bind,ro"]) {
+                return Err("root, but cannot remount a bind mount read-only".to_owned());
+            }
+            ro
+        } else {
+            return Err("root, but cannot mount here (no CAP_SYS_ADMIN?)".to_owned());
+        };
+        // Whatever was done must really stop a write by this process.
+        let probe = dir.join("probe");
+        if std::fs::write(&probe, b"").is_ok() {
+            let _ = std::fs::remove_file(&probe);
+            return Err(format!("{} is still writable", dir.display()));
+        }
+        Ok(ro)
+    }
+}
+
+impl Drop for ReadOnly<'_> {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if self.mounted {
+            let _ = std::process::Command::new("umount").arg(self.dir).status();
+        } else {
+            let _ = std::fs::set_permissions(self.dir, std::fs::Permissions::from_mode(0o700));
+        }
+    }
+}
+
+#[test]
+fn read_only_directory_is_counted_reported_and_leaves_nothing() {
+    let _s = serial();
+    let f = fixture();
+    std::fs::create_dir_all(&f.dir).unwrap();
+    let ro = match ReadOnly::make(&f.dir) {
+        Ok(ro) => ro,
+        Err(why) => {
+            eprintln!("read-only directory test skipped: {why}");
+            return;
+        }
+    };
+    let listed = entries(&f.dir);
+    for n in 0..1_000 {
+        log_pattern(n);
+    }
+    let before = f.trace.metrics();
+    let err = f.trace.request_snapshot("read-only").unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(&*f.dir.to_string_lossy()), "the error names the path: {text}");
+    let ttlog_core::Error::Snapshot(io) = &err else { panic!("not a snapshot error: {err:?}") };
+    assert!(
+        matches!(io.kind(), std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied),
+        "the error says why: {:?} {text}",
+        io.kind()
+    );
+    let after = f.trace.metrics();
+    assert_eq!(after.snapshot_errors, before.snapshot_errors + 1);
+    assert_eq!(after.snapshots_written, before.snapshots_written);
+    assert_eq!(entries(&f.dir), listed, "no temp or partial file");
+    // Logging goes on, and the events are still there for a later snapshot.
+    info!(target: "faults-read-only", "after the failure", n = 7u64);
+    assert_eq!(f.trace.metrics().logged, after.logged + 1);
+    drop(ro);
+    let p = f.trace.request_snapshot("writable-again").unwrap();
+    let snap = Snapshot::open(&p).unwrap();
+    assert!(snap.events().any(|e| &*e.unwrap().message == "after the failure"));
+    std::fs::remove_file(p).unwrap();
 }

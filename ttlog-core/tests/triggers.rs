@@ -1,10 +1,11 @@
 //! Every snapshot trigger, each in a child process (this test binary run
-//! again with `TTLOG_TRIGGER_CASE` set, since the recorder is per process):
-//! the parent checks the child's exit status or signal and the contents of
-//! the file it left, not just that a file exists.
+//! again with `TTLOG_TRIGGER_CASE` set, since the recorder is per process;
+//! for `panic = "abort"`, the program in `tests/panic-abort-child`): the
+//! parent checks the child's exit status or signal and the contents of the
+//! file it left, not just that a file exists.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 use ttlog_core::snapshot::Snapshot;
 use ttlog_core::{Event, Trace, info, warn};
@@ -57,7 +58,8 @@ fn child(case: &str, dir: &Path) {
         "abort" => {
             let _t = builder(dir).snapshot_on_signals(false).install().unwrap();
             // What `panic = "abort"` does: run the hook, then abort, with no
-            // unwinding. The snapshot must be on disk before the abort.
+            // unwinding. The snapshot must be on disk before the abort. (A
+            // real `panic = "abort"` build: `panic_abort_program_leaves_its_snapshot`.)
             let hook = std::panic::take_hook();
             std::panic::set_hook(Box::new(move |info| {
                 hook(info);
@@ -265,6 +267,84 @@ fn panic_then_abort() {
     assert_eq!(s.header().reason, "panic");
     assert_eq!(s.header().panic.as_ref().unwrap().message, "fatal: aborting");
     assert_eq!(ev.last().unwrap().field("n"), Some(&ttlog_core::Value::U64(1)));
+}
+
+/// Builds `tests/panic-abort-child` (its own workspace and lockfile, built
+/// with `panic = "abort"`) into this target directory and returns the
+/// program's path. The first build compiles ttlog-core's dependencies again
+/// (the panic strategy is part of every crate's build); later runs reuse it.
+#[cfg(unix)]
+fn build_panic_abort_child() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/panic-abort-child/Cargo.toml");
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("panic-abort-child");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "--locked", "--message-format=json-render-diagnostics", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .output()
+        .expect("run cargo");
+    assert!(
+        out.status.success(),
+        "building {} failed ({}); if ttlog-core's dependencies changed, refresh its Cargo.lock as its Cargo.toml says\n{}",
+        manifest.display(),
+        out.status,
+        stderr(&out)
+    );
+    // The executable as cargo reports it, wherever the configuration puts it.
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "ttlog-panic-abort-child")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("cargo reported the child's executable")
+}
+
+/// A real `panic = "abort"` build, not the emulation above: the snapshot is
+/// on disk before the process aborts, with both threads' events and the
+/// panic.
+#[cfg(unix)]
+#[test]
+fn panic_abort_program_leaves_its_snapshot() {
+    use std::os::unix::process::ExitStatusExt;
+    let exe = build_panic_abort_child();
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(&exe)
+        .arg(dir.path())
+        .env_remove("RUST_BACKTRACE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.signal(), Some(signal_hook::consts::SIGABRT), "{:?} {}", out.status, stderr(&out));
+    // The default hook still printed the message before the abort.
+    assert!(stderr(&out).contains("exploder gave up: code 42"), "{}", stderr(&out));
+
+    let (s, ev) = only_snapshot(dir.path(), &out);
+    let h = s.header();
+    assert_eq!((h.reason.as_str(), h.service.as_str()), ("panic", "abort-child"));
+    assert_eq!(h.pid, pid);
+    let p = h.panic.as_ref().expect("the panic in the header");
+    assert_eq!(p.message, "exploder gave up: code 42");
+    assert_eq!(p.thread.as_deref(), Some("exploder"));
+    let location = p.location.as_deref().expect("the panic's location");
+    assert!(location.starts_with("src/main.rs:"), "{location}");
+
+    let main = ev.iter().find(|e| &*e.message == "main started").expect("main's event");
+    assert_eq!(main.field("pid"), Some(&ttlog_core::Value::U64(u64::from(pid))));
+    let steps: Vec<_> = ev
+        .iter()
+        .filter(|e| &*e.message == "bystander step")
+        .map(|e| (e.thread_name.as_deref(), e.field("step").cloned()))
+        .collect();
+    let expected: Vec<_> = (0..5u64).map(|i| (Some("bystander"), Some(ttlog_core::Value::U64(i)))).collect();
+    assert_eq!(steps, expected);
+    let last = ev.last().unwrap();
+    assert_eq!((&*last.message, last.thread_name.as_deref()), ("about to fail", Some("exploder")));
+    assert_eq!(last.field("code"), Some(&ttlog_core::Value::U64(42)));
 }
 
 #[cfg(unix)]

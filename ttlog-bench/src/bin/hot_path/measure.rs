@@ -1,6 +1,6 @@
 //! The measuring instruments: a cycle timer, per-call and batched samples,
-//! percentiles, loop means, multi-thread throughput and a per-thread
-//! allocation counter.
+//! per-call samples over a time window (into a histogram), percentiles, loop
+//! means, multi-thread throughput and a per-thread allocation counter.
 //!
 //! # Timer
 //!
@@ -96,6 +96,91 @@ pub(crate) fn per_call<F: Fn()>(calls: usize, f: F) -> Vec<u32> {
         out.push(u32::try_from(t1.wrapping_sub(t0)).unwrap_or(u32::MAX));
     }
     out
+}
+
+/// Per-call samples, counted exactly: one counter per tick below
+/// [`TickHistogram::EXACT`] ticks, and the rare longer samples (a
+/// preemption, a page fault) kept one by one. Percentiles come out as
+/// from the sorted samples, in bounded memory however long the window.
+#[derive(Debug, Clone)]
+pub(crate) struct TickHistogram {
+    counts: Vec<u64>,
+    /// Samples of [`TickHistogram::EXACT`] ticks or more.
+    long: Vec<u64>,
+    samples: u64,
+}
+
+impl TickHistogram {
+    /// 65 536 ticks: tens of microseconds at any TSC rate.
+    const EXACT: u64 = 1 << 16;
+
+    pub(crate) fn new() -> TickHistogram {
+        TickHistogram { counts: vec![0; Self::EXACT as usize], long: Vec::new(), samples: 0 }
+    }
+
+    #[inline(always)]
+    fn record(&mut self, ticks: u64) {
+        self.samples += 1;
+        match self.counts.get_mut(ticks as usize) {
+            Some(c) => *c += 1,
+            None => self.long.push(ticks),
+        }
+    }
+
+    pub(crate) fn samples(&self) -> u64 {
+        self.samples
+    }
+
+    /// The sample of rank `i` (0-based) in sorted order; `long` sorted.
+    fn rank(&self, i: u64) -> u64 {
+        let mut seen = 0;
+        for (ticks, &c) in self.counts.iter().enumerate() {
+            seen += c;
+            if i < seen {
+                return ticks as u64;
+            }
+        }
+        self.long[(i - seen) as usize]
+    }
+
+    /// As [`percentiles`] computes them from the same samples, one call per
+    /// sample. All zero when there are no samples.
+    pub(crate) fn percentiles(mut self, overhead: u64, ns_per_tick: f64) -> Percentiles {
+        if self.samples == 0 {
+            return Percentiles::default();
+        }
+        self.long.sort_unstable();
+        let at = |q: f64| {
+            let i = ((self.samples as f64 * q).ceil() as u64).clamp(1, self.samples) - 1;
+            self.rank(i).saturating_sub(overhead) as f64 * ns_per_tick
+        };
+        Percentiles { p50: at(0.50), p99: at(0.99), p999: at(0.999), max: at(1.0) }
+    }
+}
+
+/// Times single calls of `f`, each as [`per_call`] does, for `window`
+/// (the clock is looked at every 1 024 calls, outside the timed pairs), into
+/// `into`.
+#[inline(never)]
+pub(crate) fn per_call_for<F: Fn()>(window: Duration, into: &mut TickHistogram, f: F) {
+    let end = Instant::now() + window;
+    while Instant::now() < end {
+        for _ in 0..1024 {
+            let t0 = ticks();
+            f();
+            let t1 = ticks();
+            into.record(t1.wrapping_sub(t0));
+        }
+    }
+}
+
+/// Time the calling thread has spent on a CPU so far, from the kernel's
+/// scheduler statistics (`/proc/thread-self/schedstat`, nanoseconds); `None`
+/// where the system does not tell.
+pub(crate) fn thread_on_cpu() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
 }
 
 /// Calls per batch in [`batched`].
@@ -258,4 +343,31 @@ unsafe impl GlobalAlloc for CountingAlloc {
 fn count_one() {
     // `try_with`: during thread teardown the counter may be gone already.
     let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_percentiles_match_the_sorted_samples() {
+        // Short samples and long ones (beyond the exact counters), shuffled.
+        let mut samples: Vec<u32> = (0..5_000u32).map(|i| (i * 7919) % 3_000 + 20).collect();
+        samples.extend([70_000, 1_000_000, 66_000, 65_536, 65_535]);
+        let mut h = TickHistogram::new();
+        for &t in &samples {
+            h.record(u64::from(t));
+        }
+        assert_eq!(h.samples(), samples.len() as u64);
+        let (overhead, ns_per_tick) = (20, 0.5);
+        let from_h = h.clone().percentiles(overhead, ns_per_tick);
+        let sorted = percentiles(samples.clone(), overhead, ns_per_tick, 1);
+        assert_eq!(
+            (from_h.p50, from_h.p99, from_h.p999, from_h.max),
+            (sorted.p50, sorted.p99, sorted.p999, sorted.max)
+        );
+        assert_eq!(from_h.max, (1_000_000.0 - 20.0) * 0.5);
+
+        assert_eq!(TickHistogram::new().percentiles(overhead, ns_per_tick).max, 0.0);
+    }
 }

@@ -2,7 +2,7 @@
 //! the DESIGN.md §4 targets with PASS or MISS.
 
 use crate::measure::BATCH;
-use crate::workloads::{CAPACITY_EVENTS, Logger, Report};
+use crate::workloads::{CAPACITY_EVENTS, IDLE_THREADS, Logger, Report};
 use std::fmt::Write as _;
 
 /// Everything one run measured.
@@ -17,6 +17,8 @@ pub(crate) struct Run {
     pub(crate) core_persist: Report,
     pub(crate) ttlog: Report,
     pub(crate) tracing: Report,
+    /// ttlog-core while another thread writes snapshots.
+    pub(crate) snapshots: Report,
     /// ttlog-core measured again after the peers: the noise check.
     pub(crate) core_again: Report,
 }
@@ -148,6 +150,8 @@ pub(crate) fn render(run: &Run) -> String {
     );
     let _ = writeln!(s);
 
+    s.push_str(&snapshot_section(&run.snapshots));
+
     let clock_read = if core.clock_tsc == 1.0 { core.rdtsc_ns } else { core.instant_ns };
     let clock_name = if core.clock_tsc == 1.0 { "rdtsc" } else { "Instant::now()" };
     let two = core.tput2 / core.tput1;
@@ -155,13 +159,15 @@ pub(crate) fn render(run: &Run) -> String {
     let vs_tracing = run.tracing.call_p50 / core.call_p50;
     let persist = run.core_persist.call_p50 / core.call_p50;
     let persist_tput = run.core_persist.tput1 / core.tput1;
-    let targets: [(String, String, bool); 9] = [
+    let during = &run.snapshots;
+    let targets: [(String, String, bool); 10] = [
         (
             format!("median within 3 ns of one clock read ({clock_name})"),
             format!("{} ns vs {} + 3 = {} ns", ns(core.call_p50), ns(clock_read), ns(clock_read + 3.0)),
             core.call_p50 <= clock_read + 3.0,
         ),
         ("p99.9 ≤ 60 ns".to_owned(), format!("{} ns", ns(core.call_p999)), core.call_p999 <= 60.0),
+        snapshot_target(during),
         ("disabled ≤ 1 ns".to_owned(), format!("{} ns", ns(core.disabled_ns)), core.disabled_ns <= 1.0),
         ("≥ 30× faster than ttlog 0.1.21 (median)".to_owned(), format!("{vs_ttlog:.1}×"), vs_ttlog >= 30.0),
         (
@@ -190,6 +196,7 @@ pub(crate) fn render(run: &Run) -> String {
     let _ = writeln!(s);
 
     let mut notes = Vec::new();
+    notes.extend(snapshot_note(during));
     if core.recorded != 1.0 {
         notes.push("ttlog-core did not record the expected event: its figures are suspect".to_owned());
     }
@@ -221,4 +228,118 @@ pub(crate) fn render(run: &Run) -> String {
         let _ = writeln!(s, "note: {n}");
     }
     s
+}
+
+/// The snapshots section alone (`hot_path --snapshots`), with the machine
+/// and its load.
+pub(crate) fn render_snapshots(r: &Report, load_before: Option<[f64; 3]>, load_after: Option<[f64; 3]>) -> String {
+    let load = |l: Option<[f64; 3]>| l.map_or("?".to_owned(), |[a, b, c]| format!("{a:.2} {b:.2} {c:.2}"));
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "- machine: {cpus} CPUs, {}; load average before {}, after {}",
+        cpu_model(),
+        load(load_before),
+        load(load_after)
+    );
+    let _ = writeln!(
+        s,
+        "- method: each call timed alone between two fenced `rdtsc` reads (TSC at {:.3} GHz), minus the median \
+         empty pair ({} ns)",
+        r.ticks_per_ns,
+        ns(r.timer_overhead_ns)
+    );
+    let _ = writeln!(s);
+    s.push_str(&snapshot_section(r));
+    let (what, measured, ok) = snapshot_target(r);
+    let _ = writeln!(s, "| target (DESIGN.md §4) | measured | result |");
+    let _ = writeln!(s, "| --- | --- | --- |");
+    let _ = writeln!(s, "| {what} | {measured} | {} |", pass(ok));
+    let _ = writeln!(s);
+    if let Some(n) = snapshot_note(r) {
+        let _ = writeln!(s, "note: {n}");
+    }
+    s
+}
+
+/// The table of the hot path without and during snapshots, and what the
+/// snapshots were.
+fn snapshot_section(r: &Report) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "### ttlog-core while another thread writes snapshots\n");
+    let _ = writeln!(
+        s,
+        "The same call on the main thread, each call timed alone as above: {:.1} s without snapshots (half before, \
+         half after) and {:.1} s while another thread calls `trace.request_snapshot` back to back (temp directory, \
+         fsync, retention keeping 2 files). Each snapshot copies {} full rings (`capacity_events({CAPACITY_EVENTS})`, \
+         rounded up to a power of two of bytes): the producer's and {IDLE_THREADS} idle threads'.\n",
+        r.snap_window_s,
+        r.snap_window_s,
+        IDLE_THREADS + 1
+    );
+    let _ = writeln!(
+        s,
+        "| ttlog-core enabled, per call | median ns | p99 ns | p99.9 ns | max ns | samples | producer on a CPU | M samples per CPU-second |"
+    );
+    let _ = writeln!(s, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let rows = [
+        ("without snapshots", [r.quiet_p50, r.quiet_p99, r.quiet_p999, r.quiet_max], r.quiet_samples, r.quiet_cpu_s),
+        (
+            "while snapshots are written",
+            [r.snap_p50, r.snap_p99, r.snap_p999, r.snap_max],
+            r.snap_samples,
+            r.snap_cpu_s,
+        ),
+    ];
+    for (what, [p50, p99, p999, max], n, cpu) in rows {
+        let _ = writeln!(
+            s,
+            "| {what} | {} | {} | {} | {} | {n:.0} | {} | {} |",
+            ns(p50),
+            ns(p99),
+            ns(p999),
+            ns(max),
+            percent(cpu / r.snap_window_s),
+            mev(n / cpu)
+        );
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "{:.0} snapshots written, {:.1} ms each on average ({:.0} events, {:.0} KiB in the last one); a snapshot was \
+         being written during {} of the window, and the snapshot thread was on a CPU {} of it. \
+         \"On a CPU\": the thread's run time from the kernel's scheduler statistics over the window's wall time; \
+         samples per CPU-second show whether the producer is slowed while it runs or only runs less.\n",
+        r.snapshots,
+        r.snapshot_ms,
+        r.snapshot_events,
+        r.snapshot_bytes / 1024.0,
+        percent(r.snapshot_busy),
+        percent(r.writer_cpu_s / r.snap_window_s)
+    );
+    s
+}
+
+fn percent(v: f64) -> String {
+    if v.is_nan() { "–".to_owned() } else { format!("{:.0} %", v * 100.0) }
+}
+
+/// The p99.9 target, applied while snapshots are written.
+fn snapshot_target(r: &Report) -> (String, String, bool) {
+    (
+        "p99.9 ≤ 60 ns while another thread writes snapshots".to_owned(),
+        format!("{} ns (without snapshots {} ns)", ns(r.snap_p999), ns(r.quiet_p999)),
+        r.snap_p999 <= 60.0,
+    )
+}
+
+/// A warning when the snapshots did not cover the window.
+fn snapshot_note(r: &Report) -> Option<String> {
+    (r.snapshot_busy < 0.9).then(|| {
+        format!(
+            "snapshots were being written during only {:.0} % of the window: the figures under snapshots are diluted",
+            r.snapshot_busy * 100.0
+        )
+    })
 }

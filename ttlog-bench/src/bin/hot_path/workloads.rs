@@ -12,9 +12,24 @@
 //! would measure its interner filling up instead of its hot path. The disabled
 //! event is the same call one level below the enabled one (`trace!` with the
 //! level at Info).
+//!
+//! # During snapshots
+//!
+//! [`Job::Snapshots`] times the same ttlog-core call, one call at a time as
+//! above, on the main thread while another thread writes snapshots back to
+//! back (`Trace::request_snapshot` into a temporary directory), next to the
+//! same timing without snapshots. Three more threads have filled their rings
+//! and wait, so every snapshot copies, encodes, compresses and fsyncs four
+//! full rings. The window without snapshots is split into two halves, one
+//! before and one after, so that a change in the machine's load during the
+//! run weighs on both columns alike.
 
-use crate::measure::{self, BATCH, Timer, percentiles};
+use crate::measure::{self, BATCH, TickHistogram, Timer, percentiles};
 use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// Events per thread ring (ttlog-core) or in the snapshot buffer (ttlog).
 pub(crate) const CAPACITY_EVENTS: usize = 16_384;
@@ -61,6 +76,41 @@ impl Logger {
     /// The logger named `name`, if any.
     pub(crate) fn from_name(name: &str) -> Option<Logger> {
         Logger::ALL.into_iter().find(|l| l.name() == name)
+    }
+}
+
+/// What one child process measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Job {
+    /// One logger's hot path.
+    Logger(Logger),
+    /// ttlog-core's hot path while another thread writes snapshots.
+    Snapshots,
+}
+
+impl Job {
+    /// The name used on the command line (`--peer NAME`).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Job::Logger(l) => l.name(),
+            Job::Snapshots => "snapshots",
+        }
+    }
+
+    /// How the job is shown in progress messages.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Job::Logger(l) => l.label(),
+            Job::Snapshots => "ttlog-core during snapshots",
+        }
+    }
+
+    /// The job named `name`, if any.
+    pub(crate) fn from_name(name: &str) -> Option<Job> {
+        if name == Job::Snapshots.name() {
+            return Some(Job::Snapshots);
+        }
+        Logger::from_name(name).map(Job::Logger)
     }
 }
 
@@ -187,6 +237,39 @@ report! {
     recorded,
     /// Lines the non-blocking writer dropped (tracing only).
     dropped_lines,
+    /// [`Job::Snapshots`]: enabled call, per-call samples without snapshots:
+    /// median, p99, p99.9, max (ns), and the samples taken.
+    quiet_p50,
+    quiet_p99,
+    quiet_p999,
+    quiet_max,
+    quiet_samples,
+    /// The same while another thread writes snapshots.
+    snap_p50,
+    snap_p99,
+    snap_p999,
+    snap_max,
+    snap_samples,
+    /// Seconds each of the two windows lasted.
+    snap_window_s,
+    /// Seconds the producer spent on a CPU without snapshots, and during
+    /// them (NaN where the system does not tell).
+    quiet_cpu_s,
+    snap_cpu_s,
+    /// Seconds the snapshot thread spent on a CPU, until its last snapshot
+    /// ends (just after the window: at most one snapshot more than the
+    /// window holds, a small overestimate of its share).
+    writer_cpu_s,
+    /// Snapshots written during the window.
+    snapshots,
+    /// Mean time one `request_snapshot` took, ms.
+    snapshot_ms,
+    /// Events in the last snapshot written.
+    snapshot_events,
+    /// Bytes of the last snapshot written.
+    snapshot_bytes,
+    /// Part of the window during which a snapshot was being written (0 to 1).
+    snapshot_busy,
 }
 
 /// Runs the measuring sequence on `enabled` and `disabled` calls.
@@ -230,9 +313,13 @@ fn measure<E: Fn() + Sync, D: Fn()>(sizes: Sizes, enabled: &E, disabled: &D) -> 
     r
 }
 
-/// Installs `logger`, measures it and returns its figures. Call once per
-/// process.
-pub(crate) fn run(logger: Logger, quick: bool) -> Result<Report, String> {
+/// Installs the logger `job` needs, measures and returns the figures. Call
+/// once per process.
+pub(crate) fn run(job: Job, quick: bool) -> Result<Report, String> {
+    let logger = match job {
+        Job::Logger(logger) => logger,
+        Job::Snapshots => return run_snapshots(quick),
+    };
     let sizes = Sizes::new(logger, quick);
     match logger {
         Logger::Core => run_core(sizes, None),
@@ -346,5 +433,174 @@ fn run_tracing(sizes: Sizes) -> Result<Report, String> {
     let mut r = measure(sizes, &enabled, &disabled);
     r.dropped_lines = errors.dropped_lines() as f64;
     drop(guard);
+    Ok(r)
+}
+
+/// Threads that fill their ring, then wait while the snapshots are taken.
+pub(crate) const IDLE_THREADS: usize = 3;
+
+/// Snapshot files kept in the temporary directory (retention).
+const KEEP_FILES: usize = 2;
+
+/// Measures the calling thread's time on a CPU (seconds, NaN where the
+/// system does not tell).
+#[derive(Debug)]
+struct Cpu(Option<Duration>);
+
+impl Cpu {
+    fn start() -> Cpu {
+        Cpu(measure::thread_on_cpu())
+    }
+
+    fn stop(self) -> f64 {
+        match (self.0, measure::thread_on_cpu()) {
+            (Some(a), Some(b)) => (b - a).as_secs_f64(),
+            _ => f64::NAN,
+        }
+    }
+}
+
+/// One snapshot the snapshot thread wrote.
+#[derive(Debug)]
+struct Written {
+    start: Instant,
+    end: Instant,
+    path: PathBuf,
+}
+
+/// The [`Job::Snapshots`] measurement, in a temporary directory removed
+/// afterwards.
+fn run_snapshots(quick: bool) -> Result<Report, String> {
+    let window = if quick { Duration::from_millis(600) } else { Duration::from_secs(4) };
+    let dir = std::env::temp_dir().join(format!("ttlog-bench-snapshots-{}", std::process::id()));
+    let result = snapshots_into(&dir, window);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn snapshots_into(dir: &Path, window: Duration) -> Result<Report, String> {
+    let trace = ttlog_core::Trace::builder()
+        .service("ttlog-bench")
+        .capacity_events(CAPACITY_EVENTS)
+        .storage_path(dir)
+        .snapshot_on_signals(false)
+        .snapshot_on_panic(false)
+        .snapshot_interval(None)
+        .snapshot_retention(ttlog_core::snapshot::Retention { max_files: Some(KEEP_FILES), max_bytes: None })
+        .install()
+        .map_err(|e| format!("installing ttlog-core: {e}"))?;
+    let enabled = || {
+        ttlog_core::info!(
+            "Trade executed",
+            symbol = black_box("AAPL"),
+            qty = black_box(1000u64),
+            price = black_box(150.25f64)
+        );
+    };
+    let timer = Timer::start(200_000);
+    let filled = Barrier::new(IDLE_THREADS + 1);
+    let release = Barrier::new(IDLE_THREADS + 1);
+    let stop = AtomicBool::new(false);
+
+    let ((quiet, quiet_cpu), (during, during_cpu, start, end), (written, writer_cpu)) = std::thread::scope(|s| {
+        for i in 0..IDLE_THREADS {
+            let (filled, release) = (&filled, &release);
+            std::thread::Builder::new()
+                .name(format!("idle-{i}"))
+                .spawn_scoped(s, move || {
+                    for _ in 0..CAPACITY_EVENTS * 2 {
+                        enabled();
+                    }
+                    filled.wait();
+                    release.wait();
+                })
+                .expect("spawn a benchmark thread");
+        }
+        // The rest runs inside a closure so that the idle threads are
+        // released however it ends.
+        let measured = (|| {
+            // Warm-up: the main ring full, then overwriting.
+            for _ in 0..CAPACITY_EVENTS * 4 {
+                enabled();
+            }
+            filled.wait();
+            let mut quiet = TickHistogram::new();
+            let cpu = Cpu::start();
+            measure::per_call_for(window / 2, &mut quiet, enabled);
+            let mut quiet_cpu = cpu.stop();
+
+            let writer = std::thread::Builder::new()
+                .name("snapshots".into())
+                .spawn_scoped(s, || {
+                    let mut written: Vec<Written> = Vec::new();
+                    let cpu = Cpu::start();
+                    while !stop.load(Ordering::Relaxed) {
+                        let start = Instant::now();
+                        let path = trace.request_snapshot("bench").map_err(|e| format!("writing a snapshot: {e}"))?;
+                        written.push(Written { start, end: Instant::now(), path });
+                    }
+                    Ok::<_, String>((written, cpu.stop()))
+                })
+                .map_err(|e| format!("spawning the snapshot thread: {e}"))?;
+            let mut during = TickHistogram::new();
+            let start = Instant::now();
+            let cpu = Cpu::start();
+            measure::per_call_for(window, &mut during, enabled);
+            let during_cpu = cpu.stop();
+            let end = Instant::now();
+            stop.store(true, Ordering::Relaxed);
+            let written = writer.join().map_err(|_| "the snapshot thread panicked".to_owned())??;
+
+            let cpu = Cpu::start();
+            measure::per_call_for(window / 2, &mut quiet, enabled);
+            quiet_cpu += cpu.stop();
+            Ok::<_, String>(((quiet, quiet_cpu), (during, during_cpu, start, end), written))
+        })();
+        release.wait();
+        measured
+    })?;
+
+    let last = &written.last().ok_or("no snapshot was written during the window")?.path;
+    let snap = ttlog_core::snapshot::Snapshot::open(last).map_err(|e| format!("reading {}: {e}", last.display()))?;
+    let events = snap.event_count();
+    let main_events = snap
+        .events()
+        .filter_map(Result::ok)
+        .filter(|e| e.thread_name.as_deref() == Some("main") && &*e.message == "Trade executed")
+        .count();
+    if !snap.problems().is_empty() || main_events == 0 {
+        return Err(format!(
+            "the last snapshot ({}) misses the main thread's events or is damaged: {:?}",
+            last.display(),
+            snap.problems()
+        ));
+    }
+
+    let ns_per_tick = timer.ns_per_tick();
+    let mut r = Report {
+        ticks_per_ns: 1.0 / ns_per_tick,
+        timer_overhead_ns: timer.overhead_ticks as f64 * ns_per_tick,
+        quiet_samples: quiet.samples() as f64,
+        snap_samples: during.samples() as f64,
+        snap_window_s: window.as_secs_f64(),
+        quiet_cpu_s: quiet_cpu,
+        snap_cpu_s: during_cpu,
+        writer_cpu_s: writer_cpu,
+        snapshots: written.len() as f64,
+        snapshot_events: events as f64,
+        snapshot_bytes: std::fs::metadata(last).map_or(f64::NAN, |m| m.len() as f64),
+        clock_tsc: f64::from(u8::from(ttlog_core::Calibration::now().source == ttlog_core::ClockSource::Tsc)),
+        ..Report::default()
+    };
+    let took: Duration = written.iter().map(|w| w.end - w.start).sum();
+    r.snapshot_ms = took.as_secs_f64() * 1e3 / written.len() as f64;
+    // The first snapshot starts a little before the window, the last ends
+    // after it: count only the time inside.
+    let inside: Duration = written.iter().map(|w| w.end.min(end).saturating_duration_since(w.start.max(start))).sum();
+    r.snapshot_busy = inside.as_secs_f64() / (end - start).as_secs_f64();
+    let q = quiet.percentiles(timer.overhead_ticks, ns_per_tick);
+    (r.quiet_p50, r.quiet_p99, r.quiet_p999, r.quiet_max) = (q.p50, q.p99, q.p999, q.max);
+    let d = during.percentiles(timer.overhead_ticks, ns_per_tick);
+    (r.snap_p50, r.snap_p99, r.snap_p999, r.snap_max) = (d.p50, d.p99, d.p999, d.max);
     Ok(r)
 }
