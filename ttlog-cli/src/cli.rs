@@ -411,10 +411,18 @@ fn recover(args: &[OsString]) -> anyhow::Result<Outcome> {
             return Ok(if usage { Outcome::Usage } else { Outcome::Matched });
         }
     };
-    let options = ttlog_core::persist::RecoverOptions { out_dir: args.output, keep: args.keep };
-    let recovered = ttlog_core::persist::recover(&args.dir, &options).context("recover")?;
+    let options = ttlog_core::persist::RecoverOptions { out_dir: args.output, keep: args.keep, service: None };
+    let recovery = ttlog_core::persist::recover(&args.dir, &options).context("recover")?;
+    for l in &recovery.live {
+        eprintln!(
+            "ttlog-view: skipped {}: process {} ({}) is still running",
+            l.dir.display(),
+            l.pid,
+            crate::text::escape(&l.service)
+        );
+    }
     let mut out = io::stdout().lock();
-    for r in recovered {
+    for r in recovery.recovered {
         for p in &r.problems {
             eprintln!("ttlog-view: warning: {}", crate::text::escape(p));
         }

@@ -401,6 +401,8 @@ pub struct RecoverOptions {
     pub out_dir: Option<PathBuf>,
     /// Keep the ring files after a successful recovery.
     pub keep: bool,
+    /// Only the rings of this service.
+    pub service: Option<String>,
 }
 
 /// One recovered process.
@@ -446,51 +448,129 @@ pub struct RecoveredCapture {
     pub problems: Vec<String>,
 }
 
+/// What [`recover`] did.
+#[derive(Debug, Clone, Default)]
+pub struct Recovery {
+    /// The rings directories of dead processes, each now a snapshot.
+    pub recovered: Vec<Recovered>,
+    /// Rings directories left alone because their process still runs
+    /// (given a `persist_dir` holding several: a restarted service's own
+    /// directory is one).
+    pub live: Vec<LiveRings>,
+}
+
+/// A rings directory whose process is still running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRings {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Its process.
+    pub pid: u32,
+    /// Its service.
+    pub service: String,
+}
+
 /// Recovers every rings directory at `path` (a rings directory itself, or a
 /// `persist_dir` holding several) whose process is gone: writes one snapshot
 /// (reason `recovered`) for each and removes its directory unless
-/// `options.keep`.
+/// `options.keep`. Directories of live processes are left alone and listed
+/// in [`Recovery::live`].
 ///
 /// # Errors
-/// [`RecoverError::Alive`] for a live process (nothing is touched),
-/// [`RecoverError::NotRings`] if `path` holds no rings directory, and I/O or
-/// damage errors that leave nothing to recover. Damage inside a ring keeps
-/// its intact records and is reported in [`Recovered::problems`].
-pub fn recover(path: &Path, options: &RecoverOptions) -> Result<Vec<Recovered>, RecoverError> {
-    let dirs = if path.join(PROCESS_FILE).is_file() {
-        vec![path.to_path_buf()]
-    } else {
-        let entries = fs::read_dir(path).map_err(|e| ctx("cannot list", path, e))?;
-        let mut dirs: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("ttlog-"))
-                    && p.join(PROCESS_FILE).is_file()
-            })
-            .collect();
-        dirs.sort();
-        dirs
-    };
-    if dirs.is_empty() {
-        return Err(RecoverError::NotRings(path.to_path_buf()));
-    }
-    // Check them all first: a live one stops everything before any change.
-    let mut loaded = Vec::with_capacity(dirs.len());
+/// [`RecoverError::Alive`] when every rings directory there belongs to a
+/// live process (nothing is touched); [`RecoverError::NotRings`] if `path`
+/// holds no rings directory (of `options.service`, if set); I/O errors and
+/// a damaged `process.cbor`, which leave nothing to attribute. Damage
+/// inside rings keeps their intact records and is reported in
+/// [`Recovered::problems`].
+pub fn recover(path: &Path, options: &RecoverOptions) -> Result<Recovery, RecoverError> {
+    let dirs = if path.join(PROCESS_FILE).is_file() { vec![path.to_path_buf()] } else { rings_dirs(path)? };
+    // Read and check them all first: an error stops everything before any change.
+    let mut dead = Vec::with_capacity(dirs.len());
+    let mut live = Vec::new();
     for dir in dirs {
         let process = read_bounded(&dir.join(PROCESS_FILE), MAX_META_BYTES)?;
         let meta =
             parse_process(&process).map_err(|what| RecoverError::Damaged { path: dir.join(PROCESS_FILE), what })?;
-        if is_alive(&meta) {
-            return Err(RecoverError::Alive { dir, pid: meta.pid, service: meta.service });
+        if options.service.as_ref().is_some_and(|s| *s != meta.service) {
+            continue;
         }
-        loaded.push((dir, process));
+        if is_alive(&meta) {
+            live.push(LiveRings { dir, pid: meta.pid, service: meta.service });
+        } else {
+            dead.push((dir, process));
+        }
     }
-    let mut out = Vec::with_capacity(loaded.len());
-    for (dir, process) in loaded {
-        out.push(recover_dir(&dir, &process, options)?);
+    if dead.is_empty() {
+        return Err(match live.into_iter().next() {
+            Some(l) => RecoverError::Alive { dir: l.dir, pid: l.pid, service: l.service },
+            None => RecoverError::NotRings(path.to_path_buf()),
+        });
     }
-    Ok(out)
+    let mut recovered = Vec::with_capacity(dead.len());
+    for (dir, process) in dead {
+        recovered.push(recover_dir(&dir, &process, options)?);
+    }
+    Ok(Recovery { recovered, live })
+}
+
+/// The `ttlog-*` rings directories in `root`, sorted.
+fn rings_dirs(root: &Path) -> io::Result<Vec<PathBuf>> {
+    let entries = fs::read_dir(root).map_err(|e| ctx("cannot list", root, e))?;
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("ttlog-"))
+                && p.join(PROCESS_FILE).is_file()
+        })
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
+
+/// At install with a `persist_dir`: recovers, in the background, the rings
+/// that earlier runs of `service` left in `root` when they died (a crash,
+/// the OOM killer), writing each as a `recovered` snapshot into `out_dir`
+/// and saying so on stderr. Live directories (this process's, a sibling
+/// instance's) are left alone.
+pub(crate) fn recover_previous_runs(root: PathBuf, service: String, out_dir: PathBuf) {
+    let spawned = std::thread::Builder::new().name("ttlog-recover".into()).spawn(move || {
+        let options = RecoverOptions { out_dir: Some(out_dir), keep: false, service: Some(service) };
+        match recover(&root, &options) {
+            Ok(r) => {
+                for r in r.recovered {
+                    eprintln!(
+                        "ttlog: recovered {} events of an earlier run (pid {}) from {} into {}",
+                        r.events,
+                        r.pid,
+                        r.rings_dir.display(),
+                        r.snapshot.display()
+                    );
+                    for p in r.problems {
+                        eprintln!("ttlog: recovery: {p}");
+                    }
+                }
+            }
+            Err(RecoverError::Alive { .. } | RecoverError::NotRings(_)) => {}
+            Err(e) => eprintln!("ttlog: cannot recover earlier runs: {e}"),
+        }
+    });
+    match spawned {
+        Ok(h) => *RECOVERING.lock().unwrap_or_else(|e| e.into_inner()) = Some(h),
+        Err(e) => eprintln!("ttlog: cannot start recovering earlier runs: {e}"),
+    }
+}
+
+static RECOVERING: Mutex<Option<std::thread::JoinHandle<()>>> = Mutex::new(None);
+
+/// Waits for [`recover_previous_runs`] to finish (at shutdown: a process
+/// that ends quickly still finishes writing what it recovers).
+pub(crate) fn wait_recovery() {
+    let h = RECOVERING.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(h) = h {
+        let _ = h.join();
+    }
 }
 
 fn read_bounded(path: &Path, max: usize) -> io::Result<Vec<u8>> {

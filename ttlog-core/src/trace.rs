@@ -104,6 +104,7 @@ pub struct Builder {
     env_filter: bool,
     storage_path: Option<PathBuf>,
     persist_dir: Option<PathBuf>,
+    recover_on_start: bool,
     max_idle_rings: usize,
     snapshot: triggers::Options,
     listeners: Vec<Box<dyn Listener>>,
@@ -121,6 +122,7 @@ impl fmt::Debug for Builder {
             .field("env_filter", &self.env_filter)
             .field("storage_path", &self.storage_path)
             .field("persist_dir", &self.persist_dir)
+            .field("recover_on_start", &self.recover_on_start)
             .field("max_idle_rings", &self.max_idle_rings)
             .field("snapshot", &self.snapshot)
             .field("listeners", &self.listeners.iter().map(|l| l.name().to_owned()).collect::<Vec<_>>())
@@ -144,6 +146,7 @@ impl Default for Builder {
             env_filter: true,
             storage_path: None,
             persist_dir: None,
+            recover_on_start: true,
             max_idle_rings: 64,
             snapshot: triggers::Options::default(),
             listeners: Vec::new(),
@@ -237,6 +240,16 @@ impl Builder {
     /// ```
     pub fn persist_dir(mut self, dir: impl Into<PathBuf>) -> Builder {
         self.persist_dir = Some(dir.into());
+        self
+    }
+
+    /// With [`Builder::persist_dir`]: at install, recover in the background
+    /// the rings that earlier runs of this service left there when they
+    /// died, each into a `recovered` snapshot in the snapshot directory
+    /// (default: on). A service restarted after an OOM kill finds the
+    /// events of its last moments among its snapshots.
+    pub fn recover_on_start(mut self, on: bool) -> Builder {
+        self.recover_on_start = on;
         self
     }
 
@@ -348,6 +361,10 @@ impl Builder {
             return Err(Error::AlreadyInstalled);
         }
         triggers::install(&self.service, self.storage_path.clone(), self.snapshot);
+        if let Some(root) = self.persist_dir.clone().filter(|_| self.recover_on_start) {
+            let out = self.storage_path.clone().unwrap_or_else(crate::snapshot::default_dir);
+            crate::persist::recover_previous_runs(root, self.service.clone(), out);
+        }
         for l in self.listeners {
             let name = l.name().to_owned();
             if let Err(e) = listener::start(l, self.listener_interval) {
@@ -549,6 +566,7 @@ impl Trace {
 /// `ttlog-view recover`).
 fn retire_persist(final_snapshot: Option<&std::io::Result<PathBuf>>) {
     let Some(p) = crate::persist::active() else { return };
+    crate::persist::wait_recovery();
     match final_snapshot {
         Some(Err(_)) => eprintln!(
             "ttlog: the final snapshot failed; keeping the persistent rings in {} for `ttlog-view recover`",

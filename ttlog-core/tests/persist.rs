@@ -134,6 +134,17 @@ fn child(case: &str, dir: &Path) {
             assert!(m.persist_dir.unwrap().join("ring-00000").is_file());
             drop(t);
         }
+        "restart" => {
+            // A new run of the same service, in the same persist_dir: it
+            // recovers its dead predecessor's rings in the background.
+            let _t = builder(dir).install().unwrap();
+            info!("restarted");
+            wait_for("the earlier run to be recovered", || {
+                std::fs::read_dir(dir.join("snaps")).is_ok_and(|d| {
+                    d.filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().contains("recovered"))
+                })
+            });
+        }
         "full" => {
             // `rings` is a tiny tmpfs: the directory fits, a ring does not.
             let t = builder(dir).install().unwrap();
@@ -194,8 +205,10 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 
 fn recover_one(dir: &Path) -> (Recovered, Vec<Event>, Snapshot) {
     let out = dir.join("out");
-    let opts = RecoverOptions { out_dir: Some(out.clone()), keep: false };
-    let mut recovered = recover(&dir.join("rings"), &opts).unwrap();
+    let opts = RecoverOptions { out_dir: Some(out.clone()), ..RecoverOptions::default() };
+    let recovery = recover(&dir.join("rings"), &opts).unwrap();
+    assert!(recovery.live.is_empty());
+    let mut recovered = recovery.recovered;
     assert_eq!(recovered.len(), 1);
     let r = recovered.remove(0);
     assert!(r.snapshot.starts_with(&out));
@@ -307,7 +320,7 @@ fn a_live_process_is_refused_then_recovered_once_dead() {
     let dir = tmp.path();
     let mut child = spawn_child("linger", dir);
     wait_for("the child to log", || dir.join("ready").exists());
-    let opts = RecoverOptions { out_dir: Some(dir.join("out")), keep: false };
+    let opts = RecoverOptions { out_dir: Some(dir.join("out")), ..RecoverOptions::default() };
     match recover(&dir.join("rings"), &opts) {
         Err(RecoverError::Alive { pid, service, .. }) => {
             assert_eq!((pid, service.as_str()), (child.id(), "persisted"));
@@ -379,4 +392,28 @@ fn a_full_rings_directory_counts_an_error_and_logging_goes_on() {
     assert_eq!(reports.len(), 1, "reported once, then only counted: {stderr}");
     assert!(reports[0].contains("ring-0000") && reports[0].contains("No space left"), "{}", reports[0]);
     assert_eq!(std::fs::read_dir(&rings).unwrap().count(), 0, "a clean exit removes the rings directory");
+}
+
+#[test]
+fn a_restarted_service_recovers_its_predecessor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut first = spawn_child("linger", dir);
+    wait_for("the first run to log", || dir.join("ready").exists());
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    let out = spawn_child("restart", dir).wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("ttlog: recovered 1 events of an earlier run (pid {})", first.id())), "{stderr}");
+    let snaps: Vec<PathBuf> = std::fs::read_dir(dir.join("snaps")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(snaps.len(), 1, "{snaps:?}");
+    let snap = Snapshot::open(&snaps[0]).unwrap();
+    assert_eq!((snap.header().reason.as_str(), snap.header().pid), ("recovered", first.id()));
+    let events = snap.events().collect::<Result<Vec<_>, _>>().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(&*events[0].message, "alive and well");
+    // Both runs' rings are gone: the first's recovered, the second's removed at its clean exit.
+    assert_eq!(std::fs::read_dir(dir.join("rings")).unwrap().count(), 0);
 }
