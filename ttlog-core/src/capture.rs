@@ -37,7 +37,9 @@ pub struct Dropped {
 impl Dropped {
     /// All causes together.
     pub fn total(&self) -> u64 {
-        self.too_large + self.reentrant + self.thread_exit + self.callsite_overflow + self.not_installed
+        [self.reentrant, self.thread_exit, self.callsite_overflow, self.not_installed]
+            .into_iter()
+            .fold(self.too_large, u64::saturating_add)
     }
 }
 
@@ -191,7 +193,7 @@ impl Capture {
         mut dropped: Dropped,
         truncated: u64,
     ) -> Capture {
-        dropped.too_large = threads.iter().map(|t| t.dropped_too_large).sum();
+        dropped.too_large = threads.iter().map(|t| t.dropped_too_large).fold(0, u64::saturating_add);
         Capture { calibration, callsites, threads, dropped, truncated }
     }
 
@@ -207,12 +209,13 @@ impl Capture {
 
     /// Records lost to overwriting, over all rings.
     pub fn overwritten(&self) -> u64 {
-        self.threads.iter().map(|t| t.overwritten).sum()
+        // Saturating: a capture may come from damaged files (recovery).
+        self.threads.iter().map(|t| t.overwritten).fold(0, u64::saturating_add)
     }
 
     /// Events logged: readable + overwritten + dropped.
     pub fn logged(&self) -> u64 {
-        self.len() as u64 + self.overwritten() + self.dropped.total()
+        (self.len() as u64).saturating_add(self.overwritten()).saturating_add(self.dropped.total())
     }
 
     /// The call site with this id.

@@ -73,6 +73,8 @@ pub const CALLSITES_FILE: &str = "callsites";
 pub const RING_PREFIX: &str = "ring-";
 /// Version of `process.cbor`.
 const PROCESS_FORMAT: u32 = 1;
+/// Largest cursor or counter value a ring file may hold.
+const MAX_COUNTER: u64 = 1 << 52;
 /// Largest `process.cbor` or call-site frame read back.
 const MAX_META_BYTES: usize = 1 << 20;
 
@@ -678,9 +680,11 @@ pub fn recover_bytes(files: &RingFiles<'_>) -> Result<RecoveredCapture, String> 
         if p.clock.ns_per_tick.is_finite() && p.clock.ns_per_tick > 0.0 { p.clock.ns_per_tick } else { 1.0 };
     let calibration = Calibration { source, ticks: p.clock.ticks, utc_ns: p.clock.utc_ns, ns_per_tick };
     let mut threads = Vec::with_capacity(files.rings.len());
+    let mut threads_truncated = 0u64;
     for (name, bytes) in files.rings {
         match parse_ring(bytes) {
             Ok((t, problem)) => {
+                threads_truncated = threads_truncated.saturating_add(header_word(bytes, W_TRUNCATED).unwrap_or(0));
                 if let Some(problem) = problem {
                     problems.push(format!("{name}: {problem}"));
                 }
@@ -691,7 +695,7 @@ pub fn recover_bytes(files: &RingFiles<'_>) -> Result<RecoveredCapture, String> 
             Err(e) => problems.push(format!("{name}: {e}")),
         }
     }
-    let truncated = files.rings.iter().filter_map(|(_, b)| header_word(b, W_TRUNCATED)).sum();
+    let truncated = threads_truncated;
     let capture = Capture::new(calibration, callsites, threads, Dropped::default(), truncated);
     let meta = SnapshotMeta {
         service: p.service,
@@ -778,6 +782,13 @@ fn parse_ring(bytes: &[u8]) -> Result<(ThreadCapture, Option<String>), String> {
     let thread = ThreadInfo { id: word(W_THREAD_ID), name };
     let (head, tail, next_seq) = (word(W_HEAD), word(W_TAIL), word(W_NEXT_SEQ));
     let dropped_too_large = word(W_DROPPED_TOO_LARGE);
+    // No ring counts anywhere near this (2^52 events: 4.7 years at 30 M
+    // events/s); larger values are damage, and refusing them keeps every
+    // sum over rings far from overflowing.
+    let counters = [head, tail, next_seq, word(W_OVERWRITTEN), dropped_too_large, word(W_TRUNCATED)];
+    if counters.iter().any(|&c| c > MAX_COUNTER) {
+        return Err(format!("counters out of range ({counters:?})"));
+    }
     if tail > head || head - tail > cap {
         return Err(format!("cursors out of range (tail {tail}, head {head}, capacity {cap})"));
     }
