@@ -9,94 +9,21 @@
 
 use super::td;
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use ttlog_testkit::tmux::{Session, shell_line, skip_without_tmux};
 
-fn tmux(args: &[&str]) -> String {
-    let out = Command::new("tmux").args(args).output().expect("run tmux");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn have_tmux() -> bool {
-    Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success())
-}
-
-/// A tmux session running one shell command, killed when dropped.
-struct Session {
-    name: String,
-}
-
-impl Session {
-    /// Runs `ttlog-view ARGS`, then prints its exit status and whether the
-    /// terminal is back in canonical mode.
-    fn start(tag: &str, args: &str) -> Session {
-        let name = format!("ttlog-view-e2e-{tag}-{}", std::process::id());
-        let command = format!(
-            "{} {args}; echo \"EXIT=$?.\"; stty -a | grep -o -- '-\\?icanon' | sed 's/^/MODE=/'; sleep 60",
-            env!("CARGO_BIN_EXE_ttlog-view")
-        );
-        let status = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &name, "-x", "130", "-y", "34", &command])
-            .env("TERM", "xterm-256color")
-            .status()
-            .expect("tmux new-session");
-        assert!(status.success());
-        Session { name }
-    }
-
-    fn screen(&self) -> String {
-        tmux(&["capture-pane", "-p", "-t", &self.name])
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            tmux(&["send-keys", "-t", &self.name, k]);
-        }
-    }
-
-    fn text(&self, text: &str) {
-        tmux(&["send-keys", "-t", &self.name, "-l", text]);
-    }
-
-    #[track_caller]
-    fn wait_for(&self, want: &[&str]) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            if want.iter().all(|w| s.contains(w)) {
-                return s;
-            }
-            assert!(start.elapsed() < Duration::from_secs(30), "waited 30 s for {want:?}; the screen is:\n{s}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    #[track_caller]
-    fn wait_gone(&self, gone: &str) {
-        let start = Instant::now();
-        while self.screen().contains(gone) {
-            assert!(start.elapsed() < Duration::from_secs(30), "{gone:?} still shown:\n{}", self.screen());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        tmux(&["kill-session", "-t", &self.name]);
-    }
+/// Runs `ttlog-view ARGS` in a tmux session (see `ttlog_testkit::tmux`).
+fn start(tag: &str, args: &str) -> Session {
+    Session::start(&format!("view-{tag}"), (130, 34), &shell_line(Path::new(env!("CARGO_BIN_EXE_ttlog-view")), args))
 }
 
 #[test]
 fn interactive_viewer_in_tmux() {
-    if !have_tmux() {
-        assert!(std::env::var_os("CI").is_none(), "tmux is missing in CI: .ci/run installs it");
-        eprintln!("skipped: tmux is not installed");
+    if skip_without_tmux() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(td("normal.bin"), dir.path().join("normal.bin")).unwrap();
-    let s = Session::start("main", &format!("-i {}", dir.path().display()));
+    let s = start("main", &format!("-i {}", dir.path().display()));
     s.wait_for(&["ttlog-view", "normal.bin", "events 43", "shown 43", "row 1/43"]);
 
     // The --filter language, checked as typed, errors inline.
@@ -160,7 +87,7 @@ fn interactive_viewer_starts_with_the_given_filter() {
         assert!(std::env::var_os("CI").is_none(), "tmux is missing in CI: .ci/run installs it");
         return;
     }
-    let s = Session::start("filter", &format!("-i --filter 'level>=warn' {}", td("normal.bin")));
+    let s = start("filter", &format!("-i --filter 'level>=warn' {}", td("normal.bin")));
     s.wait_for(&["shown 2 ", "filter level>=warn"]);
     s.keys(&["C-c"]);
     let screen = s.wait_for(&["EXIT=0.", "MODE="]);
