@@ -237,8 +237,8 @@ impl Ring {
     }
 
     fn with_words(words: Words) -> Ring {
-        let data = words.as_slice().len() - RING_HEADER_WORDS;
-        debug_assert!(data.is_power_of_two());
+        let data = words.as_slice().len().checked_sub(RING_HEADER_WORDS).expect("a ring has a header");
+        assert!(data.is_power_of_two(), "ring data of {data} words");
         let ring = Ring { words, mask: data as u64 - 1 };
         let h = ring.header();
         h[W_MAGIC].store(RING_MAGIC, Ordering::Relaxed);
@@ -262,8 +262,9 @@ impl Ring {
 
     #[inline(always)]
     fn split(&self) -> (&[AtomicU64; RING_HEADER_WORDS], &[AtomicU64]) {
-        // Every constructor makes the memory a header plus a power of two.
-        self.words.as_slice().split_first_chunk::<RING_HEADER_WORDS>().expect("a ring has a header")
+        // Every constructor makes the memory a header plus a power of two
+        // (`with_words` checks it), the invariant `split_header` needs.
+        self.words.split_header()
     }
 
     #[inline(always)]
@@ -541,7 +542,7 @@ impl Producer {
         }
         let start = self.head;
         let end = start + len as u64;
-        let cap = self.ring.data().len() as u64;
+        let cap = self.ring.mask + 1;
         if end - self.tail > cap {
             // Evict in batches of EVICT_SLACK of the ring, so that this branch
             // (and the two cursor stores in `make_room`) is taken once per
@@ -549,9 +550,12 @@ impl Producer {
             self.make_room(end - cap + cap / EVICT_SLACK);
         }
         let ring = &*self.ring;
+        // Split once: the memory's address is then not reloaded after each
+        // store below.
+        let (header, data) = ring.split();
         // Data stores must not become visible before the tail store above.
         fence(Ordering::Release);
-        let mut w = RecordWriter { data: ring.data(), mask: ring.mask, pos: start, end, truncated: 0 };
+        let mut w = RecordWriter { data, mask: ring.mask, pos: start, end, truncated: 0 };
         w.push(pack_header(self.next_seq, len, callsite));
         w.push(timestamp);
         encode(&mut w);
@@ -562,8 +566,8 @@ impl Producer {
         self.head = end;
         self.next_seq += 1;
         // { head = end of the record just written }: publishes its words.
-        ring.cursors().head.store(end, Ordering::Release);
-        ring.cursors().next_seq.store(self.next_seq, Ordering::Relaxed);
+        header[W_HEAD].store(end, Ordering::Release);
+        header[W_NEXT_SEQ].store(self.next_seq, Ordering::Relaxed);
         if truncated != 0 {
             self.add_truncated(truncated);
         }

@@ -8,8 +8,10 @@
 //!   array's (power-of-two) length;
 //! - a [`Words`] owns the `len` words at `ptr` for its whole life: a leaked
 //!   `Box<[AtomicU64]>` it gives back when dropped, or a shared file mapping
-//!   it unmaps when dropped; the memory never moves.
+//!   it unmaps when dropped; the memory never moves; a ring splits it only
+//!   when `len >= RING_HEADER_WORDS`.
 
+use crate::ring::RING_HEADER_WORDS;
 use crate::sync::AtomicU64;
 use std::ptr::NonNull;
 
@@ -107,6 +109,29 @@ impl Words {
     /// Whether the words live in a mapped file.
     pub(crate) fn is_mapped(&self) -> bool {
         !matches!(self.owner, Owner::Heap)
+    }
+
+    /// The first [`RING_HEADER_WORDS`] words and the rest, without a bounds
+    /// check (this is on the hot path, several times per event).
+    ///
+    /// Invariant: `len >= RING_HEADER_WORDS`, which every `Ring`
+    /// constructor checks before it keeps a `Words` (checked again here in
+    /// debug builds).
+    #[inline(always)]
+    pub(crate) fn split_header(&self) -> (&[AtomicU64; RING_HEADER_WORDS], &[AtomicU64]) {
+        debug_assert!(self.len >= RING_HEADER_WORDS);
+        let base = self.ptr.as_ptr();
+        // SAFETY: `base` points to `len >= RING_HEADER_WORDS` initialised,
+        // aligned words owned by `self` (see `as_slice`), so its first
+        // RING_HEADER_WORDS form an array, and the `len - RING_HEADER_WORDS`
+        // words after them a slice; both live as long as `&self` and are
+        // only accessed through shared references to atomics.
+        unsafe {
+            (
+                &*base.cast::<[AtomicU64; RING_HEADER_WORDS]>(),
+                std::slice::from_raw_parts(base.add(RING_HEADER_WORDS), self.len - RING_HEADER_WORDS),
+            )
+        }
     }
 
     /// The words.
