@@ -31,57 +31,28 @@ use ttlog_core::Level;
 /// How often (in events) buffered output is flushed to the writer.
 const BATCH: usize = 4096;
 
-/// Appends `s` as a JSON string. Besides what JSON requires, DEL and the C1
-/// controls are escaped too, so JSON read on a terminal is inert.
-pub fn push_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
+/// Appends `s` as a JSON string (quotes included); see [`ttlog_core::json`].
+pub use ttlog_core::json::push_str as push_json_str;
 
-fn push_json_float(out: &mut String, v: f64, text: impl std::fmt::Display) {
-    if v.is_finite() {
-        let _ = write!(out, "{text}");
-    } else if v.is_nan() {
-        out.push_str("\"NaN\"");
-    } else if v > 0.0 {
-        out.push_str("\"inf\"");
-    } else {
-        out.push_str("\"-inf\"");
-    }
-}
-
+/// Appends a field value as JSON (shared with ttlog-core's JSON lines).
 fn push_json_field(out: &mut String, v: FieldRef<'_>) {
-    match v {
-        FieldRef::Bool(b) => out.push_str(if b { "true" } else { "false" }),
-        FieldRef::Char(c) => push_json_str(out, c.encode_utf8(&mut [0; 4])),
-        FieldRef::U64(x) => {
-            let _ = write!(out, "{x}");
+    ttlog_core::json::push_value(out, v.into());
+}
+
+impl<'a> From<FieldRef<'a>> for ttlog_core::ValueRef<'a> {
+    fn from(v: FieldRef<'a>) -> ttlog_core::ValueRef<'a> {
+        use ttlog_core::ValueRef as R;
+        match v {
+            FieldRef::Bool(x) => R::Bool(x),
+            FieldRef::Char(x) => R::Char(x),
+            FieldRef::U64(x) => R::U64(x),
+            FieldRef::I64(x) => R::I64(x),
+            FieldRef::U128(x) => R::U128(x),
+            FieldRef::I128(x) => R::I128(x),
+            FieldRef::F32(x) => R::F32(x),
+            FieldRef::F64(x) => R::F64(x),
+            FieldRef::Str(x) => R::Str(x),
         }
-        FieldRef::I64(x) => {
-            let _ = write!(out, "{x}");
-        }
-        FieldRef::U128(x) => {
-            let _ = write!(out, "{x}");
-        }
-        FieldRef::I128(x) => {
-            let _ = write!(out, "{x}");
-        }
-        FieldRef::F32(x) => push_json_float(out, f64::from(x), x),
-        FieldRef::F64(x) => push_json_float(out, x, x),
-        FieldRef::Str(s) => push_json_str(out, s),
     }
 }
 

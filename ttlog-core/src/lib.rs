@@ -69,6 +69,7 @@ pub mod callsite;
 mod capture;
 mod clock;
 mod filter;
+pub mod json;
 mod level;
 pub mod listener;
 #[cfg(feature = "log")]
@@ -99,7 +100,7 @@ pub use ring::RecordWriter;
 pub use trace::{BYTES_PER_EVENT, Builder, Error, FILTER_ENV, Metrics, Trace};
 #[cfg(feature = "tracing")]
 pub use tracing_layer::{TracingLayer, layer};
-pub use value::{Encode, Kind, MAX_STR_BYTES, TRUNCATION_MARKER, Value};
+pub use value::{Encode, Kind, MAX_STR_BYTES, TRUNCATION_MARKER, Value, ValueRef};
 
 /// Macro internals. Not part of the API.
 #[doc(hidden)]

@@ -477,57 +477,12 @@ pub fn format_line(event: &Event, colours: bool) -> String {
     out
 }
 
-/// Appends `s` as a JSON string.
-fn push_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            // Control characters (C0, DEL, C1) are escaped so the output is
-            // safe to print as well as valid JSON.
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-fn push_json_value(out: &mut String, v: &Value) {
-    match v {
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Char(c) => push_json_str(out, c.encode_utf8(&mut [0; 4])),
-        Value::U64(x) => {
-            let _ = write!(out, "{x}");
-        }
-        Value::I64(x) => {
-            let _ = write!(out, "{x}");
-        }
-        Value::U128(x) => {
-            let _ = write!(out, "{x}");
-        }
-        Value::I128(x) => {
-            let _ = write!(out, "{x}");
-        }
-        Value::F32(x) if x.is_finite() => {
-            let _ = write!(out, "{x}");
-        }
-        Value::F64(x) if x.is_finite() => {
-            let _ = write!(out, "{x}");
-        }
-        Value::F32(_) | Value::F64(_) => out.push_str("null"),
-        Value::Str(s) => push_json_str(out, s),
-    }
-}
-
 /// One event as a JSON object on one line (with a trailing newline), keys
 /// `time`, `ts_ns`, `level`, `target`, `message`, `fields` (an object, in
 /// call-site order), `file`, `line`, `module`, `thread`, `thread_id`, `seq`.
+/// Values are written by [`crate::json`] (exact integers; NaN and
+/// infinities as the strings `"NaN"`, `"inf"`, `"-inf"`), as
+/// `ttlog-view --format ndjson` writes them.
 ///
 /// ```
 /// let trace = ttlog_core::Trace::builder().install().unwrap();
@@ -538,11 +493,11 @@ fn push_json_value(out: &mut String, v: &Value) {
 pub fn format_json(event: &Event) -> String {
     let mut out = String::with_capacity(256);
     out.push_str("{\"time\":");
-    push_json_str(&mut out, &format_rfc3339(event.timestamp_ns));
+    crate::json::push_str(&mut out, &format_rfc3339(event.timestamp_ns));
     let _ = write!(out, ",\"ts_ns\":{},\"level\":\"{}\",\"target\":", event.timestamp_ns, event.level.as_str());
-    push_json_str(&mut out, &event.target);
+    crate::json::push_str(&mut out, &event.target);
     out.push_str(",\"message\":");
-    push_json_str(&mut out, event.display_message());
+    crate::json::push_str(&mut out, event.display_message());
     out.push_str(",\"fields\":{");
     let skip_message = event.message.is_empty();
     let mut first = true;
@@ -554,17 +509,17 @@ pub fn format_json(event: &Event) -> String {
             out.push(',');
         }
         first = false;
-        push_json_str(&mut out, name);
+        crate::json::push_str(&mut out, name);
         out.push(':');
-        push_json_value(&mut out, v);
+        crate::json::push_value(&mut out, v.as_value_ref());
     }
     out.push_str("},\"file\":");
-    push_json_str(&mut out, &event.file);
+    crate::json::push_str(&mut out, &event.file);
     let _ = write!(out, ",\"line\":{},\"module\":", event.line);
-    push_json_str(&mut out, &event.module_path);
+    crate::json::push_str(&mut out, &event.module_path);
     out.push_str(",\"thread\":");
     match &event.thread_name {
-        Some(n) => push_json_str(&mut out, n),
+        Some(n) => crate::json::push_str(&mut out, n),
         None => out.push_str("null"),
     }
     let _ = writeln!(out, ",\"thread_id\":{},\"seq\":{}}}", event.thread_id, event.seq);
@@ -891,7 +846,7 @@ mod tests {
         let j = format_json(&e);
         let v: serde_json::Value = serde_json::from_str(&j).unwrap();
         assert_eq!(v["message"], "m\"\n\u{1b}");
-        assert_eq!(v["fields"]["f"], serde_json::Value::Null);
+        assert_eq!(v["fields"]["f"], "NaN");
         assert_eq!(v["fields"]["x"], 1.5);
         assert_eq!(v["fields"]["big"], -1);
         assert_eq!(v["thread"], "worker\u{1b}[31m");

@@ -102,7 +102,45 @@ pub enum Value {
     Str(String),
 }
 
+/// A field value, borrowed: what [`crate::json::push_value`] writes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueRef<'a> {
+    /// A `bool`.
+    Bool(bool),
+    /// A `char`.
+    Char(char),
+    /// An unsigned integer.
+    U64(u64),
+    /// A signed integer.
+    I64(i64),
+    /// A `u128`.
+    U128(u128),
+    /// An `i128`.
+    I128(i128),
+    /// An `f32`.
+    F32(f32),
+    /// An `f64`.
+    F64(f64),
+    /// Text.
+    Str(&'a str),
+}
+
 impl Value {
+    /// This value, borrowed.
+    pub fn as_value_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Bool(v) => ValueRef::Bool(*v),
+            Value::Char(v) => ValueRef::Char(*v),
+            Value::U64(v) => ValueRef::U64(*v),
+            Value::I64(v) => ValueRef::I64(*v),
+            Value::U128(v) => ValueRef::U128(*v),
+            Value::I128(v) => ValueRef::I128(*v),
+            Value::F32(v) => ValueRef::F32(*v),
+            Value::F64(v) => ValueRef::F64(*v),
+            Value::Str(v) => ValueRef::Str(v),
+        }
+    }
+
     /// The kind of this value.
     pub fn kind(&self) -> Kind {
         match self {
