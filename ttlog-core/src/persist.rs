@@ -260,16 +260,7 @@ impl Persist {
             file.set_len((words * 8) as u64).map_err(|e| ctx("cannot size", &path, e))?;
             // Reserve the blocks now, so that a full disk shows here and not
             // as a SIGBUS on the hot path.
-            #[cfg(target_os = "linux")]
-            {
-                use std::os::fd::AsRawFd;
-                // SAFETY: `posix_fallocate` only reads its integer arguments
-                // and acts on a file descriptor we own and keep open.
-                let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, (words * 8) as libc::off_t) };
-                if rc != 0 && rc != libc::EOPNOTSUPP && rc != libc::EINVAL {
-                    return Err(ctx("cannot allocate", &path, io::Error::from_raw_os_error(rc)));
-                }
-            }
+            crate::sys::reserve_blocks(&file, (words * 8) as u64).map_err(|e| ctx("cannot allocate", &path, e))?;
             let map = memmap2::MmapOptions::new().populate().map_raw(&file).map_err(|e| ctx("cannot map", &path, e))?;
             let words = crate::sys::Words::mapped(map)
                 .ok_or_else(|| ctx("cannot map", &path, io::Error::other("misaligned mapping")))?;
@@ -655,11 +646,7 @@ fn is_alive(p: &ProcessFile) -> bool {
     if let (Some(then), Some(now)) = (p.start_ticks, start_ticks(&p.pid.to_string())) {
         return then == now;
     }
-    let Ok(pid) = libc::pid_t::try_from(p.pid) else { return false };
-    // SAFETY: `kill` with signal 0 sends nothing; it only checks whether the
-    // pid exists (and whether we may signal it).
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    crate::sys::pid_exists(p.pid)
 }
 
 /// Recovers the contents of a rings directory from its files' bytes (no

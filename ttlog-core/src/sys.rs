@@ -1,6 +1,7 @@
 //! The crate's only `unsafe` code: reading the CPU's time-stamp counter,
-//! indexing a ring's word array without a bounds check on the hot path, and
-//! the memory a ring's words live in (heap, or a file mapped into memory).
+//! indexing a ring's word array without a bounds check on the hot path, the
+//! memory a ring's words live in (heap, or a file mapped into memory), and
+//! two system calls of persistent rings (`posix_fallocate`, `kill(pid, 0)`).
 //!
 //! Invariants:
 //! - `rdtsc` touches no memory;
@@ -159,4 +160,50 @@ impl Drop for Words {
         }
         // A mapping unmaps itself when `owner` drops.
     }
+}
+
+/// Reserves the first `len` bytes of `file` on disk (`posix_fallocate`), so
+/// that writing them through a mapping cannot fail later for want of space.
+/// File systems that cannot reserve (`EOPNOTSUPP`, `EINVAL`) are not an
+/// error: their blocks are allocated on first write, as without this call.
+#[cfg(target_os = "linux")]
+pub(crate) fn reserve_blocks(file: &std::fs::File, len: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let len = libc::off_t::try_from(len).map_err(|_| std::io::Error::other("file too large"))?;
+    // SAFETY: `posix_fallocate` reads its three integer arguments and acts on
+    // the descriptor, which `file` owns and keeps open for the call; it
+    // touches no memory of ours.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
+    match rc {
+        0 | libc::EOPNOTSUPP | libc::EINVAL => Ok(()),
+        rc => Err(std::io::Error::from_raw_os_error(rc)),
+    }
+}
+
+/// Elsewhere blocks are allocated on first write.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn reserve_blocks(_file: &std::fs::File, _len: u64) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Whether a process with this pid exists (`kill(pid, 0)`: it exists if the
+/// call succeeds or is refused for lack of permission).
+#[cfg(unix)]
+pub(crate) fn pid_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    if pid <= 0 {
+        // 0 and negative pids name process groups, not a process.
+        return false;
+    }
+    // SAFETY: `kill` with signal 0 sends nothing and touches no memory of
+    // ours; it only checks whether the pid exists and may be signalled.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Without `kill`, every pid is taken to be alive (recovery then refuses,
+/// which is the safe side).
+#[cfg(not(unix))]
+pub(crate) fn pid_exists(_pid: u32) -> bool {
+    true
 }
