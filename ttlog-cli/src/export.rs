@@ -56,6 +56,21 @@ impl<'a> From<FieldRef<'a>> for ttlog_core::ValueRef<'a> {
     }
 }
 
+/// The message to show, as [`ttlog_core::Event::display_message`] has it:
+/// the call site's, or, for bridged events whose message varies
+/// (`tracing::info!("took {ms} ms")`, whose call site's message is empty),
+/// their `message` field; then `true`: that field is the message and is
+/// not repeated among the fields.
+fn display_message<'a>(e: &EventRef<'a>) -> (&'a str, bool) {
+    let site: &'a str = &e.site.info.message;
+    if site.is_empty()
+        && let Some((_, FieldRef::Str(m))) = e.fields().find(|(n, _)| *n == "message")
+    {
+        return (m, true);
+    }
+    (site, false)
+}
+
 /// Appends one event as a JSON object (see the [module docs](self)).
 pub fn push_event_json(out: &mut String, e: &EventRef<'_>) {
     let i = &e.site.info;
@@ -66,9 +81,10 @@ pub fn push_event_json(out: &mut String, e: &EventRef<'_>) {
     out.push_str("\",\"target\":");
     push_json_str(out, &i.target);
     out.push_str(",\"message\":");
-    push_json_str(out, &i.message);
+    let (message, skip) = display_message(e);
+    push_json_str(out, message);
     out.push_str(",\"fields\":{");
-    for (k, (name, v)) in e.fields().enumerate() {
+    for (k, (name, v)) in e.fields().filter(|(n, _)| !(skip && *n == "message")).enumerate() {
         if k > 0 {
             out.push(',');
         }
@@ -158,11 +174,12 @@ pub fn write_csv(view: &View, w: &mut dyn Write) -> io::Result<()> {
         buf.push(',');
         push_csv(&mut buf, &i.target);
         buf.push(',');
-        push_csv(&mut buf, &i.message);
+        let (message, skip) = display_message(&e);
+        push_csv(&mut buf, message);
         buf.push(',');
         fields.clear();
         fields.push('{');
-        for (k, (name, v)) in e.fields().enumerate() {
+        for (k, (name, v)) in e.fields().filter(|(n, _)| !(skip && *n == "message")).enumerate() {
             if k > 0 {
                 fields.push(',');
             }
@@ -269,8 +286,9 @@ fn push_text_line(buf: &mut String, e: &EventRef<'_>, p: &Palette, width: usize,
         buf.push(' ');
     }
     buf.push(' ');
-    push_escaped(buf, &i.message, false);
-    for (name, v) in e.fields() {
+    let (message, skip) = display_message(e);
+    push_escaped(buf, message, false);
+    for (name, v) in e.fields().filter(|(n, _)| !(skip && *n == "message")) {
         buf.push(' ');
         buf.push_str(p.dim);
         push_escaped(buf, name, false);

@@ -4,6 +4,7 @@
 //! of the code under test: by decoding the files through
 //! `ttlog_core::snapshot` and counting by hand.
 
+mod bridged;
 mod damaged;
 mod exports;
 mod filters;
