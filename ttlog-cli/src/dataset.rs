@@ -20,7 +20,10 @@
 //! null where an event has no such field) only when a filter, group-by or
 //! export names them.
 
+mod frame;
+
 use crate::filter::{self, Filter, FilterError, Key, Op};
+use frame::assemble;
 use polars::prelude::*;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
@@ -283,7 +286,8 @@ impl Engine {
             })
             .collect();
 
-        // Number the events, then move the columns into polars, in parallel.
+        // Number the events in input order (chunk by chunk), which is where
+        // their field values are: `ev` is that number.
         let mut pending = Vec::with_capacity(decoded.len());
         let mut base = 0u64;
         let mut loaded = vec![0u64; sources.len()];
@@ -308,65 +312,18 @@ impl Engine {
                 s.events_loaded = *n;
             }
         }
-        let converted: Vec<Converted> = pending
-            .into_par_iter()
-            .map(|(si, base, c)| {
-                let src = &sources[si];
-                let n = c.timestamps.len();
-                let sorted = c.timestamps.windows(2).all(|w| w[0] <= w[1]);
-                let bounds = c.timestamps.first().copied().zip(c.timestamps.last().copied());
-                let cs: Vec<u32> = c.callsites.iter().map(|&l| l - 1 + src.site_offset).collect();
-                let th: Vec<u32> = c.threads.into_iter().map(|t| t + src.thread_offset).collect();
-                let ev: Vec<IdxSize> = (0..n as IdxSize).map(|i| base as IdxSize + i).collect();
-                let df = DataFrame::new(
-                    n,
-                    vec![
-                        Int64Chunked::from_vec(cols::TS.into(), c.timestamps).into_column(),
-                        UInt32Chunked::from_vec(cols::CS.into(), cs).into_column(),
-                        UInt32Chunked::from_vec(cols::TH.into(), th).into_column(),
-                        IdxCa::from_vec(cols::EV.into(), ev).into_column(),
-                    ],
-                )
-                .expect("columns of equal length");
-                let chunk = Chunk {
-                    base,
-                    source: si as u32,
-                    callsites: c.callsites,
-                    ranks: c.ranks,
-                    seqs: c.seqs,
-                    columns: c.columns,
-                };
-                (df, chunk, sorted, bounds)
+        let frame = assemble(&pending, &sources, base as usize)?;
+        let chunks: Vec<Chunk> = pending
+            .into_iter()
+            .map(|(si, base, c)| Chunk {
+                base,
+                source: si as u32,
+                callsites: c.callsites,
+                ranks: c.ranks,
+                seqs: c.seqs,
+                columns: c.columns,
             })
             .collect();
-        let mut frames = Vec::with_capacity(converted.len());
-        let mut chunks = Vec::with_capacity(converted.len());
-        let mut in_order = true;
-        let mut last = i64::MIN;
-        for (df, chunk, sorted, bounds) in converted {
-            if let Some((first, l)) = bounds {
-                in_order &= sorted && first >= last;
-                last = l;
-            }
-            frames.push(df);
-            chunks.push(chunk);
-        }
-        let mut frame = match frames.len() {
-            0 => empty_frame(),
-            _ => {
-                let mut it = frames.into_iter();
-                let mut f = it.next().expect("one frame");
-                for other in it {
-                    f.vstack_mut_owned(other)?;
-                }
-                f
-            }
-        };
-        frame.rechunk_mut_par();
-        if !in_order {
-            // Stable: events of equal time stay in input, then file order.
-            frame = frame.sort([cols::TS], SortMultipleOptions::default().with_maintain_order(true))?;
-        }
 
         let mut fields: BTreeMap<Arc<str>, FieldInfo> = BTreeMap::new();
         for (code, site) in sites.iter().enumerate() {
@@ -403,23 +360,6 @@ impl Engine {
             ),
         })
     }
-}
-
-/// A chunk moved into polars: its frame, its field values, whether its
-/// timestamps are in order, and its first and last timestamps.
-type Converted = (DataFrame, Chunk, bool, Option<(i64, i64)>);
-
-fn empty_frame() -> DataFrame {
-    DataFrame::new(
-        0,
-        vec![
-            Column::new_empty(cols::TS.into(), &DataType::Int64),
-            Column::new_empty(cols::CS.into(), &DataType::UInt32),
-            Column::new_empty(cols::TH.into(), &DataType::UInt32),
-            Column::new_empty(cols::EV.into(), &IDX_DTYPE),
-        ],
-    )
-    .expect("empty frame")
 }
 
 /// The polars type of a field that has these kinds at its call sites:

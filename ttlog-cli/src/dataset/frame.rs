@@ -1,0 +1,303 @@
+//! Building the frame of a [`Dataset`](super::Dataset) from decoded chunks.
+//!
+//! Each column is allocated once, at its final size, and the chunks are
+//! copied into their parts of it in parallel: no frame per chunk, no
+//! concatenation, no rechunk.
+//!
+//! Time order then comes without a general sort. The chunks of a snapshot
+//! are in time order, so the rows in input order form a few sorted *runs*
+//! (usually one per file; the check is one pass over each chunk). One run
+//! is already the frame. Several are merged stably (on equal timestamps the
+//! earlier run, so the earlier input, comes first: the order a stable sort
+//! gives) in parallel: the output is cut into parts at timestamps found by
+//! binary search over the runs, and each part merges its slices of the runs
+//! on its own. Only an input whose chunks are not themselves in order (the
+//! original `ttlog` 0.1 format) takes a stable parallel sort.
+
+use super::{SourceInfo, cols};
+use polars::prelude::*;
+use rayon::prelude::*;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::ops::Range;
+use std::sync::Arc;
+use ttlog_core::snapshot::ChunkColumns;
+
+/// A decoded chunk waiting for the frame: its input index, the event number
+/// of its first event, its columns.
+pub(super) type Pending = (usize, u64, ChunkColumns);
+
+/// Below this many rows, merging is not split into parallel parts.
+const PARALLEL_MERGE_MIN: usize = 1 << 16;
+
+/// Up to this many runs, a merge picks the next row by scanning the runs'
+/// heads; beyond, with a heap.
+const SCAN_RUNS_MAX: usize = 16;
+
+/// The frame of `n` events (the sum of the chunks' lengths), in time order;
+/// `ev` is each row's position in input order.
+pub(super) fn assemble(pending: &[Pending], sources: &[Arc<SourceInfo>], n: usize) -> PolarsResult<DataFrame> {
+    let mut ts = vec![0i64; n];
+    let mut cs = vec![0u32; n];
+    let mut th = vec![0u32; n];
+    let mut parts = Vec::with_capacity(pending.len());
+    let (mut ts_rest, mut cs_rest, mut th_rest) = (&mut ts[..], &mut cs[..], &mut th[..]);
+    for p in pending {
+        let k = p.2.len();
+        let (a, r) = std::mem::take(&mut ts_rest).split_at_mut(k);
+        ts_rest = r;
+        let (b, r) = std::mem::take(&mut cs_rest).split_at_mut(k);
+        cs_rest = r;
+        let (c, r) = std::mem::take(&mut th_rest).split_at_mut(k);
+        th_rest = r;
+        parts.push((p, a, b, c));
+    }
+    debug_assert!(ts_rest.is_empty(), "n is the sum of the chunks' lengths");
+    // Per chunk: whether its timestamps are in order.
+    let sorted: Vec<bool> = parts
+        .into_par_iter()
+        .map(|((si, _, c), ts, cs, th)| {
+            let src = &sources[*si];
+            ts.copy_from_slice(&c.timestamps);
+            // Call-site ids are 1-based and checked by the decoder.
+            for (o, &l) in cs.iter_mut().zip(&c.callsites) {
+                *o = l - 1 + src.site_offset;
+            }
+            for (o, &t) in th.iter_mut().zip(&c.threads) {
+                *o = t + src.thread_offset;
+            }
+            ts.windows(2).all(|w| w[0] <= w[1])
+        })
+        .collect();
+
+    let order = if sorted.iter().all(|&s| s) {
+        let runs = sorted_runs(&ts, pending.iter().map(|p| p.2.len()));
+        if runs.len() <= 1 { None } else { Some(merge_runs(&ts, &runs)) }
+    } else {
+        // Stable: rows of equal time keep their input order.
+        let mut order: Vec<IdxSize> = (0..n as IdxSize).collect();
+        order.par_sort_by_key(|&i| ts[i as usize]);
+        Some(order)
+    };
+    let ev: Vec<IdxSize> = match &order {
+        None => (0..n as IdxSize).collect(),
+        Some(order) => {
+            ts = gather(&ts, order);
+            cs = gather(&cs, order);
+            th = gather(&th, order);
+            order.clone()
+        }
+    };
+    drop(order);
+    DataFrame::new(
+        n,
+        vec![
+            Int64Chunked::from_vec(cols::TS.into(), ts).into_column(),
+            UInt32Chunked::from_vec(cols::CS.into(), cs).into_column(),
+            UInt32Chunked::from_vec(cols::TH.into(), th).into_column(),
+            IdxCa::from_vec(cols::EV.into(), ev).into_column(),
+        ],
+    )
+}
+
+/// The maximal runs of consecutive chunks (of these lengths, each sorted)
+/// that continue each other in time.
+fn sorted_runs(ts: &[i64], lengths: impl Iterator<Item = usize>) -> Vec<Range<usize>> {
+    let mut runs: Vec<Range<usize>> = Vec::new();
+    let mut start = 0;
+    for len in lengths.filter(|&l| l > 0) {
+        let end = start + len;
+        match runs.last_mut() {
+            Some(last) if ts[last.end - 1] <= ts[start] => last.end = end,
+            _ => runs.push(start..end),
+        }
+        start = end;
+    }
+    runs
+}
+
+/// `values` in `order`.
+fn gather<T: Copy + Default + Send + Sync>(values: &[T], order: &[IdxSize]) -> Vec<T> {
+    let mut out = vec![T::default(); order.len()];
+    out.par_chunks_mut(1 << 14).zip(order.par_chunks(1 << 14)).for_each(|(o, idx)| {
+        for (o, &i) in o.iter_mut().zip(idx) {
+            *o = values[i as usize];
+        }
+    });
+    out
+}
+
+/// The positions of the rows of `runs` (sorted ranges of `ts`, in input
+/// order) in stable time order.
+fn merge_runs(ts: &[i64], runs: &[Range<usize>]) -> Vec<IdxSize> {
+    let n: usize = runs.iter().map(|r| r.len()).sum();
+    let parts = if n < PARALLEL_MERGE_MIN { 1 } else { rayon::current_num_threads() * 4 };
+    // cuts[j][r]: where part j begins in run r. A part boundary is a
+    // timestamp v: rows before v go left, in every run, so no row of equal
+    // time is split from its peers and the merge stays stable.
+    let mut cuts: Vec<Vec<usize>> = Vec::with_capacity(parts + 1);
+    cuts.push(runs.iter().map(|r| r.start).collect());
+    let below = |v: i128| -> Vec<usize> {
+        runs.iter().map(|r| r.start + ts[r.clone()].partition_point(|&t| i128::from(t) < v)).collect()
+    };
+    let count = |c: &[usize]| -> usize { c.iter().zip(runs).map(|(&c, r)| c - r.start).sum() };
+    let lo = runs.iter().filter(|r| !r.is_empty()).map(|r| ts[r.start]).min().map_or(0, i128::from);
+    let hi = runs.iter().filter(|r| !r.is_empty()).map(|r| ts[r.end - 1]).max().map_or(0, i128::from) + 1;
+    for j in 1..parts {
+        // The smallest v with at least n * j / parts rows before it.
+        let target = n * j / parts;
+        let (mut a, mut b) = (lo, hi);
+        while a < b {
+            let mid = a + (b - a) / 2;
+            if count(&below(mid)) >= target { b = mid } else { a = mid + 1 }
+        }
+        cuts.push(below(a));
+    }
+    cuts.push(runs.iter().map(|r| r.end).collect());
+
+    let mut order: Vec<IdxSize> = vec![0; n];
+    let mut rest = &mut order[..];
+    let mut jobs = Vec::with_capacity(parts);
+    for w in cuts.windows(2) {
+        let ranges: Vec<Range<usize>> = w[0].iter().zip(&w[1]).map(|(&a, &b)| a..b).collect();
+        let len = ranges.iter().map(|r| r.len()).sum();
+        let (out, r) = std::mem::take(&mut rest).split_at_mut(len);
+        rest = r;
+        jobs.push((ranges, out));
+    }
+    jobs.into_par_iter().for_each(|(ranges, out)| merge_into(ts, ranges, out));
+    order
+}
+
+/// Merges the sorted `ranges` of `ts` (earlier range first on equal
+/// timestamps) into `out`, as positions.
+fn merge_into(ts: &[i64], ranges: Vec<Range<usize>>, out: &mut [IdxSize]) {
+    let mut heads: Vec<Range<usize>> = ranges.into_iter().filter(|r| !r.is_empty()).collect();
+    let mut o = 0;
+    let mut emit = |out: &mut [IdxSize], r: Range<usize>| {
+        for (x, i) in out[o..o + r.len()].iter_mut().zip(r.clone()) {
+            *x = i as IdxSize;
+        }
+        o += r.len();
+    };
+    if heads.len() > SCAN_RUNS_MAX {
+        let mut heap: BinaryHeap<Reverse<(i64, usize)>> =
+            heads.iter().enumerate().map(|(k, r)| Reverse((ts[r.start], k))).collect();
+        while let Some(Reverse((_, k))) = heap.pop() {
+            let r = &mut heads[k];
+            emit(out, r.start..r.start + 1);
+            r.start += 1;
+            if r.start < r.end {
+                heap.push(Reverse((ts[r.start], k)));
+            }
+        }
+        return;
+    }
+    while heads.len() > 1 {
+        // The run with the earliest next row (the first such on ties)…
+        let mut best = 0;
+        for k in 1..heads.len() {
+            if ts[heads[k].start] < ts[heads[best].start] {
+                best = k;
+            }
+        }
+        // …keeps the lead while its rows are before every other run's next
+        // row (or equal to that of a later run).
+        let mut end = heads[best].end;
+        for (k, r) in heads.iter().enumerate() {
+            let t = ts[r.start];
+            let leads = |&x: &i64| if k < best { x < t } else { x <= t };
+            if k != best {
+                let h = &heads[best];
+                end = end.min(h.start + ts[h.start..end].partition_point(leads));
+            }
+        }
+        let h = &mut heads[best];
+        emit(out, h.start..end);
+        h.start = end;
+        if h.start == h.end {
+            heads.remove(best);
+        }
+    }
+    if let Some(r) = heads.pop() {
+        emit(out, r);
+    }
+    debug_assert_eq!(o, out.len());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reference: a stable sort of positions by time.
+    fn stable_sort(ts: &[i64]) -> Vec<IdxSize> {
+        let mut v: Vec<IdxSize> = (0..ts.len() as IdxSize).collect();
+        v.sort_by_key(|&i| ts[i as usize]);
+        v
+    }
+
+    fn runs_of(lengths: &[usize]) -> Vec<Range<usize>> {
+        let mut start = 0;
+        lengths
+            .iter()
+            .map(|&l| {
+                start += l;
+                start - l..start
+            })
+            .collect()
+    }
+
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// Sorted runs of random lengths with many equal timestamps within and
+    /// across runs.
+    fn random_runs(rng: &mut Rng, runs: usize, max_len: u64, spread: u64) -> (Vec<i64>, Vec<Range<usize>>) {
+        let mut ts = Vec::new();
+        let mut lengths = Vec::new();
+        for _ in 0..runs {
+            let len = rng.below(max_len + 1) as usize;
+            let mut run: Vec<i64> = (0..len).map(|_| rng.below(spread) as i64 - (spread / 2) as i64).collect();
+            run.sort();
+            ts.extend(run);
+            lengths.push(len);
+        }
+        (ts, runs_of(&lengths))
+    }
+
+    #[test]
+    fn merging_runs_is_a_stable_sort() {
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        // Small merges (one part), large ones (parallel parts), few and
+        // many runs (scan and heap), few distinct times (ties everywhere).
+        for (runs, max_len, spread) in
+            [(2, 10, 5), (3, 1000, 50), (5, 40_000, 1 << 40), (4, 50_000, 7), (40, 3_000, 100), (1, 10, 3), (7, 0, 1)]
+        {
+            for _ in 0..3 {
+                let (ts, r) = random_runs(&mut rng, runs, max_len, spread);
+                assert_eq!(merge_runs(&ts, &r), stable_sort(&ts), "{runs} runs of up to {max_len}, spread {spread}");
+            }
+        }
+    }
+
+    #[test]
+    fn runs_that_follow_each_other_merge_into_one() {
+        let ts = [1, 2, 2, 3, 3, 5, 4, 6, 0];
+        assert_eq!(sorted_runs(&ts, [2, 0, 2, 2, 2, 1].into_iter()), vec![0..6, 6..8, 8..9]);
+        assert_eq!(sorted_runs(&[], std::iter::empty()), Vec::<Range<usize>>::new());
+    }
+
+    #[test]
+    fn extreme_timestamps_merge() {
+        let ts = [i64::MIN, 0, i64::MAX, i64::MIN, i64::MAX, i64::MAX];
+        let r = runs_of(&[3, 3]);
+        assert_eq!(merge_runs(&ts, &r), stable_sort(&ts));
+    }
+}
