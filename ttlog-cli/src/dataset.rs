@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use ttlog_core::snapshot::{Counters, FieldColumn, FormatVersion, Snapshot, SnapshotError, Values};
 use ttlog_core::{CallSiteInfo, Kind, Level, Value};
 
@@ -576,7 +576,7 @@ impl Dataset {
 
     /// Every event, as a [`View`].
     pub fn all(&self) -> View {
-        View { ds: self.clone(), frame: self.inner.frame.clone() }
+        View::new(self.clone(), self.inner.frame.clone())
     }
 
     /// The events for which `filter` holds.
@@ -878,6 +878,20 @@ pub struct Row {
 pub struct View {
     ds: Dataset,
     frame: DataFrame,
+    /// Events per (call-site code, thread code), computed on first use:
+    /// stats and call-site group-bys of the same view share it.
+    code_counts: Arc<OnceLock<Vec<CodeCount>>>,
+}
+
+/// Events of one call site on one thread, in a view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CodeCount {
+    /// Call-site code.
+    pub(crate) cs: u32,
+    /// Thread code.
+    pub(crate) th: u32,
+    /// Events.
+    pub(crate) n: u64,
 }
 
 impl fmt::Debug for View {
@@ -907,8 +921,36 @@ impl View {
         &self.frame
     }
 
+    fn new(ds: Dataset, frame: DataFrame) -> View {
+        View { ds, frame, code_counts: Arc::default() }
+    }
+
     fn with_frame(&self, frame: DataFrame) -> View {
-        View { ds: self.ds.clone(), frame }
+        View::new(self.ds.clone(), frame)
+    }
+
+    /// Events per (call-site code, thread code) pair: one polars group-by
+    /// over one `u64` key (`cs << 32 | th`), done once per view. Every
+    /// count by a call-site property or thread derives from it.
+    pub(crate) fn code_counts(&self) -> &[CodeCount] {
+        self.code_counts.get_or_init(|| {
+            let key = (col(cols::CS).cast(DataType::UInt64) * lit(1u64 << 32)) + col(cols::TH).cast(DataType::UInt64);
+            let g = self
+                .frame
+                .clone()
+                .lazy()
+                .group_by([key.alias("k")])
+                .agg([len().alias("n")])
+                .collect()
+                .expect("group-by over the code columns");
+            let k = g.column("k").expect("key").u64().expect("u64 key").clone();
+            let n = g.column("n").expect("count").cast(&DataType::UInt64).expect("count as u64");
+            let n = n.u64().expect("u64 count");
+            k.into_no_null_iter()
+                .zip(n.into_no_null_iter())
+                .map(|(k, n)| CodeCount { cs: (k >> 32) as u32, th: k as u32, n })
+                .collect()
+        })
     }
 
     /// The first and last timestamps (by position, so the first is the
