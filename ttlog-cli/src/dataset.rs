@@ -217,6 +217,56 @@ impl Engine {
     /// # Errors
     /// As [`Engine::load`].
     pub fn load_opened(&self, snaps: Vec<Snapshot>, failed: Vec<SnapshotError>) -> Result<Dataset, LoadError> {
+        self.load_chunks(&snaps, failed, &|_, _| true)
+    }
+
+    /// Decodes every chunk of every snapshot but the last, and of the last
+    /// only its first chunks, up to the first that brings it to `events`
+    /// events: the first part of a large input, to show while the whole of
+    /// it loads (the TUI's first screen). The result is the dataset that a
+    /// file cut after those chunks would give; its [`SourceInfo::events_loaded`]
+    /// counts the events decoded.
+    ///
+    /// ```
+    /// use ttlog_cli::{Engine, Input};
+    /// let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/chunked.bin");
+    /// let engine = Engine::new();
+    /// let (snaps, _) = engine.open(&[Input::File(p)]).unwrap();
+    /// let first = engine.load_prefix(&snaps, Vec::new(), 1).unwrap();
+    /// assert!(first.len() > 0 && first.len() < 1000);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Engine::load`].
+    pub fn load_prefix(
+        &self,
+        snaps: &[Snapshot],
+        failed: Vec<SnapshotError>,
+        events: u64,
+    ) -> Result<Dataset, LoadError> {
+        let last = snaps.len().saturating_sub(1);
+        // The number of leading chunks of the last snapshot to decode.
+        let mut sum = 0u64;
+        let head = snaps.last().map_or(0, |s| {
+            s.chunks()
+                .iter()
+                .take_while(|c| {
+                    let more = sum < events;
+                    sum += u64::from(c.events);
+                    more
+                })
+                .count()
+        });
+        self.load_chunks(snaps, failed, &|si, c| si < last || c < head)
+    }
+
+    /// Decodes the chunks `(snapshot, chunk)` for which `keep` holds.
+    fn load_chunks(
+        &self,
+        snaps: &[Snapshot],
+        failed: Vec<SnapshotError>,
+        keep: &(dyn Fn(usize, usize) -> bool + Sync),
+    ) -> Result<Dataset, LoadError> {
         if snaps.is_empty() {
             return Err(LoadError::NothingReadable(failed));
         }
@@ -267,14 +317,18 @@ impl Engine {
             }
             sources.push(src);
         }
-        let total = events_in(&snaps);
+        let total = events_in(snaps);
         if total > u64::from(IdxSize::MAX) {
             return Err(LoadError::TooMany(total));
         }
 
         // Decode every chunk of every input in parallel.
-        let jobs: Vec<(usize, usize)> =
-            snaps.iter().enumerate().flat_map(|(si, s)| (0..s.chunks().len()).map(move |c| (si, c))).collect();
+        let jobs: Vec<(usize, usize)> = snaps
+            .iter()
+            .enumerate()
+            .flat_map(|(si, s)| (0..s.chunks().len()).map(move |c| (si, c)))
+            .filter(|&(si, c)| keep(si, c))
+            .collect();
         let decoded: Vec<Result<ttlog_core::snapshot::ChunkColumns, SnapshotError>> = jobs
             .par_iter()
             .map(|&(si, c)| {
