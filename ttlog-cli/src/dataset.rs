@@ -366,7 +366,7 @@ impl Engine {
                 s.events_loaded = *n;
             }
         }
-        let frame = assemble(&pending, &sources, base as usize)?;
+        let frame = assemble(&mut pending, &sources, base as usize)?;
         let chunks: Vec<Chunk> = pending
             .into_iter()
             .map(|(si, base, c)| Chunk {
@@ -935,6 +935,8 @@ pub struct View {
     /// Events per (call-site code, thread code), computed on first use:
     /// stats and call-site group-bys of the same view share it.
     code_counts: Arc<OnceLock<Vec<CodeCount>>>,
+    /// Newest first ([`View::reversed`]); otherwise in time order.
+    reversed: bool,
 }
 
 /// Events of one call site on one thread, in a view.
@@ -976,48 +978,43 @@ impl View {
     }
 
     fn new(ds: Dataset, frame: DataFrame) -> View {
-        View { ds, frame, code_counts: Arc::default() }
+        View { ds, frame, code_counts: Arc::default(), reversed: false }
     }
 
+    /// A view of the same order over `frame` (a subset of this one's rows
+    /// in this one's order).
     fn with_frame(&self, frame: DataFrame) -> View {
-        View::new(self.ds.clone(), frame)
+        View { reversed: self.reversed, ..View::new(self.ds.clone(), frame) }
     }
 
-    /// Events per (call-site code, thread code) pair: one polars group-by
-    /// over one `u64` key (`cs << 32 | th`), done once per view. Every
-    /// count by a call-site property or thread derives from it.
+    /// Events per (call-site code, thread code) pair, computed once per
+    /// view. Every count by a call-site property or a thread derives from
+    /// it (the join after grouping of the frame's design).
+    ///
+    /// The codes are dense indices into small tables, so this counts into
+    /// an array indexed by the pair, in parallel over slices of the rows:
+    /// one pass. A polars group-by materialises the row indices of every
+    /// group instead: about 80 ms per `u32` key (300 ms for a combined
+    /// `u64` key) on 10 M rows here, against about 10 ms.
     pub(crate) fn code_counts(&self) -> &[CodeCount] {
-        self.code_counts.get_or_init(|| {
-            let key = (col(cols::CS).cast(DataType::UInt64) * lit(1u64 << 32)) + col(cols::TH).cast(DataType::UInt64);
-            let g = self
-                .frame
-                .clone()
-                .lazy()
-                .group_by([key.alias("k")])
-                .agg([len().alias("n")])
-                .collect()
-                .expect("group-by over the code columns");
-            let k = g.column("k").expect("key").u64().expect("u64 key").clone();
-            let n = g.column("n").expect("count").cast(&DataType::UInt64).expect("count as u64");
-            let n = n.u64().expect("u64 count");
-            k.into_no_null_iter()
-                .zip(n.into_no_null_iter())
-                .map(|(k, n)| CodeCount { cs: (k >> 32) as u32, th: k as u32, n })
-                .collect()
-        })
+        self.code_counts.get_or_init(|| count_codes(&self.ds, &self.frame))
     }
 
     /// The first and last timestamps (by position, so the first is the
     /// latest of a reversed view).
     pub fn time_bounds(&self) -> Option<(i64, i64)> {
+        if self.is_empty() {
+            return None;
+        }
         let ts = self.frame.column(cols::TS).ok()?.i64().ok()?;
         Some((ts.get(0)?, ts.get(self.len() - 1)?))
     }
 
     /// The earliest and latest timestamps.
     pub fn time_range(&self) -> Option<(i64, i64)> {
-        let ts = self.frame.column(cols::TS).ok()?.i64().ok()?;
-        Some((ts.min()?, ts.max()?))
+        // A view is in time order (newest first when reversed): its ends.
+        let (first, last) = self.time_bounds()?;
+        Some(if self.reversed { (last, first) } else { (first, last) })
     }
 
     /// The events with `since <= ts <= until` (either bound optional).
@@ -1045,7 +1042,7 @@ impl View {
 
     /// The same events in the opposite order.
     pub fn reversed(&self) -> View {
-        self.with_frame(self.frame.reverse())
+        View { reversed: !self.reversed, ..View::new(self.ds.clone(), self.frame.reverse()) }
     }
 
     /// The events of this view for which `filter` holds, in the same order.
@@ -1115,6 +1112,83 @@ impl View {
         });
         out
     }
+}
+
+/// Events per (call-site code, thread code) pair of `frame` (see
+/// [`View::code_counts`]).
+fn count_codes(ds: &Dataset, frame: &DataFrame) -> Vec<CodeCount> {
+    count_codes_up_to(ds, frame, 1 << 18)
+}
+
+/// [`count_codes`], in an array when there are at most `dense` possible
+/// pairs, else in hash maps.
+fn count_codes_up_to(ds: &Dataset, frame: &DataFrame, dense: usize) -> Vec<CodeCount> {
+    if frame.height() == 0 {
+        return Vec::new();
+    }
+    let column = |name: &str| frame.column(name).expect("frame column").as_materialized_series().rechunk();
+    let (cs, th) = (column(cols::CS), column(cols::TH));
+    let cs = cs.u32().expect("cs is u32").cont_slice().expect("cs: one chunk, no nulls");
+    let th = th.u32().expect("th is u32").cont_slice().expect("th: one chunk, no nulls");
+    // A thread and a call site of one event belong to the same snapshot:
+    // the pair's index is the site's code times the most threads of a
+    // snapshot, plus the thread's place among its snapshot's threads.
+    let inner = &ds.inner;
+    let first_thread: Vec<u32> = inner.sites.iter().map(|s| inner.sources[s.source as usize].thread_offset).collect();
+    let mut per_source = vec![0u32; inner.sources.len()];
+    for t in &inner.threads {
+        per_source[t.source as usize] += 1;
+    }
+    let width = per_source.iter().copied().max().unwrap_or(1).max(1) as usize;
+    let pairs = inner.sites.len() * width;
+    const SLICE: usize = 1 << 16;
+    let counted: Vec<(u64, u64)> = if pairs <= dense {
+        let counts = cs
+            .par_chunks(SLICE)
+            .zip(th.par_chunks(SLICE))
+            .fold(
+                || vec![0u64; pairs],
+                |mut acc, (cs, th)| {
+                    for (&c, &t) in cs.iter().zip(th) {
+                        acc[c as usize * width + (t - first_thread[c as usize]) as usize] += 1;
+                    }
+                    acc
+                },
+            )
+            .reduce(
+                || vec![0u64; pairs],
+                |mut a, b| {
+                    a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+                    a
+                },
+            );
+        counts.into_iter().enumerate().filter(|&(_, n)| n > 0).map(|(i, n)| (i as u64, n)).collect()
+    } else {
+        // Very many call sites and threads: count the pairs that occur.
+        let counts = cs
+            .par_chunks(SLICE)
+            .zip(th.par_chunks(SLICE))
+            .fold(HashMap::<u64, u64>::new, |mut acc, (cs, th)| {
+                for (&c, &t) in cs.iter().zip(th) {
+                    *acc.entry(c as u64 * width as u64 + u64::from(t - first_thread[c as usize])).or_default() += 1;
+                }
+                acc
+            })
+            .reduce(HashMap::new, |mut a, b| {
+                for (k, n) in b {
+                    *a.entry(k).or_default() += n;
+                }
+                a
+            });
+        counts.into_iter().collect()
+    };
+    counted
+        .into_iter()
+        .map(|(i, n)| {
+            let cs = (i / width as u64) as u32;
+            CodeCount { cs, th: (i % width as u64) as u32 + first_thread[cs as usize], n }
+        })
+        .collect()
 }
 
 /// Turns filter expressions into polars expressions over a view's frame.
@@ -1348,6 +1422,40 @@ mod tests {
     use super::*;
 
     fn assert_send_sync<T: Send + Sync + Clone>() {}
+
+    #[test]
+    fn counts_by_code_are_a_group_by_of_the_code_columns() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata");
+        let ds = Engine::new().load(&Input::expand(&[dir.display().to_string()]).unwrap()).unwrap();
+        let some = ds.filter(&Filter::parse("level>=info and thread!=main").unwrap()).unwrap();
+        for view in [ds.all(), some.clone(), some.reversed(), ds.all().head(0)] {
+            let g = view
+                .frame()
+                .clone()
+                .lazy()
+                .group_by([col(cols::CS), col(cols::TH)])
+                .agg([len().alias("n")])
+                .collect()
+                .unwrap();
+            let (cs, th) = (g.column(cols::CS).unwrap().u32().unwrap(), g.column(cols::TH).unwrap().u32().unwrap());
+            let n = g.column("n").unwrap().cast(&DataType::UInt64).unwrap();
+            let mut expected: Vec<CodeCount> = cs
+                .into_no_null_iter()
+                .zip(th.into_no_null_iter())
+                .zip(n.u64().unwrap().into_no_null_iter())
+                .map(|((cs, th), n)| CodeCount { cs, th, n })
+                .collect();
+            expected.sort_by_key(|c| (c.cs, c.th));
+            for dense in [1 << 18, 0] {
+                let mut got = count_codes_up_to(&ds, view.frame(), dense);
+                got.sort_by_key(|c| (c.cs, c.th));
+                assert_eq!(got, expected, "{view:?}, dense up to {dense}");
+            }
+            // The time range read off the ends of an ordered view.
+            let ts = view.frame().column(cols::TS).unwrap().i64().unwrap().clone();
+            assert_eq!(view.time_range(), ts.min().zip(ts.max()));
+        }
+    }
 
     #[test]
     fn dataset_and_view_can_cross_threads() {

@@ -36,13 +36,14 @@ const SCAN_RUNS_MAX: usize = 16;
 
 /// The frame of `n` events (the sum of the chunks' lengths), in time order;
 /// `ev` is each row's position in input order.
-pub(super) fn assemble(pending: &[Pending], sources: &[Arc<SourceInfo>], n: usize) -> PolarsResult<DataFrame> {
+pub(super) fn assemble(pending: &mut [Pending], sources: &[Arc<SourceInfo>], n: usize) -> PolarsResult<DataFrame> {
     let mut ts = vec![0i64; n];
     let mut cs = vec![0u32; n];
     let mut th = vec![0u32; n];
+    let lengths: Vec<usize> = pending.iter().map(|p| p.2.len()).collect();
     let mut parts = Vec::with_capacity(pending.len());
     let (mut ts_rest, mut cs_rest, mut th_rest) = (&mut ts[..], &mut cs[..], &mut th[..]);
-    for p in pending {
+    for p in pending.iter_mut() {
         let k = p.2.len();
         let (a, r) = std::mem::take(&mut ts_rest).split_at_mut(k);
         ts_rest = r;
@@ -53,12 +54,15 @@ pub(super) fn assemble(pending: &[Pending], sources: &[Arc<SourceInfo>], n: usiz
         parts.push((p, a, b, c));
     }
     debug_assert!(ts_rest.is_empty(), "n is the sum of the chunks' lengths");
-    // Per chunk: whether its timestamps are in order.
+    // Per chunk: whether its timestamps are in order. The chunk's own
+    // timestamps and threads are freed once copied (the dataset keeps the
+    // rest of the chunk for the field values).
     let sorted: Vec<bool> = parts
         .into_par_iter()
         .map(|((si, _, c), ts, cs, th)| {
             let src = &sources[*si];
             ts.copy_from_slice(&c.timestamps);
+            c.timestamps = Vec::new();
             // Call-site ids are 1-based and checked by the decoder.
             for (o, &l) in cs.iter_mut().zip(&c.callsites) {
                 *o = l - 1 + src.site_offset;
@@ -66,12 +70,13 @@ pub(super) fn assemble(pending: &[Pending], sources: &[Arc<SourceInfo>], n: usiz
             for (o, &t) in th.iter_mut().zip(&c.threads) {
                 *o = t + src.thread_offset;
             }
+            c.threads = Vec::new();
             ts.windows(2).all(|w| w[0] <= w[1])
         })
         .collect();
 
     let order = if sorted.iter().all(|&s| s) {
-        let runs = sorted_runs(&ts, pending.iter().map(|p| p.2.len()));
+        let runs = sorted_runs(&ts, lengths.into_iter());
         if runs.len() <= 1 { None } else { Some(merge_runs(&ts, &runs)) }
     } else {
         // Stable: rows of equal time keep their input order.
