@@ -366,7 +366,7 @@ impl Engine {
                 s.events_loaded = *n;
             }
         }
-        let frame = assemble(&mut pending, &sources, base as usize)?;
+        let (frame, ev_in_order) = assemble(&mut pending, &sources, base as usize)?;
         let chunks: Vec<Chunk> = pending
             .into_iter()
             .map(|(si, base, c)| Chunk {
@@ -406,6 +406,7 @@ impl Engine {
                     chunks,
                     chunk_bases: Vec::new(),
                     frame,
+                    ev_in_order,
                     fields,
                     problems,
                     field_cache: Mutex::new(HashMap::new()),
@@ -544,6 +545,9 @@ struct Inner {
     chunks: Vec<Chunk>,
     chunk_bases: Vec<u64>,
     frame: DataFrame,
+    /// Whether the frame's `ev` column is `0..len`: time order was input
+    /// order (so a field column in `ev` order is in frame order too).
+    ev_in_order: bool,
     fields: BTreeMap<Arc<str>, FieldInfo>,
     problems: Vec<SnapshotError>,
     /// Field columns in event-number order, built on first use.
@@ -656,14 +660,94 @@ impl Dataset {
         if let Some(s) = self.inner.field_cache.lock().expect("field cache").get(name) {
             return Some(s.clone());
         }
-        let parts: Vec<Series> = self.inner.chunks.par_iter().map(|c| self.field_part(info, c)).collect();
-        let mut out = Series::new_empty(name.into(), &info.dtype);
-        for p in &parts {
-            out.append(p).expect("same dtype");
-        }
-        let out = out.rechunk();
+        let name_: PlSmallStr = name.into();
+        let out = match info.dtype {
+            DataType::UInt64 => self
+                .numeric_field::<UInt64Type>(info, |v, r| match v {
+                    Values::U64(b) => b.get(r).copied(),
+                    _ => None,
+                })
+                .with_name(name_)
+                .into_series(),
+            DataType::Int64 => self
+                .numeric_field::<Int64Type>(info, |v, r| match v {
+                    Values::I64(b) => b.get(r).copied(),
+                    _ => None,
+                })
+                .with_name(name_)
+                .into_series(),
+            DataType::Float64 => self
+                .numeric_field::<Float64Type>(info, |v, r| match v {
+                    Values::U64(b) => b.get(r).map(|&x| x as f64),
+                    Values::I64(b) => b.get(r).map(|&x| x as f64),
+                    Values::F32(b) => b.get(r).map(|&x| f64::from(x)),
+                    Values::F64(b) => b.get(r).copied(),
+                    _ => None,
+                })
+                .with_name(name_)
+                .into_series(),
+            _ => {
+                let parts: Vec<Series> = self.inner.chunks.par_iter().map(|c| self.field_part(info, c)).collect();
+                let mut out = Series::new_empty(name_, &info.dtype);
+                for p in &parts {
+                    out.append(p).expect("same dtype");
+                }
+                out.rechunk()
+            }
+        };
         self.inner.field_cache.lock().expect("field cache").insert(Arc::clone(&info.name), out.clone());
         Some(out)
+    }
+
+    /// A numeric field column built into one buffer of values and one of
+    /// validity, each chunk filling its part in parallel (no column per
+    /// chunk, no concatenation).
+    fn numeric_field<T>(
+        &self,
+        info: &FieldInfo,
+        get: impl Fn(&Values, usize) -> Option<T::Native> + Sync,
+    ) -> ChunkedArray<T>
+    where
+        T: PolarsNumericType,
+    {
+        let n = self.inner.chunks.iter().map(|c| c.callsites.len()).sum();
+        let mut values = vec![T::Native::default(); n];
+        let mut valid = vec![false; n];
+        let mut parts = Vec::with_capacity(self.inner.chunks.len());
+        let (mut v_rest, mut ok_rest) = (&mut values[..], &mut valid[..]);
+        for c in &self.inner.chunks {
+            let k = c.callsites.len();
+            let (v, r) = std::mem::take(&mut v_rest).split_at_mut(k);
+            v_rest = r;
+            let (ok, r) = std::mem::take(&mut ok_rest).split_at_mut(k);
+            ok_rest = r;
+            parts.push((c, v, ok));
+        }
+        parts.into_par_iter().for_each(|(c, v, ok)| {
+            let by_site = self.columns_of(info, c);
+            for (i, (v, ok)) in v.iter_mut().zip(ok).enumerate() {
+                if let Some(x) = by_site[c.callsites[i] as usize].and_then(|col| get(col, c.ranks[i] as usize)) {
+                    *v = x;
+                    *ok = true;
+                }
+            }
+        });
+        let validity = (!valid.iter().all(|&b| b)).then(|| valid.into_iter().collect());
+        ChunkedArray::from_vec_validity(PlSmallStr::EMPTY, values, validity)
+    }
+
+    /// For each local call-site id of chunk `c`, its column of field `info`.
+    fn columns_of<'c>(&self, info: &FieldInfo, c: &'c Chunk) -> Vec<Option<&'c Values>> {
+        let src = &self.inner.sources[c.source as usize];
+        let n_sites = self.inner.sites.iter().filter(|s| s.source == c.source).count();
+        let mut by_site: Vec<Option<&Values>> = vec![None; n_sites + 1];
+        for &(code, fi) in &info.sites {
+            if self.inner.sites[code as usize].source == c.source {
+                let local = code - src.site_offset + 1;
+                by_site[local as usize] = c.column(local, fi).map(|col| &col.values);
+            }
+        }
+        by_site
     }
 
     fn field_part(&self, info: &FieldInfo, c: &Chunk) -> Series {
@@ -1072,6 +1156,10 @@ impl View {
     /// (null where an event lacks the field). `None` for an unknown field.
     pub fn field_column(&self, name: &str) -> Option<Series> {
         let all = self.ds.field_column(name)?;
+        // Every event in frame order, which is event-number order: no gather.
+        if self.ds.inner.ev_in_order && !self.reversed && self.len() == self.ds.len() {
+            return Some(all);
+        }
         let ev = self.frame.column(cols::EV).ok()?.idx().ok()?.clone();
         all.take(&ev).ok()
     }
@@ -1454,6 +1542,33 @@ mod tests {
             // The time range read off the ends of an ordered view.
             let ts = view.frame().column(cols::TS).unwrap().i64().unwrap().clone();
             assert_eq!(view.time_range(), ts.min().zip(ts.max()));
+        }
+    }
+
+    #[test]
+    fn field_columns_are_the_per_chunk_values_in_frame_order() {
+        let td = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata");
+        for inputs in [vec![td.join("normal.bin")], vec![td.clone()]] {
+            let args: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+            let ds = Engine::new().load(&Input::expand(&args).unwrap()).unwrap();
+            let names: Vec<String> = ds.fields().map(|f| f.name.to_string()).collect();
+            assert!(!names.is_empty());
+            for name in names {
+                let info = ds.inner.fields.get(name.as_str()).unwrap();
+                // The general builder, one part per chunk, concatenated.
+                let mut expected = Series::new_empty(name.as_str().into(), &info.dtype);
+                for c in &ds.inner.chunks {
+                    expected.append(&ds.field_part(info, c)).unwrap();
+                }
+                let column = ds.field_column(&name).unwrap();
+                assert!(column.equals_missing(&expected), "{name}: {column:?} != {expected:?}");
+                // A view's column is in its order, with or without a gather.
+                let ev = ds.frame().column(cols::EV).unwrap().idx().unwrap().clone();
+                let in_frame_order = expected.take(&ev).unwrap();
+                assert!(ds.all().field_column(&name).unwrap().equals_missing(&in_frame_order), "{name}");
+                let reversed = ds.all().reversed().field_column(&name).unwrap();
+                assert!(reversed.equals_missing(&in_frame_order.reverse()), "{name}");
+            }
         }
     }
 

@@ -35,8 +35,13 @@ const PARALLEL_MERGE_MIN: usize = 1 << 16;
 const SCAN_RUNS_MAX: usize = 16;
 
 /// The frame of `n` events (the sum of the chunks' lengths), in time order;
-/// `ev` is each row's position in input order.
-pub(super) fn assemble(pending: &mut [Pending], sources: &[Arc<SourceInfo>], n: usize) -> PolarsResult<DataFrame> {
+/// `ev` is each row's position in input order. The flag: whether that is
+/// already time order (`ev` is `0..n`).
+pub(super) fn assemble(
+    pending: &mut [Pending],
+    sources: &[Arc<SourceInfo>],
+    n: usize,
+) -> PolarsResult<(DataFrame, bool)> {
     let mut ts = vec![0i64; n];
     let mut cs = vec![0u32; n];
     let mut th = vec![0u32; n];
@@ -93,8 +98,9 @@ pub(super) fn assemble(pending: &mut [Pending], sources: &[Arc<SourceInfo>], n: 
             order.clone()
         }
     };
+    let in_input_order = order.is_none();
     drop(order);
-    DataFrame::new(
+    let frame = DataFrame::new(
         n,
         vec![
             Int64Chunked::from_vec(cols::TS.into(), ts).into_column(),
@@ -102,7 +108,8 @@ pub(super) fn assemble(pending: &mut [Pending], sources: &[Arc<SourceInfo>], n: 
             UInt32Chunked::from_vec(cols::TH.into(), th).into_column(),
             IdxCa::from_vec(cols::EV.into(), ev).into_column(),
         ],
-    )
+    )?;
+    Ok((frame, in_input_order))
 }
 
 /// The maximal runs of consecutive chunks (of these lengths, each sorted)
