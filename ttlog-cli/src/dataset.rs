@@ -329,29 +329,32 @@ impl Engine {
             .flat_map(|(si, s)| (0..s.chunks().len()).map(move |c| (si, c)))
             .filter(|&(si, c)| keep(si, c))
             .collect();
-        let decoded: Vec<Result<ttlog_core::snapshot::ChunkColumns, SnapshotError>> = jobs
-            .par_iter()
-            .map(|&(si, c)| {
+        let lengths: Vec<usize> = jobs.iter().map(|&(si, c)| snaps[si].chunks()[c].events as usize).collect();
+        let (filled, decoded) = frame::decode_into(
+            &lengths,
+            &sources,
+            |j| jobs[j].0,
+            |j| {
+                let (si, c) = jobs[j];
                 let r = snaps[si].decode_chunk(c);
                 if let Some(p) = &self.progress {
-                    p(u64::from(snaps[si].chunks()[c].events));
+                    p(lengths[j] as u64);
                 }
                 r
-            })
-            .collect();
+            },
+        );
 
         // Number the events in input order (chunk by chunk), which is where
         // their field values are: `ev` is that number.
         let mut pending = Vec::with_capacity(decoded.len());
         let mut base = 0u64;
         let mut loaded = vec![0u64; sources.len()];
-        for (&(si, _), r) in jobs.iter().zip(decoded) {
+        for ((&(si, _), r), &n) in jobs.iter().zip(decoded).zip(&lengths) {
             match r {
                 Ok(cols) => {
-                    let n = cols.len() as u64;
-                    loaded[si] += n;
+                    loaded[si] += n as u64;
                     pending.push((si, base, cols));
-                    base += n;
+                    base += n as u64;
                 }
                 Err(e) => {
                     if self.strict {
@@ -366,7 +369,7 @@ impl Engine {
                 s.events_loaded = *n;
             }
         }
-        let (frame, ev_in_order) = assemble(&mut pending, &sources, base as usize)?;
+        let (frame, ev_in_order) = assemble(filled)?;
         let chunks: Vec<Chunk> = pending
             .into_iter()
             .map(|(si, base, c)| Chunk {

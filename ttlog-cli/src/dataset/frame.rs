@@ -21,11 +21,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::ops::Range;
 use std::sync::Arc;
-use ttlog_core::snapshot::ChunkColumns;
-
-/// A decoded chunk waiting for the frame: its input index, the event number
-/// of its first event, its columns.
-pub(super) type Pending = (usize, u64, ChunkColumns);
+use ttlog_core::snapshot::{ChunkColumns, Problem, SnapshotError};
 
 /// Below this many rows, merging is not split into parallel parts.
 const PARALLEL_MERGE_MIN: usize = 1 << 16;
@@ -34,38 +30,63 @@ const PARALLEL_MERGE_MIN: usize = 1 << 16;
 /// heads; beyond, with a heap.
 const SCAN_RUNS_MAX: usize = 16;
 
-/// The frame of `n` events (the sum of the chunks' lengths), in time order;
-/// `ev` is each row's position in input order. The flag: whether that is
-/// already time order (`ev` is `0..n`).
-pub(super) fn assemble(
-    pending: &mut [Pending],
+/// The `ts`, `cs` and `th` columns in input order, filled chunk by chunk.
+pub(super) struct Filled {
+    ts: Vec<i64>,
+    cs: Vec<u32>,
+    th: Vec<u32>,
+    /// Per chunk: its length (its slots in the columns) and whether its
+    /// timestamps are in order (`None`: it failed to decode, its slots are
+    /// empty).
+    chunks: Vec<(usize, Option<bool>)>,
+}
+
+/// Decodes chunk `j` of `lengths.len()` (of `lengths[j]` events, as its
+/// frame says) with `decode(j)`, in parallel, straight into its part of
+/// columns allocated once at their full size: each chunk's own timestamp
+/// and thread columns are freed as soon as they are copied, so the next
+/// chunk decoded on that thread reuses their memory. `input(j)` is the
+/// snapshot of chunk `j`, whose code offsets apply. Returns the columns and
+/// each chunk's decoded rest (field values, sequence numbers).
+pub(super) fn decode_into(
+    lengths: &[usize],
     sources: &[Arc<SourceInfo>],
-    n: usize,
-) -> PolarsResult<(DataFrame, bool)> {
+    input: impl Fn(usize) -> usize + Sync,
+    decode: impl Fn(usize) -> Result<ChunkColumns, SnapshotError> + Sync,
+) -> (Filled, Vec<Result<ChunkColumns, SnapshotError>>) {
+    let n: usize = lengths.iter().sum();
     let mut ts = vec![0i64; n];
     let mut cs = vec![0u32; n];
     let mut th = vec![0u32; n];
-    let lengths: Vec<usize> = pending.iter().map(|p| p.2.len()).collect();
-    let mut parts = Vec::with_capacity(pending.len());
+    let mut parts = Vec::with_capacity(lengths.len());
     let (mut ts_rest, mut cs_rest, mut th_rest) = (&mut ts[..], &mut cs[..], &mut th[..]);
-    for p in pending.iter_mut() {
-        let k = p.2.len();
+    for (j, &k) in lengths.iter().enumerate() {
         let (a, r) = std::mem::take(&mut ts_rest).split_at_mut(k);
         ts_rest = r;
         let (b, r) = std::mem::take(&mut cs_rest).split_at_mut(k);
         cs_rest = r;
         let (c, r) = std::mem::take(&mut th_rest).split_at_mut(k);
         th_rest = r;
-        parts.push((p, a, b, c));
+        parts.push((j, a, b, c));
     }
-    debug_assert!(ts_rest.is_empty(), "n is the sum of the chunks' lengths");
-    // Per chunk: whether its timestamps are in order. The chunk's own
-    // timestamps and threads are freed once copied (the dataset keeps the
-    // rest of the chunk for the field values).
-    let sorted: Vec<bool> = parts
+    let done: Vec<(Result<ChunkColumns, SnapshotError>, (usize, Option<bool>))> = parts
         .into_par_iter()
-        .map(|((si, _, c), ts, cs, th)| {
-            let src = &sources[*si];
+        .map(|(j, ts, cs, th)| {
+            let mut c = match decode(j) {
+                Ok(c) => c,
+                Err(e) => return (Err(e), (ts.len(), None)),
+            };
+            // The decoder checks a chunk against its frame's count; should
+            // that ever differ, the chunk counts as damaged.
+            if c.len() != ts.len() {
+                let problem =
+                    Problem::Invalid(format!("a chunk holds {} events, its frame says {}", c.len(), ts.len()));
+                return (
+                    Err(SnapshotError { file: sources[input(j)].path.clone(), offset: 0, problem }),
+                    (ts.len(), None),
+                );
+            }
+            let src = &sources[input(j)];
             ts.copy_from_slice(&c.timestamps);
             c.timestamps = Vec::new();
             // Call-site ids are 1-based and checked by the decoder.
@@ -76,12 +97,41 @@ pub(super) fn assemble(
                 *o = t + src.thread_offset;
             }
             c.threads = Vec::new();
-            ts.windows(2).all(|w| w[0] <= w[1])
+            let sorted = ts.windows(2).all(|w| w[0] <= w[1]);
+            (Ok(c), (ts.len(), Some(sorted)))
         })
         .collect();
+    let (results, chunks) = done.into_iter().unzip();
+    (Filled { ts, cs, th, chunks }, results)
+}
 
-    let order = if sorted.iter().all(|&s| s) {
-        let runs = sorted_runs(&ts, lengths.into_iter());
+/// The frame of the decoded chunks' events, in time order; `ev` is each
+/// row's position in input order, without the chunks that failed. The
+/// flag: whether that is already time order (`ev` is `0..n`).
+pub(super) fn assemble(filled: Filled) -> PolarsResult<(DataFrame, bool)> {
+    let Filled { mut ts, mut cs, mut th, chunks } = filled;
+    if chunks.iter().any(|c| c.1.is_none()) {
+        // Damage: close the gaps of the chunks that failed (rare).
+        let mut kept = Vec::new();
+        let mut at = 0;
+        for &(len, sorted) in &chunks {
+            if sorted.is_some() {
+                kept.push(at..at + len);
+            }
+            at += len;
+        }
+        fn close<T: Copy>(v: &[T], kept: &[Range<usize>]) -> Vec<T> {
+            kept.iter().flat_map(|r| v[r.clone()].iter().copied()).collect()
+        }
+        ts = close(&ts, &kept);
+        cs = close(&cs, &kept);
+        th = close(&th, &kept);
+    }
+    let n = ts.len();
+    let chunks: Vec<(usize, bool)> = chunks.into_iter().filter_map(|(len, s)| Some((len, s?))).collect();
+
+    let order = if chunks.iter().all(|&(_, s)| s) {
+        let runs = sorted_runs(&ts, chunks.iter().map(|&(len, _)| len));
         if runs.len() <= 1 { None } else { Some(merge_runs(&ts, &runs)) }
     } else {
         // Stable: rows of equal time keep their input order.
