@@ -34,6 +34,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use ttlog_core::snapshot::{Counters, FieldColumn, FormatVersion, Snapshot, SnapshotError, Values};
 use ttlog_core::{CallSiteInfo, Kind, Level, Value};
 
+/// How many field columns a dataset keeps built (see [`Dataset::field_column`]).
+const FIELD_CACHE_COLUMNS: usize = 2;
+
 /// Column names of the frame.
 pub mod cols {
     /// UTC nanoseconds, `i64`.
@@ -412,7 +415,7 @@ impl Engine {
                     ev_in_order,
                     fields,
                     problems,
-                    field_cache: Mutex::new(HashMap::new()),
+                    field_cache: Mutex::new(Vec::new()),
                 }
                 .with_bases(),
             ),
@@ -553,8 +556,11 @@ struct Inner {
     ev_in_order: bool,
     fields: BTreeMap<Arc<str>, FieldInfo>,
     problems: Vec<SnapshotError>,
-    /// Field columns in event-number order, built on first use.
-    field_cache: Mutex<HashMap<Arc<str>, Series>>,
+    /// Field columns in event-number order, built on first use: the
+    /// [`FIELD_CACHE_COLUMNS`] used last, least recently used first (a
+    /// column costs 8 to 16 bytes per event; keeping every field an
+    /// interactive session has filtered on would pass the memory target).
+    field_cache: Mutex<Vec<(Arc<str>, Series)>>,
 }
 
 impl Inner {
@@ -657,11 +663,18 @@ impl Dataset {
 
     /// The column of field `name` for every event, in event-number (`ev`)
     /// order: typed as [`FieldInfo::dtype`], null where an event has no such
-    /// field. Built (in parallel over chunks) on first use, then cached.
+    /// field. Built (in parallel over chunks) on first use; the two used
+    /// last are kept.
     pub fn field_column(&self, name: &str) -> Option<Series> {
         let info = self.inner.fields.get(name)?;
-        if let Some(s) = self.inner.field_cache.lock().expect("field cache").get(name) {
-            return Some(s.clone());
+        {
+            let mut cache = self.inner.field_cache.lock().expect("field cache");
+            if let Some(i) = cache.iter().position(|(n, _)| &**n == name) {
+                let hit = cache.remove(i);
+                let column = hit.1.clone();
+                cache.push(hit);
+                return Some(column);
+            }
         }
         let name_: PlSmallStr = name.into();
         let out = match info.dtype {
@@ -698,7 +711,13 @@ impl Dataset {
                 out.rechunk()
             }
         };
-        self.inner.field_cache.lock().expect("field cache").insert(Arc::clone(&info.name), out.clone());
+        let mut cache = self.inner.field_cache.lock().expect("field cache");
+        if !cache.iter().any(|(n, _)| &**n == name) {
+            cache.push((Arc::clone(&info.name), out.clone()));
+            if cache.len() > FIELD_CACHE_COLUMNS {
+                drop(cache.remove(0));
+            }
+        }
         Some(out)
     }
 
@@ -1573,6 +1592,20 @@ mod tests {
                 assert!(reversed.equals_missing(&in_frame_order.reverse()), "{name}");
             }
         }
+    }
+
+    #[test]
+    fn the_field_columns_used_last_are_kept() {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/normal.bin");
+        let ds = Engine::new().load(&[Input::File(p)]).unwrap();
+        let first: Vec<Series> = ["qty", "price", "symbol"].iter().map(|f| ds.field_column(f).unwrap()).collect();
+        let kept = || ds.inner.field_cache.lock().unwrap().iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(kept(), ["price", "symbol"]);
+        // A use moves a column to the end; a rebuilt column is the same.
+        assert!(ds.field_column("price").unwrap().equals_missing(&first[1]));
+        assert_eq!(kept(), ["symbol", "price"]);
+        assert!(ds.field_column("qty").unwrap().equals_missing(&first[0]));
+        assert_eq!(kept(), ["price", "qty"]);
     }
 
     #[test]
