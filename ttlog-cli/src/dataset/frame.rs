@@ -30,6 +30,9 @@ const PARALLEL_MERGE_MIN: usize = 1 << 16;
 /// heads; beyond, with a heap.
 const SCAN_RUNS_MAX: usize = 16;
 
+/// A chunk's decoded columns but for those moved into the frame.
+type Decoded = Result<ChunkColumns, SnapshotError>;
+
 /// The `ts`, `cs` and `th` columns in input order, filled chunk by chunk.
 pub(super) struct Filled {
     ts: Vec<i64>,
@@ -53,7 +56,7 @@ pub(super) fn decode_into(
     sources: &[Arc<SourceInfo>],
     input: impl Fn(usize) -> usize + Sync,
     decode: impl Fn(usize) -> Result<ChunkColumns, SnapshotError> + Sync,
-) -> (Filled, Vec<Result<ChunkColumns, SnapshotError>>) {
+) -> (Filled, Vec<Decoded>) {
     let n: usize = lengths.iter().sum();
     let mut ts = vec![0i64; n];
     let mut cs = vec![0u32; n];
@@ -69,7 +72,7 @@ pub(super) fn decode_into(
         th_rest = r;
         parts.push((j, a, b, c));
     }
-    let done: Vec<(Result<ChunkColumns, SnapshotError>, (usize, Option<bool>))> = parts
+    let done: Vec<(Decoded, (usize, Option<bool>))> = parts
         .into_par_iter()
         .map(|(j, ts, cs, th)| {
             let mut c = match decode(j) {
