@@ -266,17 +266,20 @@ fn merge_into(ts: &[i64], ranges: Vec<Range<usize>>, out: &mut [IdxSize]) {
                 best = k;
             }
         }
-        // …keeps the lead while its rows are before every other run's next
-        // row (or equal to that of a later run).
-        let mut end = heads[best].end;
+        // …keeps the lead while its rows are before every earlier run's next
+        // row and not after any later run's: before `limit`. Galloping, as
+        // the lead is often one row (runs interleaved row by row).
+        let mut limit = i128::MAX;
         for (k, r) in heads.iter().enumerate() {
-            let t = ts[r.start];
-            let leads = |&x: &i64| if k < best { x < t } else { x <= t };
-            if k != best {
-                let h = &heads[best];
-                end = end.min(h.start + ts[h.start..end].partition_point(leads));
+            let t = i128::from(ts[r.start]);
+            if k < best {
+                limit = limit.min(t);
+            } else if k > best {
+                limit = limit.min(t + 1);
             }
         }
+        let h = &heads[best];
+        let end = h.start + gallop(&ts[h.start..h.end], limit);
         let h = &mut heads[best];
         emit(out, h.start..end);
         h.start = end;
@@ -288,6 +291,18 @@ fn merge_into(ts: &[i64], ranges: Vec<Range<usize>>, out: &mut [IdxSize]) {
         emit(out, r);
     }
     debug_assert_eq!(o, out.len());
+}
+
+/// How many leading values of the sorted `ts` are below `limit`, probing
+/// 1, 2, 4, … values ahead before a binary search: cheap when few are.
+fn gallop(ts: &[i64], limit: i128) -> usize {
+    let (mut lo, mut step) = (0, 1);
+    while lo + step <= ts.len() && i128::from(ts[lo + step - 1]) < limit {
+        lo += step;
+        step *= 2;
+    }
+    let hi = (lo + step).min(ts.len());
+    lo + ts[lo..hi].partition_point(|&x| i128::from(x) < limit)
 }
 
 #[cfg(test)]
@@ -357,6 +372,16 @@ mod tests {
         let ts = [1, 2, 2, 3, 3, 5, 4, 6, 0];
         assert_eq!(sorted_runs(&ts, [2, 0, 2, 2, 2, 1].into_iter()), vec![0..6, 6..8, 8..9]);
         assert_eq!(sorted_runs(&[], std::iter::empty()), Vec::<Range<usize>>::new());
+    }
+
+    #[test]
+    fn galloping_counts_the_values_below_the_limit() {
+        let ts: Vec<i64> = (0..100).map(|i| i / 3).collect();
+        for limit in -1..40 {
+            assert_eq!(gallop(&ts, limit), ts.iter().filter(|&&t| i128::from(t) < limit).count(), "{limit}");
+        }
+        assert_eq!(gallop(&[], 5), 0);
+        assert_eq!(gallop(&[i64::MAX], i128::from(i64::MAX) + 1), 1);
     }
 
     #[test]
