@@ -1,10 +1,13 @@
 //! Summaries of a [`View`]: [`Stats`] (`--stats`) and group-by tables
 //! (`--group-by`, `--agg`).
 //!
-//! Both group the frame's numeric codes with polars (`cs`, `th`, a key code
-//! derived from `cs` by a gather through a small lookup, a time bucket, or a
-//! field column) and only then turn codes into text through the call-site
-//! and thread tables: no per-row strings.
+//! Both work on the frame's numeric codes and only then turn codes into
+//! text through the call-site and thread tables: no per-row strings. Stats
+//! and count-only group-bys by call-site keys or the thread read the view's
+//! counts per (call site, thread) code pair, counted once in one parallel
+//! pass (`View::code_counts`); other group-bys (a time bucket, a field,
+//! an aggregate of a field) are one polars group-by over key columns (a
+//! call-site key as a code gathered through a small lookup).
 
 use crate::dataset::{Dataset, SourceInfo, View, cols};
 use crate::filter::Key;
