@@ -35,7 +35,7 @@
 //! | apply a filter typed by the user | [`Filter::parse`] (syntax; [`FilterError::column`] for the caret) then [`Dataset::filter`] or [`View::filter`] (keys and values; same error type) | one polars filter |
 //! | time window, order | [`View::between`], [`View::head`], [`View::tail`], [`View::reversed`] | slices |
 //! | one page of the table | [`View::rows`]`(start..end)` → [`Row`] (owned, typed fields) | per row |
-//! | status bar / side panel | [`View::len`], [`View::time_range`], [`View::stats`] | two group-bys over codes |
+//! | status bar / side panel | [`View::len`], [`View::time_range`], [`View::stats`] | one group-by over codes, shared with count-only group-bys |
 //! | histogram | [`View::group_by`] with [`GroupKey::Time`] | one group-by |
 //! | damaged inputs | [`Dataset::problems`], [`SourceInfo::problems`] | — |
 //!

@@ -1,10 +1,13 @@
 //! Summaries of a [`View`]: [`Stats`] (`--stats`) and group-by tables
 //! (`--group-by`, `--agg`).
 //!
-//! Both group the frame's numeric codes with polars (`cs`, `th`, a key code
-//! derived from `cs` by a gather through a small lookup, a time bucket, or a
-//! field column) and only then turn codes into text through the call-site
-//! and thread tables: no per-row strings.
+//! Both work on the frame's numeric codes and only then turn codes into
+//! text through the call-site and thread tables: no per-row strings. Stats
+//! and count-only group-bys by call-site keys or the thread read the view's
+//! counts per (call site, thread) code pair, counted once in one parallel
+//! pass (`View::code_counts`); other group-bys (a time bucket, a field,
+//! an aggregate of a field) are one polars group-by over key columns (a
+//! call-site key as a code gathered through a small lookup).
 
 use crate::dataset::{Dataset, SourceInfo, View, cols};
 use crate::filter::Key;
@@ -84,15 +87,6 @@ pub struct FileStats {
     pub events: u64,
 }
 
-/// Per-code counts of a `u32` code column, by a polars group-by.
-fn counts(frame: &DataFrame, column: &str) -> PolarsResult<Vec<(u32, u64)>> {
-    let g = frame.clone().lazy().group_by([col(column)]).agg([len().alias("n")]).collect()?;
-    let k = g.column(column)?.u32()?.clone();
-    let n = g.column("n")?.cast(&DataType::UInt64)?;
-    let n = n.u64()?;
-    Ok(k.iter().zip(n.iter()).filter_map(|(k, n)| Some((k?, n?))).collect())
-}
-
 fn sort_desc<T, K: Ord>(v: &mut [T], count: impl Fn(&T) -> u64, key: impl Fn(&T) -> K) {
     v.sort_by(|a, b| count(b).cmp(&count(a)).then_with(|| key(a).cmp(&key(b))));
 }
@@ -109,13 +103,18 @@ impl View {
     /// ```
     pub fn stats(&self) -> Stats {
         let ds = self.dataset();
-        let by_site = counts(self.frame(), cols::CS).expect("group-by over call-site codes");
-        let by_thread = counts(self.frame(), cols::TH).expect("group-by over thread codes");
+        // One group-by over the codes; sites and threads are both read off it.
+        let mut by_site: HashMap<u32, u64> = HashMap::new();
+        let mut by_thread: HashMap<u32, u64> = HashMap::new();
+        for c in self.code_counts() {
+            *by_site.entry(c.cs).or_default() += c.n;
+            *by_thread.entry(c.th).or_default() += c.n;
+        }
         let mut levels: Vec<(Level, u64)> = Level::ALL.iter().map(|&l| (l, 0)).collect();
         let mut targets: HashMap<Arc<str>, u64> = HashMap::new();
         let mut messages: HashMap<(Level, Arc<str>, Arc<str>), u64> = HashMap::new();
         let mut per_file = vec![0u64; ds.sources().len()];
-        for &(cs, n) in &by_site {
+        for (&cs, &n) in &by_site {
             let (site, _) = ds.site(cs);
             let i = &site.info;
             levels[i.level as usize].1 += n;
@@ -132,7 +131,7 @@ impl View {
         sort_desc(&mut messages, |m| m.count, |m| (Arc::clone(&m.target), Arc::clone(&m.message)));
         let mut threads: Vec<ThreadCount> = by_thread
             .iter()
-            .map(|&(th, count)| {
+            .map(|(&th, &count)| {
                 let t = &ds.threads()[th as usize];
                 ThreadCount { source: t.source as usize, id: t.id, name: t.name.clone(), count }
             })
@@ -162,6 +161,15 @@ impl View {
     /// # Errors
     /// An unknown field, or a non-numeric field under a numeric aggregate.
     pub fn group_by(&self, keys: &[GroupKey], aggs: &[Agg]) -> Result<GroupTable, GroupError> {
+        match self.group_by_codes(keys, aggs) {
+            Some(t) => Ok(t),
+            None => self.group_by_rows(keys, aggs),
+        }
+    }
+
+    /// The general group-by: a key column per key (a call-site key through
+    /// a gather of its dictionary codes), one polars group-by over them.
+    fn group_by_rows(&self, keys: &[GroupKey], aggs: &[Agg]) -> Result<GroupTable, GroupError> {
         let ds = self.dataset();
         let perr = |e: PolarsError| GroupError(e.to_string());
         let mut columns: Vec<Column> = Vec::new();
@@ -262,6 +270,69 @@ impl View {
             aggs: agg_names.into_iter().map(|(_, n)| n).collect(),
             rows,
         })
+    }
+}
+
+impl View {
+    /// A count-only group-by whose keys are all call-site keys or the
+    /// thread, from [`View::code_counts`]: the per-(call site, thread)
+    /// counts are summed by the keys' codes (a call-site key's code is its
+    /// value's index in the small dictionary of [`site_dictionary`]; a
+    /// thread's its thread code, as in the general path), then decoded.
+    /// `None` when the request needs the rows (a time or field key, an
+    /// aggregate of a field).
+    fn group_by_codes(&self, keys: &[GroupKey], aggs: &[Agg]) -> Option<GroupTable> {
+        let ds = self.dataset();
+        if keys.is_empty() || aggs.iter().any(|a| a.field.is_some()) {
+            return None;
+        }
+        enum Code {
+            Site(Vec<u32>, Vec<KeyValue>),
+            Thread,
+        }
+        let mut codes = Vec::with_capacity(keys.len());
+        for key in keys {
+            codes.push(match key {
+                GroupKey::Key(Key::Thread) => Code::Thread,
+                GroupKey::Key(Key::Field(_)) | GroupKey::Time(_) => return None,
+                GroupKey::Key(k) => {
+                    let (lookup, values) = site_dictionary(ds, k);
+                    Code::Site(lookup, values)
+                }
+            });
+        }
+        let mut groups: HashMap<Vec<u32>, u64> = HashMap::new();
+        for c in self.code_counts() {
+            let key = codes
+                .iter()
+                .map(|code| match code {
+                    Code::Site(lookup, _) => lookup[c.cs as usize],
+                    Code::Thread => c.th,
+                })
+                .collect();
+            *groups.entry(key).or_default() += c.n;
+        }
+        let mut rows: Vec<(Vec<u32>, GroupRow)> = groups
+            .into_iter()
+            .map(|(codes_of_row, count)| {
+                let key = codes_of_row
+                    .iter()
+                    .zip(&codes)
+                    .map(|(&k, code)| match code {
+                        Code::Site(_, values) => values[k as usize].clone(),
+                        Code::Thread => KeyValue::Str(Arc::from(ds.threads()[k as usize].label().as_str())),
+                    })
+                    .collect();
+                (codes_of_row, GroupRow { key, count, values: Vec::new() })
+            })
+            .collect();
+        // Most events first, then by key; equal keys (two threads of the
+        // same name) by code, so the order is always the same.
+        rows.sort_by(|(ca, a), (cb, b)| {
+            b.count.cmp(&a.count).then_with(|| cmp_keys(&a.key, &b.key)).then_with(|| ca.cmp(cb))
+        });
+        let rows = rows.into_iter().map(|(_, r)| r).collect();
+        Some(GroupTable { keys: keys.iter().map(GroupKey::name).collect(), aggs: Vec::new(), rows })
     }
 }
 
@@ -563,6 +634,51 @@ impl fmt::Display for KeyValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dataset::{Engine, Input};
+
+    #[test]
+    fn count_by_codes_is_the_general_group_by() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata");
+        let inputs = Input::expand(&[dir.display().to_string()]).unwrap();
+        let ds = Engine::new().load(&inputs).unwrap();
+        let filtered = ds.filter(&crate::Filter::parse("level>=info").unwrap()).unwrap();
+        for view in [ds.all(), filtered, ds.all().head(0)] {
+            for keys in [
+                "target",
+                "level",
+                "message",
+                "file",
+                "line",
+                "service",
+                "host",
+                "pid",
+                "thread",
+                "service,level",
+                "thread,target",
+                "level,line,host",
+            ] {
+                let keys: Vec<GroupKey> = keys.split(',').map(|k| GroupKey::parse(k).unwrap()).collect();
+                let aggs = [Agg::parse("count").unwrap()];
+                let fast = view.group_by_codes(&keys, &aggs).expect("a count by call-site keys");
+                let mut general = view.group_by_rows(&keys, &aggs).unwrap();
+                // The general path leaves equal keys (threads of one name) in
+                // any order; compare as sets of rows there.
+                let mut fast_rows = fast.rows.clone();
+                let key = |r: &GroupRow| (std::cmp::Reverse(r.count), format!("{:?}", r.key));
+                fast_rows.sort_by_key(key);
+                general.rows.sort_by_key(key);
+                assert_eq!(fast_rows, general.rows, "{keys:?}");
+                assert_eq!((fast.keys, fast.aggs), (general.keys, general.aggs));
+                assert_eq!(fast.rows.iter().map(|r| r.count).sum::<u64>(), view.len() as u64);
+            }
+        }
+        let view = ds.all();
+        assert!(view.group_by_codes(&[GroupKey::parse("time:1s").unwrap()], &[]).is_none());
+        assert!(view.group_by_codes(&[GroupKey::parse("qty").unwrap()], &[]).is_none());
+        assert!(
+            view.group_by_codes(&[GroupKey::parse("target").unwrap()], &[Agg::parse("max:qty").unwrap()]).is_none()
+        );
+    }
 
     #[test]
     fn agg_names() {

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use ttlog_core::Level;
+use ttlog_core::snapshot::{Snapshot, SnapshotError};
 use ttlog_tui as tui;
 
 /// Snapshots loaded with the polars engine, as a [`tui::Source`].
@@ -28,6 +29,9 @@ use ttlog_tui as tui;
 #[derive(Debug, Default)]
 pub struct EngineSource {
     state: RwLock<State>,
+    /// Events of a large input shown before the rest ([`PARTIAL_EVENTS`];
+    /// 0 for that default, tests set fewer).
+    first_part: u64,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -56,6 +60,37 @@ pub fn held_warnings() -> Vec<String> {
     std::mem::take(&mut *WARNINGS.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
+/// Events of a large input decoded and shown before the rest, as
+/// `MemorySource` does (two chunks of a snapshot).
+const PARTIAL_EVENTS: u64 = 100_000;
+
+/// What the header shows of each input of a dataset.
+fn input_infos(dataset: &Dataset) -> Vec<tui::InputInfo> {
+    let mut problems: Vec<Vec<String>> = vec![Vec::new(); dataset.sources().len()];
+    for p in dataset.problems() {
+        if let Some(i) = dataset.sources().iter().position(|s| s.path == p.file) {
+            problems[i].push(p.to_string());
+        }
+    }
+    dataset
+        .sources()
+        .iter()
+        .zip(problems)
+        .map(|(s, problems)| tui::InputInfo {
+            path: PathBuf::from(&s.path),
+            service: s.service.to_string(),
+            hostname: s.hostname.to_string(),
+            pid: s.pid,
+            reason: s.reason.clone(),
+            created_at_ns: s.created_at_ns,
+            events: s.events_loaded,
+            overwritten: s.counters.overwritten,
+            dropped: s.counters.dropped(),
+            problems,
+        })
+        .collect()
+}
+
 /// Keys every dataset can be grouped by, before its field names.
 const BUILTIN_KEYS: [&str; 9] = ["level", "target", "message", "thread", "file", "line", "service", "host", "pid"];
 
@@ -67,6 +102,24 @@ impl EngineSource {
 
     fn state(&self) -> State {
         self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// What to show while the last of `snaps` (the input being added)
+    /// loads: every other input and the first chunks of that one. `None`
+    /// when it is small, or when the inputs already loaded (decoded again
+    /// for this) hold more events than its rest, so that the first part
+    /// would not come much before the whole.
+    fn first_part(&self, snaps: &[Snapshot], failed: &[SnapshotError], paths: &[PathBuf]) -> Option<State> {
+        let part = if self.first_part == 0 { PARTIAL_EVENTS } else { self.first_part };
+        let rest = snaps.last().map_or(0, Snapshot::event_count).saturating_sub(part);
+        let others: u64 = snaps.iter().rev().skip(1).map(Snapshot::event_count).sum();
+        if rest == 0 || others >= rest {
+            return None;
+        }
+        // Not counted in the load's progress, which counts every event.
+        let first = Engine::new().load_prefix(snaps, failed.to_vec(), part).ok()?;
+        let inputs = input_infos(&first);
+        Some(State { paths: paths.to_vec(), dataset: Some(first), inputs })
     }
 }
 
@@ -129,6 +182,14 @@ impl tui::Source for EngineSource {
             return Err(err(f.to_string()));
         }
         progress.set_total(events_in(&snaps));
+        let before = self.state();
+        if let Some(first) = self.first_part(&snaps, &failed, &paths) {
+            *self.state.write().unwrap_or_else(|e| e.into_inner()) = first;
+            if progress.is_cancelled() {
+                *self.state.write().unwrap_or_else(|e| e.into_inner()) = before;
+                return Err(err("cancelled".into()));
+            }
+        }
         let done = AtomicBool::new(false);
         let dataset = std::thread::scope(|s| {
             s.spawn(|| {
@@ -141,31 +202,19 @@ impl tui::Source for EngineSource {
             let r = engine.load_opened(snaps, failed);
             done.store(true, Ordering::Relaxed);
             r
-        })
-        .map_err(|e| err(format!("{e:#}")))?;
-        let mut problems: Vec<Vec<String>> = vec![Vec::new(); dataset.sources().len()];
-        for p in dataset.problems() {
-            if let Some(i) = dataset.sources().iter().position(|s| s.path == p.file) {
-                problems[i].push(p.to_string());
+        });
+        let dataset = match dataset {
+            Ok(d) if !progress.is_cancelled() => d,
+            Ok(_) => {
+                *self.state.write().unwrap_or_else(|e| e.into_inner()) = before;
+                return Err(err("cancelled".into()));
             }
-        }
-        let infos: Vec<tui::InputInfo> = dataset
-            .sources()
-            .iter()
-            .zip(problems)
-            .map(|(s, problems)| tui::InputInfo {
-                path: PathBuf::from(&s.path),
-                service: s.service.to_string(),
-                hostname: s.hostname.to_string(),
-                pid: s.pid,
-                reason: s.reason.clone(),
-                created_at_ns: s.created_at_ns,
-                events: s.events_loaded,
-                overwritten: s.counters.overwritten,
-                dropped: s.counters.dropped(),
-                problems,
-            })
-            .collect();
+            Err(e) => {
+                *self.state.write().unwrap_or_else(|e| e.into_inner()) = before;
+                return Err(err(format!("{e:#}")));
+            }
+        };
+        let infos = input_infos(&dataset);
         let info = infos.iter().rev().find(|i| i.path == path).cloned().ok_or_else(|| err("no events".into()))?;
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = State { paths, dataset: Some(dataset), inputs: infos };
         Ok(info)
@@ -431,5 +480,58 @@ impl tui::View for EngineView {
             let _ = std::fs::remove_file(path);
         }
         r.map(|()| self.len() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tui::Source as _;
+
+    fn testdata(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata").join(name)
+    }
+
+    #[test]
+    fn a_large_input_shows_its_first_chunks_first_then_all_of_it() {
+        let source = EngineSource { first_part: 1, ..EngineSource::default() };
+        let small = testdata("normal.bin");
+        source.add_input(&small, &tui::Progress::new()).unwrap();
+        let big = testdata("chunked.bin");
+        let paths = vec![small.clone(), big.clone()];
+        let inputs: Vec<Input> = paths.iter().cloned().map(Input::File).collect();
+        let (snaps, failed) = Engine::new().open(&inputs).unwrap();
+        let in_first_chunk = u64::from(snaps[1].chunks()[0].events);
+        assert!(in_first_chunk < snaps[1].event_count(), "chunked.bin has several chunks");
+
+        let first = source.first_part(&snaps, &failed, &paths).expect("a first part");
+        let counts: Vec<u64> = first.inputs.iter().map(|i| i.events).collect();
+        assert_eq!(counts, [43, in_first_chunk]);
+        source.add_input(&big, &tui::Progress::new()).unwrap();
+        let whole = source.state();
+        assert_eq!(whole.inputs.iter().map(|i| i.events).collect::<Vec<_>>(), [43, 1000]);
+
+        // The first part is the whole without the later chunks' events, in
+        // the same order.
+        let rows = |ds: &Dataset| -> Vec<(i64, u32, u64)> {
+            let v = ds.all();
+            v.rows(0..v.len()).iter().map(|r| (r.timestamp_ns, r.source as u32, r.seq)).collect()
+        };
+        let first_rows = rows(first.dataset.as_ref().unwrap());
+        let first_seqs: std::collections::HashSet<u64> = first_rows.iter().filter(|r| r.1 == 1).map(|r| r.2).collect();
+        let expected: Vec<(i64, u32, u64)> = rows(whole.dataset.as_ref().unwrap())
+            .into_iter()
+            .filter(|r| r.1 == 0 || first_seqs.contains(&r.2))
+            .collect();
+        assert_eq!(first_rows, expected);
+        assert_eq!(first_seqs.len() as u64, in_first_chunk);
+
+        // A small input, or one smaller than what is loaded, loads whole.
+        let (snaps, failed) = Engine::new().open(&inputs[..1]).unwrap();
+        assert!(EngineSource::new().first_part(&snaps, &failed, &paths[..1]).is_none());
+        let big_first = [big.clone(), small.clone()];
+        let inputs: Vec<Input> = big_first.iter().cloned().map(Input::File).collect();
+        let (snaps, failed) = Engine::new().open(&inputs).unwrap();
+        assert!(source.first_part(&snaps, &failed, &big_first).is_none(), "1000 events loaded, 42 to come");
     }
 }
