@@ -636,7 +636,7 @@ impl Dataset {
         &self.inner.problems
     }
 
-    /// The whole frame (columns of [`cols`]).
+    /// The whole frame (columns of [`cols`](mod@cols)).
     pub fn frame(&self) -> &DataFrame {
         &self.inner.frame
     }
@@ -1078,7 +1078,7 @@ impl View {
         &self.ds
     }
 
-    /// Its frame (columns of [`cols`]).
+    /// Its frame (columns of [`cols`](mod@cols)).
     pub fn frame(&self) -> &DataFrame {
         &self.frame
     }
