@@ -908,37 +908,10 @@ pub struct EventRef<'a> {
     row: usize,
 }
 
-/// A field value borrowed from the decoded chunk.
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[allow(missing_docs)]
-pub enum FieldRef<'a> {
-    Bool(bool),
-    Char(char),
-    U64(u64),
-    I64(i64),
-    U128(u128),
-    I128(i128),
-    F32(f32),
-    F64(f64),
-    Str(&'a str),
-}
-
-impl FieldRef<'_> {
-    /// The owned [`Value`].
-    pub fn to_value(self) -> Value {
-        match self {
-            FieldRef::Bool(v) => Value::Bool(v),
-            FieldRef::Char(v) => Value::Char(v),
-            FieldRef::U64(v) => Value::U64(v),
-            FieldRef::I64(v) => Value::I64(v),
-            FieldRef::U128(v) => Value::U128(v),
-            FieldRef::I128(v) => Value::I128(v),
-            FieldRef::F32(v) => Value::F32(v),
-            FieldRef::F64(v) => Value::F64(v),
-            FieldRef::Str(v) => Value::Str(v.to_owned()),
-        }
-    }
-}
+/// A field value borrowed from the decoded chunk: ttlog-core's
+/// [`ValueRef`](ttlog_core::ValueRef), which also writes it as JSON
+/// ([`ttlog_core::json`]) and displays it.
+pub type FieldRef<'a> = ttlog_core::ValueRef<'a>;
 
 impl<'a> EventRef<'a> {
     /// Sequence number within its thread's ring.

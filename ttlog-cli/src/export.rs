@@ -34,28 +34,6 @@ const BATCH: usize = 4096;
 /// Appends `s` as a JSON string (quotes included); see [`ttlog_core::json`].
 pub use ttlog_core::json::push_str as push_json_str;
 
-/// Appends a field value as JSON (shared with ttlog-core's JSON lines).
-fn push_json_field(out: &mut String, v: FieldRef<'_>) {
-    ttlog_core::json::push_value(out, v.into());
-}
-
-impl<'a> From<FieldRef<'a>> for ttlog_core::ValueRef<'a> {
-    fn from(v: FieldRef<'a>) -> ttlog_core::ValueRef<'a> {
-        use ttlog_core::ValueRef as R;
-        match v {
-            FieldRef::Bool(x) => R::Bool(x),
-            FieldRef::Char(x) => R::Char(x),
-            FieldRef::U64(x) => R::U64(x),
-            FieldRef::I64(x) => R::I64(x),
-            FieldRef::U128(x) => R::U128(x),
-            FieldRef::I128(x) => R::I128(x),
-            FieldRef::F32(x) => R::F32(x),
-            FieldRef::F64(x) => R::F64(x),
-            FieldRef::Str(x) => R::Str(x),
-        }
-    }
-}
-
 /// The message to show, as [`ttlog_core::Event::display_message`] has it:
 /// the call site's, or, for bridged events whose message varies
 /// (`tracing::info!("took {ms} ms")`, whose call site's message is empty),
@@ -90,7 +68,7 @@ pub fn push_event_json(out: &mut String, e: &EventRef<'_>) {
         }
         push_json_str(out, name);
         out.push(':');
-        push_json_field(out, v);
+        ttlog_core::json::push_value(out, v);
     }
     out.push_str("},\"thread\":");
     match &e.thread.name {
@@ -185,7 +163,7 @@ pub fn write_csv(view: &View, w: &mut dyn Write) -> io::Result<()> {
             }
             push_json_str(&mut fields, name);
             fields.push(':');
-            push_json_field(&mut fields, v);
+            ttlog_core::json::push_value(&mut fields, v);
         }
         fields.push('}');
         push_csv(&mut buf, &fields);
@@ -297,26 +275,8 @@ fn push_text_line(buf: &mut String, e: &EventRef<'_>, p: &Palette, width: usize,
         match v {
             FieldRef::Str(s) => push_value_text(buf, s),
             FieldRef::Char(c) => push_value_text(buf, c.encode_utf8(&mut [0; 4])),
-            FieldRef::Bool(b) => {
-                let _ = write!(buf, "{b}");
-            }
-            FieldRef::U64(x) => {
-                let _ = write!(buf, "{x}");
-            }
-            FieldRef::I64(x) => {
-                let _ = write!(buf, "{x}");
-            }
-            FieldRef::U128(x) => {
-                let _ = write!(buf, "{x}");
-            }
-            FieldRef::I128(x) => {
-                let _ = write!(buf, "{x}");
-            }
-            FieldRef::F32(x) => {
-                let _ = write!(buf, "{x}");
-            }
-            FieldRef::F64(x) => {
-                let _ = write!(buf, "{x}");
+            number => {
+                let _ = write!(buf, "{number}");
             }
         }
     }

@@ -159,16 +159,39 @@ impl Value {
 
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.as_value_ref().fmt(f)
+    }
+}
+
+impl fmt::Display for ValueRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Value::Bool(v) => v.fmt(f),
-            Value::Char(v) => v.fmt(f),
-            Value::U64(v) => v.fmt(f),
-            Value::I64(v) => v.fmt(f),
-            Value::U128(v) => v.fmt(f),
-            Value::I128(v) => v.fmt(f),
-            Value::F32(v) => v.fmt(f),
-            Value::F64(v) => v.fmt(f),
-            Value::Str(v) => v.fmt(f),
+            ValueRef::Bool(v) => v.fmt(f),
+            ValueRef::Char(v) => v.fmt(f),
+            ValueRef::U64(v) => v.fmt(f),
+            ValueRef::I64(v) => v.fmt(f),
+            ValueRef::U128(v) => v.fmt(f),
+            ValueRef::I128(v) => v.fmt(f),
+            ValueRef::F32(v) => v.fmt(f),
+            ValueRef::F64(v) => v.fmt(f),
+            ValueRef::Str(v) => v.fmt(f),
+        }
+    }
+}
+
+impl ValueRef<'_> {
+    /// The owned [`Value`].
+    pub fn to_value(self) -> Value {
+        match self {
+            ValueRef::Bool(v) => Value::Bool(v),
+            ValueRef::Char(v) => Value::Char(v),
+            ValueRef::U64(v) => Value::U64(v),
+            ValueRef::I64(v) => Value::I64(v),
+            ValueRef::U128(v) => Value::U128(v),
+            ValueRef::I128(v) => Value::I128(v),
+            ValueRef::F32(v) => Value::F32(v),
+            ValueRef::F64(v) => Value::F64(v),
+            ValueRef::Str(v) => Value::Str(v.to_owned()),
         }
     }
 }
