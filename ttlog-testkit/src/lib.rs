@@ -16,7 +16,7 @@ pub mod tmux {
     //! let s = Session::start("demo", (80, 24), &shell_line("/usr/bin/less".as_ref(), "/etc/hosts"));
     //! s.wait_for(&["localhost"]);
     //! s.keys(&["q"]);
-    //! s.wait_for(&["EXIT=0.", "MODE=icanon"]);
+    //! s.wait_exit_restored(0);
     //! ```
 
     use std::path::Path;
@@ -115,6 +115,19 @@ pub mod tmux {
                 assert!(start.elapsed() < PATIENCE, "waited {PATIENCE:?} for {want:?}; the screen is:\n{s}");
                 std::thread::sleep(Duration::from_millis(100));
             }
+        }
+
+        /// For a session started with [`shell_line`]: waits until the
+        /// program has ended with exit status `code`, checks that the
+        /// terminal is back in canonical mode, and returns the screen.
+        ///
+        /// # Panics
+        /// After 30 s, or when the terminal was left in raw mode.
+        #[track_caller]
+        pub fn wait_exit_restored(&self, code: i32) -> String {
+            let screen = self.wait_for(&[&format!("EXIT={code}."), "MODE="]);
+            assert!(screen.contains("MODE=icanon"), "terminal left in raw mode:\n{screen}");
+            screen
         }
 
         /// Waits until the screen no longer contains `gone`.

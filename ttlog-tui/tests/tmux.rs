@@ -84,8 +84,7 @@ fn viewer_in_tmux() {
     s.keys(&["?"]);
     s.wait_for(&["any key closes"]);
     s.keys(&["Escape", "q"]);
-    let screen = s.wait_for(&["EXIT=0.", "MODE="]);
-    assert!(screen.contains("MODE=icanon"), "terminal left in raw mode:\n{screen}");
+    let screen = s.wait_exit_restored(0);
     assert!(!screen.contains("ttlog-view "), "alternate screen not left:\n{screen}");
 }
 
@@ -98,8 +97,7 @@ fn ctrl_c_restores_the_terminal() {
     s.wait_for(&["events 1 000"]);
     s.keys(&["f"]);
     s.keys(&["C-c"]);
-    let screen = s.wait_for(&["EXIT=0.", "MODE="]);
-    assert!(screen.contains("MODE=icanon"), "terminal left in raw mode:\n{screen}");
+    s.wait_exit_restored(0);
 }
 
 #[test]
@@ -140,17 +138,15 @@ fn a_panic_restores_the_terminal() {
     let input = testdata("normal.bin");
     // On a worker thread: the viewer ends with an error.
     let s = Session::start("tui-panic-load", (120, 32), &shell_line(&faulty, &format!("load {}", input.display())));
-    let screen = s.wait_for(&["EXIT=1.", "MODE="]);
+    let screen = s.wait_exit_restored(1);
     assert!(screen.contains("faulty source: panic while loading"), "{screen}");
     assert!(screen.contains("a thread of the viewer panicked"), "{screen}");
-    assert!(screen.contains("MODE=icanon"), "terminal left in raw mode:\n{screen}");
     drop(s);
     // On the UI thread, after the first screen: the process dies of it.
     let s = Session::start("tui-panic-rows", (120, 32), &shell_line(&faulty, &format!("rows {}", input.display())));
     s.wait_for(&["events 43", "row 1/43"]);
     s.keys(&["PageDown"]);
-    let screen = s.wait_for(&["EXIT=101.", "MODE="]);
+    let screen = s.wait_exit_restored(101);
     assert!(screen.contains("faulty source: panic fetching rows"), "{screen}");
-    assert!(screen.contains("MODE=icanon"), "terminal left in raw mode:\n{screen}");
     assert!(!screen.contains("row 1/43"), "alternate screen not left:\n{screen}");
 }

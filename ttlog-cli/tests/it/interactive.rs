@@ -78,8 +78,7 @@ fn interactive_viewer_in_tmux() {
     s.wait_for(&["new snapshot many-threads.bin", "events 843", "2 inputs"]);
 
     s.keys(&["q"]);
-    let screen = s.wait_for(&["EXIT=0.", "MODE="]);
-    assert!(screen.contains("MODE=icanon"), "terminal left in raw mode:\n{screen}");
+    let screen = s.wait_exit_restored(0);
     assert!(!screen.contains("row 1/"), "alternate screen not left:\n{screen}");
 }
 
@@ -91,7 +90,6 @@ fn interactive_viewer_starts_with_the_given_filter() {
     let s = start("filter", &format!("-i --filter 'level>=warn' {}", td("normal.bin")));
     s.wait_for(&["shown 2 ", "filter level>=warn"]);
     s.keys(&["C-c"]);
-    let screen = s.wait_for(&["EXIT=0.", "MODE="]);
-    assert!(screen.contains("MODE=icanon"), "terminal left in raw mode:\n{screen}");
+    s.wait_exit_restored(0);
     assert!(Path::new(&td("normal.bin")).exists());
 }
