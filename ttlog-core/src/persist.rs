@@ -56,7 +56,7 @@ use crate::ring::{
     W_CAPACITY, W_DROPPED_TOO_LARGE, W_HEAD, W_MAGIC, W_NAME, W_NAME_LEN, W_NEXT_SEQ, W_OVERWRITTEN, W_TAIL,
     W_THREAD_ID, W_TRUNCATED, W_VERSION, unpack_header, widen_seq,
 };
-use crate::snapshot::{CallSiteEntry, ClockEntry, SnapshotMeta};
+use crate::snapshot::{CallSiteEntry, ClockEntry, SnapshotMeta, ctx};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io::{self, Write};
@@ -119,26 +119,11 @@ pub(crate) fn active() -> Option<&'static Persist> {
     PERSIST.get()
 }
 
-fn ctx(what: &str, path: &Path, e: io::Error) -> io::Error {
-    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
-}
-
-fn open_new(path: &Path, read: bool) -> io::Result<fs::File> {
-    let mut o = fs::OpenOptions::new();
-    o.read(read).write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
-    }
-    o.open(path)
-}
-
 /// Writes `bytes` to `dir/name` through a temp file and a rename.
 fn replace_file(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
     let _ = fs::remove_file(&tmp);
-    let mut f = open_new(&tmp, false).map_err(|e| ctx("cannot create", &tmp, e))?;
+    let mut f = crate::snapshot::open_exclusive(&tmp, false).map_err(|e| ctx("cannot create", &tmp, e))?;
     f.write_all(bytes).map_err(|e| ctx("cannot write", &tmp, e))?;
     drop(f);
     let to = dir.join(name);
@@ -204,7 +189,7 @@ impl Persist {
         let cs = p.dir.join(CALLSITES_FILE);
         let file = (|| {
             p.write_process_file()?;
-            open_new(&cs, false).map_err(|e| ctx("cannot create", &cs, e))
+            crate::snapshot::open_exclusive(&cs, false).map_err(|e| ctx("cannot create", &cs, e))
         })();
         match file {
             Ok(f) => {
@@ -256,7 +241,7 @@ impl Persist {
         let path = self.dir.join(format!("{RING_PREFIX}{index:05}"));
         let r = (|| {
             let words = Ring::memory_words(ring_words);
-            let file = open_new(&path, true).map_err(|e| ctx("cannot create", &path, e))?;
+            let file = crate::snapshot::open_exclusive(&path, true).map_err(|e| ctx("cannot create", &path, e))?;
             file.set_len((words * 8) as u64).map_err(|e| ctx("cannot size", &path, e))?;
             // Reserve the blocks now, so that a full disk shows here and not
             // as a SIGBUS on the hot path.

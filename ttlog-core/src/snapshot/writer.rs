@@ -490,9 +490,18 @@ pub(crate) fn ensure_dir(dir: &Path) -> io::Result<()> {
     b.create(dir)
 }
 
-fn open_exclusive(path: &Path) -> io::Result<fs::File> {
+/// `e` with what was being done and the path it concerns in its message
+/// (`cannot create /var/tmp/ttlog/x.tmp: No space left on device`).
+pub(crate) fn ctx(what: &str, path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+/// Creates `path` exclusively (never an existing file, never through a
+/// symlink), mode 0600, for writing and, if `read`, reading (a file to be
+/// mapped). Snapshot temp files and persistent-ring files are made so.
+pub(crate) fn open_exclusive(path: &Path, read: bool) -> io::Result<fs::File> {
     let mut o = fs::OpenOptions::new();
-    o.write(true).create_new(true);
+    o.read(read).write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -522,7 +531,6 @@ fn open_exclusive(path: &Path) -> io::Result<fs::File> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
-    let ctx = |what: &str, p: &Path, e: io::Error| io::Error::new(e.kind(), format!("{what} {}: {e}", p.display()));
     ensure_dir(dir).map_err(|e| ctx("cannot create directory", dir, e))?;
     let tmp = dir.join(format!(
         ".{}.{}.{}.tmp",
@@ -531,7 +539,7 @@ pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
-        let mut f = open_exclusive(&tmp).map_err(|e| ctx("cannot create", &tmp, e))?;
+        let mut f = open_exclusive(&tmp, false).map_err(|e| ctx("cannot create", &tmp, e))?;
         f.write_all(bytes).map_err(|e| ctx("cannot write", &tmp, e))?;
         f.sync_all().map_err(|e| ctx("cannot fsync", &tmp, e))?;
         drop(f);
