@@ -56,7 +56,7 @@ use crate::ring::{
     W_CAPACITY, W_DROPPED_TOO_LARGE, W_HEAD, W_MAGIC, W_NAME, W_NAME_LEN, W_NEXT_SEQ, W_OVERWRITTEN, W_TAIL,
     W_THREAD_ID, W_TRUNCATED, W_VERSION, unpack_header, widen_seq,
 };
-use crate::snapshot::{CallSiteEntry, ClockEntry, SnapshotMeta, ctx};
+use crate::snapshot::{CallSiteEntry, ClockEntry, SnapshotMeta, clock_entry, ctx};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io::{self, Write};
@@ -128,15 +128,6 @@ fn replace_file(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
     drop(f);
     let to = dir.join(name);
     fs::rename(&tmp, &to).map_err(|e| ctx("cannot rename to", &to, e))
-}
-
-fn clock_entry(cal: &Calibration) -> ClockEntry {
-    ClockEntry {
-        source: cal.source.as_str().to_owned(),
-        ticks: cal.ticks,
-        utc_ns: cal.utc_ns,
-        ns_per_tick: cal.ns_per_tick,
-    }
 }
 
 /// The machine's boot id (Linux), or empty.

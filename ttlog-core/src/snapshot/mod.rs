@@ -59,4 +59,4 @@ pub use reader::{
 };
 pub use triggers::default_dir;
 pub use writer::{Retention, SnapshotMeta, apply_retention, encode, encode_chunked, file_name, write_file};
-pub(crate) use writer::{callsite_entry, ctx, ensure_dir, now_utc_ns, open_exclusive, sanitize};
+pub(crate) use writer::{callsite_entry, clock_entry, ctx, ensure_dir, now_utc_ns, open_exclusive, sanitize};

@@ -307,7 +307,6 @@ impl ChunkEncoder {
 
 /// The header of a snapshot of `capture`.
 fn header(capture: &Capture, meta: &SnapshotMeta, in_snapshot: u64, unreadable: u64) -> Header {
-    let cal = &capture.calibration;
     Header {
         service: meta.service.clone(),
         hostname: meta.hostname.clone(),
@@ -315,12 +314,7 @@ fn header(capture: &Capture, meta: &SnapshotMeta, in_snapshot: u64, unreadable: 
         reason: meta.reason.clone(),
         created_at_ns: meta.created_at_ns,
         library: concat!("ttlog-core ", env!("CARGO_PKG_VERSION")).to_owned(),
-        clock: super::ClockEntry {
-            source: cal.source.as_str().to_owned(),
-            ticks: cal.ticks,
-            utc_ns: cal.utc_ns,
-            ns_per_tick: cal.ns_per_tick,
-        },
+        clock: clock_entry(&capture.calibration),
         threads: capture
             .threads
             .iter()
@@ -346,6 +340,17 @@ fn header(capture: &Capture, meta: &SnapshotMeta, in_snapshot: u64, unreadable: 
             truncated: capture.truncated,
         },
         panic: meta.panic.clone(),
+    }
+}
+
+/// A clock calibration as stored in files (snapshot headers and the
+/// `process.cbor` of persistent rings).
+pub(crate) fn clock_entry(cal: &crate::Calibration) -> super::ClockEntry {
+    super::ClockEntry {
+        source: cal.source.as_str().to_owned(),
+        ticks: cal.ticks,
+        utc_ns: cal.utc_ns,
+        ns_per_tick: cal.ns_per_tick,
     }
 }
 
