@@ -32,9 +32,15 @@
 //! ```text
 //!   UNREGISTERED ──first event (registry lock)──► id | (FILTERED_OUT if the filter disables it)
 //!        │                                          ▲ │
-//!        └──(more than MAX_CALLSITE_ID sites)──►    │ │ set_filter (registry lock): bit recomputed
-//!               OVERFLOW_ID                         └─┘
+//!        │                                          │ │ set_filter (registry lock): bit recomputed
+//!        │                                          └─┘
+//!        └──(more than MAX_CALLSITE_ID sites)──► OVERFLOW | (FILTERED_OUT …), bit recomputed
+//!                                                 likewise; its events are counted as dropped
 //! ```
+//!
+//! The macros load the state word once: [`CallSite::interested`] tests the
+//! bit, then one comparison (`is_ready`) sends every state but a plain id
+//! (unregistered, overflowed) to the cold path.
 //!
 //! Bridges whose metadata is not `'static` in our sense (`log` records,
 //! `tracing` events recorded with run-time value types) register through
@@ -74,6 +80,15 @@ const UNREGISTERED: u32 = 0;
 pub(crate) const OVERFLOW: u32 = 0x7fff_ffff;
 /// Bit of the state word: the filter disables this call site's events.
 pub(crate) const FILTERED_OUT: u32 = 1 << 31;
+/// Whether `state` is a registered, wanted call site with an id of its own
+/// (not unregistered, not [`OVERFLOW`], not filtered out): one comparison.
+/// The macros' hot path takes only these.
+#[inline(always)]
+pub(crate) const fn is_ready(state: u32) -> bool {
+    // { UNREGISTERED = 0 < id < OVERFLOW < FILTERED_OUT }
+    state.wrapping_sub(1) < OVERFLOW - 1
+}
+
 /// The id bits of the state word.
 const ID_MASK: u32 = !FILTERED_OUT;
 
@@ -107,13 +122,25 @@ impl CallSite {
         &self.meta
     }
 
-    /// Whether the filter wants this call site's events (checked by the
-    /// macros after the global level check): one relaxed load and a branch.
-    /// An unregistered call site says yes; registration decides.
+    /// The state word, loaded once by the macros after the global level
+    /// check: [`CallSite::interested`] and [`is_ready`] read it without
+    /// loading it again.
+    ///
+    /// Acquire pairs with the release store in `register`, so a reader that
+    /// sees an event with this id (through the ring's release/acquire on
+    /// `head`) also sees the registry entry.
     #[doc(hidden)]
     #[inline(always)]
-    pub fn interested(&self) -> bool {
-        self.state.load(Ordering::Relaxed) & FILTERED_OUT == 0
+    pub fn state(&self) -> u32 {
+        self.state.load(Ordering::Acquire)
+    }
+
+    /// Whether the filter wants the events of a call site in `state`: an
+    /// unregistered call site says yes; registration decides.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub const fn interested(state: u32) -> bool {
+        state & FILTERED_OUT == 0
     }
 
     /// The call site's id, registering it (once) on first use. `kinds` are
@@ -121,10 +148,7 @@ impl CallSite {
     /// filter disables the call site.
     #[inline(always)]
     pub fn id(&'static self, kinds: &'static [Kind]) -> Option<u32> {
-        // Acquire pairs with the release store in `register`, so a reader that
-        // sees an event with this id (through the ring's release/acquire on
-        // `head`) also sees the registry entry.
-        let state = self.state.load(Ordering::Acquire);
+        let state = self.state();
         let state = if state != UNREGISTERED { state } else { self.register(kinds) };
         if state & FILTERED_OUT == 0 { Some(state) } else { None }
     }

@@ -1,9 +1,10 @@
 //! The logging macros.
 //!
 //! Each expands to a `static` [`CallSite`](crate::CallSite), the level check
-//! (one relaxed load and a branch), the call site's cached filter interest
-//! (one more, only for events that pass the level check) and, when enabled,
-//! one call of the hot path with the field values as a tuple of references.
+//! (one relaxed load and a branch), the call site's state word (one more
+//! load, only for events that pass the level check: its cached filter
+//! interest and its id) and, when enabled, the hot path with the field
+//! values as a tuple of references.
 
 /// Records an event at [`Level::Trace`](crate::Level::Trace).
 ///
@@ -97,8 +98,11 @@ macro_rules! __ttlog_fields {
             module_path: ::core::module_path!(),
             fields: &[$($n),*],
         });
-        if $crate::__private::enabled($lvl) && __TTLOG_CALLSITE.interested() {
-            $crate::__private::record(&__TTLOG_CALLSITE, ($($v,)*));
+        if $crate::__private::enabled($lvl) {
+            let state = __TTLOG_CALLSITE.state();
+            if $crate::__private::CallSite::interested(state) {
+                $crate::__private::record(&__TTLOG_CALLSITE, state, ($($v,)*));
+            }
         }
     }};
     // name = %value

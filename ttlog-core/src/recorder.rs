@@ -5,7 +5,7 @@
 //! # Thread rings
 //!
 //! A thread gets its ring on its first event (the only time the hot path
-//! allocates or locks) and keeps its [`Producer`] in a thread-local. When the
+//! allocates or locks) and keeps its [`Producer`](crate::ring::Producer) in a thread-local. When the
 //! thread exits, the thread-local's destructor marks its ring *idle*: its
 //! events stay readable. A new thread takes, in this order, an idle ring whose
 //! events have all been captured, else (once more than
@@ -19,7 +19,8 @@ use crate::capture::{Capture, Dropped, ThreadCapture, ThreadInfo};
 use crate::clock::{self, Calibration};
 use crate::filter::{self, Filter};
 use crate::level::{self, LEVEL_OFF};
-use crate::ring::{Producer, RecordWriter, Ring};
+use crate::ring::{RecordWriter, Ring};
+use crate::sys::{self, OwnedProducer};
 use crate::value::{Encode, Kind};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -89,6 +90,8 @@ pub(crate) struct RingConfig {
     pub(crate) ring_words: usize,
     /// Idle rings kept before the oldest is reused unread.
     pub(crate) max_idle_rings: usize,
+    /// Rings in huge pages where the system has them.
+    pub(crate) huge_pages: bool,
 }
 
 #[derive(Debug)]
@@ -169,8 +172,10 @@ pub(crate) fn recorder() -> Option<&'static Recorder> {
 
 /// A thread's producer; returns its ring to the table when the thread exits.
 struct Local {
-    producer: Producer,
     slot: usize,
+    /// Reached on the hot path through [`sys::take_producer`]; dropped
+    /// after `release` (fields drop after `Drop::drop`).
+    _producer: OwnedProducer,
 }
 
 impl Drop for Local {
@@ -185,45 +190,85 @@ thread_local! {
     static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
 }
 
-/// Records one event. The hot path: called by the macros after the level
-/// check.
+/// Records one event of `callsite`, whose state word the macro loaded (and
+/// found not filtered out). The hot path: called by the macros after the
+/// level check.
 #[doc(hidden)]
 #[inline(always)]
-pub fn record<F: FieldSet>(callsite: &'static CallSite, fields: F) {
-    let Some(id) = callsite.id(F::KINDS) else {
-        // The filter changed between the macro's check and now.
-        return;
-    };
-    let words = fields.words();
-    record_with(id, words, |w| fields.encode(w));
+pub fn record<F: FieldSet>(callsite: &'static CallSite, state: u32, fields: F) {
+    if callsite::is_ready(state) {
+        record_id(state, fields.words(), |w| fields.encode(w));
+    } else {
+        record_unready(callsite, fields);
+    }
+}
+
+/// A call site's first event (it registers), or an event of a call site
+/// past the id limit (counted as dropped).
+#[cold]
+#[inline(never)]
+fn record_unready<F: FieldSet>(callsite: &'static CallSite, fields: F) {
+    // `None`: the filter disables the call site (registration just found out).
+    if let Some(id) = callsite.id(F::KINDS) {
+        record_with(id, fields.words(), |w| fields.encode(w));
+    }
 }
 
 /// Records one event of call site `id` whose payload is `words` words,
-/// written by `encode`: the path shared by the macros and the bridges.
+/// written by `encode`: the path of the bridges, whose ids may be
+/// [`OVERFLOW`].
 #[inline(always)]
 pub(crate) fn record_with(id: u32, words: usize, encode: impl FnOnce(&mut RecordWriter<'_>)) {
-    let timestamp = clock::now();
-    let done = LOCAL.try_with(|local| {
-        let Ok(mut local) = local.try_borrow_mut() else {
-            // A field's Display/Debug impl logged while we were writing.
-            return count(&DROPPED_REENTRANT);
-        };
-        if id == OVERFLOW {
-            return count(&DROPPED_CALLSITE_OVERFLOW);
-        }
-        let local = match &mut *local {
-            Some(l) => l,
-            slot => match claim() {
-                Some(l) => slot.insert(l),
-                None => return count(&DROPPED_NOT_INSTALLED),
-            },
-        };
-        local.producer.write(id, timestamp, words, encode);
-    });
-    if done.is_err() {
-        // The thread is exiting and its thread-locals are gone.
-        count(&DROPPED_THREAD_EXIT);
+    if id == OVERFLOW {
+        return count(&DROPPED_CALLSITE_OVERFLOW);
     }
+    record_id(id, words, encode);
+}
+
+/// Records one event of call site `id` (registered, below [`OVERFLOW`]).
+#[inline(always)]
+fn record_id(id: u32, words: usize, encode: impl FnOnce(&mut RecordWriter<'_>)) {
+    // One thread-local load; the first event of a thread, an event logged
+    // while this thread is writing one, and events after the thread's ring
+    // was given back take the cold path.
+    let Some(mut producer) = sys::take_producer().or_else(claim_local) else {
+        return;
+    };
+    // Read after the producer's pointers, so that their loads overlap the
+    // clock read instead of waiting behind it.
+    let timestamp = clock::now();
+    producer.write(id, timestamp, words, encode);
+}
+
+/// The thread's producer when it has none installed: claims a ring on the
+/// thread's first event; otherwise counts the event as dropped, by cause.
+#[cold]
+#[inline(never)]
+fn claim_local() -> Option<sys::BorrowedProducer> {
+    let claimed = LOCAL.try_with(|local| {
+        let Ok(mut local) = local.try_borrow_mut() else {
+            return count_none(&DROPPED_REENTRANT);
+        };
+        if local.is_some() {
+            // The producer is out: an event is being written by this thread
+            // (a field's Display/Debug impl, or a signal handler, logged).
+            return count_none(&DROPPED_REENTRANT);
+        }
+        match RECORDER.get().map(Recorder::claim) {
+            Some(l) => {
+                *local = Some(l);
+                sys::take_producer()
+            }
+            None => count_none(&DROPPED_NOT_INSTALLED),
+        }
+    });
+    // Err: the thread is exiting and its thread-locals are gone.
+    claimed.unwrap_or_else(|_| count_none(&DROPPED_THREAD_EXIT))
+}
+
+fn count_none<T>(counter: &AtomicU64) -> Option<T> {
+    count(counter);
+    None
 }
 
 /// Counts an event dropped because it was logged while the thread was
@@ -237,12 +282,6 @@ pub(crate) fn count_reentrant() {
 #[inline(never)]
 fn count(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
-}
-
-#[cold]
-#[inline(never)]
-fn claim() -> Option<Local> {
-    RECORDER.get().map(Recorder::claim)
 }
 
 impl Recorder {
@@ -291,13 +330,18 @@ impl Recorder {
             }
             None => {
                 let ring = crate::persist::active().and_then(|p| p.new_ring(t.slots.len(), self.config.ring_words));
-                let ring = Arc::new(ring.unwrap_or_else(|| Ring::new(self.config.ring_words)));
+                let ring = Arc::new(ring.unwrap_or_else(|| match self.config.huge_pages {
+                    true => Ring::in_huge_pages(self.config.ring_words),
+                    false => Ring::new(self.config.ring_words),
+                }));
                 ring.set_owner(thread.id, thread.name.as_deref());
                 t.slots.push(Slot { ring, thread, state: SlotState::Live, read_upto: 0, owner_epoch: 0 });
                 t.slots.len() - 1
             }
         };
-        Local { producer: t.slots[slot].ring.producer(), slot }
+        let producer = t.slots[slot].ring.producer();
+        drop(t);
+        Local { slot, _producer: OwnedProducer::install(producer) }
     }
 
     fn release(&self, slot: usize) {
@@ -354,6 +398,7 @@ impl Recorder {
             r.memory_bytes += s.ring.bytes() as u64;
             r.rings += 1;
             r.mapped += usize::from(s.ring.is_mapped());
+            r.huge += usize::from(s.ring.in_huge_page_memory());
             if matches!(s.state, SlotState::Live) {
                 r.live += 1;
             }
@@ -383,6 +428,8 @@ pub(crate) struct RingTotals {
     pub(crate) live: usize,
     /// Rings in mapped files (persistent rings).
     pub(crate) mapped: usize,
+    /// Rings whose data lives in huge pages.
+    pub(crate) huge: usize,
 }
 
 /// Drops counted outside the rings (the `too_large` cause is per ring and

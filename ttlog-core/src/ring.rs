@@ -227,7 +227,14 @@ impl Ring {
     /// [`MIN_RING_WORDS`].
     pub(crate) fn new(words: usize) -> Ring {
         let words = words.max(MIN_RING_WORDS).next_power_of_two();
-        Ring::with_words(Words::heap(RING_HEADER_WORDS + words))
+        Ring::with_words(Words::heap(words))
+    }
+
+    /// As [`Ring::new`], its data in transparent huge pages where the system
+    /// has them (see [`Words::huge_pages`]): the recorder's rings.
+    pub(crate) fn in_huge_pages(words: usize) -> Ring {
+        let words = words.max(MIN_RING_WORDS).next_power_of_two();
+        Ring::with_words(Words::huge_pages(words).unwrap_or_else(|| Words::heap(words)))
     }
 
     #[cfg_attr(loom, allow(dead_code))]
@@ -242,12 +249,12 @@ impl Ring {
     /// `None` if the size is not such a size.
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn mapped(words: Words) -> Option<Ring> {
-        let data = words.as_slice().len().checked_sub(RING_HEADER_WORDS)?;
+        let data = words.data_len();
         (data >= MIN_RING_WORDS && data.is_power_of_two()).then(|| Ring::with_words(words))
     }
 
     fn with_words(words: Words) -> Ring {
-        let data = words.as_slice().len().checked_sub(RING_HEADER_WORDS).expect("a ring has a header");
+        let data = words.data_len();
         assert!(data.is_power_of_two(), "ring data of {data} words");
         let ring = Ring { words, mask: data as u64 - 1 };
         let h = ring.header();
@@ -256,6 +263,11 @@ impl Ring {
         h[W_CAPACITY].store(data as u64, Ordering::Relaxed);
         h[W_NAME_LEN].store(u64::MAX, Ordering::Relaxed);
         ring
+    }
+
+    /// The ring's memory.
+    pub(crate) fn words(&self) -> &Words {
+        &self.words
     }
 
     /// The header words.
@@ -272,8 +284,6 @@ impl Ring {
 
     #[inline(always)]
     fn split(&self) -> (&[AtomicU64; RING_HEADER_WORDS], &[AtomicU64]) {
-        // Every constructor makes the memory a header plus a power of two
-        // (`with_words` checks it), the invariant `split_header` needs.
         self.words.split_header()
     }
 
@@ -293,12 +303,18 @@ impl Ring {
     /// The ring's memory as the bytes of a ring file (tests of recovery).
     #[cfg(test)]
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
-        self.words.as_slice().iter().flat_map(|w| w.load(Ordering::Relaxed).to_le_bytes()).collect()
+        let (header, data) = self.split();
+        header.iter().chain(data).flat_map(|w| w.load(Ordering::Relaxed).to_le_bytes()).collect()
     }
 
     /// Whether the ring lives in a mapped file.
     pub(crate) fn is_mapped(&self) -> bool {
         self.words.is_mapped()
+    }
+
+    /// Whether the ring's data lives in huge pages.
+    pub(crate) fn in_huge_page_memory(&self) -> bool {
+        self.words.in_huge_pages()
     }
 
     /// Records who owns the ring now in its header (read by crash recovery).
@@ -325,7 +341,7 @@ impl Ring {
 
     /// Bytes of memory this ring holds.
     pub(crate) fn bytes(&self) -> usize {
-        self.words.as_slice().len() * 8 + std::mem::size_of::<Ring>()
+        (RING_HEADER_WORDS + self.words.data_len()) * 8 + std::mem::size_of::<Ring>()
     }
 
     /// Records ever written (relaxed: exact once producers are quiet).
@@ -359,7 +375,8 @@ impl Ring {
     pub(crate) fn producer(self: &std::sync::Arc<Ring>) -> Producer {
         let c = self.cursors();
         Producer {
-            ring: std::sync::Arc::clone(self),
+            ring: crate::sys::CachedRing::new(std::sync::Arc::clone(self)),
+            mask: self.mask,
             head: c.head.load(Ordering::Acquire),
             tail: c.tail.load(Ordering::Acquire),
             next_seq: c.next_seq.load(Ordering::Acquire),
@@ -371,6 +388,7 @@ impl Ring {
             // Chunks before `head` (a ring reused, or taken back) are not
             // known: `make_room` walks over them.
             next_chunk: c.head.load(Ordering::Acquire).div_ceil(1 << chunk_shift(self.data().len())),
+            fast_until: 0,
             checkpoints: vec![
                 Checkpoint { chunk: u64::MAX, ..Checkpoint::default() };
                 2 * (self.data().len() >> chunk_shift(self.data().len()))
@@ -499,7 +517,10 @@ impl Ring {
 /// The producer side of a [`Ring`]: owned by one thread, never shared.
 #[derive(Debug)]
 pub(crate) struct Producer {
-    ring: std::sync::Arc<Ring>,
+    /// The ring, its words' addresses cached beside it.
+    ring: crate::sys::CachedRing,
+    /// `capacity - 1` (a copy of the ring's, one load nearer).
+    mask: u64,
     head: u64,
     tail: u64,
     next_seq: u64,
@@ -514,9 +535,15 @@ pub(crate) struct Producer {
     /// `{ chunks c < next_chunk have their checkpoint noted }`: the next
     /// chunk whose first record start is not known yet.
     next_chunk: u64,
+    /// `min(tail + capacity, next_chunk << chunk_shift)`: a record ending at
+    /// or before it needs neither room made nor a checkpoint noted, so the
+    /// hot path makes one comparison (see [`Producer::prepare`]). 0 until the
+    /// first write computes it.
+    fast_until: u64,
     /// Slot `c % len` holds the first record that starts at or after
     /// position `c << chunk_shift` (twice as many slots as chunks in the
-    /// ring, so the chunks between `tail` and `head` never share one).
+    /// ring, so the chunks between `tail` and `head` never share one; a
+    /// power of two, so `c % len` is `c & (len - 1)`).
     checkpoints: Box<[Checkpoint]>,
     /// Under loom, the lengths of the records in the ring, oldest first: see
     /// `make_room`.
@@ -581,20 +608,15 @@ impl Producer {
         }
         let start = self.head;
         let end = start + len as u64;
-        let cap = self.ring.mask + 1;
-        if end - self.tail > cap {
-            self.make_room(end - cap);
+        if end > self.fast_until {
+            self.prepare(start, end);
         }
-        if start >> self.chunk_shift >= self.next_chunk {
-            self.note_checkpoints(start);
-        }
-        let ring = &*self.ring;
         // Split once: the memory's address is then not reloaded after each
         // store below.
-        let (header, data) = ring.split();
+        let (header, data) = self.ring.split();
         // Data stores must not become visible before the tail store above.
         fence(Ordering::Release);
-        let mut w = RecordWriter { data, mask: ring.mask, pos: start, end, truncated: 0 };
+        let mut w = RecordWriter { data, mask: self.mask, pos: start, end, truncated: 0 };
         w.push(pack_header(self.next_seq, len, callsite));
         w.push(timestamp);
         encode(&mut w);
@@ -613,14 +635,31 @@ impl Producer {
         true
     }
 
+    /// Makes room for the record `[start, end)` and notes the checkpoints it
+    /// starts, then computes the next `fast_until`: once per chunk of the
+    /// ring, about every 40 events of the benchmark's size.
+    #[inline(never)]
+    fn prepare(&mut self, start: u64, end: u64) {
+        let cap = self.ring.mask + 1;
+        if end - self.tail > cap {
+            self.make_room(end - cap);
+        }
+        if start >> self.chunk_shift >= self.next_chunk {
+            self.note_checkpoints(start);
+        }
+        // { end <= fast_until } implies { end - tail <= cap } and
+        // { start < next_chunk << chunk_shift }: both checks above would pass.
+        self.fast_until = (self.tail + cap).min(self.next_chunk << self.chunk_shift);
+    }
+
     /// Notes that the record about to be written at `start` is the first
     /// one at or after every chunk boundary in `(previous start, start]`.
     #[inline]
     fn note_checkpoints(&mut self, start: u64) {
-        let slots = self.checkpoints.len() as u64;
+        let slot_mask = self.checkpoints.len() as u64 - 1;
         while self.next_chunk << self.chunk_shift <= start {
             let c = self.next_chunk;
-            self.checkpoints[(c % slots) as usize] = Checkpoint { chunk: c, pos: start, seq: self.next_seq };
+            self.checkpoints[(c & slot_mask) as usize] = Checkpoint { chunk: c, pos: start, seq: self.next_seq };
             self.next_chunk += 1;
         }
     }
@@ -634,7 +673,7 @@ impl Producer {
     #[inline]
     fn make_room(&mut self, min_tail: u64) {
         let chunk = min_tail.div_ceil(1 << self.chunk_shift);
-        let ck = self.checkpoints[(chunk % self.checkpoints.len() as u64) as usize];
+        let ck = self.checkpoints[(chunk & (self.checkpoints.len() as u64 - 1)) as usize];
         if ck.chunk == chunk && chunk < self.next_chunk {
             debug_assert!(ck.pos >= min_tail && ck.pos <= self.head && ck.seq >= self.overwritten);
             #[cfg(loom)]
@@ -749,6 +788,38 @@ mod tests {
                 assert_eq!(r.words[s + 2 + i], seq ^ i as u64);
             }
         }
+    }
+
+    /// Rings in huge-page blocks behave as heap rings; a block given back is
+    /// handed out again zeroed; blocks of rings alive at once are distinct.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn huge_page_rings_are_distinct_zeroed_and_reused() {
+        let words = 1 << 15; // 256 KiB: eight to a 2 MiB page
+        let fill = |ring: &Arc<Ring>, base: u64| {
+            let mut p = ring.producer();
+            for i in 0..20_000 {
+                write_n(&mut p, base + i, 3);
+            }
+        };
+        let a = Arc::new(Ring::in_huge_pages(words));
+        let b = Arc::new(Ring::in_huge_pages(words));
+        assert!(a.in_huge_page_memory() && b.in_huge_page_memory());
+        assert_eq!(a.capacity_words(), words);
+        fill(&a, 0);
+        fill(&b, 1 << 40);
+        for (ring, base) in [(&a, 0), (&b, 1u64 << 40)] {
+            let r = ring.read();
+            assert_eq!(r.written, 20_000);
+            let last = *r.starts.last().unwrap() as usize;
+            assert_eq!(r.words[last + 2], base + 19_999, "each ring holds its own records (payload word 0 is seq ^ 0)");
+        }
+        drop(a);
+        let c = Arc::new(Ring::in_huge_pages(words));
+        let fresh = Arc::new(Ring::new(words));
+        assert_eq!(c.to_bytes(), fresh.to_bytes(), "a reused block is zeroed, its header fresh");
+        assert!(c.read().starts.is_empty());
+        assert_eq!(b.read().written, 20_000, "b untouched by a's block going back and out again");
     }
 
     #[test]

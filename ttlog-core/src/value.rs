@@ -336,9 +336,12 @@ impl WordSink for RecordWriter<'_> {
 }
 
 /// Writes `s` as one string value, cut to [`MAX_STR_BYTES`].
-#[inline]
+#[inline(always)]
 pub(crate) fn put_str<S: WordSink>(s: &str, w: &mut S) {
-    if s.len() <= MAX_STR_BYTES {
+    if s.len() <= 6 {
+        // The common short value (a symbol, a status): one word.
+        w.push(s.len() as u64 | (pack(s.as_bytes()) << 16));
+    } else if s.len() <= MAX_STR_BYTES {
         encode_parts(s.as_bytes(), &[], w);
     } else {
         w.note_truncated();
@@ -384,7 +387,9 @@ impl Encode for str {
     const KIND: Kind = Kind::Str;
     #[inline(always)]
     fn words(&self) -> usize {
-        if self.len() <= MAX_STR_BYTES {
+        if self.len() <= 6 {
+            1
+        } else if self.len() <= MAX_STR_BYTES {
             str_words(self.len())
         } else {
             str_words(floor_boundary(self, MAX_STR_BYTES - TRUNCATION_MARKER.len()).len() + TRUNCATION_MARKER.len())

@@ -236,3 +236,35 @@ fn rings_of_exited_threads_stay_readable_then_are_reused() {
     assert!(m.memory_bytes as usize <= m.rings * (ring + 4096));
     assert_eq!(m.logged, m.in_ring + m.overwritten + m.dropped.total());
 }
+
+/// A value whose encoding logs an event of its own: the inner event finds
+/// the thread's producer out (an event is being written) and is counted as
+/// dropped (re-entrant); the outer event is recorded whole, and the thread
+/// logs normally afterwards.
+struct LogsWhileEncoded(u64);
+
+impl ttlog_core::Encode for LogsWhileEncoded {
+    const KIND: ttlog_core::Kind = ttlog_core::Kind::U64;
+    fn words(&self) -> usize {
+        1
+    }
+    fn encode(&self, w: &mut ttlog_core::RecordWriter<'_>) {
+        info!(target: "reentrant-inner", "logged from inside an encoding");
+        w.push(self.0);
+    }
+}
+
+#[test]
+fn an_event_logged_while_one_is_written_is_counted_not_recorded() {
+    trace();
+    let _g = level_lock();
+    let before = trace().metrics().dropped.reentrant;
+    info!(target: "reentrant-outer", "outer", v = LogsWhileEncoded(7));
+    info!(target: "reentrant-outer", "after");
+    assert_eq!(trace().metrics().dropped.reentrant, before + 1);
+    assert!(events_of("reentrant-inner").is_empty());
+    let outer = events_of("reentrant-outer");
+    assert_eq!(outer.len(), 2);
+    assert_eq!(outer[0].field("v"), Some(&Value::U64(7)));
+    assert_eq!(&*outer[1].message, "after");
+}
