@@ -166,9 +166,10 @@ impl CallSite {
         let fields = m.fields.iter().zip(kinds.iter().copied()).map(|(n, k)| (reg.intern(n), k)).collect();
         let id = reg.add(m.level, m.target, m.message, m.file, m.line, m.module_path, fields);
         let state = id | interest_bit(&crate::filter::current(), m);
-        if id != OVERFLOW {
-            reg.statics.push(self);
-        }
+        // Overflowed sites too: a filter change must reach them, or one
+        // filtered out at registration would stay silent (and uncounted)
+        // once enabled.
+        reg.statics.push(self);
         // { state = id | filtered_out }
         self.state.store(state, Ordering::Release);
         state
