@@ -120,6 +120,7 @@ fn run_all(quick: bool) -> Result<(), String> {
     let order = [
         Job::Logger(Logger::Core),
         Job::Logger(Logger::CorePersist),
+        Job::Logger(Logger::CoreSmallPages),
         Job::Logger(Logger::Ttlog),
         Job::Logger(Logger::Tracing),
         Job::Snapshots,
@@ -136,10 +137,11 @@ fn run_all(quick: bool) -> Result<(), String> {
         seconds: started.elapsed().as_secs_f64(),
         core: reports[0],
         core_persist: reports[1],
-        ttlog: reports[2],
-        tracing: reports[3],
-        snapshots: reports[4],
-        core_again: reports[5],
+        core_small_pages: reports[2],
+        ttlog: reports[3],
+        tracing: reports[4],
+        snapshots: reports[5],
+        core_again: reports[6],
     };
     print!("{}", report::render(&run));
     Ok(())

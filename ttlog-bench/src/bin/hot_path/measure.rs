@@ -7,10 +7,16 @@
 //! On x86-64 the timer is the time-stamp counter read between two `lfence`s
 //! (`lfence; rdtsc; lfence`), so the timed call can neither start before the
 //! first read nor still be running at the second. The fenced pair itself
-//! costs a few tens of ticks; [`Timer::overhead_ticks`] is the median of many
-//! empty pairs and is subtracted from every sample. Ticks become nanoseconds
-//! with a rate measured against [`Instant`] over the whole run. Elsewhere the
-//! timer falls back to [`Instant`] (coarser, still subtracted the same way).
+//! costs a few tens of ticks, subtracted from every sample: the median of
+//! empty pairs timed in turn with the calls ([`per_call_interleaved`], which
+//! also times one clock read the same way, the floor under any event), or
+//! for the windows of the snapshot section [`Timer::overhead_ticks`],
+//! measured at the start. Interleaving matters here: this VM's CPU speed
+//! drifts by a quarter within a run, and an overhead measured seconds
+//! earlier once made a clock read look like 5 ns and once like 41. Ticks
+//! become nanoseconds with a rate measured against [`Instant`] over the
+//! whole run. Elsewhere the timer falls back to [`Instant`] (coarser, still
+//! subtracted the same way).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -84,18 +90,37 @@ impl Timer {
     }
 }
 
-/// Times `calls` single calls of `f`, each between two [`ticks`] reads.
-/// Returns raw ticks (empty-pair overhead not yet subtracted).
+/// Times `calls` rounds of three single calls, each between its own pair of
+/// [`ticks`] reads: nothing (the empty pair), `clock` (one clock read) and
+/// `f`. Interleaved, so the three series see the same machine: a CPU that
+/// slows down or speeds up during the run moves all three alike, and the
+/// empty pair subtracted from the other two is measured in the same window.
+/// Returns raw ticks `[empty, clock, f]`.
 #[inline(never)]
-pub(crate) fn per_call<F: Fn()>(calls: usize, f: F) -> Vec<u32> {
-    let mut out = Vec::with_capacity(calls);
+pub(crate) fn per_call_interleaved<C: Fn(), F: Fn()>(calls: usize, clock: C, f: F) -> [Vec<u32>; 3] {
+    let mut out = [Vec::with_capacity(calls), Vec::with_capacity(calls), Vec::with_capacity(calls)];
+    let ticks_u32 = |t0: u64, t1: u64| u32::try_from(t1.wrapping_sub(t0)).unwrap_or(u32::MAX);
     for _ in 0..calls {
+        let t0 = ticks();
+        let t1 = ticks();
+        out[0].push(ticks_u32(t0, t1));
+        let t0 = ticks();
+        clock();
+        let t1 = ticks();
+        out[1].push(ticks_u32(t0, t1));
         let t0 = ticks();
         f();
         let t1 = ticks();
-        out.push(u32::try_from(t1.wrapping_sub(t0)).unwrap_or(u32::MAX));
+        out[2].push(ticks_u32(t0, t1));
     }
     out
+}
+
+/// The median of raw tick samples.
+pub(crate) fn median_ticks(samples: &[u32]) -> u64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    sorted.get(sorted.len() / 2).map_or(0, |&t| u64::from(t))
 }
 
 /// Per-call samples, counted exactly: one counter per tick below
@@ -295,6 +320,27 @@ pub(crate) fn clock_costs(chunks: usize) -> (f64, f64) {
         black_box(Instant::now());
     });
     (tsc, instant)
+}
+
+/// One `rdtsc`, in a function of its own that is not inlined: the clock read
+/// timed per call the way the loggers' calls are (they too are calls).
+#[inline(never)]
+pub(crate) fn read_tsc() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: `rdtsc` exists on every x86-64 CPU and only reads a counter.
+        black_box(unsafe { core::arch::x86_64::_rdtsc() })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        black_box(base().elapsed().as_nanos() as u64)
+    }
+}
+
+/// One `Instant::now()`, not inlined (as [`read_tsc`]).
+#[inline(never)]
+pub(crate) fn read_instant() -> Instant {
+    black_box(Instant::now())
 }
 
 thread_local! {

@@ -11,7 +11,9 @@
 //! each distinct set of field values (its ids are 16 bits), so varying values
 //! would measure its interner filling up instead of its hot path. The disabled
 //! event is the same call one level below the enabled one (`trace!` with the
-//! level at Info).
+//! level at Info), measured twice: written inline in the measuring loop, as
+//! a statement sits in its caller's code (the figure the target is about),
+//! and behind a function call, which adds the call and return.
 //!
 //! # During snapshots
 //!
@@ -42,6 +44,8 @@ pub(crate) enum Logger {
     /// `ttlog-core` with persistent rings (`Builder::persist_dir`): rings in
     /// memory-mapped files in the temporary directory.
     CorePersist,
+    /// `ttlog-core` with its rings in 4 KiB pages (`Builder::huge_pages(false)`).
+    CoreSmallPages,
     /// The original `ttlog` 0.1.21 from crates.io.
     Ttlog,
     /// `tracing` + `tracing-subscriber` fmt layer + `tracing-appender`
@@ -51,13 +55,15 @@ pub(crate) enum Logger {
 
 impl Logger {
     /// Every logger, in the order they run.
-    pub(crate) const ALL: [Logger; 4] = [Logger::Core, Logger::CorePersist, Logger::Ttlog, Logger::Tracing];
+    pub(crate) const ALL: [Logger; 5] =
+        [Logger::Core, Logger::CorePersist, Logger::CoreSmallPages, Logger::Ttlog, Logger::Tracing];
 
     /// The name used on the command line (`--peer NAME`).
     pub(crate) fn name(self) -> &'static str {
         match self {
             Logger::Core => "ttlog-core",
             Logger::CorePersist => "ttlog-core-persist",
+            Logger::CoreSmallPages => "ttlog-core-small-pages",
             Logger::Ttlog => "ttlog",
             Logger::Tracing => "tracing",
         }
@@ -68,6 +74,7 @@ impl Logger {
         match self {
             Logger::Core => "ttlog-core",
             Logger::CorePersist => "ttlog-core, persistent rings",
+            Logger::CoreSmallPages => "ttlog-core, rings in 4 KiB pages",
             Logger::Ttlog => "ttlog 0.1.21",
             Logger::Tracing => "tracing + fmt + non_blocking(sink)",
         }
@@ -131,7 +138,7 @@ impl Sizes {
     fn new(logger: Logger, quick: bool) -> Sizes {
         // ttlog-core calls take ~10 ns, the peers' ~1 µs: the peers get fewer
         // calls so that the whole run stays well under two minutes.
-        let fast = matches!(logger, Logger::Core | Logger::CorePersist);
+        let fast = matches!(logger, Logger::Core | Logger::CorePersist | Logger::CoreSmallPages);
         let full = Sizes {
             warm_up: if fast { 200_000 } else { 50_000 },
             per_call: if fast { 3_000_000 } else { 1_000_000 },
@@ -224,8 +231,20 @@ report! {
     batch_p50,
     batch_p99,
     batch_p999,
-    /// Disabled call, ns (median of loop means).
+    /// One clock read (`rdtsc`), called through a function that is not
+    /// inlined and timed alone per call exactly as the enabled calls are:
+    /// median, p99, p99.9 (ns). The floor under any event that reads it.
+    clock_p50,
+    clock_p99,
+    clock_p999,
+    /// The same for `Instant::now()` (median, ns).
+    instant_call_p50,
+    /// Disabled statement written inline in the measuring loop, as in a
+    /// caller's code, ns (median of loop means).
     disabled_ns,
+    /// The same statement behind a function call the loop makes (its
+    /// call and return included), ns (median of loop means).
+    disabled_call_ns,
     /// Heap allocations per enabled call on the calling thread.
     allocs_per_event,
     /// Events per second, one thread and two threads (best of the rounds).
@@ -272,8 +291,10 @@ report! {
     snapshot_busy,
 }
 
-/// Runs the measuring sequence on `enabled` and `disabled` calls.
-fn measure<E: Fn() + Sync, D: Fn()>(sizes: Sizes, enabled: &E, disabled: &D) -> Report {
+/// Runs the measuring sequence on `enabled` calls and on a `disabled`
+/// statement: `disabled` is inlined into the measuring loop (a `fn` item
+/// marked `#[inline(always)]`), `disabled_call` is the same behind a call.
+fn measure<E: Fn() + Sync, D: Fn(), C: Fn()>(sizes: Sizes, enabled: &E, disabled: D, disabled_call: C) -> Report {
     let timer = Timer::start(200_000);
     let mut r = Report::default();
 
@@ -285,7 +306,20 @@ fn measure<E: Fn() + Sync, D: Fn()>(sizes: Sizes, enabled: &E, disabled: &D) -> 
         enabled();
     }
 
-    let per_call = measure::per_call(sizes.per_call, enabled);
+    let [empty, clock, per_call] = measure::per_call_interleaved(
+        sizes.per_call,
+        || {
+            measure::read_tsc();
+        },
+        enabled,
+    );
+    let [_, instant, _] = measure::per_call_interleaved(
+        sizes.per_call / 10,
+        || {
+            measure::read_instant();
+        },
+        || {},
+    );
     let batches = measure::batched(sizes.batches, enabled);
 
     let before = measure::allocations();
@@ -293,6 +327,7 @@ fn measure<E: Fn() + Sync, D: Fn()>(sizes: Sizes, enabled: &E, disabled: &D) -> 
     r.allocs_per_event = (measure::allocations() - before) as f64 / sizes.allocs as f64;
 
     r.disabled_ns = measure::chunked_mean(sizes.disabled_chunks, 100_000, disabled);
+    r.disabled_call_ns = measure::chunked_mean(sizes.disabled_chunks, 100_000, disabled_call);
 
     let (mut t1, mut t2) = (0.0f64, 0.0f64);
     for _ in 0..sizes.rounds {
@@ -304,11 +339,16 @@ fn measure<E: Fn() + Sync, D: Fn()>(sizes: Sizes, enabled: &E, disabled: &D) -> 
 
     let ns_per_tick = timer.ns_per_tick();
     r.ticks_per_ns = 1.0 / ns_per_tick;
-    r.timer_overhead_ns = timer.overhead_ticks as f64 * ns_per_tick;
+    // The empty pair measured in the same window as the calls.
+    let overhead = measure::median_ticks(&empty);
+    r.timer_overhead_ns = overhead as f64 * ns_per_tick;
     r.call_samples = per_call.len() as f64;
-    let p = percentiles(per_call, timer.overhead_ticks, ns_per_tick, 1);
+    let p = percentiles(per_call, overhead, ns_per_tick, 1);
     (r.call_p50, r.call_p99, r.call_p999, r.call_max) = (p.p50, p.p99, p.p999, p.max);
-    let b = percentiles(batches, timer.overhead_ticks, ns_per_tick, BATCH);
+    let c = percentiles(clock, overhead, ns_per_tick, 1);
+    (r.clock_p50, r.clock_p99, r.clock_p999) = (c.p50, c.p99, c.p999);
+    r.instant_call_p50 = percentiles(instant, overhead, ns_per_tick, 1).p50;
+    let b = percentiles(batches, overhead, ns_per_tick, BATCH);
     (r.batch_p50, r.batch_p99, r.batch_p999) = (b.p50, b.p99, b.p999);
     r
 }
@@ -322,10 +362,11 @@ pub(crate) fn run(job: Job, quick: bool) -> Result<Report, String> {
     };
     let sizes = Sizes::new(logger, quick);
     match logger {
-        Logger::Core => run_core(sizes, None),
+        Logger::Core => run_core(sizes, None, true),
+        Logger::CoreSmallPages => run_core(sizes, None, false),
         Logger::CorePersist => {
             let dir = std::env::temp_dir().join(format!("ttlog-bench-persist-{}", std::process::id()));
-            let r = run_core(sizes, Some(&dir));
+            let r = run_core(sizes, Some(&dir), true);
             let _ = std::fs::remove_dir_all(&dir);
             r
         }
@@ -334,8 +375,9 @@ pub(crate) fn run(job: Job, quick: bool) -> Result<Report, String> {
     }
 }
 
-fn run_core(sizes: Sizes, persist_dir: Option<&std::path::Path>) -> Result<Report, String> {
-    let mut builder = ttlog_core::Trace::builder().service("ttlog-bench").capacity_events(CAPACITY_EVENTS);
+fn run_core(sizes: Sizes, persist_dir: Option<&std::path::Path>, huge_pages: bool) -> Result<Report, String> {
+    let mut builder =
+        ttlog_core::Trace::builder().service("ttlog-bench").capacity_events(CAPACITY_EVENTS).huge_pages(huge_pages);
     if let Some(dir) = persist_dir {
         builder = builder.persist_dir(dir);
     }
@@ -348,14 +390,20 @@ fn run_core(sizes: Sizes, persist_dir: Option<&std::path::Path>) -> Result<Repor
             price = black_box(150.25f64)
         );
     };
-    let disabled = || {
+    // Written inline where the loop measures it (a closure would be a call).
+    #[inline(always)]
+    fn disabled() {
         ttlog_core::trace!(
             "Trade executed",
             symbol = black_box("AAPL"),
             qty = black_box(1000u64),
             price = black_box(150.25f64)
         );
-    };
+    }
+    #[inline(never)]
+    fn disabled_call() {
+        disabled();
+    }
 
     // Fill the main thread's ring once, then read the ring size per event
     // while only this thread has logged.
@@ -371,9 +419,10 @@ fn run_core(sizes: Sizes, persist_dir: Option<&std::path::Path>) -> Result<Repor
             && e.field("symbol").is_some()
             && e.field("price").is_some()
     }) && m.dropped.total() == 0
-        && m.persistent_rings == usize::from(persist_dir.is_some());
+        && m.persistent_rings == usize::from(persist_dir.is_some())
+        && m.huge_page_rings == usize::from(huge_pages && persist_dir.is_none() && cfg!(target_os = "linux"));
 
-    let mut r = measure(sizes, &enabled, &disabled);
+    let mut r = measure(sizes, &enabled, disabled, disabled_call);
     r.bytes_per_event = bytes_per_event;
     r.recorded = f64::from(u8::from(recorded && trace.metrics().dropped.total() == 0));
     r.clock_tsc = f64::from(u8::from(ttlog_core::Calibration::now().source == ttlog_core::ClockSource::Tsc));
@@ -392,13 +441,18 @@ fn run_ttlog(sizes: Sizes) -> Result<Report, String> {
     let enabled = || {
         info!("Trade executed", symbol = black_box("AAPL"), qty = black_box(1000u64), price = black_box(150.25f64));
     };
-    let disabled = || {
+    #[inline(always)]
+    fn disabled() {
         trace!("Trade executed", symbol = black_box("AAPL"), qty = black_box(1000u64), price = black_box(150.25f64));
-    };
+    }
+    #[inline(never)]
+    fn disabled_call() {
+        disabled();
+    }
     enabled();
     let recorded = !logger.snapshot_buffer.is_empty();
 
-    let mut r = measure(sizes, &enabled, &disabled);
+    let mut r = measure(sizes, &enabled, disabled, disabled_call);
     r.recorded = f64::from(u8::from(recorded));
     // Dropping the logger would write a final snapshot of the buffer; the
     // process ends right after the report, so skip that.
@@ -422,15 +476,20 @@ fn run_tracing(sizes: Sizes) -> Result<Report, String> {
             "Trade executed"
         );
     };
-    let disabled = || {
+    #[inline(always)]
+    fn disabled() {
         tracing::trace!(
             symbol = black_box("AAPL"),
             qty = black_box(1000u64),
             price = black_box(150.25f64),
             "Trade executed"
         );
-    };
-    let mut r = measure(sizes, &enabled, &disabled);
+    }
+    #[inline(never)]
+    fn disabled_call() {
+        disabled();
+    }
+    let mut r = measure(sizes, &enabled, disabled, disabled_call);
     r.dropped_lines = errors.dropped_lines() as f64;
     drop(guard);
     Ok(r)
