@@ -697,7 +697,8 @@ impl Producer {
     #[cold]
     #[inline(never)]
     fn walk_tail(&mut self, min_tail: u64) {
-        let ring = &*self.ring;
+        #[cfg(not(loom))]
+        let (_, data) = self.ring.split();
         while self.tail < min_tail {
             // Only this producer writes headers, so reading our own earlier
             // header is race-free. (Under loom the lengths come from a local
@@ -706,8 +707,7 @@ impl Producer {
             // exactly the races the model is for. Both give the same lengths.)
             #[cfg(not(loom))]
             let len_words =
-                unpack_header(crate::sys::ring_word(ring.data(), self.tail, ring.mask).load(Ordering::Relaxed))
-                    .len_words;
+                unpack_header(crate::sys::ring_word(data, self.tail, self.mask).load(Ordering::Relaxed)).len_words;
             #[cfg(loom)]
             let len_words = self.lens.pop_front().expect("a record to step over");
             debug_assert!(len_words >= RECORD_HEADER_WORDS, "a header the producer wrote itself");

@@ -464,6 +464,7 @@ mod huge_pages {
 /// File systems that cannot reserve (`EOPNOTSUPP`, `EINVAL`) are not an
 /// error: their blocks are allocated on first write, as without this call.
 #[cfg(target_os = "linux")]
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) fn reserve_blocks(file: &std::fs::File, len: u64) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     let len = libc::off_t::try_from(len).map_err(|_| std::io::Error::other("file too large"))?;
