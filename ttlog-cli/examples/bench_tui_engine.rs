@@ -5,8 +5,8 @@
 //! 160×50 `TestBackend`, as the terminal runner does.
 //!
 //! ```sh
-//! cargo run --release -p ttlog-cli --example bench_tui            # writes target/ttlog-tui-bench/10m.bin once
-//! cargo run --release -p ttlog-cli --example bench_tui -- FILE    # any snapshot
+//! cargo run --release -p ttlog-cli --example bench_tui_engine     # writes target/ttlog-tui-bench/10m.bin once
+//! cargo run --release -p ttlog-cli --example bench_tui_engine -- FILE    # any snapshot
 //! ```
 //!
 //! The default file is the one `cargo run --release -p ttlog-tui --example
