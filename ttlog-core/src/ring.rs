@@ -644,22 +644,29 @@ impl Producer {
         if end - self.tail > cap {
             self.make_room(end - cap);
         }
-        if start >> self.chunk_shift >= self.next_chunk {
-            self.note_checkpoints(start);
+        if end >= self.next_chunk << self.chunk_shift {
+            self.note_checkpoints(start, end);
         }
         // { end <= fast_until } implies { end - tail <= cap } and
-        // { start < next_chunk << chunk_shift }: both checks above would pass.
+        // { end < next_chunk << chunk_shift }: both checks above would pass.
         self.fast_until = (self.tail + cap).min(self.next_chunk << self.chunk_shift);
     }
 
-    /// Notes that the record about to be written at `start` is the first
-    /// one at or after every chunk boundary in `(previous start, start]`.
+    /// Notes the first record at or after every chunk boundary in
+    /// `(previous record's end, end]`: the record about to be written at
+    /// `[start, end)` for a boundary at or before `start`, the one after it
+    /// (at `end`, with the next sequence number) for a boundary it straddles
+    /// or ends on. Noting the straddled boundary now, rather than at the
+    /// next record, spares that record a call of `prepare`: one call per
+    /// chunk crossed instead of up to three.
     #[inline]
-    fn note_checkpoints(&mut self, start: u64) {
+    fn note_checkpoints(&mut self, start: u64, end: u64) {
         let slot_mask = self.checkpoints.len() as u64 - 1;
-        while self.next_chunk << self.chunk_shift <= start {
+        while self.next_chunk << self.chunk_shift <= end {
             let c = self.next_chunk;
-            self.checkpoints[(c & slot_mask) as usize] = Checkpoint { chunk: c, pos: start, seq: self.next_seq };
+            let (pos, seq) =
+                if c << self.chunk_shift <= start { (start, self.next_seq) } else { (end, self.next_seq + 1) };
+            self.checkpoints[(c & slot_mask) as usize] = Checkpoint { chunk: c, pos, seq };
             self.next_chunk += 1;
         }
     }
