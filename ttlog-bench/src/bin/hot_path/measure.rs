@@ -8,10 +8,9 @@
 //! (`lfence; rdtsc; lfence`), so the timed call can neither start before the
 //! first read nor still be running at the second. The fenced pair itself
 //! costs a few tens of ticks, subtracted from every sample: the median of
-//! empty pairs timed in turn with the calls ([`per_call_interleaved`], which
-//! also times one clock read the same way, the floor under any event), or
-//! for the windows of the snapshot section [`Timer::overhead_ticks`],
-//! measured at the start. Interleaving matters here: this VM's CPU speed
+//! empty pairs timed in turn with the calls, in the same window
+//! ([`per_call_interleaved`], which also times one clock read the same way,
+//! the floor under any event; [`per_call_for`]). Interleaving matters here: this VM's CPU speed
 //! drifts by a quarter within a run, and an overhead measured seconds
 //! earlier once made a clock read look like 5 ns and once like 41. Ticks
 //! become nanoseconds with a rate measured against [`Instant`] over the
@@ -50,28 +49,17 @@ fn base() -> Instant {
     *BASE.get_or_init(Instant::now)
 }
 
-/// The timer's tick rate and the cost of one empty fenced pair.
+/// The timer's tick rate, measured over the whole run.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Timer {
     start_ticks: u64,
     start: Instant,
-    /// Median ticks between two back-to-back [`ticks`] reads.
-    pub(crate) overhead_ticks: u64,
 }
 
 impl Timer {
-    /// Starts the rate measurement and measures the empty-pair overhead.
-    pub(crate) fn start(samples: usize) -> Timer {
-        let start = Instant::now();
-        let start_ticks = ticks();
-        let mut empty: Vec<u64> = Vec::with_capacity(samples);
-        for _ in 0..samples {
-            let t0 = ticks();
-            let t1 = ticks();
-            empty.push(t1.wrapping_sub(t0));
-        }
-        empty.sort_unstable();
-        Timer { start_ticks, start, overhead_ticks: empty[empty.len() / 2] }
+    /// Starts the rate measurement.
+    pub(crate) fn start() -> Timer {
+        Timer { start: Instant::now(), start_ticks: ticks() }
     }
 
     /// Nanoseconds per tick, measured since [`Timer::start`] (waiting until
@@ -156,6 +144,25 @@ impl TickHistogram {
         self.samples
     }
 
+    /// The median sample, in ticks (0 when there are none), ranked as
+    /// [`TickHistogram::percentiles`] ranks them.
+    pub(crate) fn median(&self) -> u64 {
+        if self.samples == 0 {
+            return 0;
+        }
+        let i = self.samples.div_ceil(2) - 1;
+        let mut seen = 0;
+        for (ticks, &c) in self.counts.iter().enumerate() {
+            seen += c;
+            if i < seen {
+                return ticks as u64;
+            }
+        }
+        let mut long = self.long.clone();
+        long.sort_unstable();
+        long[(i - seen) as usize]
+    }
+
     /// The sample of rank `i` (0-based) in sorted order; `long` sorted.
     fn rank(&self, i: u64) -> u64 {
         let mut seen = 0;
@@ -183,14 +190,18 @@ impl TickHistogram {
     }
 }
 
-/// Times single calls of `f`, each as [`per_call`] does, for `window`
-/// (the clock is looked at every 1 024 calls, outside the timed pairs), into
-/// `into`.
+/// Times single calls of `f` for `window`, each between its own pair of
+/// [`ticks`] reads and in turn with an empty pair (as
+/// [`per_call_interleaved`] does), into `into` and `empty` (the clock is
+/// looked at every 1 024 rounds, outside the timed pairs).
 #[inline(never)]
-pub(crate) fn per_call_for<F: Fn()>(window: Duration, into: &mut TickHistogram, f: F) {
+pub(crate) fn per_call_for<F: Fn()>(window: Duration, into: &mut TickHistogram, empty: &mut TickHistogram, f: F) {
     let end = Instant::now() + window;
     while Instant::now() < end {
         for _ in 0..1024 {
+            let t0 = ticks();
+            let t1 = ticks();
+            empty.record(t1.wrapping_sub(t0));
             let t0 = ticks();
             f();
             let t1 = ticks();

@@ -295,7 +295,7 @@ report! {
 /// statement: `disabled` is inlined into the measuring loop (a `fn` item
 /// marked `#[inline(always)]`), `disabled_call` is the same behind a call.
 fn measure<E: Fn() + Sync, D: Fn(), C: Fn()>(sizes: Sizes, enabled: &E, disabled: D, disabled_call: C) -> Report {
-    let timer = Timer::start(200_000);
+    let timer = Timer::start();
     let mut r = Report::default();
 
     let (rdtsc, instant) = measure::clock_costs(1_000);
@@ -556,68 +556,76 @@ fn snapshots_into(dir: &Path, window: Duration) -> Result<Report, String> {
             price = black_box(150.25f64)
         );
     };
-    let timer = Timer::start(200_000);
+    let timer = Timer::start();
     let filled = Barrier::new(IDLE_THREADS + 1);
     let release = Barrier::new(IDLE_THREADS + 1);
     let stop = AtomicBool::new(false);
 
-    let ((quiet, quiet_cpu), (during, during_cpu, start, end), (written, writer_cpu)) = std::thread::scope(|s| {
-        for i in 0..IDLE_THREADS {
-            let (filled, release) = (&filled, &release);
-            std::thread::Builder::new()
-                .name(format!("idle-{i}"))
-                .spawn_scoped(s, move || {
-                    for _ in 0..CAPACITY_EVENTS * 2 {
-                        enabled();
-                    }
-                    filled.wait();
-                    release.wait();
-                })
-                .expect("spawn a benchmark thread");
-        }
-        // The rest runs inside a closure so that the idle threads are
-        // released however it ends.
-        let measured = (|| {
-            // Warm-up: the main ring full, then overwriting.
-            for _ in 0..CAPACITY_EVENTS * 4 {
-                enabled();
+    let ((quiet, quiet_empty, quiet_cpu), (during, during_empty, during_cpu, start, end), (written, writer_cpu)) =
+        std::thread::scope(|s| {
+            for i in 0..IDLE_THREADS {
+                let (filled, release) = (&filled, &release);
+                std::thread::Builder::new()
+                    .name(format!("idle-{i}"))
+                    .spawn_scoped(s, move || {
+                        for _ in 0..CAPACITY_EVENTS * 2 {
+                            enabled();
+                        }
+                        filled.wait();
+                        release.wait();
+                    })
+                    .expect("spawn a benchmark thread");
             }
-            filled.wait();
-            let mut quiet = TickHistogram::new();
-            let cpu = Cpu::start();
-            measure::per_call_for(window / 2, &mut quiet, enabled);
-            let mut quiet_cpu = cpu.stop();
+            // The rest runs inside a closure so that the idle threads are
+            // released however it ends.
+            let measured = (|| {
+                // Warm-up: the main ring full, then overwriting.
+                for _ in 0..CAPACITY_EVENTS * 4 {
+                    enabled();
+                }
+                filled.wait();
+                let mut quiet = TickHistogram::new();
+                let mut quiet_empty = TickHistogram::new();
+                let cpu = Cpu::start();
+                measure::per_call_for(window / 2, &mut quiet, &mut quiet_empty, enabled);
+                let mut quiet_cpu = cpu.stop();
 
-            let writer = std::thread::Builder::new()
-                .name("snapshots".into())
-                .spawn_scoped(s, || {
-                    let mut written: Vec<Written> = Vec::new();
-                    let cpu = Cpu::start();
-                    while !stop.load(Ordering::Relaxed) {
-                        let start = Instant::now();
-                        let path = trace.request_snapshot("bench").map_err(|e| format!("writing a snapshot: {e}"))?;
-                        written.push(Written { start, end: Instant::now(), path });
-                    }
-                    Ok::<_, String>((written, cpu.stop()))
-                })
-                .map_err(|e| format!("spawning the snapshot thread: {e}"))?;
-            let mut during = TickHistogram::new();
-            let start = Instant::now();
-            let cpu = Cpu::start();
-            measure::per_call_for(window, &mut during, enabled);
-            let during_cpu = cpu.stop();
-            let end = Instant::now();
-            stop.store(true, Ordering::Relaxed);
-            let written = writer.join().map_err(|_| "the snapshot thread panicked".to_owned())??;
+                let writer = std::thread::Builder::new()
+                    .name("snapshots".into())
+                    .spawn_scoped(s, || {
+                        let mut written: Vec<Written> = Vec::new();
+                        let cpu = Cpu::start();
+                        while !stop.load(Ordering::Relaxed) {
+                            let start = Instant::now();
+                            let path =
+                                trace.request_snapshot("bench").map_err(|e| format!("writing a snapshot: {e}"))?;
+                            written.push(Written { start, end: Instant::now(), path });
+                        }
+                        Ok::<_, String>((written, cpu.stop()))
+                    })
+                    .map_err(|e| format!("spawning the snapshot thread: {e}"))?;
+                let mut during = TickHistogram::new();
+                let mut during_empty = TickHistogram::new();
+                let start = Instant::now();
+                let cpu = Cpu::start();
+                measure::per_call_for(window, &mut during, &mut during_empty, enabled);
+                let during_cpu = cpu.stop();
+                let end = Instant::now();
+                stop.store(true, Ordering::Relaxed);
+                let written = writer.join().map_err(|_| "the snapshot thread panicked".to_owned())??;
 
-            let cpu = Cpu::start();
-            measure::per_call_for(window / 2, &mut quiet, enabled);
-            quiet_cpu += cpu.stop();
-            Ok::<_, String>(((quiet, quiet_cpu), (during, during_cpu, start, end), written))
-        })();
-        release.wait();
-        measured
-    })?;
+                let cpu = Cpu::start();
+                measure::per_call_for(window / 2, &mut quiet, &mut quiet_empty, enabled);
+                quiet_cpu += cpu.stop();
+                Ok::<_, String>((
+                    (quiet, quiet_empty, quiet_cpu),
+                    (during, during_empty, during_cpu, start, end),
+                    written,
+                ))
+            })();
+            release.wait();
+            measured
+        })?;
 
     let last = &written.last().ok_or("no snapshot was written during the window")?.path;
     let snap = ttlog_core::snapshot::Snapshot::open(last).map_err(|e| format!("reading {}: {e}", last.display()))?;
@@ -638,7 +646,7 @@ fn snapshots_into(dir: &Path, window: Duration) -> Result<Report, String> {
     let ns_per_tick = timer.ns_per_tick();
     let mut r = Report {
         ticks_per_ns: 1.0 / ns_per_tick,
-        timer_overhead_ns: timer.overhead_ticks as f64 * ns_per_tick,
+        timer_overhead_ns: quiet_empty.median() as f64 * ns_per_tick,
         quiet_samples: quiet.samples() as f64,
         snap_samples: during.samples() as f64,
         snap_window_s: window.as_secs_f64(),
@@ -657,9 +665,10 @@ fn snapshots_into(dir: &Path, window: Duration) -> Result<Report, String> {
     // after it: count only the time inside.
     let inside: Duration = written.iter().map(|w| w.end.min(end).saturating_duration_since(w.start.max(start))).sum();
     r.snapshot_busy = inside.as_secs_f64() / (end - start).as_secs_f64();
-    let q = quiet.percentiles(timer.overhead_ticks, ns_per_tick);
+    // Each window's calls minus the median empty pair of the same window.
+    let q = quiet.percentiles(quiet_empty.median(), ns_per_tick);
     (r.quiet_p50, r.quiet_p99, r.quiet_p999, r.quiet_max) = (q.p50, q.p99, q.p999, q.max);
-    let d = during.percentiles(timer.overhead_ticks, ns_per_tick);
+    let d = during.percentiles(during_empty.median(), ns_per_tick);
     (r.snap_p50, r.snap_p99, r.snap_p999, r.snap_max) = (d.p50, d.p99, d.p999, d.max);
     Ok(r)
 }
