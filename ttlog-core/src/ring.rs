@@ -535,10 +535,11 @@ pub(crate) struct Producer {
     /// `{ chunks c < next_chunk have their checkpoint noted }`: the next
     /// chunk whose first record start is not known yet.
     next_chunk: u64,
-    /// `min(tail + capacity, next_chunk << chunk_shift)`: a record ending at
-    /// or before it needs neither room made nor a checkpoint noted, so the
-    /// hot path makes one comparison (see [`Producer::prepare`]). 0 until the
-    /// first write computes it.
+    /// `next_chunk << chunk_shift`, with room made up to it (`tail +
+    /// capacity >= fast_until`): a record ending at or before it needs
+    /// neither room made nor a checkpoint noted, so the hot path makes one
+    /// comparison (see [`Producer::prepare`]). 0 until the first write sets
+    /// it.
     fast_until: u64,
     /// Slot `c % len` holds the first record that starts at or after
     /// position `c << chunk_shift` (twice as many slots as chunks in the
@@ -635,21 +636,35 @@ impl Producer {
         true
     }
 
-    /// Makes room for the record `[start, end)` and notes the checkpoints it
-    /// starts, then computes the next `fast_until`: once per chunk of the
-    /// ring, about every 40 events of the benchmark's size.
+    /// Notes the checkpoints of the chunk boundaries up to `end` and makes
+    /// room for every record up to the next boundary, then sets
+    /// `fast_until` to that boundary: once per chunk crossed (about every 50
+    /// events of the benchmark's size), always both steps, so the path and
+    /// its branches are the same every time.
+    ///
+    /// Room is made when the record that crosses a boundary is written, not
+    /// when the first record that needs it is: at most one record's length
+    /// earlier, and the ring still keeps all but at most one chunk (plus
+    /// that record) of what fits. (Making room lazily took a second call per
+    /// chunk, at a point unrelated to the boundary, and the alternation
+    /// between the two kinds of call cost branch mispredictions.)
     #[inline(never)]
     fn prepare(&mut self, start: u64, end: u64) {
-        let cap = self.ring.mask + 1;
-        if end - self.tail > cap {
-            self.make_room(end - cap);
-        }
+        let cap = self.mask + 1;
         if end >= self.next_chunk << self.chunk_shift {
             self.note_checkpoints(start, end);
         }
-        // { end <= fast_until } implies { end - tail <= cap } and
-        // { end < next_chunk << chunk_shift }: both checks above would pass.
-        self.fast_until = (self.tail + cap).min(self.next_chunk << self.chunk_shift);
+        // { until = the first chunk boundary after end }
+        let until = self.next_chunk << self.chunk_shift;
+        // `until - cap < start`: a record is at most half the ring and a
+        // chunk at most an eighth, so this never evicts the record being
+        // written.
+        if until - self.tail > cap {
+            self.make_room(until - cap);
+        }
+        // { tail + cap >= until > end }: records ending at or before `until`
+        // need neither room nor a checkpoint.
+        self.fast_until = until;
     }
 
     /// Notes the first record at or after every chunk boundary in
@@ -950,8 +965,9 @@ mod proptests {
 
     proptest! {
         /// Wrap-around: after any sequence of record sizes the ring holds
-        /// exactly the newest records that fit (evicting up to the first
-        /// record at or after a chunk boundary), whole, and counts the rest;
+        /// exactly the newest records that fit (evicting, when a record
+        /// crosses a chunk boundary, up to the first record at or after the
+        /// boundary one ring behind the next one), whole, and counts the rest;
         /// also when the producer is given back and taken again part way
         /// (a ring reused by another thread: its old records have no
         /// checkpoints, and eviction walks over them instead).
@@ -967,19 +983,26 @@ mod proptests {
             // (seq, start, len) of each record the ring should hold.
             let mut model: VecDeque<(u64, u64, u64)> = VecDeque::new();
             let mut head = 0u64;
+            // The first chunk boundary after the last record that crossed one
+            // (0: none yet, or the producer was just taken again).
+            let mut until = 0u64;
             for (seq, &payload) in sizes.iter().enumerate() {
                 if retake_at == Some(seq) {
                     drop(p);
                     p = ring.producer();
+                    until = 0;
                 }
                 write(&mut p, seq as u64, payload);
                 let len = (payload + RECORD_HEADER_WORDS) as u64;
                 let end = head + len;
-                let tail = model.front().map_or(head, |m| m.1);
-                if end - tail > cap {
-                    let boundary = (end - cap).div_ceil(chunk) * chunk;
-                    while model.front().is_some_and(|m| m.1 < boundary) {
-                        model.pop_front();
+                if end > until {
+                    until = (end / chunk + 1) * chunk;
+                    let tail = model.front().map_or(head, |m| m.1);
+                    if until - tail > cap {
+                        let boundary = until - cap;
+                        while model.front().is_some_and(|m| m.1 < boundary) {
+                            model.pop_front();
+                        }
                     }
                 }
                 model.push_back((seq as u64, head, len));
