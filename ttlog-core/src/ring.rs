@@ -672,8 +672,7 @@ impl Producer {
     /// `[start, end)` for a boundary at or before `start`, the one after it
     /// (at `end`, with the next sequence number) for a boundary it straddles
     /// or ends on. Noting the straddled boundary now, rather than at the
-    /// next record, spares that record a call of `prepare`: one call per
-    /// chunk crossed instead of up to three.
+    /// next record, spares that record a call of `prepare`.
     #[inline]
     fn note_checkpoints(&mut self, start: u64, end: u64) {
         let slot_mask = self.checkpoints.len() as u64 - 1;
