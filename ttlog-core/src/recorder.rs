@@ -5,7 +5,8 @@
 //! # Thread rings
 //!
 //! A thread gets its ring on its first event (the only time the hot path
-//! allocates or locks) and keeps its [`Producer`](crate::ring::Producer) in a thread-local. When the
+//! allocates or locks) and keeps its [`Producer`](crate::ring::Producer)
+//! behind a thread-local pointer (`sys::take_producer`). When the
 //! thread exits, the thread-local's destructor marks its ring *idle*: its
 //! events stay readable. A new thread takes, in this order, an idle ring whose
 //! events have all been captured, else (once more than
@@ -251,7 +252,8 @@ fn claim_local() -> Option<sys::BorrowedProducer> {
         };
         if local.is_some() {
             // The producer is out: an event is being written by this thread
-            // (a field's Display/Debug impl, or a signal handler, logged).
+            // and something inside it logged (an `Encode` impl, or a signal
+            // handler; `%`/`?` values are formatted before the write begins).
             return count_none(&DROPPED_REENTRANT);
         }
         match RECORDER.get().map(Recorder::claim) {
