@@ -376,7 +376,6 @@ impl Ring {
         let c = self.cursors();
         Producer {
             ring: crate::sys::CachedRing::new(std::sync::Arc::clone(self)),
-            mask: self.mask,
             head: c.head.load(Ordering::Acquire),
             tail: c.tail.load(Ordering::Acquire),
             next_seq: c.next_seq.load(Ordering::Acquire),
@@ -522,10 +521,8 @@ impl Ring {
 #[derive(Debug)]
 #[repr(align(128))]
 pub(crate) struct Producer {
-    /// The ring, its words' addresses cached beside it.
+    /// The ring, its words' addresses (and so its mask) cached beside it.
     ring: crate::sys::CachedRing,
-    /// `capacity - 1` (a copy of the ring's, one load nearer).
-    mask: u64,
     head: u64,
     tail: u64,
     next_seq: u64,
@@ -622,7 +619,7 @@ impl Producer {
         let (header, data) = self.ring.split();
         // Data stores must not become visible before the tail store above.
         fence(Ordering::Release);
-        let mut w = RecordWriter { data, mask: self.mask, pos: start, end, truncated: 0 };
+        let mut w = RecordWriter { data, mask: self.ring.mask(), pos: start, end, truncated: 0 };
         w.push(pack_header(self.next_seq, len, callsite));
         w.push(timestamp);
         encode(&mut w);
@@ -655,7 +652,7 @@ impl Producer {
     /// between the two kinds of call cost branch mispredictions.)
     #[inline(never)]
     fn prepare(&mut self, start: u64, end: u64) {
-        let cap = self.mask + 1;
+        let cap = self.ring.mask() + 1;
         if end >= self.next_chunk << self.chunk_shift {
             self.note_checkpoints(start, end);
         }
@@ -733,7 +730,8 @@ impl Producer {
             // exactly the races the model is for. Both give the same lengths.)
             #[cfg(not(loom))]
             let len_words =
-                unpack_header(crate::sys::ring_word(data, self.tail, self.mask).load(Ordering::Relaxed)).len_words;
+                unpack_header(crate::sys::ring_word(data, self.tail, self.ring.mask()).load(Ordering::Relaxed))
+                    .len_words;
             #[cfg(loom)]
             let len_words = self.lens.pop_front().expect("a record to step over");
             debug_assert!(len_words >= RECORD_HEADER_WORDS, "a header the producer wrote itself");

@@ -1,9 +1,9 @@
 //! The crate's only `unsafe` code: reading the CPU's time-stamp counter,
 //! indexing a ring's word array without a bounds check on the hot path, the
 //! memory a ring's words live in (heap, transparent huge pages, or a file
-//! mapped into memory), the
-//! thread's producer reached in one thread-local load, and two system calls
-//! of persistent rings (`posix_fallocate`, `kill(pid, 0)`).
+//! mapped into memory), the thread's producer reached in one thread-local
+//! load, and two system calls of persistent rings (`posix_fallocate`,
+//! `kill(pid, 0)`).
 //!
 //! Invariants:
 //! - `rdtsc` touches no memory;
@@ -139,15 +139,45 @@ impl Drop for BorrowedProducer {
     }
 }
 
+/// The addresses of a ring's `RING_HEADER_WORDS` header words and
+/// `data_len` data words: what a [`Words`] owns, and what a [`CachedRing`]
+/// copies.
+#[derive(Debug, Clone, Copy)]
+struct RingPtrs {
+    header: NonNull<AtomicU64>,
+    data: NonNull<AtomicU64>,
+    data_len: usize,
+}
+
+impl RingPtrs {
+    /// The header as an array and the data as a slice, without a bounds
+    /// check (this is on the hot path, several times per event).
+    ///
+    /// # Safety
+    ///
+    /// The words must be initialised, aligned, alive and in place for `'a`,
+    /// and only ever accessed through shared references to atomics.
+    #[inline(always)]
+    unsafe fn split<'a>(self) -> (&'a [AtomicU64; RING_HEADER_WORDS], &'a [AtomicU64]) {
+        // SAFETY: the caller's contract; `header` points to RING_HEADER_WORDS
+        // words and `data` to `data_len` (how every constructor of `Words`
+        // makes them).
+        unsafe {
+            (
+                &*self.header.as_ptr().cast::<[AtomicU64; RING_HEADER_WORDS]>(),
+                std::slice::from_raw_parts(self.data.as_ptr(), self.data_len),
+            )
+        }
+    }
+}
+
 /// A shared ring with the addresses of its words cached beside the `Arc`
 /// that keeps them alive: the producer reaches its ring's memory in one load
 /// fewer than through the `Arc` (the hot path's chain of dependent loads,
 /// thread-local to producer to ring to words, becomes one shorter).
 pub(crate) struct CachedRing {
     ring: std::sync::Arc<Ring>,
-    header: NonNull<AtomicU64>,
-    data: NonNull<AtomicU64>,
-    data_len: usize,
+    ptrs: RingPtrs,
 }
 
 // SAFETY: the pointers are to atomics owned by `ring` (see `split`), which
@@ -158,31 +188,31 @@ unsafe impl Sync for CachedRing {}
 
 impl std::fmt::Debug for CachedRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CachedRing").field("data_len", &self.data_len).finish_non_exhaustive()
+        f.debug_struct("CachedRing").field("data_len", &self.ptrs.data_len).finish_non_exhaustive()
     }
 }
 
 impl CachedRing {
     pub(crate) fn new(ring: std::sync::Arc<Ring>) -> CachedRing {
-        let (header, data) = ring.words().split_header();
-        let (header, data_len, data) = (NonNull::from(&header[0]), data.len(), NonNull::from(data).cast());
-        CachedRing { ring, header, data, data_len }
+        let ptrs = ring.words().ptrs;
+        CachedRing { ring, ptrs }
     }
 
     /// The ring's header and data words, as [`Words::split_header`] gives
     /// them.
     #[inline(always)]
     pub(crate) fn split(&self) -> (&[AtomicU64; RING_HEADER_WORDS], &[AtomicU64]) {
-        // SAFETY: the pointers and length came from `split_header` of the
-        // `Words` that `self.ring` owns; the `Arc` keeps it alive as long as
-        // `self`, and its memory never moves (module invariant), so they are
-        // as valid as that method's references, for the lifetime of `&self`.
-        unsafe {
-            (
-                &*self.header.as_ptr().cast::<[AtomicU64; RING_HEADER_WORDS]>(),
-                std::slice::from_raw_parts(self.data.as_ptr(), self.data_len),
-            )
-        }
+        // SAFETY: the pointers are those of the `Words` that `self.ring` owns;
+        // the `Arc` keeps it alive as long as `self`, its memory never moves
+        // and is only accessed through shared references to atomics (module
+        // invariant), so they hold for the lifetime of `&self`.
+        unsafe { self.ptrs.split() }
+    }
+
+    /// `capacity - 1`, the mask of a position into the data words.
+    #[inline(always)]
+    pub(crate) fn mask(&self) -> u64 {
+        self.ptrs.data_len as u64 - 1
     }
 }
 
@@ -218,9 +248,7 @@ enum Owner {
 /// The cases look the same to the ring (a header array and a data slice),
 /// so the hot path pays nothing for the choice.
 pub(crate) struct Words {
-    header: NonNull<AtomicU64>,
-    data: NonNull<AtomicU64>,
-    data_len: usize,
+    ptrs: RingPtrs,
     owner: Owner,
 }
 
@@ -240,7 +268,7 @@ impl std::fmt::Debug for Words {
             #[cfg(not(loom))]
             Owner::Mapped(_) => "mapped",
         };
-        f.debug_struct("Words").field("data_len", &self.data_len).field("memory", &kind).finish()
+        f.debug_struct("Words").field("data_len", &self.ptrs.data_len).field("memory", &kind).finish()
     }
 }
 
@@ -253,7 +281,7 @@ impl Words {
         // SAFETY: the allocation holds `RING_HEADER_WORDS + data_len` words,
         // so the data starts inside it (or one past its end when empty).
         let data = unsafe { header.add(RING_HEADER_WORDS) };
-        Words { header, data, data_len, owner: Owner::Heap }
+        Words { ptrs: RingPtrs { header, data, data_len }, owner: Owner::Heap }
     }
 
     /// A zeroed header on the heap and `data_len` zeroed data words (a power
@@ -274,7 +302,7 @@ impl Words {
         let data = huge_pages::alloc(data_len.checked_mul(8)?)?.cast::<AtomicU64>();
         let header_box: Box<[AtomicU64; RING_HEADER_WORDS]> = Box::new(std::array::from_fn(|_| AtomicU64::new(0)));
         let header = NonNull::from(Box::leak(header_box)).cast::<AtomicU64>();
-        Some(Words { header, data, data_len, owner: Owner::HugePages })
+        Some(Words { ptrs: RingPtrs { header, data, data_len }, owner: Owner::HugePages })
     }
 
     /// Huge pages exist only on Linux (and not under loom's atomics).
@@ -300,7 +328,8 @@ impl Words {
         }
         // SAFETY: the mapping holds `len >= RING_HEADER_WORDS` words.
         let data = unsafe { header.add(RING_HEADER_WORDS) };
-        Some(Words { header, data, data_len: len - RING_HEADER_WORDS, owner: Owner::Mapped(map) })
+        let ptrs = RingPtrs { header, data, data_len: len - RING_HEADER_WORDS };
+        Some(Words { ptrs, owner: Owner::Mapped(map) })
     }
 
     /// Whether the words live in a mapped file.
@@ -321,27 +350,21 @@ impl Words {
 
     /// Data words.
     pub(crate) fn data_len(&self) -> usize {
-        self.data_len
+        self.ptrs.data_len
     }
 
     /// The header words and the data words, without a bounds check (this is
     /// on the hot path, several times per event).
     #[inline(always)]
     pub(crate) fn split_header(&self) -> (&[AtomicU64; RING_HEADER_WORDS], &[AtomicU64]) {
-        // SAFETY: `header` points to RING_HEADER_WORDS and `data` to
-        // `data_len` initialised, aligned words that `self` owns for its
-        // whole life and that never move (a leaked box, a huge-page block
+        // SAFETY: the words are initialised and aligned, and `self` owns them
+        // for its whole life, in place (a leaked box, a huge-page block
         // handed out once, or the mapping, checked for length and alignment
         // in `mapped`; mapped pages are always initialised, and every bit
         // pattern is a valid `AtomicU64`). The memory is only ever accessed
         // through shared references to atomics, so handing them out for the
         // lifetime of `&self` aliases nothing mutably.
-        unsafe {
-            (
-                &*self.header.as_ptr().cast::<[AtomicU64; RING_HEADER_WORDS]>(),
-                std::slice::from_raw_parts(self.data.as_ptr(), self.data_len),
-            )
-        }
+        unsafe { self.ptrs.split() }
     }
 }
 
@@ -349,7 +372,8 @@ impl Drop for Words {
     fn drop(&mut self) {
         match self.owner {
             Owner::Heap => {
-                let slice = std::ptr::slice_from_raw_parts_mut(self.header.as_ptr(), RING_HEADER_WORDS + self.data_len);
+                let RingPtrs { header, data_len, .. } = self.ptrs;
+                let slice = std::ptr::slice_from_raw_parts_mut(header.as_ptr(), RING_HEADER_WORDS + data_len);
                 // SAFETY: header/length came from the leaked box in
                 // `Words::heap` and are given back exactly once, here; no
                 // reference into the words outlives `self`.
@@ -357,14 +381,14 @@ impl Drop for Words {
             }
             #[cfg(all(target_os = "linux", not(loom)))]
             Owner::HugePages => {
-                let header = self.header.as_ptr().cast::<[AtomicU64; RING_HEADER_WORDS]>();
+                let header = self.ptrs.header.as_ptr().cast::<[AtomicU64; RING_HEADER_WORDS]>();
                 // SAFETY: the header came from the leaked box in
                 // `Words::huge_pages`, given back once, here; no reference
                 // into it outlives `self`.
                 drop(unsafe { Box::from_raw(header) });
                 // The block goes back to the free list; nothing refers to it
                 // any more (as above).
-                huge_pages::release(self.data.cast::<u8>(), self.data_len * 8);
+                huge_pages::release(self.ptrs.data.cast::<u8>(), self.ptrs.data_len * 8);
             }
             // A mapping unmaps itself when `owner` drops.
             #[cfg(not(loom))]
