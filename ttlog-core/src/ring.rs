@@ -19,13 +19,14 @@
 //!
 //! # Overwrite-oldest
 //!
-//! The producer keeps the newest records: before writing a record that ends
-//! at `end`, if `end - tail > capacity`, it advances `tail` to the first
-//! record that starts at or after the first chunk boundary (chunks of 256
-//! words) at or past `end - capacity`. It knows that record without reading
-//! the ring: it noted the start and sequence number of the first record of
-//! every chunk as it wrote them (a checkpoint), so making room costs a few
-//! instructions, on no event more than on another. The records it steps
+//! The producer keeps the newest records. When a record crosses a chunk
+//! boundary (chunks of 256 words), the producer makes room for everything
+//! up to the next boundary `b`: if `b - tail > capacity`, it advances `tail`
+//! to the first record that starts at or after `b - capacity` (itself a
+//! boundary). It knows that record without reading the ring: it noted the
+//! start and sequence number of the first record of every chunk as it wrote
+//! them (a checkpoint), so making room costs a few instructions, once per
+//! chunk. The records it steps
 //! over are *overwritten*; because every record carries its sequence
 //! number, a reader knows exactly how many were overwritten (the sequence
 //! number of the first record it can still read).
@@ -77,9 +78,9 @@ pub(crate) const MAX_CALLSITE_ID: u32 = (1 << 22) - 1;
 /// The producer notes where records start once per chunk of
 /// `1 << chunk_shift` words (see `Producer::make_room`): 256 words, at most
 /// an eighth of the ring. Its checkpoints take 2 × 24 bytes per chunk (2.3 %
-/// of the ring); eviction frees at most one chunk more than needed (0.2 %
-/// of a default ring), where freeing a sixteenth at a time kept 3 % fewer
-/// old events on average.
+/// of the ring); eviction frees at most one chunk (plus one record) more
+/// than needed (0.8 % of a default ring of 256 KiB), where freeing a
+/// sixteenth at a time kept 3 % fewer old events on average.
 #[inline]
 pub(crate) fn chunk_shift(capacity_words: usize) -> u32 {
     (capacity_words.trailing_zeros().saturating_sub(3)).min(8)
@@ -374,25 +375,25 @@ impl Ring {
     /// back only after that thread's producer is gone).
     pub(crate) fn producer(self: &std::sync::Arc<Ring>) -> Producer {
         let c = self.cursors();
+        let head = c.head.load(Ordering::Acquire);
+        let capacity = self.data().len();
+        let chunk_shift = chunk_shift(capacity);
         Producer {
             ring: crate::sys::CachedRing::new(std::sync::Arc::clone(self)),
-            head: c.head.load(Ordering::Acquire),
+            head,
             tail: c.tail.load(Ordering::Acquire),
             next_seq: c.next_seq.load(Ordering::Acquire),
             overwritten: c.overwritten.load(Ordering::Acquire),
             dropped_too_large: c.dropped_too_large.load(Ordering::Relaxed),
             truncated: c.truncated.load(Ordering::Relaxed),
-            max_len: MAX_RECORD_WORDS.min(self.data().len() / 2),
-            chunk_shift: chunk_shift(self.data().len()),
+            max_len: MAX_RECORD_WORDS.min(capacity / 2),
+            chunk_shift,
             // Chunks before `head` (a ring reused, or taken back) are not
             // known: `make_room` walks over them.
-            next_chunk: c.head.load(Ordering::Acquire).div_ceil(1 << chunk_shift(self.data().len())),
+            next_chunk: head.div_ceil(1 << chunk_shift),
             fast_until: 0,
-            checkpoints: vec![
-                Checkpoint { chunk: u64::MAX, ..Checkpoint::default() };
-                2 * (self.data().len() >> chunk_shift(self.data().len()))
-            ]
-            .into_boxed_slice(),
+            checkpoints: vec![Checkpoint { chunk: u64::MAX, ..Checkpoint::default() }; 2 * (capacity >> chunk_shift)]
+                .into_boxed_slice(),
             #[cfg(loom)]
             lens: std::collections::VecDeque::new(),
         }
@@ -1016,7 +1017,8 @@ mod proptests {
             prop_assert_eq!(r.starts.len(), model.len());
             prop_assert_eq!(r.overwritten, model.front().map_or(sizes.len() as u64, |m| m.0));
             prop_assert_eq!(ring.overwritten(), r.overwritten);
-            // The ring keeps all but at most one chunk of what fits.
+            // And never more than fits (the model keeps all but at most one
+            // chunk, plus one record, of what fits).
             let used: u64 = model.iter().map(|m| m.2).sum();
             prop_assert!(used <= cap);
         }
