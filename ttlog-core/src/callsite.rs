@@ -150,7 +150,7 @@ impl CallSite {
     pub fn id(&'static self, kinds: &'static [Kind]) -> Option<u32> {
         let state = self.state();
         let state = if state != UNREGISTERED { state } else { self.register(kinds) };
-        if state & FILTERED_OUT == 0 { Some(state) } else { None }
+        CallSite::interested(state).then_some(state)
     }
 
     #[cold]

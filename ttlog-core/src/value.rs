@@ -279,11 +279,14 @@ impl Encode for i128 {
     }
 }
 
+/// Bytes of a string that its first word holds, after the 16-bit length.
+const FIRST_WORD_BYTES: usize = 6;
+
 /// Words a string of `len` bytes takes: the first word holds the length
-/// (16 bits) and up to 6 bytes, each further word 8 bytes.
+/// (16 bits) and up to [`FIRST_WORD_BYTES`] bytes, each further word 8.
 #[inline(always)]
 pub(crate) const fn str_words(len: usize) -> usize {
-    if len <= 6 { 1 } else { 1 + (len - 6).div_ceil(8) }
+    if len <= FIRST_WORD_BYTES { 1 } else { 1 + (len - FIRST_WORD_BYTES).div_ceil(8) }
 }
 
 /// The longest prefix of `s` that ends on a character boundary and is at
@@ -338,7 +341,7 @@ impl WordSink for RecordWriter<'_> {
 /// Writes `s` as one string value, cut to [`MAX_STR_BYTES`].
 #[inline(always)]
 pub(crate) fn put_str<S: WordSink>(s: &str, w: &mut S) {
-    if s.len() <= 6 {
+    if s.len() <= FIRST_WORD_BYTES {
         // The common short value (a symbol, a status): one word.
         w.push(s.len() as u64 | (pack(s.as_bytes()) << 16));
     } else if s.len() <= MAX_STR_BYTES {
@@ -356,7 +359,7 @@ fn encode_parts<S: WordSink>(body: &[u8], suffix: &[u8], w: &mut S) {
     let len = body.len() + suffix.len();
     debug_assert!(len <= u16::MAX as usize);
     if suffix.is_empty() {
-        let first = &body[..len.min(6)];
+        let first = &body[..len.min(FIRST_WORD_BYTES)];
         w.push(len as u64 | (pack(first) << 16));
         for chunk in body[first.len()..].chunks(8) {
             w.push(pack(chunk));
@@ -387,7 +390,7 @@ impl Encode for str {
     const KIND: Kind = Kind::Str;
     #[inline(always)]
     fn words(&self) -> usize {
-        if self.len() <= 6 {
+        if self.len() <= FIRST_WORD_BYTES {
             1
         } else if self.len() <= MAX_STR_BYTES {
             str_words(self.len())
@@ -532,7 +535,7 @@ pub(crate) fn decode(kind: Kind, words: &[u64]) -> Option<(Value, usize)> {
             let n = str_words(len);
             let src = words.get(..n)?;
             let mut bytes = Vec::with_capacity(len);
-            bytes.extend_from_slice(&first.to_le_bytes()[2..2 + len.min(6)]);
+            bytes.extend_from_slice(&first.to_le_bytes()[2..2 + len.min(FIRST_WORD_BYTES)]);
             for w in &src[1..] {
                 let take = (len - bytes.len()).min(8);
                 bytes.extend_from_slice(&w.to_le_bytes()[..take]);
