@@ -291,10 +291,17 @@ report! {
     snapshot_busy,
 }
 
+/// Calls `f`, behind a call of its own that the compiler may not inline
+/// (inside it, `f` itself is inlined).
+#[inline(never)]
+fn behind_a_call<F: Fn()>(f: F) {
+    f();
+}
+
 /// Runs the measuring sequence on `enabled` calls and on a `disabled`
-/// statement: `disabled` is inlined into the measuring loop (a `fn` item
-/// marked `#[inline(always)]`), `disabled_call` is the same behind a call.
-fn measure<E: Fn() + Sync, D: Fn(), C: Fn()>(sizes: Sizes, enabled: &E, disabled: D, disabled_call: C) -> Report {
+/// statement: `disabled` (a `fn` item marked `#[inline(always)]`) is inlined
+/// into the measuring loop, and measured again [`behind_a_call`].
+fn measure<E: Fn() + Sync, D: Fn() + Copy>(sizes: Sizes, enabled: &E, disabled: D) -> Report {
     let timer = Timer::start();
     let mut r = Report::default();
 
@@ -327,7 +334,7 @@ fn measure<E: Fn() + Sync, D: Fn(), C: Fn()>(sizes: Sizes, enabled: &E, disabled
     r.allocs_per_event = (measure::allocations() - before) as f64 / sizes.allocs as f64;
 
     r.disabled_ns = measure::chunked_mean(sizes.disabled_chunks, 100_000, disabled);
-    r.disabled_call_ns = measure::chunked_mean(sizes.disabled_chunks, 100_000, disabled_call);
+    r.disabled_call_ns = measure::chunked_mean(sizes.disabled_chunks, 100_000, || behind_a_call(disabled));
 
     let (mut t1, mut t2) = (0.0f64, 0.0f64);
     for _ in 0..sizes.rounds {
@@ -400,10 +407,6 @@ fn run_core(sizes: Sizes, persist_dir: Option<&std::path::Path>, huge_pages: boo
             price = black_box(150.25f64)
         );
     }
-    #[inline(never)]
-    fn disabled_call() {
-        disabled();
-    }
 
     // Fill the main thread's ring once, then read the ring size per event
     // while only this thread has logged.
@@ -422,7 +425,7 @@ fn run_core(sizes: Sizes, persist_dir: Option<&std::path::Path>, huge_pages: boo
         && m.persistent_rings == usize::from(persist_dir.is_some())
         && m.huge_page_rings == usize::from(huge_pages && persist_dir.is_none() && cfg!(target_os = "linux"));
 
-    let mut r = measure(sizes, &enabled, disabled, disabled_call);
+    let mut r = measure(sizes, &enabled, disabled);
     r.bytes_per_event = bytes_per_event;
     r.recorded = f64::from(u8::from(recorded && trace.metrics().dropped.total() == 0));
     r.clock_tsc = f64::from(u8::from(ttlog_core::Calibration::now().source == ttlog_core::ClockSource::Tsc));
@@ -445,14 +448,10 @@ fn run_ttlog(sizes: Sizes) -> Result<Report, String> {
     fn disabled() {
         trace!("Trade executed", symbol = black_box("AAPL"), qty = black_box(1000u64), price = black_box(150.25f64));
     }
-    #[inline(never)]
-    fn disabled_call() {
-        disabled();
-    }
     enabled();
     let recorded = !logger.snapshot_buffer.is_empty();
 
-    let mut r = measure(sizes, &enabled, disabled, disabled_call);
+    let mut r = measure(sizes, &enabled, disabled);
     r.recorded = f64::from(u8::from(recorded));
     // Dropping the logger would write a final snapshot of the buffer; the
     // process ends right after the report, so skip that.
@@ -485,11 +484,7 @@ fn run_tracing(sizes: Sizes) -> Result<Report, String> {
             "Trade executed"
         );
     }
-    #[inline(never)]
-    fn disabled_call() {
-        disabled();
-    }
-    let mut r = measure(sizes, &enabled, disabled, disabled_call);
+    let mut r = measure(sizes, &enabled, disabled);
     r.dropped_lines = errors.dropped_lines() as f64;
     drop(guard);
     Ok(r)
