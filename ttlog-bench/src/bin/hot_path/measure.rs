@@ -10,12 +10,12 @@
 //! costs a few tens of ticks, subtracted from every sample: the median of
 //! empty pairs timed in turn with the calls, in the same window
 //! ([`per_call_interleaved`], which also times one clock read the same way,
-//! the floor under any event; [`per_call_for`]). Interleaving matters here: this VM's CPU speed
-//! drifts by a quarter within a run, and an overhead measured seconds
-//! earlier once made a clock read look like 5 ns and once like 41. Ticks
-//! become nanoseconds with a rate measured against [`Instant`] over the
-//! whole run. Elsewhere the timer falls back to [`Instant`] (coarser, still
-//! subtracted the same way).
+//! the floor under any event; [`per_call_for`]). Interleaving matters here:
+//! this VM's CPU speed drifts by a quarter within a run, and an overhead
+//! measured seconds earlier once made a clock read look like 5 ns and once
+//! like 41. Ticks become nanoseconds with a rate measured against
+//! [`Instant`] over the whole run. Elsewhere the timer falls back to
+//! [`Instant`] (coarser, still subtracted the same way).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
