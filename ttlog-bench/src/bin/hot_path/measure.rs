@@ -238,6 +238,32 @@ pub(crate) fn batched<F: Fn()>(batches: usize, f: F) -> Vec<u32> {
     out
 }
 
+/// The timer's step, in ticks: the greatest common divisor of the
+/// differences between `reads` back-to-back [`ticks`] reads. Where the
+/// counter advances in coarse steps (on AMD Zen the TSC adds its P0
+/// multiplier every 10 ns of a 100 MHz reference clock), single-call samples
+/// come only in multiples of it; a batch of [`BATCH`] calls divides it by
+/// [`BATCH`].
+pub(crate) fn timer_step(reads: usize) -> u64 {
+    step_of((0..reads).map(|_| ticks()))
+}
+
+/// The greatest common divisor of the differences between successive
+/// `reads` (at least 1).
+fn step_of(reads: impl IntoIterator<Item = u64>) -> u64 {
+    fn gcd(a: u64, b: u64) -> u64 {
+        if b == 0 { a } else { gcd(b, a % b) }
+    }
+    let mut reads = reads.into_iter();
+    let Some(mut last) = reads.next() else { return 1 };
+    let mut step = 0;
+    for t in reads {
+        step = gcd(step, t.wrapping_sub(last));
+        last = t;
+    }
+    step.max(1)
+}
+
 /// Median, 99th and 99.9th percentile, in nanoseconds.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Percentiles {
@@ -426,5 +452,19 @@ mod tests {
         assert_eq!(from_h.max, (1_000_000.0 - 20.0) * 0.5);
 
         assert_eq!(TickHistogram::new().percentiles(overhead, ns_per_tick).max, 0.0);
+    }
+
+    #[test]
+    fn the_timer_step_is_the_common_divisor_of_the_differences() {
+        // A counter that adds 26 every 10 ns, read at uneven moments.
+        assert_eq!(step_of([1_000_014, 1_000_066, 1_000_118, 1_000_196, 1_000_222]), 26);
+        // A counter that moves by single ticks.
+        assert_eq!(step_of([500, 538, 577, 615]), 1);
+        // Repeated reads and too few reads say nothing: 1.
+        assert_eq!(step_of([7, 7, 7]), 1);
+        assert_eq!(step_of([7]), 1);
+        assert_eq!(step_of(std::iter::empty()), 1);
+        // Equal reads among coarse steps do not hide the step.
+        assert_eq!(step_of([52, 52, 104, 104, 130]), 26);
     }
 }

@@ -92,10 +92,12 @@ pub(crate) fn render(run: &Run) -> String {
     );
     let _ = writeln!(
         s,
-        "- method: each call timed alone between two fenced `rdtsc` reads (TSC at {:.3} GHz), minus the median \
-         empty pair ({} ns), in turn with an empty pair and one clock read timed the same way; {} samples for \
-         ttlog-core, {} per peer; each logger in its own process, one at a time",
+        "- method: each call timed alone between two fenced `rdtsc` reads (TSC at {:.3} GHz, advancing in steps \
+         of {} ns here, so single-call figures come in such steps; a {BATCH}-call batch divides the step by \
+         {BATCH}), minus the median empty pair ({} ns), in turn with an empty pair and one clock read timed the \
+         same way; {} samples for ttlog-core, {} per peer; each logger in its own process, one at a time",
         core.ticks_per_ns,
+        ns(core.timer_step_ns),
         ns(core.timer_overhead_ns),
         core.call_samples,
         run.ttlog.call_samples
@@ -160,6 +162,11 @@ pub(crate) fn render(run: &Run) -> String {
     );
     let _ = writeln!(
         s,
+        "| one `rdtsc` in a function call, per call in {BATCH}-call batches like the loggers' | {} | | | | | | | |",
+        ns(core.clock_batch_p50)
+    );
+    let _ = writeln!(
+        s,
         "| one `Instant::now()` in a function call, timed alone the same way | {} | | | | | | | |",
         ns(core.instant_call_p50)
     );
@@ -177,65 +184,10 @@ pub(crate) fn render(run: &Run) -> String {
 
     s.push_str(&snapshot_section(&run.snapshots));
 
-    // The clock read timed exactly as the events are (a call, timed alone):
-    // the event's median is compared with it, like with like.
-    let clock_read = if core.clock_tsc == 1.0 { core.clock_p50 } else { core.instant_call_p50 };
-    let clock_loop = if core.clock_tsc == 1.0 { core.rdtsc_ns } else { core.instant_ns };
-    let clock_name = if core.clock_tsc == 1.0 { "rdtsc" } else { "Instant::now()" };
-    let two = core.tput2 / core.tput1;
-    let vs_ttlog = run.ttlog.call_p50 / core.call_p50;
-    let vs_tracing = run.tracing.call_p50 / core.call_p50;
-    // Persistent rings live in their files' 4 KiB pages (no huge pages for
-    // file mappings): the cost of the file alone shows against in-memory
-    // rings in the same pages; the default in-memory rings are shown beside.
+    let targets = targets(run);
     let small = &run.core_small_pages;
-    let persist = run.core_persist.call_p50 / small.call_p50;
-    let persist_tput = run.core_persist.tput1 / small.tput1;
     let persist_default = run.core_persist.call_p50 / core.call_p50;
     let during = &run.snapshots;
-    let targets: [(String, String, bool); 10] = [
-        (
-            format!("median within 3 ns of one clock read ({clock_name}, timed the same way)"),
-            format!(
-                "{} ns vs {} + 3 = {} ns (the read's loop mean: {} ns)",
-                ns(core.call_p50),
-                ns(clock_read),
-                ns(clock_read + 3.0),
-                ns(clock_loop)
-            ),
-            core.call_p50 <= clock_read + 3.0,
-        ),
-        (
-            "p99.9 ≤ 60 ns".to_owned(),
-            format!("{} ns (one `rdtsc` timed the same way: {} ns)", ns(core.call_p999), ns(core.clock_p999)),
-            core.call_p999 <= 60.0,
-        ),
-        snapshot_target(during),
-        (
-            "disabled ≤ 1 ns (inline in the caller)".to_owned(),
-            format!("{} ns ({} ns behind a function call)", ns(core.disabled_ns), ns(core.disabled_call_ns)),
-            core.disabled_ns <= 1.0,
-        ),
-        ("≥ 30× faster than ttlog 0.1.21 (median)".to_owned(), format!("{vs_ttlog:.1}×"), vs_ttlog >= 30.0),
-        (
-            "≥ 30× faster than tracing + fmt + non_blocking (median)".to_owned(),
-            format!("{vs_tracing:.1}×"),
-            vs_tracing >= 30.0,
-        ),
-        ("2 threads ≥ 1.8× one thread".to_owned(), format!("{two:.2}×"), two >= 1.8),
-        ("≤ 40 ring bytes per event".to_owned(), format!("{:.1}", core.bytes_per_event), core.bytes_per_event <= 40.0),
-        (
-            "persistent rings within 20 % of in-memory rings in the same 4 KiB pages (median; 1-thread throughput)"
-                .to_owned(),
-            format!("{persist:.2}× the time; {persist_tput:.2}× the throughput"),
-            persist <= 1.2 && persist_tput >= 1.0 / 1.2,
-        ),
-        (
-            "0 heap allocations per event after warm-up".to_owned(),
-            format!("{:.3}", core.allocs_per_event),
-            core.allocs_per_event == 0.0,
-        ),
-    ];
     let _ = writeln!(s, "| target (DESIGN.md §4) | measured | result |");
     let _ = writeln!(s, "| --- | --- | --- |");
     for (what, measured, ok) in &targets {
@@ -290,6 +242,95 @@ pub(crate) fn render(run: &Run) -> String {
         let _ = writeln!(s, "note: {n}");
     }
     s
+}
+
+/// The DESIGN.md §4 targets: what, the figures, and whether they pass.
+fn targets(run: &Run) -> [(String, String, bool); 10] {
+    let core = &run.core;
+    // The event's median is compared with the clock read timed exactly as
+    // it is (a call, timed alone; calls in batches), like with like. Under
+    // the monotonic clock only the single-call read is measured.
+    let tsc = core.clock_tsc == 1.0;
+    let clock_read = if tsc { core.clock_p50 } else { core.instant_call_p50 };
+    let clock_batch = if tsc { core.clock_batch_p50 } else { f64::NAN };
+    let clock_loop = if tsc { core.rdtsc_ns } else { core.instant_ns };
+    let clock_name = if tsc { "rdtsc" } else { "Instant::now()" };
+    let median_alone = core.call_p50 <= clock_read + 3.0;
+    let median_batched = clock_batch.is_nan() || core.batch_p50 <= clock_batch + 3.0;
+    let two = core.tput2 / core.tput1;
+    // A call timed alone cannot cost less than the clock read it contains
+    // timed alone (the fences expose the read's whole latency, which calls
+    // that follow one another overlap): the ratio of single-call medians is
+    // capped at `peer / clock read`, whatever the hot path does. The ratio
+    // is judged on the cost per call in batches, with the capped one beside.
+    let vs_peer = |peer: &Report, name: &str| {
+        let batched = peer.batch_p50 / core.batch_p50;
+        (
+            format!("≥ 30× faster than {name} (median cost per call, {BATCH}-call batches)"),
+            format!(
+                "{batched:.1}× ({} vs {} ns); timed alone {:.1}× ({} vs {} ns, ≈ {:.1}× at best, one clock read \
+                 timed alone at {} ns)",
+                ns(peer.batch_p50),
+                ns(core.batch_p50),
+                peer.call_p50 / core.call_p50,
+                ns(peer.call_p50),
+                ns(core.call_p50),
+                peer.call_p50 / clock_read,
+                ns(clock_read)
+            ),
+            batched >= 30.0,
+        )
+    };
+    // Persistent rings live in their files' 4 KiB pages (no huge pages for
+    // file mappings): the cost of the file alone shows against in-memory
+    // rings in the same pages; the default in-memory rings are shown beside.
+    let small = &run.core_small_pages;
+    let persist = run.core_persist.call_p50 / small.call_p50;
+    let persist_tput = run.core_persist.tput1 / small.tput1;
+    let during = &run.snapshots;
+    [
+        (
+            format!("median within 3 ns of one clock read ({clock_name}, timed the same way: alone and in batches)"),
+            format!(
+                "alone {} ns vs {} + 3 = {} ns; per call in {BATCH}-call batches {} ns vs {} + 3 = {} ns (the \
+                 read's loop mean: {} ns)",
+                ns(core.call_p50),
+                ns(clock_read),
+                ns(clock_read + 3.0),
+                ns(core.batch_p50),
+                ns(clock_batch),
+                ns(clock_batch + 3.0),
+                ns(clock_loop)
+            ),
+            median_alone && median_batched,
+        ),
+        (
+            "p99.9 ≤ 60 ns".to_owned(),
+            format!("{} ns (one `rdtsc` timed the same way: {} ns)", ns(core.call_p999), ns(core.clock_p999)),
+            core.call_p999 <= 60.0,
+        ),
+        snapshot_target(during),
+        (
+            "disabled ≤ 1 ns (inline in the caller)".to_owned(),
+            format!("{} ns ({} ns behind a function call)", ns(core.disabled_ns), ns(core.disabled_call_ns)),
+            core.disabled_ns <= 1.0,
+        ),
+        vs_peer(&run.ttlog, "ttlog 0.1.21"),
+        vs_peer(&run.tracing, "tracing + fmt + non_blocking"),
+        ("2 threads ≥ 1.8× one thread".to_owned(), format!("{two:.2}×"), two >= 1.8),
+        ("≤ 40 ring bytes per event".to_owned(), format!("{:.1}", core.bytes_per_event), core.bytes_per_event <= 40.0),
+        (
+            "persistent rings within 20 % of in-memory rings in the same 4 KiB pages (median; 1-thread throughput)"
+                .to_owned(),
+            format!("{persist:.2}× the time; {persist_tput:.2}× the throughput"),
+            persist <= 1.2 && persist_tput >= 1.0 / 1.2,
+        ),
+        (
+            "0 heap allocations per event after warm-up".to_owned(),
+            format!("{:.3}", core.allocs_per_event),
+            core.allocs_per_event == 0.0,
+        ),
+    ]
 }
 
 /// The snapshots section alone (`hot_path --snapshots`), with the machine
@@ -404,4 +445,65 @@ fn snapshot_note(r: &Report) -> Option<String> {
             r.snapshot_busy * 100.0
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run whose ttlog-core call costs `alone` ns timed alone and `batched`
+    /// ns per call in batches, beside a clock read of 20 ns alone and 10 ns
+    /// in batches, and peers of 450 ns alone and 600 ns in batches.
+    fn run(alone: f64, batched: f64) -> Run {
+        let core = Report {
+            clock_tsc: 1.0,
+            call_p50: alone,
+            batch_p50: batched,
+            clock_p50: 20.0,
+            clock_batch_p50: 10.0,
+            ..Report::default()
+        };
+        let peer = Report { call_p50: 450.0, batch_p50: 600.0, ..Report::default() };
+        let none = Report::default();
+        Run {
+            quick: true,
+            load_before: None,
+            load_after: None,
+            seconds: 1.0,
+            core,
+            core_persist: none,
+            core_small_pages: none,
+            ttlog: peer,
+            tracing: peer,
+            snapshots: none,
+            core_again: none,
+        }
+    }
+
+    fn verdict(run: &Run, starts: &str) -> bool {
+        let t = targets(run);
+        t.iter().find(|(what, ..)| what.starts_with(starts)).map(|(.., ok)| *ok).expect("the target is listed")
+    }
+
+    #[test]
+    fn the_median_must_be_near_the_clock_read_both_alone_and_in_batches() {
+        assert!(verdict(&run(20.0, 12.0), "median within 3 ns"));
+        // Near the read timed alone, 5 ns above it in batches.
+        assert!(!verdict(&run(20.0, 15.0), "median within 3 ns"));
+        // Near it in batches, 10 ns above it alone.
+        assert!(!verdict(&run(30.0, 12.0), "median within 3 ns"));
+    }
+
+    #[test]
+    fn peer_ratios_are_judged_on_the_cost_per_call_in_batches() {
+        // 450 / 20 = 22.5× alone (capped by the 20 ns read), 600 / 12 = 50×.
+        let r = run(20.0, 12.0);
+        assert!(verdict(&r, "≥ 30× faster than ttlog"));
+        let (_, measured, _) =
+            targets(&r).into_iter().find(|(w, ..)| w.starts_with("≥ 30× faster than ttlog")).unwrap();
+        assert!(measured.starts_with("50.0×"), "{measured}");
+        assert!(measured.contains("timed alone 22.5×"), "{measured}");
+        // 600 / 25 = 24×: a miss, whatever the single-call ratio.
+        assert!(!verdict(&run(15.0, 25.0), "≥ 30× faster than tracing"));
+    }
 }

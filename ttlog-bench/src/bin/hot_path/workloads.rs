@@ -237,6 +237,12 @@ report! {
     clock_p50,
     clock_p99,
     clock_p999,
+    /// The same clock read in [`BATCH`]-read batches, per read: median (ns),
+    /// to set beside the enabled call's batches.
+    clock_batch_p50,
+    /// The timer's step (see [`measure::timer_step`]), ns: single-call
+    /// samples come in multiples of it.
+    timer_step_ns,
     /// The same for `Instant::now()` (median, ns).
     instant_call_p50,
     /// Disabled statement written inline in the measuring loop, as in a
@@ -328,6 +334,10 @@ fn measure<E: Fn() + Sync, D: Fn() + Copy>(sizes: Sizes, enabled: &E, disabled: 
         || {},
     );
     let batches = measure::batched(sizes.batches, enabled);
+    let clock_batches = measure::batched(sizes.batches, || {
+        measure::read_tsc();
+    });
+    let step = measure::timer_step(10_000);
 
     let before = measure::allocations();
     measure::loop_mean(sizes.allocs, enabled);
@@ -357,6 +367,8 @@ fn measure<E: Fn() + Sync, D: Fn() + Copy>(sizes: Sizes, enabled: &E, disabled: 
     r.instant_call_p50 = percentiles(instant, overhead, ns_per_tick, 1).p50;
     let b = percentiles(batches, overhead, ns_per_tick, BATCH);
     (r.batch_p50, r.batch_p99, r.batch_p999) = (b.p50, b.p99, b.p999);
+    r.clock_batch_p50 = percentiles(clock_batches, overhead, ns_per_tick, BATCH).p50;
+    r.timer_step_ns = step as f64 * ns_per_tick;
     r
 }
 
