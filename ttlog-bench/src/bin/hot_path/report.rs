@@ -480,9 +480,13 @@ mod tests {
         }
     }
 
+    /// The target whose text starts with `starts`: what, measured, passed.
+    fn target(run: &Run, starts: &str) -> (String, String, bool) {
+        targets(run).into_iter().find(|(what, ..)| what.starts_with(starts)).expect("the target is listed")
+    }
+
     fn verdict(run: &Run, starts: &str) -> bool {
-        let t = targets(run);
-        t.iter().find(|(what, ..)| what.starts_with(starts)).map(|(.., ok)| *ok).expect("the target is listed")
+        target(run, starts).2
     }
 
     #[test]
@@ -499,8 +503,7 @@ mod tests {
         // 450 / 20 = 22.5× alone (capped by the 20 ns read), 600 / 12 = 50×.
         let r = run(20.0, 12.0);
         assert!(verdict(&r, "≥ 30× faster than ttlog"));
-        let (_, measured, _) =
-            targets(&r).into_iter().find(|(w, ..)| w.starts_with("≥ 30× faster than ttlog")).unwrap();
+        let (_, measured, _) = target(&r, "≥ 30× faster than ttlog");
         assert!(measured.starts_with("50.0×"), "{measured}");
         assert!(measured.contains("timed alone 22.5×"), "{measured}");
         // 600 / 25 = 24×: a miss, whatever the single-call ratio.
