@@ -83,12 +83,17 @@ impl Timer {
 /// `f`. Interleaved, so the three series see the same machine: a CPU that
 /// slows down or speeds up during the run moves all three alike, and the
 /// empty pair subtracted from the other two is measured in the same window.
-/// Returns raw ticks `[empty, clock, f]`.
+/// Returns raw ticks `[empty, clock, f]`, and a [`core_probe`] before
+/// every [`PROBE_ROUNDS`] rounds and after the last.
 #[inline(never)]
-pub(crate) fn per_call_interleaved<C: Fn(), F: Fn()>(calls: usize, clock: C, f: F) -> [Vec<u32>; 3] {
+pub(crate) fn per_call_interleaved<C: Fn(), F: Fn()>(calls: usize, clock: C, f: F) -> ([Vec<u32>; 3], Probes) {
     let mut out = [Vec::with_capacity(calls), Vec::with_capacity(calls), Vec::with_capacity(calls)];
+    let mut probes = Vec::with_capacity(calls / PROBE_ROUNDS + 2);
     let ticks_u32 = |t0: u64, t1: u64| u32::try_from(t1.wrapping_sub(t0)).unwrap_or(u32::MAX);
-    for _ in 0..calls {
+    for i in 0..calls {
+        if i % PROBE_ROUNDS == 0 {
+            probes.push(core_probe());
+        }
         let t0 = ticks();
         let t1 = ticks();
         out[0].push(ticks_u32(t0, t1));
@@ -101,7 +106,8 @@ pub(crate) fn per_call_interleaved<C: Fn(), F: Fn()>(calls: usize, clock: C, f: 
         let t1 = ticks();
         out[2].push(ticks_u32(t0, t1));
     }
-    out
+    probes.push(core_probe());
+    (out, Probes(probes))
 }
 
 /// The median of raw tick samples.
@@ -190,23 +196,75 @@ impl TickHistogram {
     }
 }
 
+/// Per-call samples over a time window: all of them, and those of the
+/// blocks that ran with the core to themselves (see [`core_probe`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Window {
+    pub(crate) calls: TickHistogram,
+    pub(crate) empty: TickHistogram,
+    pub(crate) unshared: TickHistogram,
+    /// Blocks, and blocks that ran with the core shared.
+    pub(crate) blocks: u64,
+    pub(crate) shared_blocks: u64,
+    /// The share of the core with the core to itself, [`best_probe`] of
+    /// probes taken before the window.
+    pub(crate) best: f64,
+}
+
+impl Window {
+    /// Empty histograms and the best of 256 probes (about 2 ms).
+    pub(crate) fn calibrate() -> Window {
+        let best = best_probe((0..256).map(|_| core_probe()));
+        Window {
+            calls: TickHistogram::new(),
+            empty: TickHistogram::new(),
+            unshared: TickHistogram::new(),
+            blocks: 0,
+            shared_blocks: 0,
+            best,
+        }
+    }
+
+    /// Share of the blocks that ran with the core shared.
+    pub(crate) fn shared(&self) -> f64 {
+        self.shared_blocks as f64 / self.blocks.max(1) as f64
+    }
+}
+
 /// Times single calls of `f` for `window`, each between its own pair of
 /// [`ticks`] reads and in turn with an empty pair (as
-/// [`per_call_interleaved`] does), into `into` and `empty` (the clock is
-/// looked at every 1 024 rounds, outside the timed pairs).
+/// [`per_call_interleaved`] does), into `into`, in blocks of
+/// [`PROBE_ROUNDS`] rounds (the clock is looked at between blocks, outside
+/// the timed pairs). Each block is judged shared or not as it ends, against
+/// the calibrated best (the histograms keep no order, so this cannot wait
+/// for the end).
 #[inline(never)]
-pub(crate) fn per_call_for<F: Fn()>(window: Duration, into: &mut TickHistogram, empty: &mut TickHistogram, f: F) {
+pub(crate) fn per_call_for<F: Fn()>(window: Duration, into: &mut Window, f: F) {
     let end = Instant::now() + window;
+    let mut block = Vec::with_capacity(PROBE_ROUNDS);
+    let mut before = core_probe();
     while Instant::now() < end {
-        for _ in 0..1024 {
+        for _ in 0..PROBE_ROUNDS {
             let t0 = ticks();
             let t1 = ticks();
-            empty.record(t1.wrapping_sub(t0));
+            into.empty.record(t1.wrapping_sub(t0));
             let t0 = ticks();
             f();
             let t1 = ticks();
-            into.record(t1.wrapping_sub(t0));
+            block.push(t1.wrapping_sub(t0));
         }
+        let after = core_probe();
+        let shared = before.min(after) < SHARED_BELOW * into.best;
+        into.blocks += 1;
+        into.shared_blocks += u64::from(shared);
+        for &t in &block {
+            into.calls.record(t);
+            if !shared {
+                into.unshared.record(t);
+            }
+        }
+        block.clear();
+        before = after;
     }
 }
 
@@ -219,15 +277,155 @@ pub(crate) fn thread_on_cpu() -> Option<Duration> {
     Some(Duration::from_nanos(ns))
 }
 
+/// Rounds of [`per_call_interleaved`] between two [`core_probe`]s (about
+/// half a millisecond of ttlog-core calls).
+pub(crate) const PROBE_ROUNDS: usize = 4_096;
+
+/// Batches of [`batched`] between two [`core_probe`]s.
+pub(crate) const PROBE_BATCHES: usize = 512;
+
+/// A block whose probes found less than this share of the best probe of the
+/// process counts as shared.
+pub(crate) const SHARED_BELOW: f64 = 0.9;
+
+/// How much of its core the calling thread has right now: independent
+/// additions the core retires per cycle, measured over a few microseconds.
+///
+/// A chain of dependent additions runs at one per cycle whoever else uses
+/// the core, so it measures the cycle; four independent chains run as wide
+/// as the core's integer units go (3.8 per cycle on a core with four) when
+/// the thread has the core to itself, and narrower when another hardware
+/// thread of the same core (in a virtual machine: another guest's vCPU on
+/// the sibling thread) takes some of the units. That second case is what
+/// makes work beside a clock read stop hiding under its latency. The cycle
+/// is measured twice, around the wide run, and the shorter taken, so an
+/// interrupt in one of them does not pass for a fast core. NaN off x86-64.
+pub(crate) fn core_probe() -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        const ROUNDS: u64 = 2_048;
+        let t0 = ticks();
+        dependent_adds(ROUNDS);
+        let t1 = ticks();
+        independent_adds(ROUNDS);
+        let t2 = ticks();
+        dependent_adds(ROUNDS);
+        let t3 = ticks();
+        let cycle = t1.wrapping_sub(t0).min(t3.wrapping_sub(t2)) as f64 / (8 * ROUNDS) as f64;
+        let per_add = t2.wrapping_sub(t1).max(1) as f64 / (16 * ROUNDS) as f64;
+        cycle / per_add
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        f64::NAN
+    }
+}
+
+/// `rounds` × 8 additions, each waiting for the one before.
+#[cfg(target_arch = "x86_64")]
+#[inline(never)]
+fn dependent_adds(rounds: u64) {
+    // SAFETY: register arithmetic and a loop on registers the asm declares
+    // as its own; no memory, no stack, no flags the compiler relies on
+    // (`asm!` clobbers flags unless told otherwise).
+    unsafe {
+        core::arch::asm!(
+            "2:",
+            "add {a}, 1", "add {a}, 1", "add {a}, 1", "add {a}, 1",
+            "add {a}, 1", "add {a}, 1", "add {a}, 1", "add {a}, 1",
+            "dec {n}",
+            "jnz 2b",
+            n = inout(reg) rounds => _,
+            a = out(reg) _,
+            options(nostack, nomem),
+        );
+    }
+}
+
+/// `rounds` × 16 additions in four independent chains.
+#[cfg(target_arch = "x86_64")]
+#[inline(never)]
+fn independent_adds(rounds: u64) {
+    // SAFETY: as in `dependent_adds`.
+    unsafe {
+        core::arch::asm!(
+            "2:",
+            "add {a}, 1", "add {b}, 1", "add {c}, 1", "add {d}, 1",
+            "add {a}, 1", "add {b}, 1", "add {c}, 1", "add {d}, 1",
+            "add {a}, 1", "add {b}, 1", "add {c}, 1", "add {d}, 1",
+            "add {a}, 1", "add {b}, 1", "add {c}, 1", "add {d}, 1",
+            "dec {n}",
+            "jnz 2b",
+            n = inout(reg) rounds => _,
+            a = out(reg) _,
+            b = out(reg) _,
+            c = out(reg) _,
+            d = out(reg) _,
+            options(nostack, nomem),
+        );
+    }
+}
+
+/// The probes around each block of samples: `probes[k]` was taken before
+/// block `k` and `probes[k + 1]` after it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Probes(pub(crate) Vec<f64>);
+
+/// The share of the core a thread gets when it has the core to itself: the
+/// 99th percentile of `probes` (NaN when there are none). Not the maximum:
+/// a probe whose two cycle measurements were both interrupted (one in some
+/// ten thousand here) overstates it.
+pub(crate) fn best_probe(probes: impl IntoIterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = probes.into_iter().filter(|p| !p.is_nan()).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_unstable_by(f64::total_cmp);
+    v[(v.len() - 1) * 99 / 100]
+}
+
+impl Probes {
+    /// Whether block `k` ran with its core shared: either probe around it
+    /// found less than [`SHARED_BELOW`] of `best`.
+    fn shared(&self, k: usize, best: f64) -> bool {
+        let around = self.0[k].min(self.0.get(k + 1).copied().unwrap_or(f64::INFINITY));
+        around < SHARED_BELOW * best
+    }
+
+    /// The samples of the blocks (of `per_block` samples each, the last one
+    /// possibly shorter) that ran with the core to themselves, and the share
+    /// of blocks that did not. With no probes (or NaN ones), every block
+    /// counts as unshared.
+    pub(crate) fn unshared<T: Copy>(&self, samples: &[T], per_block: usize, best: f64) -> (Vec<T>, f64) {
+        let blocks = samples.chunks(per_block);
+        let total = blocks.len();
+        let mut kept = Vec::with_capacity(samples.len());
+        let mut shared = 0;
+        for (k, block) in blocks.enumerate() {
+            if k < self.0.len() && self.shared(k, best) {
+                shared += 1;
+            } else {
+                kept.extend_from_slice(block);
+            }
+        }
+        (kept, shared as f64 / total.max(1) as f64)
+    }
+}
+
 /// Calls per batch in [`batched`].
 pub(crate) const BATCH: usize = 16;
 
 /// Times `batches` runs of [`BATCH`] back-to-back calls. Returns raw ticks
-/// per batch.
+/// per batch, and a [`core_probe`] before every [`PROBE_BATCHES`] batches
+/// and after the last.
 #[inline(never)]
-pub(crate) fn batched<F: Fn()>(batches: usize, f: F) -> Vec<u32> {
+pub(crate) fn batched<F: Fn()>(batches: usize, f: F) -> (Vec<u32>, Probes) {
     let mut out = Vec::with_capacity(batches);
-    for _ in 0..batches {
+    let mut probes = Vec::with_capacity(batches / PROBE_BATCHES + 2);
+    for i in 0..batches {
+        if i % PROBE_BATCHES == 0 {
+            probes.push(core_probe());
+        }
         let t0 = ticks();
         for _ in 0..BATCH {
             f();
@@ -235,7 +433,8 @@ pub(crate) fn batched<F: Fn()>(batches: usize, f: F) -> Vec<u32> {
         let t1 = ticks();
         out.push(u32::try_from(t1.wrapping_sub(t0)).unwrap_or(u32::MAX));
     }
-    out
+    probes.push(core_probe());
+    (out, Probes(probes))
 }
 
 /// The timer's step, in ticks: the greatest common divisor of the
@@ -271,6 +470,13 @@ pub(crate) struct Percentiles {
     pub(crate) p99: f64,
     pub(crate) p999: f64,
     pub(crate) max: f64,
+}
+
+impl Percentiles {
+    /// Not measured.
+    pub(crate) fn nan() -> Percentiles {
+        Percentiles { p50: f64::NAN, p99: f64::NAN, p999: f64::NAN, max: f64::NAN }
+    }
 }
 
 /// Percentiles of raw samples after subtracting `overhead` ticks (never
@@ -314,33 +520,43 @@ pub(crate) fn chunked_mean<F: Fn()>(chunks: usize, per_chunk: u64, f: F) -> f64 
 
 /// Events per second with `threads` threads each making `per_thread` calls
 /// of `f` (after `warm_up` untimed calls each), from the moment all are
-/// ready to the moment the last one is done.
-pub(crate) fn throughput<F: Fn() + Sync>(threads: usize, warm_up: u64, per_thread: u64, f: &F) -> f64 {
+/// ready to the moment the last one is done; and the lowest
+/// [`core_probe`] the threads took just before and just after their timed
+/// calls.
+pub(crate) fn throughput<F: Fn() + Sync>(threads: usize, warm_up: u64, per_thread: u64, f: &F) -> (f64, f64) {
     let ready = Barrier::new(threads + 1);
     let done = Barrier::new(threads + 1);
-    let elapsed = std::thread::scope(|s| {
-        for i in 0..threads {
-            let (ready, done) = (&ready, &done);
-            std::thread::Builder::new()
-                .name(format!("bench-{i}"))
-                .spawn_scoped(s, move || {
-                    for _ in 0..warm_up {
-                        f();
-                    }
-                    ready.wait();
-                    for _ in 0..black_box(per_thread) {
-                        f();
-                    }
-                    done.wait();
-                })
-                .expect("spawn a benchmark thread");
-        }
+    let (elapsed, probe) = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|i| {
+                let (ready, done) = (&ready, &done);
+                std::thread::Builder::new()
+                    .name(format!("bench-{i}"))
+                    .spawn_scoped(s, move || {
+                        for _ in 0..warm_up {
+                            f();
+                        }
+                        let before = core_probe();
+                        ready.wait();
+                        for _ in 0..black_box(per_thread) {
+                            f();
+                        }
+                        let after = core_probe();
+                        done.wait();
+                        before.min(after)
+                    })
+                    .expect("spawn a benchmark thread")
+            })
+            .collect();
         ready.wait();
         let start = Instant::now();
         done.wait();
-        start.elapsed()
+        let elapsed = start.elapsed();
+        let probe =
+            workers.into_iter().map(|w| w.join().expect("a benchmark thread panicked")).fold(f64::NAN, f64::min);
+        (elapsed, probe)
     });
-    (threads as u64 * per_thread) as f64 / elapsed.as_secs_f64()
+    ((threads as u64 * per_thread) as f64 / elapsed.as_secs_f64(), probe)
 }
 
 /// Cost of one clock read: `rdtsc` and `Instant::now()`, back to back in
@@ -452,6 +668,31 @@ mod tests {
         assert_eq!(from_h.max, (1_000_000.0 - 20.0) * 0.5);
 
         assert_eq!(TickHistogram::new().percentiles(overhead, ns_per_tick).max, 0.0);
+    }
+
+    #[test]
+    fn blocks_whose_probes_found_the_core_shared_are_left_out() {
+        // Four blocks (the last one short) and the five probes around them:
+        // the probe between blocks 1 and 2 found the core shared, so both
+        // are left out; 3.6 is within 90 % of the best 3.7.
+        let probes = Probes(vec![3.7, 3.7, 2.5, 3.7, 3.6]);
+        let samples = [1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4];
+        let (kept, shared) = probes.unshared(&samples, 3, 3.7);
+        assert_eq!(kept, [1, 1, 1, 4, 4]);
+        assert_eq!(shared, 0.5);
+        // Where the probe measures nothing (NaN), no block is left out.
+        let (kept, shared) = Probes(vec![f64::NAN; 3]).unshared(&[1, 2, 3, 4], 2, f64::NAN);
+        assert_eq!((kept, shared), (vec![1, 2, 3, 4], 0.0));
+    }
+
+    #[test]
+    fn the_best_probe_ignores_a_rare_overstated_one() {
+        let mut probes = vec![3.7; 300];
+        probes.extend([6.0, f64::NAN, 2.4]);
+        assert_eq!(best_probe(probes), 3.7);
+        assert_eq!(best_probe([2.4, 3.7]), 2.4);
+        assert!(best_probe([]).is_nan());
+        assert!(best_probe([f64::NAN]).is_nan());
     }
 
     #[test]

@@ -26,7 +26,9 @@
 //! before and one after, so that a change in the machine's load during the
 //! run weighs on both columns alike.
 
-use crate::measure::{self, BATCH, TickHistogram, Timer, percentiles};
+use crate::measure::{
+    self, BATCH, PROBE_BATCHES, PROBE_ROUNDS, Percentiles, TickHistogram, Timer, Window, percentiles,
+};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::Barrier;
@@ -256,6 +258,28 @@ report! {
     /// Events per second, one thread and two threads (best of the rounds).
     tput1,
     tput2,
+    /// The best [`measure::core_probe`] of the process: independent
+    /// additions per cycle with the core to itself.
+    core_best,
+    /// Share of the per-call blocks, of the batched blocks, and of the
+    /// throughput rounds that ran with the core shared (see
+    /// [`measure::core_probe`]).
+    call_shared,
+    batch_shared,
+    tput_shared,
+    /// The figures above from the blocks (rounds) that ran with the core
+    /// to themselves only: enabled call per call (median, p99, p99.9), the
+    /// clock read per call (median, p99.9), per call in batches (the call,
+    /// the clock read), throughput (NaN when every round was shared).
+    u_call_p50,
+    u_call_p99,
+    u_call_p999,
+    u_clock_p50,
+    u_clock_p999,
+    u_batch_p50,
+    u_clock_batch_p50,
+    u_tput1,
+    u_tput2,
     /// Ring bytes per event (ttlog-core only).
     bytes_per_event,
     /// 1 if the logger demonstrably recorded the event, 0 if not, NaN if not checked.
@@ -275,6 +299,12 @@ report! {
     snap_p999,
     snap_max,
     snap_samples,
+    /// Share of the blocks of each window that ran with the core shared,
+    /// and each window's p99.9 over the other blocks.
+    quiet_shared,
+    snap_shared,
+    u_quiet_p999,
+    u_snap_p999,
     /// Seconds each of the two windows lasted.
     snap_window_s,
     /// Seconds the producer spent on a CPU without snapshots, and during
@@ -319,22 +349,22 @@ fn measure<E: Fn() + Sync, D: Fn() + Copy>(sizes: Sizes, enabled: &E, disabled: 
         enabled();
     }
 
-    let [empty, clock, per_call] = measure::per_call_interleaved(
+    let ([empty, clock, per_call], call_probes) = measure::per_call_interleaved(
         sizes.per_call,
         || {
             measure::read_tsc();
         },
         enabled,
     );
-    let [_, instant, _] = measure::per_call_interleaved(
+    let ([_, instant, _], _) = measure::per_call_interleaved(
         sizes.per_call / 10,
         || {
             measure::read_instant();
         },
         || {},
     );
-    let batches = measure::batched(sizes.batches, enabled);
-    let clock_batches = measure::batched(sizes.batches, || {
+    let (batches, batch_probes) = measure::batched(sizes.batches, enabled);
+    let (clock_batches, clock_batch_probes) = measure::batched(sizes.batches, || {
         measure::read_tsc();
     });
     let step = measure::timer_step(10_000);
@@ -346,13 +376,26 @@ fn measure<E: Fn() + Sync, D: Fn() + Copy>(sizes: Sizes, enabled: &E, disabled: 
     r.disabled_ns = measure::chunked_mean(sizes.disabled_chunks, 100_000, disabled);
     r.disabled_call_ns = measure::chunked_mean(sizes.disabled_chunks, 100_000, || behind_a_call(disabled));
 
-    let (mut t1, mut t2) = (0.0f64, 0.0f64);
+    // (rate, lowest probe) of each round.
+    let mut rounds: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
     for _ in 0..sizes.rounds {
-        t1 = t1.max(measure::throughput(1, sizes.warm_up, sizes.per_thread, enabled));
-        t2 = t2.max(measure::throughput(2, sizes.warm_up, sizes.per_thread, enabled));
+        rounds[0].push(measure::throughput(1, sizes.warm_up, sizes.per_thread, enabled));
+        rounds[1].push(measure::throughput(2, sizes.warm_up, sizes.per_thread, enabled));
     }
-    r.tput1 = t1;
-    r.tput2 = t2;
+
+    // The blocks that ran with the core to themselves, against the best
+    // probe of the whole process (see `measure::core_probe`).
+    let best = measure::best_probe(
+        [&call_probes, &batch_probes, &clock_batch_probes]
+            .iter()
+            .flat_map(|p| p.0.iter().copied())
+            .chain(rounds.iter().flatten().map(|&(_, probe)| probe)),
+    );
+    let (u_call, call_shared) = call_probes.unshared(&per_call, PROBE_ROUNDS, best);
+    let (u_clock, _) = call_probes.unshared(&clock, PROBE_ROUNDS, best);
+    let (u_batches, batch_shared) = batch_probes.unshared(&batches, PROBE_BATCHES, best);
+    let (u_clock_batches, _) = clock_batch_probes.unshared(&clock_batches, PROBE_BATCHES, best);
+    (r.core_best, r.call_shared, r.batch_shared) = (best, call_shared, batch_shared);
 
     let ns_per_tick = timer.ns_per_tick();
     r.ticks_per_ns = 1.0 / ns_per_tick;
@@ -360,15 +403,34 @@ fn measure<E: Fn() + Sync, D: Fn() + Copy>(sizes: Sizes, enabled: &E, disabled: 
     let overhead = measure::median_ticks(&empty);
     r.timer_overhead_ns = overhead as f64 * ns_per_tick;
     r.call_samples = per_call.len() as f64;
-    let p = percentiles(per_call, overhead, ns_per_tick, 1);
+    let pct = |samples: Vec<u32>, per: usize| {
+        if samples.is_empty() { Percentiles::nan() } else { percentiles(samples, overhead, ns_per_tick, per) }
+    };
+    let p = pct(per_call, 1);
     (r.call_p50, r.call_p99, r.call_p999, r.call_max) = (p.p50, p.p99, p.p999, p.max);
-    let c = percentiles(clock, overhead, ns_per_tick, 1);
+    let c = pct(clock, 1);
     (r.clock_p50, r.clock_p99, r.clock_p999) = (c.p50, c.p99, c.p999);
-    r.instant_call_p50 = percentiles(instant, overhead, ns_per_tick, 1).p50;
-    let b = percentiles(batches, overhead, ns_per_tick, BATCH);
+    r.instant_call_p50 = pct(instant, 1).p50;
+    let b = pct(batches, BATCH);
     (r.batch_p50, r.batch_p99, r.batch_p999) = (b.p50, b.p99, b.p999);
-    r.clock_batch_p50 = percentiles(clock_batches, overhead, ns_per_tick, BATCH).p50;
+    r.clock_batch_p50 = pct(clock_batches, BATCH).p50;
     r.timer_step_ns = step as f64 * ns_per_tick;
+
+    let p = pct(u_call, 1);
+    (r.u_call_p50, r.u_call_p99, r.u_call_p999) = (p.p50, p.p99, p.p999);
+    let c = pct(u_clock, 1);
+    (r.u_clock_p50, r.u_clock_p999) = (c.p50, c.p999);
+    r.u_batch_p50 = pct(u_batches, BATCH).p50;
+    r.u_clock_batch_p50 = pct(u_clock_batches, BATCH).p50;
+
+    let shared_round = |&(_, probe): &(f64, f64)| probe < measure::SHARED_BELOW * best;
+    let fastest = |rs: &[(f64, f64)], unshared_only: bool| {
+        rs.iter().filter(|x| !unshared_only || !shared_round(x)).map(|&(rate, _)| rate).fold(f64::NAN, f64::max)
+    };
+    (r.tput1, r.tput2) = (fastest(&rounds[0], false), fastest(&rounds[1], false));
+    (r.u_tput1, r.u_tput2) = (fastest(&rounds[0], true), fastest(&rounds[1], true));
+    let all_rounds: Vec<_> = rounds.iter().flatten().collect();
+    r.tput_shared = all_rounds.iter().filter(|x| shared_round(x)).count() as f64 / all_rounds.len().max(1) as f64;
     r
 }
 
@@ -568,71 +630,64 @@ fn snapshots_into(dir: &Path, window: Duration) -> Result<Report, String> {
     let release = Barrier::new(IDLE_THREADS + 1);
     let stop = AtomicBool::new(false);
 
-    let ((quiet, quiet_empty, quiet_cpu), (during, during_empty, during_cpu, start, end), (written, writer_cpu)) =
-        std::thread::scope(|s| {
-            for i in 0..IDLE_THREADS {
-                let (filled, release) = (&filled, &release);
-                std::thread::Builder::new()
-                    .name(format!("idle-{i}"))
-                    .spawn_scoped(s, move || {
-                        for _ in 0..CAPACITY_EVENTS * 2 {
-                            enabled();
-                        }
-                        filled.wait();
-                        release.wait();
-                    })
-                    .expect("spawn a benchmark thread");
+    let ((quiet, quiet_cpu), (during, during_cpu, start, end), (written, writer_cpu)) = std::thread::scope(|s| {
+        for i in 0..IDLE_THREADS {
+            let (filled, release) = (&filled, &release);
+            std::thread::Builder::new()
+                .name(format!("idle-{i}"))
+                .spawn_scoped(s, move || {
+                    for _ in 0..CAPACITY_EVENTS * 2 {
+                        enabled();
+                    }
+                    filled.wait();
+                    release.wait();
+                })
+                .expect("spawn a benchmark thread");
+        }
+        // The rest runs inside a closure so that the idle threads are
+        // released however it ends.
+        let measured = (|| {
+            // Warm-up: the main ring full, then overwriting.
+            for _ in 0..CAPACITY_EVENTS * 4 {
+                enabled();
             }
-            // The rest runs inside a closure so that the idle threads are
-            // released however it ends.
-            let measured = (|| {
-                // Warm-up: the main ring full, then overwriting.
-                for _ in 0..CAPACITY_EVENTS * 4 {
-                    enabled();
-                }
-                filled.wait();
-                let mut quiet = TickHistogram::new();
-                let mut quiet_empty = TickHistogram::new();
-                let cpu = Cpu::start();
-                measure::per_call_for(window / 2, &mut quiet, &mut quiet_empty, enabled);
-                let mut quiet_cpu = cpu.stop();
+            filled.wait();
+            let mut quiet = Window::calibrate();
+            let cpu = Cpu::start();
+            measure::per_call_for(window / 2, &mut quiet, enabled);
+            let mut quiet_cpu = cpu.stop();
 
-                let writer = std::thread::Builder::new()
-                    .name("snapshots".into())
-                    .spawn_scoped(s, || {
-                        let mut written: Vec<Written> = Vec::new();
-                        let cpu = Cpu::start();
-                        while !stop.load(Ordering::Relaxed) {
-                            let start = Instant::now();
-                            let path =
-                                trace.request_snapshot("bench").map_err(|e| format!("writing a snapshot: {e}"))?;
-                            written.push(Written { start, end: Instant::now(), path });
-                        }
-                        Ok::<_, String>((written, cpu.stop()))
-                    })
-                    .map_err(|e| format!("spawning the snapshot thread: {e}"))?;
-                let mut during = TickHistogram::new();
-                let mut during_empty = TickHistogram::new();
-                let start = Instant::now();
-                let cpu = Cpu::start();
-                measure::per_call_for(window, &mut during, &mut during_empty, enabled);
-                let during_cpu = cpu.stop();
-                let end = Instant::now();
-                stop.store(true, Ordering::Relaxed);
-                let written = writer.join().map_err(|_| "the snapshot thread panicked".to_owned())??;
+            let writer = std::thread::Builder::new()
+                .name("snapshots".into())
+                .spawn_scoped(s, || {
+                    let mut written: Vec<Written> = Vec::new();
+                    let cpu = Cpu::start();
+                    while !stop.load(Ordering::Relaxed) {
+                        let start = Instant::now();
+                        let path = trace.request_snapshot("bench").map_err(|e| format!("writing a snapshot: {e}"))?;
+                        written.push(Written { start, end: Instant::now(), path });
+                    }
+                    Ok::<_, String>((written, cpu.stop()))
+                })
+                .map_err(|e| format!("spawning the snapshot thread: {e}"))?;
+            let mut during = Window::calibrate();
+            during.best = during.best.max(quiet.best);
+            let start = Instant::now();
+            let cpu = Cpu::start();
+            measure::per_call_for(window, &mut during, enabled);
+            let during_cpu = cpu.stop();
+            let end = Instant::now();
+            stop.store(true, Ordering::Relaxed);
+            let written = writer.join().map_err(|_| "the snapshot thread panicked".to_owned())??;
 
-                let cpu = Cpu::start();
-                measure::per_call_for(window / 2, &mut quiet, &mut quiet_empty, enabled);
-                quiet_cpu += cpu.stop();
-                Ok::<_, String>((
-                    (quiet, quiet_empty, quiet_cpu),
-                    (during, during_empty, during_cpu, start, end),
-                    written,
-                ))
-            })();
-            release.wait();
-            measured
-        })?;
+            let cpu = Cpu::start();
+            measure::per_call_for(window / 2, &mut quiet, enabled);
+            quiet_cpu += cpu.stop();
+            Ok::<_, String>(((quiet, quiet_cpu), (during, during_cpu, start, end), written))
+        })();
+        release.wait();
+        measured
+    })?;
 
     let last = &written.last().ok_or("no snapshot was written during the window")?.path;
     let snap = ttlog_core::snapshot::Snapshot::open(last).map_err(|e| format!("reading {}: {e}", last.display()))?;
@@ -653,9 +708,13 @@ fn snapshots_into(dir: &Path, window: Duration) -> Result<Report, String> {
     let ns_per_tick = timer.ns_per_tick();
     let mut r = Report {
         ticks_per_ns: 1.0 / ns_per_tick,
-        timer_overhead_ns: quiet_empty.median() as f64 * ns_per_tick,
-        quiet_samples: quiet.samples() as f64,
-        snap_samples: during.samples() as f64,
+        timer_overhead_ns: quiet.empty.median() as f64 * ns_per_tick,
+        quiet_samples: quiet.calls.samples() as f64,
+        snap_samples: during.calls.samples() as f64,
+        quiet_shared: quiet.shared(),
+        snap_shared: during.shared(),
+        core_best: quiet.best.max(during.best),
+        timer_step_ns: measure::timer_step(10_000) as f64 * ns_per_tick,
         snap_window_s: window.as_secs_f64(),
         quiet_cpu_s: quiet_cpu,
         snap_cpu_s: during_cpu,
@@ -673,9 +732,15 @@ fn snapshots_into(dir: &Path, window: Duration) -> Result<Report, String> {
     let inside: Duration = written.iter().map(|w| w.end.min(end).saturating_duration_since(w.start.max(start))).sum();
     r.snapshot_busy = inside.as_secs_f64() / (end - start).as_secs_f64();
     // Each window's calls minus the median empty pair of the same window.
-    let q = quiet.percentiles(quiet_empty.median(), ns_per_tick);
+    let (quiet_overhead, during_overhead) = (quiet.empty.median(), during.empty.median());
+    let unshared_p999 = |h: TickHistogram, overhead: u64| {
+        if h.samples() == 0 { f64::NAN } else { h.percentiles(overhead, ns_per_tick).p999 }
+    };
+    r.u_quiet_p999 = unshared_p999(quiet.unshared, quiet_overhead);
+    r.u_snap_p999 = unshared_p999(during.unshared, during_overhead);
+    let q = quiet.calls.percentiles(quiet_overhead, ns_per_tick);
     (r.quiet_p50, r.quiet_p99, r.quiet_p999, r.quiet_max) = (q.p50, q.p99, q.p999, q.max);
-    let d = during.percentiles(during_empty.median(), ns_per_tick);
+    let d = during.calls.percentiles(during_overhead, ns_per_tick);
     (r.snap_p50, r.snap_p99, r.snap_p999, r.snap_max) = (d.p50, d.p99, d.p999, d.max);
     Ok(r)
 }
