@@ -254,7 +254,7 @@ pub(crate) fn per_call_for<F: Fn()>(window: Duration, into: &mut Window, f: F) {
             block.push(t1.wrapping_sub(t0));
         }
         let after = core_probe();
-        let shared = before.min(after) < SHARED_BELOW * into.best;
+        let shared = is_shared(before.min(after), into.best);
         into.blocks += 1;
         into.shared_blocks += u64::from(shared);
         for &t in &block {
@@ -287,6 +287,13 @@ pub(crate) const PROBE_BATCHES: usize = 512;
 /// A block whose probes found less than this share of the best probe of the
 /// process counts as shared.
 pub(crate) const SHARED_BELOW: f64 = 0.9;
+
+/// Whether a block (or round) whose lowest probe was `lowest` ran with its
+/// core shared, against the process's `best` probe. Never with NaN probes
+/// (where the probe measures nothing).
+pub(crate) fn is_shared(lowest: f64, best: f64) -> bool {
+    lowest < SHARED_BELOW * best
+}
 
 /// How much of its core the calling thread has right now: independent
 /// additions the core retires per cycle, measured over a few microseconds.
@@ -388,8 +395,7 @@ impl Probes {
     /// Whether block `k` ran with its core shared: either probe around it
     /// found less than [`SHARED_BELOW`] of `best`.
     fn shared(&self, k: usize, best: f64) -> bool {
-        let around = self.0[k].min(self.0.get(k + 1).copied().unwrap_or(f64::INFINITY));
-        around < SHARED_BELOW * best
+        is_shared(self.0[k].min(self.0.get(k + 1).copied().unwrap_or(f64::INFINITY)), best)
     }
 
     /// The samples of the blocks (of `per_block` samples each, the last one

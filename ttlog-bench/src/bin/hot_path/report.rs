@@ -316,15 +316,6 @@ fn targets(run: &Run) -> [(String, String, bool); 10] {
     let clock_batch = if tsc { core.clock_batch_p50 } else { f64::NAN };
     let clock_loop = if tsc { core.rdtsc_ns } else { core.instant_ns };
     let clock_name = if tsc { "rdtsc" } else { "Instant::now()" };
-    // Where blocks ran with the core shared, the same figure over the
-    // other blocks, beside the verdict on all samples.
-    let unshared = |share: f64, text: String| {
-        if share > 0.0 {
-            format!("; only blocks with the core to itself ({} shared): {text}", percent(share))
-        } else {
-            String::new()
-        }
-    };
     let step = core.timer_step_ns;
     let median_alone = within(core.call_p50, clock_read + 3.0, step);
     let median_batched = clock_batch.is_nan() || core.batch_p50 <= clock_batch + 3.0;
@@ -373,8 +364,8 @@ fn targets(run: &Run) -> [(String, String, bool); 10] {
                 ns(clock_batch),
                 ns(clock_batch + 3.0),
                 ns(clock_loop),
-                unshared(
-                    core.call_shared.max(core.batch_shared),
+                unshared_note(
+                    &[core.call_shared.max(core.batch_shared)],
                     format!(
                         "alone {} vs {} ns, in batches {} vs {} ns",
                         ns(core.u_call_p50),
@@ -392,8 +383,8 @@ fn targets(run: &Run) -> [(String, String, bool); 10] {
                 "{} ns (one `rdtsc` timed the same way: {} ns){}",
                 ns(core.call_p999),
                 ns(core.clock_p999),
-                unshared(
-                    core.call_shared,
+                unshared_note(
+                    &[core.call_shared],
                     format!("{} ns (`rdtsc`: {} ns)", ns(core.u_call_p999), ns(core.u_clock_p999))
                 )
             ),
@@ -411,7 +402,7 @@ fn targets(run: &Run) -> [(String, String, bool); 10] {
             "2 threads ≥ 1.8× one thread".to_owned(),
             format!(
                 "{two:.2}×{}",
-                unshared(core.tput_shared, format!("{} (rounds)", ratio(core.u_tput2 / core.u_tput1)))
+                unshared_note(&[core.tput_shared], format!("{} (rounds)", ratio(core.u_tput2 / core.u_tput1)))
             ),
             two >= 1.8,
         ),
@@ -534,6 +525,17 @@ fn percent(v: f64) -> String {
     if v.is_nan() { "–".to_owned() } else { format!("{:.0} %", v * 100.0) }
 }
 
+/// Where some blocks ran with the core shared (`shares`, one per window),
+/// `text` (the same figures over the other blocks) to set beside a verdict
+/// on all samples; nothing otherwise.
+fn unshared_note(shares: &[f64], text: String) -> String {
+    if !shares.iter().any(|&share| share > 0.0) {
+        return String::new();
+    }
+    let shares: Vec<String> = shares.iter().map(|&share| percent(share)).collect();
+    format!("; only blocks with the core to itself ({} shared): {text}", shares.join(" and "))
+}
+
 /// Whether a single-call figure `value` meets `≤ target`, to the timer's
 /// `step` (ns): such figures come in whole steps (less the empty pair,
 /// itself whole steps), so they are compared with the target rounded to the
@@ -552,17 +554,10 @@ fn snapshot_target(r: &Report) -> (String, String, bool) {
             "{} ns (without snapshots {} ns){}",
             ns(r.snap_p999),
             ns(r.quiet_p999),
-            if r.snap_shared > 0.0 || r.quiet_shared > 0.0 {
-                format!(
-                    "; only blocks with the core to itself ({} and {} shared): {} ns (without snapshots {} ns)",
-                    percent(r.snap_shared),
-                    percent(r.quiet_shared),
-                    ns(r.u_snap_p999),
-                    ns(r.u_quiet_p999)
-                )
-            } else {
-                String::new()
-            }
+            unshared_note(
+                &[r.snap_shared, r.quiet_shared],
+                format!("{} ns (without snapshots {} ns)", ns(r.u_snap_p999), ns(r.u_quiet_p999))
+            )
         ),
         within(r.snap_p999, 60.0, r.timer_step_ns),
     )

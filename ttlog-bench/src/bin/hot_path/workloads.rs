@@ -423,7 +423,7 @@ fn measure<E: Fn() + Sync, D: Fn() + Copy>(sizes: Sizes, enabled: &E, disabled: 
     r.u_batch_p50 = pct(u_batches, BATCH).p50;
     r.u_clock_batch_p50 = pct(u_clock_batches, BATCH).p50;
 
-    let shared_round = |&(_, probe): &(f64, f64)| probe < measure::SHARED_BELOW * best;
+    let shared_round = |&(_, probe): &(f64, f64)| measure::is_shared(probe, best);
     let fastest = |rs: &[(f64, f64)], unshared_only: bool| {
         rs.iter().filter(|x| !unshared_only || !shared_round(x)).map(|&(rate, _)| rate).fold(f64::NAN, f64::max)
     };
