@@ -2,9 +2,13 @@
 //! `testdata/README.md`):
 //!
 //! ```sh
-//! cargo run -p ttlog-core --example gen_testdata            # writes ./testdata
-//! cargo run -p ttlog-core --example gen_testdata -- OUT_DIR
+//! cargo run -p ttlog-core --example gen_testdata                    # every case, into ./testdata
+//! cargo run -p ttlog-core --example gen_testdata -- OUT_DIR         # every case, elsewhere
+//! cargo run -p ttlog-core --example gen_testdata -- OUT_DIR periodic # only these cases
 //! ```
+//!
+//! Files of a format version are never regenerated in `testdata/` (they are
+//! the compatibility promise): name the new cases only.
 //!
 //! Each file comes from its own child process (this program re-executed with
 //! `TTLOG_GEN_CASE` set), so each holds exactly the events of its case: one
@@ -20,7 +24,7 @@ use std::process::Command;
 use ttlog_core::snapshot::{Snapshot, SnapshotMeta, encode_chunked, file_name, format, write_file};
 use ttlog_core::{Trace, debug, error, info, warn};
 
-const CASES: [&str; 5] = ["normal", "many-threads", "panic", "chunked", "legacy"];
+const CASES: [&str; 6] = ["normal", "many-threads", "panic", "chunked", "legacy", "periodic"];
 
 fn install(out: &Path) -> Trace {
     Trace::builder()
@@ -99,6 +103,36 @@ fn child(case: &str, out: &Path) {
             let bytes = encode_chunked(&ttlog_core::capture(), &meta, 100);
             write_file(out, &file_name("testdata", meta.pid, meta.created_at_ns, "chunked"), &bytes).expect("write");
         }
+        "periodic" => {
+            // One process, two overlapping snapshots: 600 events, a periodic
+            // snapshot, 400 more, then a panic in another thread. The ring
+            // (16 KiB, about 680 of these events) has overwritten the oldest
+            // by the panic snapshot, which still repeats the newest of the
+            // first one.
+            let _trace = Trace::builder()
+                .service("testdata")
+                .capacity_bytes(16 << 10)
+                .storage_path(out)
+                .snapshot_on_signals(false)
+                .snapshot_interval(None)
+                .install()
+                .expect("install");
+            for i in 0..600u64 {
+                info!("tick", n = i);
+            }
+            _trace.request_snapshot("periodic").expect("snapshot");
+            for i in 600..1000u64 {
+                info!("tick", n = i);
+            }
+            let exploder = std::thread::Builder::new()
+                .name("exploder".into())
+                .spawn(|| {
+                    error!("giving up", after = 1000u64);
+                    panic!("boom after the periodic snapshot");
+                })
+                .expect("spawn");
+            assert!(exploder.join().is_err());
+        }
         "legacy" => {
             let trace = ttlog::trace::Trace::init(4096, 64, "legacy-svc", Some(out.to_str().expect("utf-8 path")));
             trace.set_level(ttlog::event::LogLevel::TRACE);
@@ -124,6 +158,17 @@ fn only_bin(dir: &Path) -> PathBuf {
     bins.into_iter().next().expect("one")
 }
 
+/// The one `.bin` file in `dir` whose name ends with `suffix`.
+fn bin_with(dir: &Path, suffix: &str) -> PathBuf {
+    let found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .collect();
+    assert_eq!(found.len(), 1, "expected one *{suffix} in {}: {found:?}", dir.display());
+    found.into_iter().next().expect("one")
+}
+
 fn main() {
     if let Ok(case) = std::env::var("TTLOG_GEN_CASE") {
         let out = PathBuf::from(std::env::var_os("TTLOG_GEN_OUT").expect("TTLOG_GEN_OUT"));
@@ -136,7 +181,12 @@ fn main() {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").join("testdata"));
     std::fs::create_dir_all(&target).expect("create testdata dir");
     let exe = std::env::current_exe().expect("current exe");
-    for case in CASES {
+    let named: Vec<String> = std::env::args().skip(2).collect();
+    for n in &named {
+        assert!(CASES.contains(&n.as_str()), "unknown case {n} (cases: {CASES:?})");
+    }
+    let cases: Vec<&str> = CASES.into_iter().filter(|c| named.is_empty() || named.iter().any(|n| n == c)).collect();
+    for case in &cases {
         let tmp = tempfile::tempdir().expect("temp dir");
         let out = Command::new(&exe)
             .env("TTLOG_GEN_CASE", case)
@@ -144,13 +194,22 @@ fn main() {
             .output()
             .expect("run child");
         assert!(out.status.success(), "case {case} failed: {}", String::from_utf8_lossy(&out.stderr));
-        let file = only_bin(tmp.path());
-        let name = match case {
-            "legacy" => "legacy-0.1.21.bin".to_owned(),
-            other => format!("{other}.bin"),
+        let files: Vec<(PathBuf, String)> = match *case {
+            "legacy" => vec![(only_bin(tmp.path()), "legacy-0.1.21.bin".to_owned())],
+            // Named by reason: periodic-1.bin, then periodic-2-panic.bin.
+            "periodic" => vec![
+                (bin_with(tmp.path(), "-periodic.bin"), "periodic-1.bin".to_owned()),
+                (bin_with(tmp.path(), "-panic.bin"), "periodic-2-panic.bin".to_owned()),
+            ],
+            other => vec![(only_bin(tmp.path()), format!("{other}.bin"))],
         };
-        std::fs::copy(&file, target.join(&name)).expect("copy");
-        println!("{name}: {} bytes", std::fs::metadata(target.join(&name)).expect("stat").len());
+        for (file, name) in files {
+            std::fs::copy(&file, target.join(&name)).expect("copy");
+            println!("{name}: {} bytes", std::fs::metadata(target.join(&name)).expect("stat").len());
+        }
+    }
+    if !cases.contains(&"chunked") {
+        return;
     }
 
     // Damaged copies of chunked.bin.

@@ -96,6 +96,12 @@ struct ProcessFile {
     /// Words of a ring file's header.
     ring_header_words: u32,
     clock: ClockEntry,
+    /// The process instance of its snapshots
+    /// ([`process_instance`](crate::snapshot::process_instance)), so that a
+    /// recovered ring and the snapshots of the same process share it. Empty
+    /// in files of earlier versions.
+    #[serde(default)]
+    instance: String,
 }
 
 /// The persistent-ring directory of this process, once installed.
@@ -168,6 +174,7 @@ impl Persist {
             library: concat!("ttlog-core ", env!("CARGO_PKG_VERSION")).to_owned(),
             ring_header_words: RING_HEADER_WORDS as u32,
             clock: clock_entry(&Calibration::quick()),
+            instance: crate::snapshot::process_instance(),
         };
         let p = Persist {
             dir,
@@ -667,6 +674,7 @@ pub fn recover_bytes(files: &RingFiles<'_>) -> Result<RecoveredCapture, String> 
         pid: p.pid,
         created_at_ns: crate::snapshot::now_utc_ns(),
         panic: None,
+        instance: (!p.instance.is_empty()).then_some(p.instance),
     };
     Ok(RecoveredCapture { capture, meta, problems })
 }

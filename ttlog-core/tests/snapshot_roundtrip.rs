@@ -2,7 +2,7 @@
 //! copies of them still give every intact chunk with a precise error.
 
 use std::sync::{Mutex, OnceLock};
-use ttlog_core::snapshot::{FormatVersion, Problem, Snapshot, format};
+use ttlog_core::snapshot::{ChunkStats, FormatVersion, Problem, Snapshot, format};
 use ttlog_core::{Event, Trace, Value};
 
 struct Fixture {
@@ -90,8 +90,11 @@ fn request_snapshot_round_trips_every_kind_across_threads() {
 
     let snap = Snapshot::open(&path).unwrap();
     assert!(snap.is_complete(), "{:?}", snap.problems());
-    assert_eq!(snap.version(), FormatVersion::Chunked { major: 1, minor: 0 });
+    assert_eq!(snap.version(), FormatVersion::Chunked { major: 1, minor: 1 });
+    // Format 1.1: indexed, so opened without reading the chunks.
+    assert!(snap.reads_lazily());
     let h = snap.header();
+    assert_eq!(h.instance.as_deref(), Some(ttlog_core::snapshot::process_instance().as_str()));
     assert_eq!(h.service, "roundtrip");
     assert_eq!(h.reason, "round/trip");
     assert_eq!(h.pid, std::process::id());
@@ -118,6 +121,14 @@ fn request_snapshot_round_trips_every_kind_across_threads() {
     assert_eq!(e.field("d"), Some(&Value::Str("#7".into())));
     assert_eq!(e.field("long"), Some(&Value::Str("x".repeat(7))));
     assert_eq!(e.field("neg"), Some(&Value::I128(i128::MIN + 7)));
+
+    // The statistics of every chunk are those of its decoded columns.
+    for i in 0..snap.chunks().len() {
+        let c = snap.decode_chunk(i).unwrap();
+        let computed = ChunkStats::of(&c.timestamps, &c.callsites, &c.threads, &c.seqs);
+        assert_eq!(snap.chunk_stats(i), Some(&computed), "chunk {i}");
+        assert!(snap.verify_chunk(i).is_ok());
+    }
 
     // Columns agree with events.
     let cols = snap.decode_chunk(0).unwrap();
@@ -166,10 +177,34 @@ fn large_snapshots_split_into_chunks_and_damage_stays_local() {
     // A damaged frame header: the reader resynchronises on the next frame.
     let mut damaged = bytes.clone();
     damaged[c1.offset as usize + 5] ^= 0xff;
-    let d = Snapshot::from_bytes(damaged, "frame.bin").unwrap();
+    let d = Snapshot::from_bytes(damaged.clone(), "frame.bin").unwrap();
     assert_eq!(d.chunks().len(), snap.chunks().len() - 1);
     assert_eq!(d.problems()[0].offset, c1.offset);
     assert!(!d.is_complete());
+    // The header's index still says what the lost chunk held.
+    let lost: Vec<_> = d.lost_chunks().collect();
+    assert_eq!(lost.len(), 1);
+    assert_eq!(u64::from(lost[0].events), per_chunk[1]);
+    assert_eq!(d.chunk_stats(1), snap.chunk_stats(2), "the intact chunks keep their statistics");
+    // Opened from a file, it is read lazily (its length and end marker agree
+    // with the index): the same damage is found when chunk 1 is read.
+    let dir = tempfile::tempdir().unwrap();
+    let on_disk = dir.path().join("frame.bin");
+    std::fs::write(&on_disk, &damaged).unwrap();
+    let d = Snapshot::open(&on_disk).unwrap();
+    assert!(d.reads_lazily());
+    assert_eq!(d.chunks().len(), snap.chunks().len());
+    let e = d.decode_chunk(1).unwrap_err();
+    assert_eq!(e.offset, c1.offset);
+    assert!(matches!(e.problem, Problem::Crc { .. }), "{e}");
+    assert!(d.verify_chunk(1).is_err() && d.verify_chunk(0).is_ok());
+    assert!(d.decode_chunk(0).is_ok() && d.decode_chunk(2).is_ok());
+    // A file cut short is read whole and scanned, as before.
+    std::fs::write(&on_disk, &bytes[..bytes.len() - 1]).unwrap();
+    let d = Snapshot::open(&on_disk).unwrap();
+    assert!(!d.reads_lazily());
+    assert!(!d.is_complete());
+    assert_eq!(d.chunks().len(), snap.chunks().len());
 
     // Cut in the middle of chunk 2: chunks 0 and 1 intact, a precise error.
     let c2 = snap.chunks()[2];

@@ -167,10 +167,53 @@ fn check_legacy(s: &Snapshot) {
     assert!(db.line > 0);
 }
 
+/// What both files of the `periodic` case share: format 1.1, an index whose
+/// statistics are those of the decoded chunks, the ticks of thread `main`.
+/// Returns the sequence numbers of `main`'s ticks (equal to their `n`).
+fn check_periodic(s: &Snapshot, reason: &str) -> Vec<u64> {
+    assert!(s.is_complete(), "{:?}", s.problems());
+    assert_eq!(s.version(), FormatVersion::Chunked { major: 1, minor: 1 });
+    assert!(s.reads_lazily(), "an indexed file is read chunk by chunk");
+    let h = s.header();
+    assert_eq!(h.reason, reason);
+    let instance = h.instance.as_deref().expect("format 1.1 names the process instance");
+    assert!(instance.len() == 32 && instance.bytes().all(|b| b.is_ascii_hexdigit()), "{instance}");
+    for i in 0..s.chunks().len() {
+        let c = s.decode_chunk(i).unwrap();
+        let computed = ttlog_core::snapshot::ChunkStats::of(&c.timestamps, &c.callsites, &c.threads, &c.seqs);
+        assert_eq!(s.chunk_stats(i), Some(&computed));
+    }
+    let ticks: Vec<Event> = events(s).into_iter().filter(|e| &*e.message == "tick").collect();
+    for e in &ticks {
+        assert_eq!(e.thread_name.as_deref(), Some("main"));
+        assert_eq!(e.field("n"), Some(&Value::U64(e.seq)));
+    }
+    ticks.iter().map(|e| e.seq).collect()
+}
+
+fn check_periodic_1(s: &Snapshot) {
+    assert_eq!(check_periodic(s, "periodic"), (0..600).collect::<Vec<_>>());
+    assert_eq!(s.header().counters.logged, 600);
+}
+
+fn check_periodic_2(s: &Snapshot) {
+    let seqs = check_periodic(s, "panic");
+    let h = s.header();
+    // The ring overwrote the oldest ticks; the newest 600-… repeat those of
+    // periodic-1.bin, with the same instance.
+    let main = h.threads.iter().find(|t| t.name.as_deref() == Some("main")).unwrap();
+    assert!(main.overwritten > 0 && main.overwritten < 600, "{main:?}");
+    assert_eq!(seqs, (main.overwritten..1000).collect::<Vec<_>>());
+    assert_eq!(h.instance, open("periodic-1.bin").header().instance);
+    assert_ne!(h.instance, None);
+    assert_eq!(h.counters.logged, 1001);
+    assert_eq!(h.panic.as_ref().unwrap().message, "boom after the periodic snapshot");
+}
+
 #[test]
 fn every_committed_file_opens_with_the_expected_contents() {
     type Check = (&'static str, fn(&Snapshot));
-    let checks: [Check; 7] = [
+    let checks: [Check; 9] = [
         ("normal.bin", check_normal),
         ("many-threads.bin", check_many_threads),
         ("panic.bin", check_panic),
@@ -178,6 +221,8 @@ fn every_committed_file_opens_with_the_expected_contents() {
         ("truncated.bin", check_truncated),
         ("corrupt-chunk.bin", check_corrupt),
         ("legacy-0.1.21.bin", check_legacy),
+        ("periodic-1.bin", check_periodic_1),
+        ("periodic-2-panic.bin", check_periodic_2),
     ];
     let mut on_disk: Vec<String> = std::fs::read_dir(dir())
         .unwrap()

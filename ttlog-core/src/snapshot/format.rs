@@ -20,7 +20,9 @@ pub const MAGIC: [u8; 8] = *b"TTLOGSNP";
 /// know.
 pub const VERSION_MAJOR: u16 = 1;
 /// Minor version: additions a reader of the same major version may ignore.
-pub const VERSION_MINOR: u16 = 0;
+/// 1.1 added the process instance and the chunk index with statistics
+/// ([`Header::instance`], [`Header::chunks`]).
+pub const VERSION_MINOR: u16 = 1;
 /// Bytes before the CBOR header.
 pub const PREAMBLE_LEN: usize = 20;
 /// Bytes of a chunk frame (and of the end frame).
@@ -114,6 +116,249 @@ pub struct Header {
     /// The panic that triggered the snapshot, if one did.
     #[serde(default)]
     pub panic: Option<PanicEntry>,
+    /// The process instance that wrote it (format 1.1): 32 hex digits drawn
+    /// at random once per process, so that snapshots of one process can be
+    /// told from those of another with the same pid (pid reuse, a restart).
+    /// `None` in files of format 1.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// The chunk index (format 1.1): where each chunk is and its
+    /// statistics, in file order. `None` in files of format 1.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<Vec<ChunkIndexEntry>>,
+}
+
+/// One chunk in the header's chunk index: where it is, what its frame says,
+/// and its [`ChunkStats`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkIndexEntry {
+    /// Byte offset of the chunk's frame from the end of the header (the
+    /// first chunk is at 0).
+    pub at: u64,
+    /// `compressed_len` of the frame.
+    pub len: u32,
+    /// `raw_len` of the frame.
+    pub raw: u32,
+    /// `payload_crc` of the frame.
+    pub crc: u32,
+    /// What the chunk holds.
+    pub stats: ChunkStats,
+}
+
+/// What a chunk holds, without decoding it: enough to skip it for a time
+/// range or a call-site predicate, to count its events by call site, level,
+/// target or thread, and to tell which events of a process it holds.
+///
+/// ```
+/// use ttlog_core::snapshot::{ChunkStats, SiteCount, ThreadSeqs};
+/// // Three events: call site 1 twice on thread 0 (seqs 7, 8), call site 2 once on thread 1 (seq 0).
+/// let s = ChunkStats::of(&[10, 20, 30], &[1, 2, 1], &[0, 1, 0], &[7, 0, 8]);
+/// assert_eq!((s.events, s.min_ts, s.max_ts), (3, 10, 30));
+/// assert_eq!(s.threads, vec![ThreadSeqs { thread: 0, first_seq: 7, last_seq: 8, events: 2 },
+///                            ThreadSeqs { thread: 1, first_seq: 0, last_seq: 0, events: 1 }]);
+/// assert_eq!(s.counts, vec![SiteCount { callsite: 1, thread: 0, events: 2 },
+///                           SiteCount { callsite: 2, thread: 1, events: 1 }]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkStats {
+    /// Events in the chunk.
+    #[serde(rename = "n")]
+    pub events: u32,
+    /// The smallest timestamp (UTC ns).
+    #[serde(rename = "t0")]
+    pub min_ts: i64,
+    /// The largest timestamp (UTC ns).
+    #[serde(rename = "t1")]
+    pub max_ts: i64,
+    /// Per thread with events in the chunk, by thread index: its smallest
+    /// and largest sequence number and its events.
+    #[serde(rename = "th")]
+    pub threads: Vec<ThreadSeqs>,
+    /// Events per (call site, thread) pair, by call-site id then thread
+    /// index; pairs without events are left out.
+    #[serde(rename = "cs")]
+    pub counts: Vec<SiteCount>,
+}
+
+/// The sequence numbers of one thread in one chunk. The chunk holds every
+/// sequence number from `first_seq` to `last_seq` when `last_seq - first_seq
+/// + 1 == events`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "(u32, u64, u64, u32)", into = "(u32, u64, u64, u32)")]
+pub struct ThreadSeqs {
+    /// Index into the header's thread table.
+    pub thread: u32,
+    /// Its smallest sequence number in the chunk.
+    pub first_seq: u64,
+    /// Its largest sequence number in the chunk.
+    pub last_seq: u64,
+    /// Its events in the chunk.
+    pub events: u32,
+}
+
+impl From<(u32, u64, u64, u32)> for ThreadSeqs {
+    fn from((thread, first_seq, last_seq, events): (u32, u64, u64, u32)) -> ThreadSeqs {
+        ThreadSeqs { thread, first_seq, last_seq, events }
+    }
+}
+
+impl From<ThreadSeqs> for (u32, u64, u64, u32) {
+    fn from(t: ThreadSeqs) -> (u32, u64, u64, u32) {
+        (t.thread, t.first_seq, t.last_seq, t.events)
+    }
+}
+
+/// Events of one call site on one thread in one chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "(u32, u32, u32)", into = "(u32, u32, u32)")]
+pub struct SiteCount {
+    /// Call-site id (1-based).
+    pub callsite: u32,
+    /// Index into the header's thread table.
+    pub thread: u32,
+    /// Events.
+    pub events: u32,
+}
+
+impl From<(u32, u32, u32)> for SiteCount {
+    fn from((callsite, thread, events): (u32, u32, u32)) -> SiteCount {
+        SiteCount { callsite, thread, events }
+    }
+}
+
+impl From<SiteCount> for (u32, u32, u32) {
+    fn from(c: SiteCount) -> (u32, u32, u32) {
+        (c.callsite, c.thread, c.events)
+    }
+}
+
+/// Above this many (call site, thread) pairs, [`StatsBuilder`] counts pairs
+/// by sorting instead of in a dense table.
+const DENSE_PAIRS: usize = 1 << 16;
+
+/// Builds the [`ChunkStats`] of chunks one event at a time, reusing its
+/// buffers from chunk to chunk (the writer's and the reader's way).
+#[derive(Debug, Default)]
+pub(crate) struct StatsBuilder {
+    threads: Vec<Option<ThreadSeqs>>,
+    touched_threads: Vec<u32>,
+    /// Dense pair counts `[callsite - 1][thread]` when they fit, else empty.
+    dense: Vec<u32>,
+    n_threads: usize,
+    touched_pairs: Vec<u32>,
+    /// Pair keys `callsite << 32 | thread` to sort when not dense.
+    keys: Vec<u64>,
+    events: u32,
+    min_ts: i64,
+    max_ts: i64,
+}
+
+impl StatsBuilder {
+    /// A builder for chunks of a file with these many call sites and threads.
+    pub(crate) fn new(n_sites: usize, n_threads: usize) -> StatsBuilder {
+        let pairs = n_sites.saturating_mul(n_threads);
+        StatsBuilder {
+            threads: vec![None; n_threads],
+            dense: if pairs <= DENSE_PAIRS { vec![0; pairs] } else { Vec::new() },
+            n_threads,
+            min_ts: i64::MAX,
+            max_ts: i64::MIN,
+            ..StatsBuilder::default()
+        }
+    }
+
+    /// Adds one event (call-site id 1-based and in the table, thread index in
+    /// the table: checked by the caller).
+    #[inline]
+    pub(crate) fn add(&mut self, ts: i64, callsite: u32, thread: u32, seq: u64) {
+        self.events += 1;
+        self.min_ts = self.min_ts.min(ts);
+        self.max_ts = self.max_ts.max(ts);
+        match &mut self.threads[thread as usize] {
+            Some(t) => {
+                t.first_seq = t.first_seq.min(seq);
+                t.last_seq = t.last_seq.max(seq);
+                t.events += 1;
+            }
+            slot @ None => {
+                *slot = Some(ThreadSeqs { thread, first_seq: seq, last_seq: seq, events: 1 });
+                self.touched_threads.push(thread);
+            }
+        }
+        if self.dense.is_empty() {
+            self.keys.push(u64::from(callsite) << 32 | u64::from(thread));
+        } else {
+            let i = (callsite as usize - 1) * self.n_threads + thread as usize;
+            if self.dense[i] == 0 {
+                self.touched_pairs.push(i as u32);
+            }
+            self.dense[i] += 1;
+        }
+    }
+
+    /// The statistics of the events added since the last call; the builder
+    /// is empty again.
+    pub(crate) fn finish(&mut self) -> ChunkStats {
+        self.touched_threads.sort_unstable();
+        let threads = self.touched_threads.drain(..).filter_map(|t| self.threads[t as usize].take()).collect();
+        let mut counts = Vec::new();
+        if self.dense.is_empty() {
+            self.keys.sort_unstable();
+            for run in self.keys.chunk_by(|a, b| a == b) {
+                let k = run[0];
+                counts.push(SiteCount { callsite: (k >> 32) as u32, thread: k as u32, events: run.len() as u32 });
+            }
+            self.keys.clear();
+        } else {
+            self.touched_pairs.sort_unstable();
+            for &i in &self.touched_pairs {
+                let i = i as usize;
+                let (site, thread) = (i / self.n_threads, i % self.n_threads);
+                counts.push(SiteCount {
+                    callsite: site as u32 + 1,
+                    thread: thread as u32,
+                    events: std::mem::take(&mut self.dense[i]),
+                });
+            }
+            self.touched_pairs.clear();
+        }
+        let stats = ChunkStats {
+            events: self.events,
+            min_ts: if self.events == 0 { 0 } else { self.min_ts },
+            max_ts: if self.events == 0 { 0 } else { self.max_ts },
+            threads,
+            counts,
+        };
+        self.events = 0;
+        self.min_ts = i64::MAX;
+        self.max_ts = i64::MIN;
+        stats
+    }
+}
+
+impl ChunkStats {
+    /// The statistics of a chunk's events, given as columns (call-site ids
+    /// 1-based; thread indices into the header's table). A reader computes
+    /// them this way for files of format 1.0, which carry none.
+    ///
+    /// # Panics
+    /// If the columns differ in length.
+    pub fn of(timestamps: &[i64], callsites: &[u32], threads: &[u32], seqs: &[u64]) -> ChunkStats {
+        let n = timestamps.len();
+        assert!(callsites.len() == n && threads.len() == n && seqs.len() == n, "columns of one chunk");
+        let n_sites = callsites.iter().copied().max().unwrap_or(0) as usize;
+        let n_threads = threads.iter().copied().max().map_or(0, |t| t as usize + 1);
+        let mut b = StatsBuilder::new(n_sites, n_threads);
+        for i in 0..n {
+            b.add(timestamps[i], callsites[i], threads[i], seqs[i]);
+        }
+        b.finish()
+    }
+
+    /// Events of call site `callsite` (1-based id) in the chunk.
+    pub fn site_events(&self, callsite: u32) -> u64 {
+        self.counts.iter().filter(|c| c.callsite == callsite).map(|c| u64::from(c.events)).sum()
+    }
 }
 
 /// Clock calibration, see [`crate::Calibration`].

@@ -275,6 +275,8 @@ pub(crate) fn parse(data: &[u8]) -> Result<(Header, ChunkColumns), (u64, Problem
         callsites: site_list,
         counters: Counters { logged: n, in_snapshot: n, ..Counters::default() },
         panic: None,
+        instance: None,
+        chunks: None,
     };
     Ok((header, cols))
 }

@@ -51,12 +51,18 @@ mod reader;
 pub(crate) mod triggers;
 mod writer;
 
-pub use format::{CallSiteEntry, ClockEntry, Counters, FieldEntry, Header, PanicEntry, ThreadEntry};
+pub use format::{
+    CallSiteEntry, ChunkIndexEntry, ChunkStats, ClockEntry, Counters, FieldEntry, Header, PanicEntry, SiteCount,
+    ThreadEntry, ThreadSeqs,
+};
 pub use legacy::MAX_LEGACY_RAW_LEN;
 pub(crate) use reader::callsite_info;
 pub use reader::{
-    ChunkColumns, ChunkInfo, Events, FieldColumn, FormatVersion, Problem, Snapshot, SnapshotError, StrColumn, Values,
+    ChunkColumns, ChunkInfo, Events, FieldColumn, FieldSet, FormatVersion, Problem, Projection, Snapshot,
+    SnapshotError, StrColumn, Values,
 };
 pub use triggers::default_dir;
-pub use writer::{Retention, SnapshotMeta, apply_retention, encode, encode_chunked, file_name, write_file};
+pub use writer::{
+    Retention, SnapshotMeta, apply_retention, encode, encode_chunked, file_name, process_instance, write_file,
+};
 pub(crate) use writer::{callsite_entry, clock_entry, ctx, ensure_dir, now_utc_ns, open_exclusive, sanitize};

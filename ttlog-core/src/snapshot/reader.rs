@@ -7,7 +7,7 @@
 //! for it, so a hostile or damaged file costs at most about its own size in
 //! memory (plus one chunk of at most [`MAX_CHUNK_RAW_LEN`](super::format::MAX_CHUNK_RAW_LEN)).
 
-use super::format::{self, CallSiteEntry, ChunkWire, Header, Varints, encoding};
+use super::format::{self, CallSiteEntry, ChunkStats, ChunkWire, Header, Varints, encoding};
 use super::legacy;
 use crate::callsite::CallSiteInfo;
 use crate::capture::{Event, ThreadInfo};
@@ -260,12 +260,12 @@ pub struct ChunkColumns {
 impl ChunkColumns {
     /// Number of events.
     pub fn len(&self) -> usize {
-        self.timestamps.len()
+        self.callsites.len()
     }
 
     /// Whether the chunk holds no events.
     pub fn is_empty(&self) -> bool {
-        self.timestamps.is_empty()
+        self.callsites.is_empty()
     }
 
     /// The column of field `field` of call site `callsite`.
@@ -298,15 +298,79 @@ impl ChunkColumns {
 /// ```
 pub struct Snapshot {
     name: String,
-    data: Vec<u8>,
+    data: Data,
     version: FormatVersion,
+    /// Bytes of the CBOR header (0 for legacy files).
+    header_len: usize,
     header: Header,
     sites: Vec<Arc<CallSiteInfo>>,
     threads: Vec<ThreadInfo>,
     chunks: Vec<ChunkInfo>,
+    /// Per intact chunk, its entry in the header's chunk index, if any.
+    indexed: Vec<Option<u32>>,
+    /// Entries of the header's chunk index that match no intact chunk.
+    lost: Vec<u32>,
     problems: Vec<SnapshotError>,
     complete: bool,
     legacy: Option<ChunkColumns>,
+}
+
+/// Where a snapshot's chunk bytes are.
+enum Data {
+    /// All of the file, in memory.
+    Bytes(Vec<u8>),
+    /// In the file, read chunk by chunk when decoded (a file whose header
+    /// indexes its chunks and whose length and end marker agree with it).
+    File(std::path::PathBuf),
+}
+
+/// Which columns [`Snapshot::decode_chunk_with`] decodes. Call-site ids are
+/// always decoded; the columns left out stay empty in the [`ChunkColumns`].
+///
+/// ```
+/// use ttlog_core::snapshot::{FieldSet, Projection};
+/// let p = Projection { timestamps: true, threads: false, seqs: false, fields: FieldSet::None };
+/// assert!(Projection::ALL.fields.contains(1, 0));
+/// assert!(!p.fields.contains(1, 0));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Projection {
+    /// Timestamps.
+    pub timestamps: bool,
+    /// Thread indices.
+    pub threads: bool,
+    /// Sequence numbers (thread indices are decoded with them).
+    pub seqs: bool,
+    /// Field columns (and the ranks that index them).
+    pub fields: FieldSet,
+}
+
+impl Projection {
+    /// Every column.
+    pub const ALL: Projection = Projection { timestamps: true, threads: true, seqs: true, fields: FieldSet::All };
+}
+
+/// The field columns of a [`Projection`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldSet {
+    /// None.
+    None,
+    /// Every one.
+    All,
+    /// These `(call-site id, field index)` columns, sorted.
+    Only(Vec<(u32, u32)>),
+}
+
+impl FieldSet {
+    /// Whether the column of field `field` of call site `callsite` is in
+    /// the set.
+    pub fn contains(&self, callsite: u32, field: u32) -> bool {
+        match self {
+            FieldSet::None => false,
+            FieldSet::All => true,
+            FieldSet::Only(v) => v.binary_search(&(callsite, field)).is_ok(),
+        }
+    }
 }
 
 impl fmt::Debug for Snapshot {
@@ -314,7 +378,13 @@ impl fmt::Debug for Snapshot {
         f.debug_struct("Snapshot")
             .field("name", &self.name)
             .field("version", &self.version)
-            .field("bytes", &self.data.len())
+            .field(
+                "data",
+                &match &self.data {
+                    Data::Bytes(b) => format!("{} bytes in memory", b.len()),
+                    Data::File(p) => format!("read from {} chunk by chunk", p.display()),
+                },
+            )
             .field("chunks", &self.chunks.len())
             .field("problems", &self.problems)
             .finish()
@@ -332,12 +402,97 @@ impl Snapshot {
     pub fn open(path: impl AsRef<Path>) -> Result<Snapshot, SnapshotError> {
         let path = path.as_ref();
         let name = path.display().to_string();
-        let data = std::fs::read(path).map_err(|e| SnapshotError {
-            file: name.clone(),
-            offset: 0,
-            problem: Problem::Io(e.to_string()),
-        })?;
+        let io =
+            |e: std::io::Error| SnapshotError { file: name.clone(), offset: 0, problem: Problem::Io(e.to_string()) };
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        if let Some(s) = Snapshot::open_indexed(&mut file, len, path, &name).map_err(io)? {
+            return Ok(s);
+        }
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut data).map_err(io)?;
         Snapshot::from_bytes(data, name)
+    }
+
+    /// Opens a file of format 1.1 or later whose header indexes its chunks,
+    /// reading only its preamble, header and end marker: its chunks are read
+    /// when decoded. `None` (and the file rewound) when the file is of
+    /// another format or its length or end marker disagree with the index:
+    /// the caller reads and scans all of it.
+    fn open_indexed(file: &mut std::fs::File, len: u64, path: &Path, name: &str) -> std::io::Result<Option<Snapshot>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut pre = [0u8; format::PREAMBLE_LEN];
+        let indexed = (|| -> std::io::Result<Option<Snapshot>> {
+            if len < (format::PREAMBLE_LEN + format::FRAME_LEN) as u64 {
+                return Ok(None);
+            }
+            file.read_exact(&mut pre)?;
+            let header_len = format::le_u32(&pre, 12) as u64;
+            if pre[..8] != format::MAGIC
+                || u16::from_le_bytes([pre[8], pre[9]]) != format::VERSION_MAJOR
+                || header_len > format::MAX_HEADER_LEN as u64
+                || format::PREAMBLE_LEN as u64 + header_len + format::FRAME_LEN as u64 > len
+            {
+                return Ok(None);
+            }
+            let mut head = pre.to_vec();
+            head.resize(format::PREAMBLE_LEN + header_len as usize, 0);
+            file.read_exact(&mut head[format::PREAMBLE_LEN..])?;
+            let mut end = [0u8; format::FRAME_LEN];
+            file.seek(SeekFrom::Start(len - format::FRAME_LEN as u64))?;
+            file.read_exact(&mut end)?;
+            let Ok(mut s) = Snapshot::parse_chunked(head, name.to_owned(), false) else { return Ok(None) };
+            Ok(s.take_index(len, &end).then(|| {
+                s.data = Data::File(path.to_path_buf());
+                s
+            }))
+        })()?;
+        if indexed.is_none() {
+            file.seek(SeekFrom::Start(0))?;
+        }
+        Ok(indexed)
+    }
+
+    /// For a snapshot parsed from its preamble and header only: takes the
+    /// header's chunk index as the list of chunks if the file's length and
+    /// end marker (`end`, its last bytes) agree with it and every entry is
+    /// possible. Returns whether it did.
+    fn take_index(&mut self, file_len: u64, end: &[u8; format::FRAME_LEN]) -> bool {
+        let Some(index) = &self.header.chunks else { return false };
+        let limits = ChunkLimits::new(&self.sites);
+        let base = (format::PREAMBLE_LEN + self.header_len) as u64;
+        let mut at = 0u64;
+        let mut events = 0u64;
+        let mut chunks = Vec::with_capacity(index.len());
+        for (i, e) in index.iter().enumerate() {
+            let sane = e.at == at
+                && limits.allows(e.stats.events, e.raw)
+                && (e.raw as usize) <= (e.len as usize).saturating_mul(format::LZ4_MAX_RATIO) + 16;
+            if !sane {
+                return false;
+            }
+            chunks.push(ChunkInfo {
+                index: i,
+                offset: base + at,
+                compressed_len: e.len,
+                raw_len: e.raw,
+                events: e.stats.events,
+                crc: e.crc,
+            });
+            at += format::FRAME_LEN as u64 + u64::from(e.len);
+            events += u64::from(e.stats.events);
+        }
+        let end_ok = end[..4] == format::END_MAGIC
+            && crc32fast::hash(&end[..20]) == format::le_u32(end, 20)
+            && format::le_u32(end, 4) as usize == index.len()
+            && u64::from_le_bytes(end[8..16].try_into().expect("8 bytes")) == events;
+        if !end_ok || base + at + format::FRAME_LEN as u64 != file_len {
+            return false;
+        }
+        self.indexed = (0..chunks.len() as u32).map(Some).collect();
+        self.chunks = chunks;
+        self.complete = true;
+        true
     }
 
     /// Like [`Snapshot::open`], for bytes in memory; `name` is used in
@@ -348,7 +503,7 @@ impl Snapshot {
     pub fn from_bytes(data: Vec<u8>, name: impl Into<String>) -> Result<Snapshot, SnapshotError> {
         let name = name.into();
         if data.len() >= 8 && data[..8] == format::MAGIC {
-            return Snapshot::parse_chunked(data, name);
+            return Snapshot::parse_chunked(data, name, true);
         }
         match legacy::parse(&data) {
             Ok((header, columns)) => {
@@ -367,12 +522,15 @@ impl Snapshot {
                 };
                 Ok(Snapshot {
                     name,
-                    data: Vec::new(),
+                    data: Data::Bytes(Vec::new()),
                     version: FormatVersion::Legacy,
+                    header_len: 0,
                     header,
                     sites,
                     threads,
                     chunks: vec![info],
+                    indexed: vec![None],
+                    lost: Vec::new(),
                     problems: Vec::new(),
                     complete: true,
                     legacy: Some(columns),
@@ -382,7 +540,9 @@ impl Snapshot {
         }
     }
 
-    fn parse_chunked(data: Vec<u8>, name: String) -> Result<Snapshot, SnapshotError> {
+    /// Parses the preamble and header of `data`, then (`scan`) walks its
+    /// chunk frames; without `scan`, `data` may end after the header.
+    fn parse_chunked(data: Vec<u8>, name: String, scan_chunks: bool) -> Result<Snapshot, SnapshotError> {
         let err =
             |offset: usize, problem: Problem| SnapshotError { file: name.clone(), offset: offset as u64, problem };
         if data.len() < format::PREAMBLE_LEN {
@@ -425,15 +585,38 @@ impl Snapshot {
         let (sites, threads) = tables(&header).map_err(|p| err(format::PREAMBLE_LEN, Problem::Invalid(p)))?;
 
         let limits = ChunkLimits::new(&sites);
-        let (chunks, problems, complete) = scan(&data, format::PREAMBLE_LEN + header_len, &name, limits);
+        let (chunks, problems, complete) = if scan_chunks {
+            scan(&data, format::PREAMBLE_LEN + header_len, &name, limits)
+        } else {
+            (Vec::new(), Vec::new(), false)
+        };
+        // Match the intact chunks to the header's index by position and CRC.
+        let index = header.chunks.as_deref().unwrap_or(&[]);
+        let base = (format::PREAMBLE_LEN + header_len) as u64;
+        let find = |c: &ChunkInfo| {
+            let at = c.offset.checked_sub(base)?;
+            let i = index.binary_search_by_key(&at, |e| e.at).ok()?;
+            let e = &index[i];
+            (e.len == c.compressed_len && e.raw == c.raw_len && e.crc == c.crc && e.stats.events == c.events)
+                .then_some(i as u32)
+        };
+        let indexed: Vec<Option<u32>> = chunks.iter().map(find).collect();
+        let lost = if scan_chunks {
+            (0..index.len() as u32).filter(|i| !indexed.contains(&Some(*i))).collect()
+        } else {
+            Vec::new()
+        };
         Ok(Snapshot {
             name,
-            data,
+            data: Data::Bytes(if scan_chunks { data } else { Vec::new() }),
             version: FormatVersion::Chunked { major, minor },
+            header_len,
             header,
             sites,
             threads,
             chunks,
+            indexed,
+            lost,
             problems,
             complete,
             legacy: None,
@@ -501,24 +684,33 @@ impl Snapshot {
     /// error gives the chunk frame's offset. `index` out of range is an
     /// error too.
     pub fn decode_chunk(&self, index: usize) -> Result<ChunkColumns, SnapshotError> {
-        let Some(info) = self.chunks.get(index) else {
-            return Err(SnapshotError {
-                file: self.name.clone(),
-                offset: 0,
-                problem: Problem::Invalid(format!("no chunk {index} (the file has {})", self.chunks.len())),
-            });
-        };
+        self.decode_chunk_with(index, &Projection::ALL)
+    }
+
+    /// Decodes the columns `projection` names of chunk `index` (call-site
+    /// ids always): a reader that needs a few columns of a chunk skips the
+    /// work of the others. The whole chunk is still checked against its CRC
+    /// and decompressed.
+    ///
+    /// ```
+    /// use ttlog_core::snapshot::{FieldSet, Projection, Snapshot};
+    /// let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/normal.bin");
+    /// let snap = Snapshot::open(p).unwrap();
+    /// let only = Projection { timestamps: true, threads: false, seqs: false, fields: FieldSet::None };
+    /// let cols = snap.decode_chunk_with(0, &only).unwrap();
+    /// assert_eq!((cols.len(), cols.timestamps.len(), cols.seqs.len(), cols.columns.len()), (43, 43, 0, 0));
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Snapshot::decode_chunk`].
+    pub fn decode_chunk_with(&self, index: usize, projection: &Projection) -> Result<ChunkColumns, SnapshotError> {
         if let Some(cols) = &self.legacy {
+            self.chunk_info(index)?;
             return Ok(cols.clone());
         }
+        let (info, payload) = self.chunk_payload(index)?;
         let err = |problem: Problem| SnapshotError { file: self.name.clone(), offset: info.offset, problem };
-        let start = info.offset as usize + format::FRAME_LEN;
-        let payload = &self.data[start..start + info.compressed_len as usize];
-        let computed = crc32fast::hash(payload);
-        if computed != info.crc {
-            return Err(err(Problem::Crc { what: format!("chunk {index} data"), stored: info.crc, computed }));
-        }
-        let raw = lz4::block::decompress(payload, Some(info.raw_len as i32))
+        let raw = lz4::block::decompress(&payload, Some(info.raw_len as i32))
             .map_err(|e| err(Problem::Invalid(format!("chunk {index}: LZ4 data is damaged: {e}"))))?;
         if raw.len() != info.raw_len as usize {
             return Err(err(Problem::Invalid(format!(
@@ -535,8 +727,96 @@ impl Snapshot {
                 wire.n, info.events
             ))));
         }
-        decode_wire(&wire, &self.sites, self.threads.len())
+        decode_wire(&wire, &self.sites, self.threads.len(), projection)
             .map_err(|m| err(Problem::Invalid(format!("chunk {index}: {m}"))))
+    }
+
+    /// Checks chunk `index` against its CRC without decompressing it: what a
+    /// reader that answers from [`Snapshot::chunk_stats`] does to be sure the
+    /// chunk is intact.
+    ///
+    /// # Errors
+    /// As [`Snapshot::decode_chunk`], for the frame and the CRC.
+    pub fn verify_chunk(&self, index: usize) -> Result<(), SnapshotError> {
+        if self.legacy.is_some() {
+            return self.chunk_info(index).map(|_| ());
+        }
+        self.chunk_payload(index).map(|_| ())
+    }
+
+    fn chunk_info(&self, index: usize) -> Result<&ChunkInfo, SnapshotError> {
+        self.chunks.get(index).ok_or_else(|| SnapshotError {
+            file: self.name.clone(),
+            offset: 0,
+            problem: Problem::Invalid(format!("no chunk {index} (the file has {})", self.chunks.len())),
+        })
+    }
+
+    /// The LZ4 data of chunk `index`, checked against its CRC (and, for a
+    /// chunk read from the file, its frame against the index).
+    fn chunk_payload(&self, index: usize) -> Result<(&ChunkInfo, std::borrow::Cow<'_, [u8]>), SnapshotError> {
+        let info = self.chunk_info(index)?;
+        let err = |problem: Problem| SnapshotError { file: self.name.clone(), offset: info.offset, problem };
+        let payload: std::borrow::Cow<'_, [u8]> = match &self.data {
+            Data::Bytes(data) => {
+                let start = info.offset as usize + format::FRAME_LEN;
+                std::borrow::Cow::Borrowed(&data[start..start + info.compressed_len as usize])
+            }
+            Data::File(path) => {
+                use std::io::{Read, Seek, SeekFrom};
+                let mut buf = vec![0u8; format::FRAME_LEN + info.compressed_len as usize];
+                std::fs::File::open(path)
+                    .and_then(|mut f| {
+                        f.seek(SeekFrom::Start(info.offset))?;
+                        f.read_exact(&mut buf)
+                    })
+                    .map_err(|e| err(Problem::Io(format!("chunk {index}: {e}"))))?;
+                let frame = &buf[..format::FRAME_LEN];
+                let (stored, computed) = (format::le_u32(frame, 20), crc32fast::hash(&frame[..20]));
+                if frame[..4] != format::CHUNK_MAGIC {
+                    return Err(err(Problem::Invalid(format!("chunk {index}: no chunk frame where the index says"))));
+                }
+                if stored != computed {
+                    return Err(err(Problem::Crc { what: format!("chunk {index} frame"), stored, computed }));
+                }
+                let said = [info.compressed_len, info.raw_len, info.events, info.crc];
+                let found = [4, 8, 12, 16].map(|at| format::le_u32(frame, at));
+                if said != found {
+                    return Err(err(Problem::Invalid(format!(
+                        "chunk {index}: the frame says {found:?} (compressed, raw, events, CRC), the index {said:?}"
+                    ))));
+                }
+                buf.drain(..format::FRAME_LEN);
+                std::borrow::Cow::Owned(buf)
+            }
+        };
+        let computed = crc32fast::hash(&payload);
+        if computed != info.crc {
+            return Err(err(Problem::Crc { what: format!("chunk {index} data"), stored: info.crc, computed }));
+        }
+        Ok((info, payload))
+    }
+
+    /// The statistics of chunk `index` stored in the file (format 1.1), or
+    /// `None` (files of format 1.0 and legacy files carry none: compute them
+    /// from the decoded chunk with [`ChunkStats::of`]).
+    pub fn chunk_stats(&self, index: usize) -> Option<&ChunkStats> {
+        let i = (*self.indexed.get(index)?)?;
+        Some(&self.header.chunks.as_ref()?[i as usize].stats)
+    }
+
+    /// The statistics of the chunks the header's index lists but that are
+    /// not intact in the file (cut off, or their frame damaged): what was
+    /// lost, by call site and thread.
+    pub fn lost_chunks(&self) -> impl Iterator<Item = &ChunkStats> + '_ {
+        let index = self.header.chunks.as_deref().unwrap_or(&[]);
+        self.lost.iter().map(move |&i| &index[i as usize].stats)
+    }
+
+    /// Whether the chunks are read from the file as they are decoded (the
+    /// file is indexed and was not read whole when opened).
+    pub fn reads_lazily(&self) -> bool {
+        matches!(self.data, Data::File(_))
     }
 
     /// Turns event `row` of a decoded chunk into an [`Event`] (`None` if the
@@ -929,42 +1209,63 @@ pub(crate) fn decode_values(kind: Kind, e: u8, v: &[u8], l: &[u8], n: usize, wha
     })
 }
 
-/// Decodes the columns of one chunk against the call-site and thread tables.
-fn decode_wire(wire: &ChunkWire<'_>, sites: &[Arc<CallSiteInfo>], n_threads: usize) -> Result<ChunkColumns, String> {
+/// Decodes the columns of one chunk that `projection` names against the
+/// call-site and thread tables.
+fn decode_wire(
+    wire: &ChunkWire<'_>,
+    sites: &[Arc<CallSiteInfo>],
+    n_threads: usize,
+    projection: &Projection,
+) -> Result<ChunkColumns, String> {
     let n = wire.n as usize;
-    let mut t = wire.t0;
-    let timestamps = read_varints_map(wire.ts, n, "timestamp", |d| {
-        t = t.wrapping_add(format::unzigzag(d));
-        t
-    })?;
+    let timestamps = if projection.timestamps {
+        let mut t = wire.t0;
+        read_varints_map(wire.ts, n, "timestamp", |d| {
+            t = t.wrapping_add(format::unzigzag(d));
+            t
+        })?
+    } else {
+        Vec::new()
+    };
     let callsites = read_uints(wire.cs, wire.csw, n, "call-site")?;
-    let threads = read_uints(wire.th, wire.thw, n, "thread")?;
-    if n > wire.seq.len() {
-        return Err(format!("sequence column has {} bytes for {n} values", wire.seq.len()));
+    if let Some((i, &cs)) = callsites.iter().enumerate().find(|&(_, &cs)| cs == 0 || cs as usize > sites.len()) {
+        return Err(format!("event {i} names call site {cs}, the table has {}", sites.len()));
     }
-    let mut seq_deltas = Varints::new(wire.seq);
-    let mut last = vec![0u64; n_threads];
-    let mut seqs = Vec::with_capacity(n);
+    let want_threads = projection.threads || projection.seqs;
+    let threads = if want_threads { read_uints(wire.th, wire.thw, n, "thread")? } else { Vec::new() };
+    if let Some((i, &th)) = threads.iter().enumerate().find(|&(_, &th)| th as usize >= n_threads) {
+        return Err(format!("event {i} names thread index {th}, the table has {n_threads}"));
+    }
+    let mut seqs = Vec::new();
+    if projection.seqs {
+        if n > wire.seq.len() {
+            return Err(format!("sequence column has {} bytes for {n} values", wire.seq.len()));
+        }
+        let mut seq_deltas = Varints::new(wire.seq);
+        let mut last = vec![0u64; n_threads];
+        seqs.reserve(n);
+        for &th in &threads {
+            let d = seq_deltas.next_u64().ok_or("sequence column ends inside a value")?;
+            let th = th as usize;
+            last[th] = last[th].wrapping_add(format::unzigzag(d) as u64);
+            seqs.push(last[th]);
+        }
+        if !seq_deltas.at_end() {
+            return Err(format!("sequence column has bytes after its {n} values"));
+        }
+    }
     let mut counts = vec![0u32; sites.len()];
-    let mut ranks = Vec::with_capacity(n);
-    for (i, (&th, &cs)) in threads.iter().zip(&callsites).enumerate() {
-        let (th, cs) = (th as usize, cs as usize);
-        if th >= n_threads {
-            return Err(format!("event {i} names thread index {th}, the table has {n_threads}"));
+    let want_fields = projection.fields != FieldSet::None;
+    let mut ranks = Vec::with_capacity(if want_fields { n } else { 0 });
+    for &cs in &callsites {
+        let c = &mut counts[cs as usize - 1];
+        if want_fields {
+            ranks.push(*c);
         }
-        if cs == 0 || cs > sites.len() {
-            return Err(format!("event {i} names call site {cs}, the table has {}", sites.len()));
-        }
-        let d = seq_deltas.next_u64().ok_or("sequence column ends inside a value")?;
-        last[th] = last[th].wrapping_add(format::unzigzag(d) as u64);
-        seqs.push(last[th]);
-        ranks.push(counts[cs - 1]);
-        counts[cs - 1] += 1;
+        *c += 1;
     }
-    if !seq_deltas.at_end() {
-        return Err(format!("sequence column has bytes after its {n} values"));
-    }
-    let mut columns = Vec::with_capacity(wire.cols.len());
+    let mut columns = Vec::new();
+    let mut seen = Vec::with_capacity(wire.cols.len());
     for c in &wire.cols {
         let site = sites
             .get((c.cs as usize).wrapping_sub(1))
@@ -977,12 +1278,17 @@ fn decode_wire(wire: &ChunkWire<'_>, sites: &[Arc<CallSiteInfo>], n_threads: usi
                 c.cs, c.k, *kind as u8
             ));
         }
+        seen.push((c.cs, c.f));
+        if !projection.fields.contains(c.cs, c.f) {
+            continue;
+        }
         let what = format!("field {name:?} of call site {}", c.cs);
         let values = decode_values(*kind, c.e, c.v, c.l, counts[c.cs as usize - 1] as usize, &what)?;
         columns.push(FieldColumn { callsite: c.cs, field: c.f, values });
     }
     columns.sort_by_key(|c| (c.callsite, c.field));
-    if columns.windows(2).any(|w| (w[0].callsite, w[0].field) == (w[1].callsite, w[1].field)) {
+    seen.sort_unstable();
+    if seen.windows(2).any(|w| w[0] == w[1]) {
         return Err("a field column appears twice".into());
     }
     // Every field of every call site with events needs its column.
@@ -991,7 +1297,7 @@ fn decode_wire(wire: &ChunkWire<'_>, sites: &[Arc<CallSiteInfo>], n_threads: usi
             continue;
         }
         for f in 0..sites[i].fields.len() {
-            if columns.binary_search_by_key(&(i as u32 + 1, f as u32), |c| (c.callsite, c.field)).is_err() {
+            if seen.binary_search(&(i as u32 + 1, f as u32)).is_err() {
                 return Err(format!("no column for field {f} of call site {}", i + 1));
             }
         }

@@ -26,6 +26,9 @@ pub struct SnapshotMeta {
     pub created_at_ns: i64,
     /// The panic that caused it, if one did.
     pub panic: Option<super::PanicEntry>,
+    /// The process instance (default: this process's, [`process_instance`]);
+    /// `None` when it is unknown (rings recovered from an older library).
+    pub instance: Option<String>,
 }
 
 impl SnapshotMeta {
@@ -43,6 +46,38 @@ impl SnapshotMeta {
             pid: std::process::id(),
             created_at_ns: now_utc_ns(),
             panic: None,
+            instance: Some(process_instance()),
+        }
+    }
+}
+
+/// This process's instance id: 32 hex digits drawn from the operating
+/// system's random source the first time it is asked for, then the same for
+/// the life of the process (a child made by `fork` draws its own). It tells
+/// the snapshots of this process from those of any other, including an
+/// earlier or later process with the same pid.
+///
+/// ```
+/// let id = ttlog_core::snapshot::process_instance();
+/// assert_eq!(id.len(), 32);
+/// assert_eq!(id, ttlog_core::snapshot::process_instance());
+/// ```
+pub fn process_instance() -> String {
+    static DRAWN: std::sync::Mutex<Option<(u32, String)>> = std::sync::Mutex::new(None);
+    let pid = std::process::id();
+    let mut drawn = DRAWN.lock().unwrap_or_else(|e| e.into_inner());
+    match &*drawn {
+        Some((p, id)) if *p == pid => id.clone(),
+        _ => {
+            let mut bytes = [0u8; 16];
+            if getrandom::fill(&mut bytes).is_err() {
+                // No random source: the time and the pid still tell processes apart.
+                bytes[..8].copy_from_slice(&now_utc_ns().to_le_bytes());
+                bytes[8..12].copy_from_slice(&pid.to_le_bytes());
+            }
+            let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            *drawn = Some((pid, id.clone()));
+            id
         }
     }
 }
@@ -156,6 +191,7 @@ struct ChunkEncoder {
     seq: Vec<u8>,
     last_seq: Vec<u64>,
     raw: Vec<u8>,
+    stats: format::StatsBuilder,
 }
 
 fn width_for(max: u32) -> u8 {
@@ -182,11 +218,18 @@ impl ChunkEncoder {
         }
         field_base.push(total);
         let columns = (0..total).map(|_| ColumnBuilder::default()).collect();
-        ChunkEncoder { field_base, columns, last_seq: vec![0; capture.threads.len()], ..ChunkEncoder::default() }
+        ChunkEncoder {
+            field_base,
+            columns,
+            last_seq: vec![0; capture.threads.len()],
+            stats: format::StatsBuilder::new(capture.callsites.len(), capture.threads.len()),
+            ..ChunkEncoder::default()
+        }
     }
 
-    /// Encodes `rows` as one chunk and appends its frame and payload to `out`.
-    fn encode(&mut self, capture: &Capture, rows: &[Row<'_>], out: &mut Vec<u8>) {
+    /// Encodes `rows` as one chunk and appends its frame and payload to
+    /// `out`; returns its index entry, `at` its offset in `out`.
+    fn encode(&mut self, capture: &Capture, rows: &[Row<'_>], out: &mut Vec<u8>) -> format::ChunkIndexEntry {
         self.ts.clear();
         self.cs.clear();
         self.th.clear();
@@ -204,6 +247,7 @@ impl ChunkEncoder {
             prev_ts = r.ts;
             put_uint(&mut self.cs, r.callsite, csw);
             put_uint(&mut self.th, r.thread, thw);
+            self.stats.add(r.ts, r.callsite, r.thread, r.seq);
             let last = &mut self.last_seq[r.thread as usize];
             format::put_varint(&mut self.seq, format::zigzag(r.seq.wrapping_sub(*last) as i64));
             *last = r.seq;
@@ -294,19 +338,27 @@ impl ChunkEncoder {
         serde_cbor::to_writer(&mut self.raw, &wire).expect("CBOR encoding of a chunk");
         let compressed = lz4::block::compress(&self.raw, Some(lz4::block::CompressionMode::DEFAULT), false)
             .expect("LZ4 compression of a chunk below the size limit");
-        let frame = format::chunk_frame(
-            compressed.len() as u32,
-            self.raw.len() as u32,
-            rows.len() as u32,
-            crc32fast::hash(&compressed),
-        );
-        out.extend_from_slice(&frame);
+        let entry = format::ChunkIndexEntry {
+            at: out.len() as u64,
+            len: compressed.len() as u32,
+            raw: self.raw.len() as u32,
+            crc: crc32fast::hash(&compressed),
+            stats: self.stats.finish(),
+        };
+        out.extend_from_slice(&format::chunk_frame(entry.len, entry.raw, rows.len() as u32, entry.crc));
         out.extend_from_slice(&compressed);
+        entry
     }
 }
 
 /// The header of a snapshot of `capture`.
-fn header(capture: &Capture, meta: &SnapshotMeta, in_snapshot: u64, unreadable: u64) -> Header {
+fn header(
+    capture: &Capture,
+    meta: &SnapshotMeta,
+    in_snapshot: u64,
+    unreadable: u64,
+    chunks: Vec<format::ChunkIndexEntry>,
+) -> Header {
     Header {
         service: meta.service.clone(),
         hostname: meta.hostname.clone(),
@@ -340,6 +392,8 @@ fn header(capture: &Capture, meta: &SnapshotMeta, in_snapshot: u64, unreadable: 
             truncated: capture.truncated,
         },
         panic: meta.panic.clone(),
+        instance: meta.instance.clone(),
+        chunks: Some(chunks),
     }
 }
 
@@ -409,18 +463,10 @@ pub fn encode_chunked(capture: &Capture, meta: &SnapshotMeta, chunk_events: usiz
     // Each thread's rows are already in time order: the sort merges runs.
     rows.sort_by_key(|r| (r.ts, r.thread, r.seq));
 
-    let header = header(capture, meta, rows.len() as u64, unreadable);
-    let header_bytes = serde_cbor::to_vec(&header).expect("CBOR encoding of the header");
-    let mut out = Vec::with_capacity(header_bytes.len() + rows.len() * 8 + 4096);
-    out.extend_from_slice(&format::MAGIC);
-    out.extend_from_slice(&format::VERSION_MAJOR.to_le_bytes());
-    out.extend_from_slice(&format::VERSION_MINOR.to_le_bytes());
-    out.extend_from_slice(&(header_bytes.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&header_bytes).to_le_bytes());
-    out.extend_from_slice(&header_bytes);
-
+    // The chunks first: the header that comes before them holds their index.
     let mut enc = ChunkEncoder::new(capture);
-    let mut chunks = 0u32;
+    let mut body = Vec::with_capacity(rows.len() * 8 + 4096);
+    let mut index = Vec::new();
     let mut start = 0;
     while start < rows.len() {
         // Close a chunk at CHUNK_EVENTS events or about CHUNK_RAW_TARGET raw bytes.
@@ -430,10 +476,20 @@ pub fn encode_chunked(capture: &Capture, meta: &SnapshotMeta, chunk_events: usiz
             raw += 16 + rows[end].payload.len() * 8;
             end += 1;
         }
-        enc.encode(capture, &rows[start..end], &mut out);
-        chunks += 1;
+        index.push(enc.encode(capture, &rows[start..end], &mut body));
         start = end;
     }
+    let chunks = index.len() as u32;
+    let header = header(capture, meta, rows.len() as u64, unreadable, index);
+    let header_bytes = serde_cbor::to_vec(&header).expect("CBOR encoding of the header");
+    let mut out = Vec::with_capacity(format::PREAMBLE_LEN + header_bytes.len() + body.len() + format::FRAME_LEN);
+    out.extend_from_slice(&format::MAGIC);
+    out.extend_from_slice(&format::VERSION_MAJOR.to_le_bytes());
+    out.extend_from_slice(&format::VERSION_MINOR.to_le_bytes());
+    out.extend_from_slice(&(header_bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&header_bytes).to_le_bytes());
+    out.extend_from_slice(&header_bytes);
+    out.extend_from_slice(&body);
     out.extend_from_slice(&format::end_frame(chunks, rows.len() as u64));
     out
 }
