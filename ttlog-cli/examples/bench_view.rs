@@ -178,9 +178,9 @@ fn main() {
     // 1. Decode throughput: open (read the files, check framing) and decode
     //    every chunk in parallel into the frame.
     let engine = Engine::new();
-    let (t_open, snaps) = best_of(3, || engine.open(&inputs).expect("open").0);
-    let events = ttlog_cli::dataset::events_in(&snaps);
-    drop(snaps);
+    let (t_open, catalog) = best_of(3, || engine.open(&inputs).expect("open"));
+    let events = ttlog_cli::dataset::events_in(&catalog);
+    drop(catalog);
     let (t_load, ds) = best_of(3, || engine.load(&inputs).expect("load"));
     assert_eq!(ds.len() as u64, events);
     let t_decode = t_load.saturating_sub(t_open);

@@ -116,6 +116,13 @@ pub struct Args {
     #[arg(long)]
     pub strict: bool,
 
+    /// Keep every copy of events that overlapping snapshots of one process hold (by default each
+    /// event, identified by process, thread and sequence number, is shown once, from the newest
+    /// snapshot that holds it).
+    /// Example: --keep-duplicates
+    #[arg(long)]
+    pub keep_duplicates: bool,
+
     /// Start the interactive viewer (ttlog-tui): directories are loaded and watched for new
     /// snapshots; with no INPUT, $TTLOG_DIR (or $TMPDIR/ttlog) is. --filter sets the first filter.
     /// Example: ttlog-view -i /var/tmp/ttlog/
@@ -192,6 +199,8 @@ pub struct Plan {
     pub partition_by: Vec<String>,
     /// `--strict`.
     pub strict: bool,
+    /// `--keep-duplicates`.
+    pub keep_duplicates: bool,
     /// What to do.
     pub mode: Mode,
     /// `--interactive`: the inputs as given (directories stay directories,
@@ -313,6 +322,7 @@ impl Plan {
             color,
             partition_by: a.partition_by,
             strict: a.strict,
+            keep_duplicates: a.keep_duplicates,
             mode,
             interactive_inputs,
             filter_text,
@@ -476,9 +486,9 @@ pub fn interactive(plan: &Plan) -> anyhow::Result<Outcome> {
 /// Unreadable inputs, strict-mode damage, a filter that does not fit the
 /// data.
 pub fn select(plan: &Plan) -> anyhow::Result<View> {
-    let engine = Engine::new().strict(plan.strict);
-    let (snaps, failed) = engine.open(&plan.inputs)?;
-    let total = crate::dataset::events_in(&snaps);
+    let engine = Engine::new().strict(plan.strict).keep_duplicates(plan.keep_duplicates);
+    let catalog = engine.open(&plan.inputs)?;
+    let total = crate::dataset::events_in(&catalog);
     let bar = (io::stderr().is_terminal() && total >= 1_000_000).then(|| {
         let bar = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
         bar.set_style(
@@ -494,13 +504,23 @@ pub fn select(plan: &Plan) -> anyhow::Result<View> {
         }
         None => engine,
     };
-    let ds = engine.load_opened(snaps, failed);
+    let ds = engine.load_opened(&catalog);
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
     let ds = ds?;
     for p in ds.problems() {
         eprintln!("ttlog-view: warning: {} (the intact chunks are used)", crate::text::escape(&p.to_string()));
+    }
+    for d in ds.differing() {
+        eprintln!(
+            "ttlog-view: warning: {} and {} are snapshots of one process but hold different events (thread {}, sequence {}): the newer file's are kept, {} events of the other skipped",
+            crate::text::escape(&ds.sources()[d.other].path),
+            crate::text::escape(&ds.sources()[d.kept].path),
+            d.thread,
+            d.seq,
+            d.events
+        );
     }
     let mut view = ds.all();
     if !plan.filter.is_empty() {

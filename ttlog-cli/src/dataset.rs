@@ -22,6 +22,7 @@
 
 mod frame;
 
+use crate::catalog::{Catalog, ChunkKeep, Differing, OpenOptions, Process};
 use crate::filter::{self, Filter, FilterError, Key, Op};
 use frame::assemble;
 use polars::prelude::*;
@@ -31,7 +32,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
-use ttlog_core::snapshot::{Counters, FieldColumn, FormatVersion, Snapshot, SnapshotError, Values};
+use ttlog_core::snapshot::{Counters, FieldColumn, FormatVersion, SnapshotError, Values};
 use ttlog_core::{CallSiteInfo, Kind, Level, Value};
 
 /// How many field columns a dataset keeps built (see [`Dataset::field_column`]).
@@ -144,6 +145,7 @@ pub enum LoadError {
 pub struct Engine {
     progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
     strict: bool,
+    keep_duplicates: bool,
 }
 
 impl fmt::Debug for Engine {
@@ -152,10 +154,10 @@ impl fmt::Debug for Engine {
     }
 }
 
-/// Total events (in the intact chunk frames) of opened snapshots: what a
-/// progress bar should count to.
-pub fn events_in(snaps: &[Snapshot]) -> u64 {
-    snaps.iter().map(Snapshot::event_count).sum()
+/// Events to decode of opened inputs (each copy once, unless duplicates are
+/// kept): what a progress bar should count to.
+pub fn events_in(catalog: &Catalog) -> u64 {
+    catalog.events_kept()
 }
 
 impl Engine {
@@ -178,31 +180,22 @@ impl Engine {
         self
     }
 
-    /// Opens the inputs (in parallel) without decoding their chunks.
-    /// Inputs that cannot be opened are returned as errors beside the rest.
-    pub fn open(&self, inputs: &[Input]) -> Result<(Vec<Snapshot>, Vec<SnapshotError>), LoadError> {
-        let mut stdin = None;
-        if inputs.contains(&Input::Stdin) {
-            let mut buf = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf).map_err(LoadError::Stdin)?;
-            stdin = Some(buf);
-        }
-        let opened: Vec<Result<Snapshot, SnapshotError>> = inputs
-            .par_iter()
-            .map(|i| match i {
-                Input::File(p) => Snapshot::open(p),
-                Input::Stdin => Snapshot::from_bytes(stdin.clone().unwrap_or_default(), "<stdin>"),
-            })
-            .collect();
-        let mut snaps = Vec::new();
-        let mut failed = Vec::new();
-        for o in opened {
-            match o {
-                Ok(s) => snaps.push(s),
-                Err(e) => failed.push(e),
-            }
-        }
-        Ok((snaps, failed))
+    /// Keeps every copy of every event that overlapping snapshots of one
+    /// process hold (`--keep-duplicates`, for forensics), instead of each
+    /// event once (see [`crate::catalog`]).
+    pub fn keep_duplicates(mut self, keep: bool) -> Engine {
+        self.keep_duplicates = keep;
+        self
+    }
+
+    /// Opens the inputs (in parallel) without decoding their chunks: the
+    /// [`Catalog`] of their chunks' statistics and of the copies to keep.
+    /// Inputs that cannot be opened are in [`Catalog::failed`].
+    ///
+    /// # Errors
+    /// Reading standard input failed.
+    pub fn open(&self, inputs: &[Input]) -> Result<Catalog, LoadError> {
+        Catalog::open(inputs, OpenOptions { keep_duplicates: self.keep_duplicates }, &|_| ())
     }
 
     /// Opens and decodes the inputs into one time-ordered [`Dataset`].
@@ -210,17 +203,17 @@ impl Engine {
     /// # Errors
     /// No input could be opened, or (strict) an input is damaged.
     pub fn load(&self, inputs: &[Input]) -> Result<Dataset, LoadError> {
-        let (snaps, failed) = self.open(inputs)?;
-        self.load_opened(snaps, failed)
+        let catalog = self.open(inputs)?;
+        self.load_opened(&catalog)
     }
 
-    /// Decodes snapshots opened with [`Engine::open`] (so a caller can size
+    /// Decodes the inputs opened with [`Engine::open`] (so a caller can size
     /// a progress bar with [`events_in`] first).
     ///
     /// # Errors
     /// As [`Engine::load`].
-    pub fn load_opened(&self, snaps: Vec<Snapshot>, failed: Vec<SnapshotError>) -> Result<Dataset, LoadError> {
-        self.load_chunks(&snaps, failed, &|_, _| true)
+    pub fn load_opened(&self, catalog: &Catalog) -> Result<Dataset, LoadError> {
+        self.load_chunks(catalog, &|_, _| true)
     }
 
     /// Decodes every chunk of every snapshot but the last, and of the last
@@ -234,19 +227,15 @@ impl Engine {
     /// use ttlog_cli::{Engine, Input};
     /// let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/chunked.bin");
     /// let engine = Engine::new();
-    /// let (snaps, _) = engine.open(&[Input::File(p)]).unwrap();
-    /// let first = engine.load_prefix(&snaps, Vec::new(), 1).unwrap();
+    /// let catalog = engine.open(&[Input::File(p)]).unwrap();
+    /// let first = engine.load_prefix(&catalog, 1).unwrap();
     /// assert!(first.len() > 0 && first.len() < 1000);
     /// ```
     ///
     /// # Errors
     /// As [`Engine::load`].
-    pub fn load_prefix(
-        &self,
-        snaps: &[Snapshot],
-        failed: Vec<SnapshotError>,
-        events: u64,
-    ) -> Result<Dataset, LoadError> {
+    pub fn load_prefix(&self, catalog: &Catalog, events: u64) -> Result<Dataset, LoadError> {
+        let snaps = &catalog.snapshots;
         let last = snaps.len().saturating_sub(1);
         // The number of leading chunks of the last snapshot to decode.
         let mut sum = 0u64;
@@ -260,16 +249,18 @@ impl Engine {
                 })
                 .count()
         });
-        self.load_chunks(snaps, failed, &|si, c| si < last || c < head)
+        self.load_chunks(catalog, &|si, c| si < last || c < head)
     }
 
-    /// Decodes the chunks `(snapshot, chunk)` for which `keep` holds.
+    /// Decodes the chunks `(snapshot, chunk)` for which `keep` holds, each
+    /// event once (see [`Catalog::keep`]).
     fn load_chunks(
         &self,
-        snaps: &[Snapshot],
-        failed: Vec<SnapshotError>,
+        catalog: &Catalog,
         keep: &(dyn Fn(usize, usize) -> bool + Sync),
     ) -> Result<Dataset, LoadError> {
+        let snaps = &catalog.snapshots;
+        let failed = catalog.failed.clone();
         if snaps.is_empty() {
             return Err(LoadError::NothingReadable(failed));
         }
@@ -299,6 +290,8 @@ impl Engine {
                 counters: h.counters,
                 events_in_frames: s.event_count(),
                 events_loaded: 0,
+                duplicates: 0,
+                process: catalog.process_of[si],
                 problems: s.problems().to_vec(),
                 site_offset: sites.len() as u32,
                 thread_offset: threads.len() as u32,
@@ -320,26 +313,44 @@ impl Engine {
             }
             sources.push(src);
         }
-        let total = events_in(snaps);
-        if total > u64::from(IdxSize::MAX) {
-            return Err(LoadError::TooMany(total));
+        // Chunks whose statistics could not be computed failed to decode.
+        let mut duplicates = vec![0u64; snaps.len()];
+        for (si, stats) in catalog.stats.iter().enumerate() {
+            for (c, st) in stats.iter().enumerate() {
+                match (st, &catalog.keep[si][c]) {
+                    (Err(e), _) if keep(si, c) => {
+                        if self.strict {
+                            return Err(LoadError::Damaged(e.clone()));
+                        }
+                        problems.push(e.clone());
+                    }
+                    (Ok(st), ChunkKeep::None) if keep(si, c) => duplicates[si] += u64::from(st.events),
+                    _ => {}
+                }
+            }
         }
-
-        // Decode every chunk of every input in parallel.
+        // Decode every chunk with events to keep, in parallel.
         let jobs: Vec<(usize, usize)> = snaps
             .iter()
             .enumerate()
             .flat_map(|(si, s)| (0..s.chunks().len()).map(move |c| (si, c)))
-            .filter(|&(si, c)| keep(si, c))
+            .filter(|&(si, c)| keep(si, c) && catalog.stats[si][c].is_ok() && catalog.keep[si][c] != ChunkKeep::None)
             .collect();
         let lengths: Vec<usize> = jobs.iter().map(|&(si, c)| snaps[si].chunks()[c].events as usize).collect();
+        let total: usize = lengths.iter().sum();
+        if total as u64 > u64::from(IdxSize::MAX) {
+            return Err(LoadError::TooMany(total as u64));
+        }
         let (filled, decoded) = frame::decode_into(
             &lengths,
             &sources,
             |j| jobs[j].0,
             |j| {
                 let (si, c) = jobs[j];
-                let r = snaps[si].decode_chunk(c);
+                let r = snaps[si].decode_chunk(c).map(|mut cols| {
+                    let dropped = catalog.keep[si][c].retain(&mut cols);
+                    (cols, dropped)
+                });
                 if let Some(p) = &self.progress {
                     p(lengths[j] as u64);
                 }
@@ -352,12 +363,14 @@ impl Engine {
         let mut pending = Vec::with_capacity(decoded.len());
         let mut base = 0u64;
         let mut loaded = vec![0u64; sources.len()];
-        for ((&(si, _), r), &n) in jobs.iter().zip(decoded).zip(&lengths) {
+        for (&(si, _), r) in jobs.iter().zip(decoded) {
             match r {
-                Ok(cols) => {
-                    loaded[si] += n as u64;
+                Ok((cols, dropped)) => {
+                    let n = cols.len() as u64;
+                    loaded[si] += n;
+                    duplicates[si] += dropped;
                     pending.push((si, base, cols));
-                    base += n as u64;
+                    base += n;
                 }
                 Err(e) => {
                     if self.strict {
@@ -367,9 +380,10 @@ impl Engine {
                 }
             }
         }
-        for (s, n) in sources.iter_mut().zip(&loaded) {
+        for ((s, n), d) in sources.iter_mut().zip(&loaded).zip(&duplicates) {
             if let Some(s) = Arc::get_mut(s) {
                 s.events_loaded = *n;
+                s.duplicates = *d;
             }
         }
         let (frame, ev_in_order) = assemble(filled)?;
@@ -415,6 +429,9 @@ impl Engine {
                     ev_in_order,
                     fields,
                     problems,
+                    processes: catalog.processes.clone(),
+                    differing: catalog.differing.clone(),
+                    keeps_duplicates: catalog.keeps_duplicates,
                     field_cache: Mutex::new(Vec::new()),
                 }
                 .with_bases(),
@@ -467,6 +484,11 @@ pub struct SourceInfo {
     pub events_in_frames: u64,
     /// Events decoded into the dataset.
     pub events_loaded: u64,
+    /// Events of its intact chunks left out as copies of events that a newer
+    /// snapshot of the same process holds.
+    pub duplicates: u64,
+    /// Its process: index into [`Dataset::processes`].
+    pub process: usize,
     /// Damage found while opening (chunk decoding errors are in
     /// [`Dataset::problems`]).
     pub problems: Vec<SnapshotError>,
@@ -556,6 +578,9 @@ struct Inner {
     ev_in_order: bool,
     fields: BTreeMap<Arc<str>, FieldInfo>,
     problems: Vec<SnapshotError>,
+    processes: Vec<Process>,
+    differing: Vec<Differing>,
+    keeps_duplicates: bool,
     /// Field columns in event-number order, built on first use: the
     /// [`FIELD_CACHE_COLUMNS`] used last, least recently used first (a
     /// column costs 8 to 16 bytes per event; keeping every field an
@@ -634,6 +659,24 @@ impl Dataset {
     /// others are there.
     pub fn problems(&self) -> &[SnapshotError] {
         &self.inner.problems
+    }
+
+    /// The processes whose snapshots were loaded, each with its files newest
+    /// first (the first holds its counters). Events of one process that
+    /// several of its snapshots hold are in the dataset once.
+    pub fn processes(&self) -> &[Process] {
+        &self.inner.processes
+    }
+
+    /// Files of one process that were found to hold different events under
+    /// the same identity (the newer file's were kept).
+    pub fn differing(&self) -> &[Differing] {
+        &self.inner.differing
+    }
+
+    /// Whether every copy of every event was loaded (`--keep-duplicates`).
+    pub fn keeps_duplicates(&self) -> bool {
+        self.inner.keeps_duplicates
     }
 
     /// The whole frame (columns of [`cols`](mod@cols)).

@@ -474,6 +474,7 @@ pub fn write_stats_text(stats: &Stats, ds: &Dataset, w: &mut dyn Write) -> io::R
         let file = &ds.sources()[t.source].path;
         let _ = writeln!(o, "  {:>10}  {} (id {}, {})", t.count, esc(&label), t.id, esc(file));
     }
+    write_processes_text(ds, &stats.files, &mut o);
     o.push_str("\nfiles\n");
     for f in &stats.files {
         let s = &f.source;
@@ -496,8 +497,8 @@ pub fn write_stats_text(stats: &Stats, ds: &Dataset, w: &mut dyn Write) -> io::R
         );
         let _ = writeln!(
             o,
-            "      {} events shown, {} decoded, {} in the file's header; logged {}, overwritten {}, dropped {}, unreadable {}",
-            f.events, s.events_loaded, c.in_snapshot, c.logged, c.overwritten, dropped, c.unreadable
+            "      {} events shown, {} decoded, {} in the file's header, {} copies of newer snapshots' events skipped; logged {}, overwritten {}, dropped {}, unreadable {}",
+            f.events, s.events_loaded, c.in_snapshot, s.duplicates, c.logged, c.overwritten, dropped, c.unreadable
         );
     }
     let problems = ds.problems();
@@ -509,6 +510,57 @@ pub fn write_stats_text(stats: &Stats, ds: &Dataset, w: &mut dyn Write) -> io::R
     }
     w.write_all(o.as_bytes())?;
     w.flush()
+}
+
+/// The `processes` section of `--stats`: per process, its snapshots, the
+/// events shown once each, the copies skipped, and the counters of its
+/// newest snapshot (counters are never summed over snapshots of one process:
+/// each holds the process's totals so far).
+fn write_processes_text(ds: &Dataset, files: &[crate::stats::FileStats], o: &mut String) {
+    let esc = |s: &str| crate::text::escape(s).into_owned();
+    let copies: u64 = ds.sources().iter().map(|s| s.duplicates).sum();
+    let _ = writeln!(
+        o,
+        "\nprocesses ({} in all; {copies} copies of events skipped{})",
+        ds.processes().len(),
+        if ds.keeps_duplicates() { ", --keep-duplicates: none skipped" } else { "" }
+    );
+    for p in ds.processes().iter().take(TOP) {
+        let newest = &ds.sources()[p.sources[0]];
+        let shown: u64 = p.sources.iter().map(|&s| files[s].events).sum();
+        let skipped: u64 = p.sources.iter().map(|&s| ds.sources()[s].duplicates).sum();
+        let c = &newest.counters;
+        let _ = writeln!(
+            o,
+            "  {:>10}  {} on {}, pid {}{}: {} snapshot{}, {skipped} copies skipped; newest {} ({}): logged {}, overwritten {}, dropped {}",
+            shown,
+            esc(&newest.service),
+            esc(&newest.hostname),
+            newest.pid,
+            match &p.identity {
+                crate::catalog::Identity::Instance(i) => format!(", instance {}", esc(&i[..i.len().min(8)])),
+                _ => String::new(),
+            },
+            p.sources.len(),
+            if p.sources.len() == 1 { "" } else { "s" },
+            esc(&newest.path),
+            esc(&newest.reason),
+            c.logged,
+            c.overwritten,
+            c.dropped()
+        );
+    }
+    for d in ds.differing() {
+        let _ = writeln!(
+            o,
+            "  differing copies: {} and {} hold different events for thread {} at sequence {}: kept the newer file's, {} events of the other skipped",
+            esc(&ds.sources()[d.other].path),
+            esc(&ds.sources()[d.kept].path),
+            d.thread,
+            d.seq,
+            d.events
+        );
+    }
 }
 
 fn level_counts_json(stats: &Stats) -> serde_json::Value {
@@ -543,6 +595,33 @@ pub fn stats_json(stats: &Stats, ds: &Dataset) -> serde_json::Value {
             "file": ds.sources()[t.source].path,
             "count": t.count,
         })).collect::<Vec<_>>(),
+        "duplicates_skipped": ds.sources().iter().map(|s| s.duplicates).sum::<u64>(),
+        "processes": ds.processes().iter().map(|p| {
+            let newest = &ds.sources()[p.sources[0]];
+            let c = &newest.counters;
+            json!({
+                "service": &*newest.service,
+                "hostname": &*newest.hostname,
+                "pid": newest.pid,
+                "instance": match &p.identity {
+                    crate::catalog::Identity::Instance(i) => json!(i),
+                    _ => json!(null),
+                },
+                "files": p.sources.iter().map(|&s| &ds.sources()[s].path).collect::<Vec<_>>(),
+                "events": p.sources.iter().map(|&s| stats.files[s].events).sum::<u64>(),
+                "duplicates_skipped": p.sources.iter().map(|&s| ds.sources()[s].duplicates).sum::<u64>(),
+                "logged": c.logged,
+                "overwritten": c.overwritten,
+                "dropped": c.dropped(),
+            })
+        }).collect::<Vec<_>>(),
+        "differing_copies": ds.differing().iter().map(|d| json!({
+            "kept": ds.sources()[d.kept].path,
+            "other": ds.sources()[d.other].path,
+            "thread": d.thread,
+            "seq": d.seq,
+            "events": d.events,
+        })).collect::<Vec<_>>(),
         "files": stats.files.iter().map(|f| {
             let s = &f.source;
             let c = &s.counters;
@@ -556,6 +635,7 @@ pub fn stats_json(stats: &Stats, ds: &Dataset) -> serde_json::Value {
                 "library": s.library,
                 "events": f.events,
                 "events_decoded": s.events_loaded,
+                "duplicates_skipped": s.duplicates,
                 "counters": {
                     "logged": c.logged,
                     "in_snapshot": c.in_snapshot,

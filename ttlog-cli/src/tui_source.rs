@@ -9,6 +9,7 @@
 //! `ts` / `cs` / `ev` code columns directly, never building a row per
 //! event.
 
+use crate::catalog::Catalog;
 use crate::dataset::{Dataset, Engine, Input, View, cols, events_in};
 use crate::filter::Filter;
 use crate::stats::{GroupKey, KeyValue};
@@ -19,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use ttlog_core::Level;
-use ttlog_core::snapshot::{Snapshot, SnapshotError};
+use ttlog_core::snapshot::Snapshot;
 use ttlog_tui as tui;
 
 /// Snapshots loaded with the polars engine, as a [`tui::Source`].
@@ -104,12 +105,13 @@ impl EngineSource {
         self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// What to show while the last of `snaps` (the input being added)
-    /// loads: every other input and the first chunks of that one. `None`
-    /// when it is small, or when the inputs already loaded (decoded again
-    /// for this) hold more events than its rest, so that the first part
-    /// would not come much before the whole.
-    fn first_part(&self, snaps: &[Snapshot], failed: &[SnapshotError], paths: &[PathBuf]) -> Option<State> {
+    /// What to show while the last of the catalog's snapshots (the input
+    /// being added) loads: every other input and the first chunks of that
+    /// one. `None` when it is small, or when the inputs already loaded
+    /// (decoded again for this) hold more events than its rest, so that the
+    /// first part would not come much before the whole.
+    fn first_part(&self, catalog: &Catalog, paths: &[PathBuf]) -> Option<State> {
+        let snaps = &catalog.snapshots;
         let part = if self.first_part == 0 { PARTIAL_EVENTS } else { self.first_part };
         let rest = snaps.last().map_or(0, Snapshot::event_count).saturating_sub(part);
         let others: u64 = snaps.iter().rev().skip(1).map(Snapshot::event_count).sum();
@@ -117,7 +119,7 @@ impl EngineSource {
             return None;
         }
         // Not counted in the load's progress, which counts every event.
-        let first = Engine::new().load_prefix(snaps, failed.to_vec(), part).ok()?;
+        let first = Engine::new().load_prefix(catalog, part).ok()?;
         let inputs = input_infos(&first);
         Some(State { paths: paths.to_vec(), dataset: Some(first), inputs })
     }
@@ -177,13 +179,13 @@ impl tui::Source for EngineSource {
         let engine = Engine::new().on_progress(move |n| {
             counter.fetch_add(n, Ordering::Relaxed);
         });
-        let (snaps, failed) = engine.open(&inputs).map_err(|e| err(format!("{e:#}")))?;
-        if let Some(f) = failed.iter().find(|f| Path::new(&f.file) == path) {
+        let catalog = engine.open(&inputs).map_err(|e| err(format!("{e:#}")))?;
+        if let Some(f) = catalog.failed.iter().find(|f| Path::new(&f.file) == path) {
             return Err(err(f.to_string()));
         }
-        progress.set_total(events_in(&snaps));
+        progress.set_total(events_in(&catalog));
         let before = self.state();
-        if let Some(first) = self.first_part(&snaps, &failed, &paths) {
+        if let Some(first) = self.first_part(&catalog, &paths) {
             *self.state.write().unwrap_or_else(|e| e.into_inner()) = first;
             if progress.is_cancelled() {
                 *self.state.write().unwrap_or_else(|e| e.into_inner()) = before;
@@ -199,7 +201,7 @@ impl tui::Source for EngineSource {
                     std::thread::sleep(Duration::from_millis(50));
                 }
             });
-            let r = engine.load_opened(snaps, failed);
+            let r = engine.load_opened(&catalog);
             done.store(true, Ordering::Relaxed);
             r
         });
@@ -500,11 +502,12 @@ mod tests {
         let big = testdata("chunked.bin");
         let paths = vec![small.clone(), big.clone()];
         let inputs: Vec<Input> = paths.iter().cloned().map(Input::File).collect();
-        let (snaps, failed) = Engine::new().open(&inputs).unwrap();
+        let catalog = Engine::new().open(&inputs).unwrap();
+        let snaps = &catalog.snapshots;
         let in_first_chunk = u64::from(snaps[1].chunks()[0].events);
         assert!(in_first_chunk < snaps[1].event_count(), "chunked.bin has several chunks");
 
-        let first = source.first_part(&snaps, &failed, &paths).expect("a first part");
+        let first = source.first_part(&catalog, &paths).expect("a first part");
         let counts: Vec<u64> = first.inputs.iter().map(|i| i.events).collect();
         assert_eq!(counts, [43, in_first_chunk]);
         source.add_input(&big, &tui::Progress::new()).unwrap();
@@ -527,11 +530,11 @@ mod tests {
         assert_eq!(first_seqs.len() as u64, in_first_chunk);
 
         // A small input, or one smaller than what is loaded, loads whole.
-        let (snaps, failed) = Engine::new().open(&inputs[..1]).unwrap();
-        assert!(EngineSource::new().first_part(&snaps, &failed, &paths[..1]).is_none());
+        let catalog = Engine::new().open(&inputs[..1]).unwrap();
+        assert!(EngineSource::new().first_part(&catalog, &paths[..1]).is_none());
         let big_first = [big.clone(), small.clone()];
         let inputs: Vec<Input> = big_first.iter().cloned().map(Input::File).collect();
-        let (snaps, failed) = Engine::new().open(&inputs).unwrap();
-        assert!(source.first_part(&snaps, &failed, &big_first).is_none(), "1000 events loaded, 42 to come");
+        let catalog = Engine::new().open(&inputs).unwrap();
+        assert!(source.first_part(&catalog, &big_first).is_none(), "1000 events loaded, 42 to come");
     }
 }

@@ -30,22 +30,28 @@ const PARALLEL_MERGE_MIN: usize = 1 << 16;
 /// heads; beyond, with a heap.
 const SCAN_RUNS_MAX: usize = 16;
 
-/// A chunk's decoded columns but for those moved into the frame.
-type Decoded = Result<ChunkColumns, SnapshotError>;
+/// A chunk's decoded columns but for those moved into the frame, and the
+/// number of its events left out as copies.
+type Decoded = Result<(ChunkColumns, u64), SnapshotError>;
 
 /// The `ts`, `cs` and `th` columns in input order, filled chunk by chunk.
 pub(super) struct Filled {
     ts: Vec<i64>,
     cs: Vec<u32>,
     th: Vec<u32>,
-    /// Per chunk: its length (its slots in the columns) and whether its
-    /// timestamps are in order (`None`: it failed to decode, its slots are
-    /// empty).
-    chunks: Vec<(usize, Option<bool>)>,
+    /// Per chunk: its slots in the columns, how many of them it filled (its
+    /// events kept), and whether its timestamps are in order (`None`: it
+    /// failed to decode, its slots are empty).
+    chunks: Vec<FilledChunk>,
 }
 
-/// Decodes chunk `j` of `lengths.len()` (of `lengths[j]` events, as its
-/// frame says) with `decode(j)`, in parallel, straight into its part of
+/// A chunk's slots, the events it filled, whether they are in time order
+/// (see [`Filled`]).
+type FilledChunk = (usize, usize, Option<bool>);
+
+/// Decodes chunk `j` of `lengths.len()` (of up to `lengths[j]` events, as
+/// its frame says; fewer when copies are left out) with `decode(j)`, in
+/// parallel, straight into its part of
 /// columns allocated once at their full size: each chunk's own timestamp
 /// and thread columns are freed as soon as they are copied, so the next
 /// chunk decoded on that thread reuses their memory. `input(j)` is the
@@ -55,7 +61,7 @@ pub(super) fn decode_into(
     lengths: &[usize],
     sources: &[Arc<SourceInfo>],
     input: impl Fn(usize) -> usize + Sync,
-    decode: impl Fn(usize) -> Result<ChunkColumns, SnapshotError> + Sync,
+    decode: impl Fn(usize) -> Decoded + Sync,
 ) -> (Filled, Vec<Decoded>) {
     let n: usize = lengths.iter().sum();
     let mut ts = vec![0i64; n];
@@ -72,23 +78,26 @@ pub(super) fn decode_into(
         th_rest = r;
         parts.push((j, a, b, c));
     }
-    let done: Vec<(Decoded, (usize, Option<bool>))> = parts
+    let done: Vec<(Decoded, FilledChunk)> = parts
         .into_par_iter()
         .map(|(j, ts, cs, th)| {
-            let mut c = match decode(j) {
+            let (mut c, dropped) = match decode(j) {
                 Ok(c) => c,
-                Err(e) => return (Err(e), (ts.len(), None)),
+                Err(e) => return (Err(e), (ts.len(), 0, None)),
             };
             // The decoder checks a chunk against its frame's count; should
             // that ever differ, the chunk counts as damaged.
-            if c.len() != ts.len() {
+            if c.len() + dropped as usize != ts.len() {
                 let problem =
                     Problem::Invalid(format!("a chunk holds {} events, its frame says {}", c.len(), ts.len()));
                 return (
                     Err(SnapshotError { file: sources[input(j)].path.clone(), offset: 0, problem }),
-                    (ts.len(), None),
+                    (ts.len(), 0, None),
                 );
             }
+            let slots = ts.len();
+            let n = c.len();
+            let (ts, cs, th) = (&mut ts[..n], &mut cs[..n], &mut th[..n]);
             let src = &sources[input(j)];
             ts.copy_from_slice(&c.timestamps);
             c.timestamps = Vec::new();
@@ -101,7 +110,7 @@ pub(super) fn decode_into(
             }
             c.threads = Vec::new();
             let sorted = ts.windows(2).all(|w| w[0] <= w[1]);
-            (Ok(c), (ts.len(), Some(sorted)))
+            (Ok((c, dropped)), (slots, n, Some(sorted)))
         })
         .collect();
     let (results, chunks) = done.into_iter().unzip();
@@ -113,15 +122,16 @@ pub(super) fn decode_into(
 /// flag: whether that is already time order (`ev` is `0..n`).
 pub(super) fn assemble(filled: Filled) -> PolarsResult<(DataFrame, bool)> {
     let Filled { mut ts, mut cs, mut th, chunks } = filled;
-    if chunks.iter().any(|c| c.1.is_none()) {
-        // Damage: close the gaps of the chunks that failed (rare).
+    if chunks.iter().any(|&(slots, n, sorted)| sorted.is_none() || n < slots) {
+        // Damage or copies left out: close the gaps of the chunks that
+        // failed or kept fewer events than their slots.
         let mut kept = Vec::new();
         let mut at = 0;
-        for &(len, sorted) in &chunks {
+        for &(slots, n, sorted) in &chunks {
             if sorted.is_some() {
-                kept.push(at..at + len);
+                kept.push(at..at + n);
             }
-            at += len;
+            at += slots;
         }
         fn close<T: Copy>(v: &[T], kept: &[Range<usize>]) -> Vec<T> {
             kept.iter().flat_map(|r| v[r.clone()].iter().copied()).collect()
@@ -131,7 +141,7 @@ pub(super) fn assemble(filled: Filled) -> PolarsResult<(DataFrame, bool)> {
         th = close(&th, &kept);
     }
     let n = ts.len();
-    let chunks: Vec<(usize, bool)> = chunks.into_iter().filter_map(|(len, s)| Some((len, s?))).collect();
+    let chunks: Vec<(usize, bool)> = chunks.into_iter().filter_map(|(_, n, s)| Some((n, s?))).collect();
 
     let order = if chunks.iter().all(|&(_, s)| s) {
         let runs = sorted_runs(&ts, chunks.iter().map(|&(len, _)| len));

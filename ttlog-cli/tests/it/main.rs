@@ -5,6 +5,7 @@
 //! `ttlog_core::snapshot` and counting by hand.
 
 mod bridged;
+mod copies;
 mod damaged;
 mod exports;
 mod filters;
@@ -60,6 +61,8 @@ pub struct Expected {
     pub hostname: String,
     /// Its file's pid.
     pub pid: u32,
+    /// Its file, as given.
+    pub file: String,
 }
 
 /// Every decodable event of the file at `path`, in file order.
@@ -68,16 +71,43 @@ pub fn decode(path: &str) -> Vec<Expected> {
     let h = snap.header().clone();
     snap.events()
         .filter_map(Result::ok)
-        .map(|event| Expected { event, service: h.service.clone(), hostname: h.hostname.clone(), pid: h.pid })
+        .map(|event| Expected {
+            event,
+            service: h.service.clone(),
+            hostname: h.hostname.clone(),
+            pid: h.pid,
+            file: path.to_owned(),
+        })
         .collect()
 }
 
-/// The events of several files merged the way the viewer promises: by
-/// time, ties in input order.
+/// The events of several files merged the way the viewer promises: each
+/// event once, by (process, thread id, sequence number), from the newest
+/// file that holds it (creation time, then most events, then input order);
+/// then by time, ties in input order. The process is the header's instance,
+/// else service, host and pid (legacy files: the file's own facts).
 pub fn decode_merged(paths: &[String]) -> Vec<Expected> {
-    let mut all: Vec<Expected> = paths.iter().flat_map(|p| decode(p)).collect();
-    all.sort_by_key(|e| e.event.timestamp_ns);
-    all
+    let mut files: Vec<(usize, &String, Snapshot)> =
+        paths.iter().enumerate().map(|(i, p)| (i, p, Snapshot::open(p).unwrap())).collect();
+    files
+        .sort_by_key(|(i, _, s)| (std::cmp::Reverse(s.header().created_at_ns), std::cmp::Reverse(s.event_count()), *i));
+    let mut seen = std::collections::HashSet::new();
+    let mut kept: Vec<(usize, Expected)> = Vec::new();
+    for (i, path, s) in &files {
+        let h = s.header();
+        let process = match (&h.instance, s.version()) {
+            (_, ttlog_core::snapshot::FormatVersion::Legacy) => format!("legacy {path}"),
+            (Some(instance), _) => instance.clone(),
+            (None, _) => format!("{} {} {}", h.service, h.hostname, h.pid),
+        };
+        for e in decode(path) {
+            if seen.insert((process.clone(), e.event.thread_id, e.event.seq)) {
+                kept.push((*i, e));
+            }
+        }
+    }
+    kept.sort_by_key(|(i, e)| (e.event.timestamp_ns, *i));
+    kept.into_iter().map(|(_, e)| e).collect()
 }
 
 /// Every `.bin` file of testdata, sorted, as the directory input expands.

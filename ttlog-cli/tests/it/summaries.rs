@@ -74,11 +74,32 @@ fn stats_json_counts_everything() {
         assert_eq!(f["counters"]["overwritten"], h.counters.overwritten);
         assert_eq!(f["counters"]["logged"], h.counters.logged);
         assert_eq!(f["counters"]["dropped_too_large"], h.counters.dropped_too_large);
-        let decoded = decode(path).len() as u64;
-        assert_eq!(f["events"], decoded);
-        assert_eq!(f["events_decoded"], decoded);
+        // Each event once: the copies that newer snapshots of the process
+        // hold are skipped.
+        let kept = ev.iter().filter(|e| &e.file == path).count() as u64;
+        assert_eq!(f["events"], kept);
+        assert_eq!(f["events_decoded"], kept);
+        assert_eq!(f["duplicates_skipped"], decode(path).len() as u64 - kept);
         assert_eq!(f["problems"].as_array().unwrap().len(), snap.problems().len());
     }
+    // Copies: the overlapping snapshots of one process count once, their
+    // counters are the newest snapshot's, not a sum.
+    let in_files: u64 = files.iter().map(|p| decode(p).len() as u64).sum();
+    assert_eq!(s["duplicates_skipped"], in_files - ev.len() as u64);
+    assert!(in_files > ev.len() as u64, "testdata holds copies");
+    let processes = s["processes"].as_array().unwrap();
+    let (p1, p2) = (td("periodic-1.bin"), td("periodic-2-panic.bin"));
+    let periodic = processes.iter().find(|p| p["files"][0] == p2.as_str()).expect("the periodic process");
+    assert_eq!(periodic["files"], serde_json::json!([p2, p1]), "newest first");
+    let newest = Snapshot::open(&p2).unwrap();
+    assert_eq!(periodic["logged"], newest.header().counters.logged);
+    assert_eq!(periodic["overwritten"], newest.header().counters.overwritten);
+    assert_eq!(periodic["instance"], newest.header().instance.as_deref().unwrap());
+    let kept = ev.iter().filter(|e| e.file == p1 || e.file == p2).count() as u64;
+    assert_eq!(periodic["events"], kept);
+    assert_eq!(kept, newest.header().counters.logged, "every event the process logged, once");
+    assert_eq!(processes.iter().map(|p| p["events"].as_u64().unwrap()).sum::<u64>(), ev.len() as u64);
+    assert_eq!(s["differing_copies"], serde_json::json!([]));
     let problems: Vec<&str> = s["problems"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
     assert!(problems.iter().any(|p| p.contains("corrupt-chunk.bin") && p.contains("CRC mismatch")), "{problems:?}");
     assert!(problems.iter().any(|p| p.contains("truncated.bin") && p.contains("cut short")), "{problems:?}");
