@@ -23,8 +23,9 @@
 //! overwritten, dropped) are those of its newest file.
 //!
 //! Copies should be equal. Where two files of a process overlap, the event
-//! at the last sequence number both hold is compared (time, call site,
-//! field values); if it differs, the newer file's events are kept, the
+//! at the last sequence number both hold is compared (call site, thread,
+//! field values, and time to within a second: each snapshot converts clock
+//! ticks with the calibration of its moment); if it differs, the newer file's events are kept, the
 //! older file's events in the overlap are counted as differing copies, and
 //! a warning names both files ([`Catalog::differing`]).
 
@@ -32,7 +33,7 @@ use crate::dataset::{Input, LoadError};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
-use ttlog_core::snapshot::{ChunkColumns, ChunkStats, FormatVersion, Projection, Snapshot, SnapshotError};
+use ttlog_core::snapshot::{ChunkColumns, ChunkStats, FieldSet, FormatVersion, Projection, Snapshot, SnapshotError};
 
 /// Sets of sequence numbers, as sorted disjoint inclusive ranges.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -502,8 +503,15 @@ impl Catalog {
             if !st.threads.iter().any(|t| t.thread == index && t.first_seq <= seq && seq <= t.last_seq) {
                 continue;
             }
-            let cols = snap.decode_chunk_with(c, &Projection::ALL).ok()?;
+            // Find the row without the field columns, then decode those of
+            // its call site only.
+            let cheap = Projection { timestamps: true, threads: true, seqs: true, fields: FieldSet::None };
+            let cols = snap.decode_chunk_with(c, &cheap).ok()?;
             let row = (0..cols.len()).find(|&r| cols.threads[r] == index && cols.seqs[r] == seq)?;
+            let site = cols.callsites[row];
+            let n_fields = snap.callsite(site)?.fields.len() as u32;
+            let fields = FieldSet::Only((0..n_fields).map(|f| (site, f)).collect());
+            let cols = snap.decode_chunk_with(c, &Projection { fields, ..Projection::ALL }).ok()?;
             return snap.event(&cols, row);
         }
         None
@@ -551,10 +559,16 @@ pub fn kept_of(st: &ChunkStats, per: &[(u32, SeqRanges)]) -> u64 {
         .sum()
 }
 
-/// Whether two copies of an event are the same: time, call site, thread
-/// and field values.
+/// How far apart two copies of one event's timestamp may be. A snapshot
+/// turns clock ticks into UTC with the calibration of its moment, which a
+/// process refines as it runs: copies in two snapshots differ by a few
+/// microseconds to milliseconds.
+const COPY_CLOCK_SLACK_NS: i64 = 1_000_000_000;
+
+/// Whether two copies of an event are the same: time (within
+/// [`COPY_CLOCK_SLACK_NS`]), call site, thread and field values.
 fn same_event(a: &ttlog_core::Event, b: &ttlog_core::Event) -> bool {
-    a.timestamp_ns == b.timestamp_ns
+    a.timestamp_ns.abs_diff(b.timestamp_ns) <= COPY_CLOCK_SLACK_NS as u64
         && a.level == b.level
         && a.target == b.target
         && a.message == b.message

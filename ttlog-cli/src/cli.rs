@@ -123,6 +123,13 @@ pub struct Args {
     #[arg(long)]
     pub keep_duplicates: bool,
 
+    /// With --stats or --group-by: print how the question is answered (which chunks are skipped,
+    /// answered from their statistics or decoded, and which columns) and what it did, instead of
+    /// the answer.
+    /// Example: --stats --explain
+    #[arg(long)]
+    pub explain: bool,
+
     /// Start the interactive viewer (ttlog-tui): directories are loaded and watched for new
     /// snapshots; with no INPUT, $TTLOG_DIR (or $TMPDIR/ttlog) is. --filter sets the first filter.
     /// Example: ttlog-view -i /var/tmp/ttlog/
@@ -201,6 +208,8 @@ pub struct Plan {
     pub strict: bool,
     /// `--keep-duplicates`.
     pub keep_duplicates: bool,
+    /// `--explain`.
+    pub explain: bool,
     /// What to do.
     pub mode: Mode,
     /// `--interactive`: the inputs as given (directories stay directories,
@@ -323,6 +332,7 @@ impl Plan {
             partition_by: a.partition_by,
             strict: a.strict,
             keep_duplicates: a.keep_duplicates,
+            explain: a.explain,
             mode,
             interactive_inputs,
             filter_text,
@@ -377,6 +387,9 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> anyho
         Mode::Events => {
             let view = select(&plan)?;
             print_events(&plan, &view)
+        }
+        Mode::Summary { stats, group } if plan.limit.is_none() && plan.tail.is_none() => {
+            stream_summary(&plan, stats, group.as_ref())
         }
         Mode::Summary { stats, group } => {
             let view = select(&plan)?;
@@ -487,16 +500,9 @@ pub fn interactive(plan: &Plan) -> anyhow::Result<Outcome> {
 /// data.
 pub fn select(plan: &Plan) -> anyhow::Result<View> {
     let engine = Engine::new().strict(plan.strict).keep_duplicates(plan.keep_duplicates);
-    let catalog = engine.open(&plan.inputs)?;
+    let catalog = open_catalog(plan)?;
     let total = crate::dataset::events_in(&catalog);
-    let bar = (io::stderr().is_terminal() && total >= 1_000_000).then(|| {
-        let bar = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("decoding {bar:40} {human_pos}/{human_len} events {per_sec} {eta}")
-                .expect("progress template"),
-        );
-        bar
-    });
+    let bar = progress_bar(total, "decoding");
     let engine = match &bar {
         Some(b) => {
             let b = b.clone();
@@ -509,26 +515,10 @@ pub fn select(plan: &Plan) -> anyhow::Result<View> {
         b.finish_and_clear();
     }
     let ds = ds?;
-    for p in ds.problems() {
-        eprintln!("ttlog-view: warning: {} (the intact chunks are used)", crate::text::escape(&p.to_string()));
-    }
-    for d in ds.differing() {
-        eprintln!(
-            "ttlog-view: warning: {} and {} are snapshots of one process but hold different events (thread {}, sequence {}): the newer file's are kept, {} events of the other skipped",
-            crate::text::escape(&ds.sources()[d.other].path),
-            crate::text::escape(&ds.sources()[d.kept].path),
-            d.thread,
-            d.seq,
-            d.events
-        );
-    }
+    warn_problems(ds.problems(), ds.tables());
     let mut view = ds.all();
     if !plan.filter.is_empty() {
-        view = view.filter(&plan.filter).map_err(|e| {
-            let text = plan.filter.to_string();
-            // Point into the one expression when there is one.
-            if plan.filter.parts().len() == 1 { filter_error(&text, e) } else { anyhow::anyhow!("bad filter: {e}") }
-        })?;
+        view = view.filter(&plan.filter).map_err(|e| filter_error_of(plan, e))?;
     }
     if plan.since.is_some() || plan.until.is_some() {
         let last = ds.all().time_range().map_or(0, |(_, b)| b);
@@ -544,6 +534,63 @@ pub fn select(plan: &Plan) -> anyhow::Result<View> {
         view = view.reversed();
     }
     Ok(view)
+}
+
+/// A filter error, pointing into the expression when there is one.
+fn filter_error_of(plan: &Plan, e: crate::FilterError) -> anyhow::Error {
+    let text = plan.filter.to_string();
+    if plan.filter.parts().len() == 1 { filter_error(&text, e) } else { anyhow::anyhow!("bad filter: {e}") }
+}
+
+/// Opens the inputs (a progress bar on a terminal for many files).
+fn open_catalog(plan: &Plan) -> anyhow::Result<crate::catalog::Catalog> {
+    let bar = (plan.inputs.len() >= 100).then(|| progress_bar(plan.inputs.len() as u64, "opening")).flatten();
+    let catalog = crate::catalog::Catalog::open(
+        &plan.inputs,
+        crate::catalog::OpenOptions { keep_duplicates: plan.keep_duplicates },
+        &|n| {
+            if let Some(b) = &bar {
+                b.inc(n);
+            }
+        },
+    );
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    Ok(catalog?)
+}
+
+/// A progress bar on stderr when it is a terminal and there is much to do.
+fn progress_bar(total: u64, what: &str) -> Option<indicatif::ProgressBar> {
+    let big = if what == "opening" { total >= 100 } else { total >= 1_000_000 };
+    (io::stderr().is_terminal() && big).then(|| {
+        let bar = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
+        let unit = if what == "opening" { "files" } else { "events" };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(&format!(
+                "{what} {{bar:40}} {{human_pos}}/{{human_len}} {unit} {{per_sec}} {{eta}}"
+            ))
+            .expect("progress template"),
+        );
+        bar
+    })
+}
+
+/// Damage and differing copies, one line each on stderr.
+fn warn_problems(problems: &[ttlog_core::snapshot::SnapshotError], tables: &crate::tables::Tables) {
+    for p in problems {
+        eprintln!("ttlog-view: warning: {} (the intact chunks are used)", crate::text::escape(&p.to_string()));
+    }
+    for d in &tables.differing {
+        eprintln!(
+            "ttlog-view: warning: {} and {} are snapshots of one process but hold different events (thread {}, sequence {}): the newer file's are kept, {} events of the other skipped",
+            crate::text::escape(&tables.sources[d.other].path),
+            crate::text::escape(&tables.sources[d.kept].path),
+            d.thread,
+            d.seq,
+            d.events
+        );
+    }
 }
 
 fn open_output(plan: &Plan) -> anyhow::Result<Box<dyn Write>> {
@@ -584,7 +631,9 @@ pub fn print_events(plan: &Plan, view: &View) -> anyhow::Result<Outcome> {
     Ok(if view.is_empty() { Outcome::NoMatch } else { Outcome::Matched })
 }
 
-/// Writes `--stats` and/or the `--group-by` table.
+/// Writes `--stats` and/or the `--group-by` table of a view (a selection
+/// with `--limit`, `--tail` or `--reverse`, which are defined on the
+/// time-ordered events).
 ///
 /// # Errors
 /// A group-by that does not fit the data, output errors.
@@ -594,34 +643,105 @@ pub fn print_summary(
     stats: bool,
     group: Option<&(Vec<GroupKey>, Vec<Agg>)>,
 ) -> anyhow::Result<Outcome> {
-    let mut w = open_output(plan)?;
     let ds = view.dataset();
-    if stats {
-        let s = view.stats();
+    let s = stats.then(|| view.stats());
+    let t = match group {
+        Some((keys, aggs)) => Some(view.group_by(keys, aggs)?),
+        None => None,
+    };
+    write_summary(plan, s.as_ref(), t.as_ref(), ds.tables(), ds.problems())?;
+    Ok(if view.is_empty() { Outcome::NoMatch } else { Outcome::Matched })
+}
+
+/// Answers `--stats` and/or `--group-by` with the streaming engine
+/// ([`crate::query`]): every chunk planned from its statistics, decoded only
+/// where and as far as the question needs. With `--explain`, prints the
+/// plan and what it did instead of the answer.
+///
+/// # Errors
+/// Unreadable inputs, strict-mode damage, a filter or group-by that does
+/// not fit the data, output errors.
+pub fn stream_summary(plan: &Plan, stats: bool, group: Option<&(Vec<GroupKey>, Vec<Agg>)>) -> anyhow::Result<Outcome> {
+    let catalog = open_catalog(plan)?;
+    let last = catalog
+        .stats
+        .iter()
+        .zip(&catalog.keep)
+        .flat_map(|(st, k)| st.iter().zip(k))
+        .filter(|(_, k)| **k != crate::catalog::ChunkKeep::None)
+        .filter_map(|(st, _)| st.as_ref().ok().map(|st| st.max_ts))
+        .max()
+        .unwrap_or(0);
+    let question = crate::query::Question {
+        filter: plan.filter.clone(),
+        since: plan.since.map(|s| s.resolve(last)),
+        until: plan.until.map(|u| u.resolve(last)),
+        stats,
+        group: group.cloned(),
+    };
+    let query = crate::query::Plan::new(&catalog, question).map_err(|e| match e {
+        crate::query::QueryError::Filter(e) => filter_error_of(plan, e),
+        e => anyhow::Error::new(e),
+    })?;
+    let explain = plan.explain.then(|| query.explain());
+    let total = catalog.events_kept();
+    let bar = progress_bar(total, "reading");
+    let answer = {
+        let bar = bar.clone();
+        query.run(plan.strict, &move |n| {
+            if let Some(b) = &bar {
+                b.inc(n);
+            }
+        })
+    };
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let answer = answer?;
+    warn_problems(&answer.problems, &answer.tables);
+    if let Some(text) = explain {
+        let mut w = open_output(plan)?;
+        write!(w, "{text}{}", answer.executed)?;
+        w.flush()?;
+        return Ok(Outcome::Matched);
+    }
+    write_summary(plan, answer.stats.as_ref(), answer.groups.as_ref(), &answer.tables, &answer.problems)?;
+    Ok(if answer.events == 0 { Outcome::NoMatch } else { Outcome::Matched })
+}
+
+/// Writes `--stats` and/or a group table in the plan's format.
+fn write_summary(
+    plan: &Plan,
+    stats: Option<&crate::stats::Stats>,
+    groups: Option<&crate::stats::GroupTable>,
+    tables: &crate::tables::Tables,
+    problems: &[ttlog_core::snapshot::SnapshotError],
+) -> anyhow::Result<()> {
+    let mut w = open_output(plan)?;
+    if let Some(s) = stats {
         match plan.format {
             Format::Json | Format::Ndjson => {
-                serde_json::to_writer(&mut w, &export::stats_json(&s, ds))?;
+                serde_json::to_writer(&mut w, &export::stats_json(s, tables, problems))?;
                 writeln!(w)?;
             }
-            _ => export::write_stats_text(&s, ds, &mut w)?,
+            _ => export::write_stats_text(s, tables, problems, &mut w)?,
         }
     }
-    if let Some((keys, aggs)) = group {
-        let t = view.group_by(keys, aggs)?;
+    if let Some(t) = groups {
         match plan.format {
             Format::Json | Format::Ndjson => {
-                serde_json::to_writer(&mut w, &export::groups_json(&t))?;
+                serde_json::to_writer(&mut w, &export::groups_json(t))?;
                 writeln!(w)?;
             }
-            Format::Csv => export::write_groups_csv(&t, &mut w)?,
+            Format::Csv => export::write_groups_csv(t, &mut w)?,
             _ => {
-                if stats {
+                if stats.is_some() {
                     writeln!(w, "\ngroups")?;
                 }
-                export::write_groups_text(&t, &mut w)?;
+                export::write_groups_text(t, &mut w)?;
             }
         }
     }
     w.flush()?;
-    Ok(if view.is_empty() { Outcome::NoMatch } else { Outcome::Matched })
+    Ok(())
 }

@@ -23,17 +23,19 @@
 mod frame;
 
 use crate::catalog::{Catalog, ChunkKeep, Differing, OpenOptions, Process};
-use crate::filter::{self, Filter, FilterError, Key, Op};
+use crate::compile::Compiler;
+use crate::filter::{Filter, FilterError};
+pub use crate::tables::{FieldInfo, Site, SourceInfo, Tables, ThreadRef};
 use frame::assemble;
 use polars::prelude::*;
 use rayon::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
-use ttlog_core::snapshot::{Counters, FieldColumn, FormatVersion, SnapshotError, Values};
-use ttlog_core::{CallSiteInfo, Kind, Level, Value};
+use ttlog_core::snapshot::{ChunkColumns, SnapshotError, Values};
+use ttlog_core::{Level, Value};
 
 /// How many field columns a dataset keeps built (see [`Dataset::field_column`]).
 const FIELD_CACHE_COLUMNS: usize = 2;
@@ -273,45 +275,9 @@ impl Engine {
             }
         }
         let mut problems = failed;
-        let mut sources = Vec::with_capacity(snaps.len());
-        let mut sites = Vec::new();
-        let mut threads = Vec::new();
-        for (si, s) in snaps.iter().enumerate() {
-            let h = s.header();
-            let src = Arc::new(SourceInfo {
-                path: s.name().to_owned(),
-                service: Arc::from(h.service.as_str()),
-                hostname: Arc::from(h.hostname.as_str()),
-                pid: h.pid,
-                reason: h.reason.clone(),
-                created_at_ns: h.created_at_ns,
-                library: h.library.clone(),
-                version: s.version(),
-                counters: h.counters,
-                events_in_frames: s.event_count(),
-                events_loaded: 0,
-                duplicates: 0,
-                process: catalog.process_of[si],
-                problems: s.problems().to_vec(),
-                site_offset: sites.len() as u32,
-                thread_offset: threads.len() as u32,
-            });
+        let mut tables = Tables::of(catalog);
+        for s in snaps {
             problems.extend(s.problems().iter().cloned());
-            for info in s.callsites() {
-                sites.push(Site { source: si as u32, info: Arc::clone(info) });
-            }
-            for (ti, t) in s.threads().iter().enumerate() {
-                let e = h.threads.get(ti);
-                threads.push(ThreadRef {
-                    source: si as u32,
-                    id: t.id,
-                    name: t.name.clone(),
-                    written: e.map_or(0, |e| e.written),
-                    overwritten: e.map_or(0, |e| e.overwritten),
-                    dropped_too_large: e.map_or(0, |e| e.dropped_too_large),
-                });
-            }
-            sources.push(src);
         }
         // Chunks whose statistics could not be computed failed to decode.
         let mut duplicates = vec![0u64; snaps.len()];
@@ -343,7 +309,7 @@ impl Engine {
         }
         let (filled, decoded) = frame::decode_into(
             &lengths,
-            &sources,
+            &tables.sources,
             |j| jobs[j].0,
             |j| {
                 let (si, c) = jobs[j];
@@ -362,7 +328,7 @@ impl Engine {
         // their field values are: `ev` is that number.
         let mut pending = Vec::with_capacity(decoded.len());
         let mut base = 0u64;
-        let mut loaded = vec![0u64; sources.len()];
+        let mut loaded = vec![0u64; tables.sources.len()];
         for (&(si, _), r) in jobs.iter().zip(decoded) {
             match r {
                 Ok((cols, dropped)) => {
@@ -380,58 +346,24 @@ impl Engine {
                 }
             }
         }
-        for ((s, n), d) in sources.iter_mut().zip(&loaded).zip(&duplicates) {
+        for ((s, n), d) in tables.sources.iter_mut().zip(&loaded).zip(&duplicates) {
             if let Some(s) = Arc::get_mut(s) {
                 s.events_loaded = *n;
                 s.duplicates = *d;
             }
         }
         let (frame, ev_in_order) = assemble(filled)?;
-        let chunks: Vec<Chunk> = pending
-            .into_iter()
-            .map(|(si, base, c)| Chunk {
-                base,
-                source: si as u32,
-                callsites: c.callsites,
-                ranks: c.ranks,
-                seqs: c.seqs,
-                columns: c.columns,
-            })
-            .collect();
-
-        let mut fields: BTreeMap<Arc<str>, FieldInfo> = BTreeMap::new();
-        for (code, site) in sites.iter().enumerate() {
-            for (fi, (name, kind)) in site.info.fields.iter().enumerate() {
-                let e = fields.entry(Arc::clone(name)).or_insert_with(|| FieldInfo {
-                    name: Arc::clone(name),
-                    kinds: Vec::new(),
-                    dtype: DataType::Null,
-                    sites: Vec::new(),
-                });
-                if !e.kinds.contains(kind) {
-                    e.kinds.push(*kind);
-                }
-                e.sites.push((code as u32, fi as u32));
-            }
-        }
-        for f in fields.values_mut() {
-            f.dtype = unified_dtype(&f.kinds);
-        }
+        let chunks: Vec<Chunk> =
+            pending.into_iter().map(|(si, base, cols)| Chunk { base, source: si as u32, cols }).collect();
         Ok(Dataset {
             inner: Arc::new(
                 Inner {
-                    sources,
-                    sites,
-                    threads,
+                    tables,
                     chunks,
                     chunk_bases: Vec::new(),
                     frame,
                     ev_in_order,
-                    fields,
                     problems,
-                    processes: catalog.processes.clone(),
-                    differing: catalog.differing.clone(),
-                    keeps_duplicates: catalog.keeps_duplicates,
                     field_cache: Mutex::new(Vec::new()),
                 }
                 .with_bases(),
@@ -440,147 +372,25 @@ impl Engine {
     }
 }
 
-/// The polars type of a field that has these kinds at its call sites:
-/// one kind keeps its type (`u128`, `i128` and `char` become text); mixed
-/// numbers become `f64`; anything mixed with text or booleans becomes text.
-fn unified_dtype(kinds: &[Kind]) -> DataType {
-    let one = |k: Kind| match k {
-        Kind::Bool => DataType::Boolean,
-        Kind::U64 => DataType::UInt64,
-        Kind::I64 => DataType::Int64,
-        Kind::F32 => DataType::Float32,
-        Kind::F64 => DataType::Float64,
-        Kind::Char | Kind::U128 | Kind::I128 | Kind::Str => DataType::String,
-    };
-    match kinds {
-        [k] => one(*k),
-        ks if ks.iter().all(|k| matches!(k, Kind::U64 | Kind::I64 | Kind::F32 | Kind::F64)) => DataType::Float64,
-        _ => DataType::String,
-    }
-}
-
-/// One snapshot file of a [`Dataset`].
-#[derive(Debug, Clone)]
-pub struct SourceInfo {
-    /// The path as given (`<stdin>` for standard input).
-    pub path: String,
-    /// Service name.
-    pub service: Arc<str>,
-    /// Host name.
-    pub hostname: Arc<str>,
-    /// Process id.
-    pub pid: u32,
-    /// Why the snapshot was taken.
-    pub reason: String,
-    /// When it was taken (UTC ns).
-    pub created_at_ns: i64,
-    /// The library that wrote it.
-    pub library: String,
-    /// File format.
-    pub version: FormatVersion,
-    /// The event accounting of the header (overwritten, dropped, …).
-    pub counters: Counters,
-    /// Events in the intact chunk frames.
-    pub events_in_frames: u64,
-    /// Events decoded into the dataset.
-    pub events_loaded: u64,
-    /// Events of its intact chunks left out as copies of events that a newer
-    /// snapshot of the same process holds.
-    pub duplicates: u64,
-    /// Its process: index into [`Dataset::processes`].
-    pub process: usize,
-    /// Damage found while opening (chunk decoding errors are in
-    /// [`Dataset::problems`]).
-    pub problems: Vec<SnapshotError>,
-    site_offset: u32,
-    thread_offset: u32,
-}
-
-/// A call site of one snapshot: the row of the small table that `cs` codes
-/// index.
-#[derive(Debug, Clone)]
-pub struct Site {
-    /// Index into [`Dataset::sources`].
-    pub source: u32,
-    /// Level, target, message, file, line, fields.
-    pub info: Arc<CallSiteInfo>,
-}
-
-/// A thread of one snapshot: the row that `th` codes index.
-#[derive(Debug, Clone)]
-pub struct ThreadRef {
-    /// Index into [`Dataset::sources`].
-    pub source: u32,
-    /// Process-unique thread id.
-    pub id: u64,
-    /// Thread name.
-    pub name: Option<Arc<str>>,
-    /// Records ever written to its ring.
-    pub written: u64,
-    /// Records of its ring lost to overwriting.
-    pub overwritten: u64,
-    /// Its events dropped as too large.
-    pub dropped_too_large: u64,
-}
-
-impl ThreadRef {
-    /// The name, or the id as text for unnamed threads.
-    pub fn label(&self) -> String {
-        match &self.name {
-            Some(n) => n.to_string(),
-            None => self.id.to_string(),
-        }
-    }
-}
-
-/// A field name across the call sites of a dataset.
-#[derive(Debug, Clone)]
-pub struct FieldInfo {
-    /// Field name.
-    pub name: Arc<str>,
-    /// The kinds it has at its call sites.
-    pub kinds: Vec<Kind>,
-    /// The polars type of its column.
-    pub dtype: DataType,
-    /// (call-site code, field index) of every call site that has it.
-    pub sites: Vec<(u32, u32)>,
-}
-
-/// Field values of one decoded chunk.
+/// Field values of one decoded chunk (its timestamps and threads are in
+/// the frame).
 #[derive(Debug)]
 struct Chunk {
     /// Event number of the chunk's first event.
     base: u64,
     source: u32,
-    /// Call-site ids local to the snapshot (1-based).
-    callsites: Vec<u32>,
-    ranks: Vec<u32>,
-    seqs: Vec<u64>,
-    columns: Vec<FieldColumn>,
-}
-
-impl Chunk {
-    fn column(&self, local_cs: u32, field: u32) -> Option<&FieldColumn> {
-        let i = self.columns.binary_search_by_key(&(local_cs, field), |c| (c.callsite, c.field)).ok()?;
-        Some(&self.columns[i])
-    }
+    cols: ChunkColumns,
 }
 
 struct Inner {
-    sources: Vec<Arc<SourceInfo>>,
-    sites: Vec<Site>,
-    threads: Vec<ThreadRef>,
+    tables: Tables,
     chunks: Vec<Chunk>,
     chunk_bases: Vec<u64>,
     frame: DataFrame,
     /// Whether the frame's `ev` column is `0..len`: time order was input
     /// order (so a field column in `ev` order is in frame order too).
     ev_in_order: bool,
-    fields: BTreeMap<Arc<str>, FieldInfo>,
     problems: Vec<SnapshotError>,
-    processes: Vec<Process>,
-    differing: Vec<Differing>,
-    keeps_duplicates: bool,
     /// Field columns in event-number order, built on first use: the
     /// [`FIELD_CACHE_COLUMNS`] used last, least recently used first (a
     /// column costs 8 to 16 bytes per event; keeping every field an
@@ -616,8 +426,8 @@ impl fmt::Debug for Dataset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Dataset")
             .field("events", &self.len())
-            .field("sources", &self.inner.sources.len())
-            .field("sites", &self.inner.sites.len())
+            .field("sources", &self.inner.tables.sources.len())
+            .field("sites", &self.inner.tables.sites.len())
             .field("problems", &self.inner.problems.len())
             .finish()
     }
@@ -636,22 +446,27 @@ impl Dataset {
 
     /// The snapshot files, in input order.
     pub fn sources(&self) -> &[Arc<SourceInfo>] {
-        &self.inner.sources
+        &self.inner.tables.sources
+    }
+
+    /// The tables the codes refer to.
+    pub fn tables(&self) -> &Tables {
+        &self.inner.tables
     }
 
     /// The call-site table (`cs` codes index it).
     pub fn sites(&self) -> &[Site] {
-        &self.inner.sites
+        &self.inner.tables.sites
     }
 
     /// The thread table (`th` codes index it).
     pub fn threads(&self) -> &[ThreadRef] {
-        &self.inner.threads
+        &self.inner.tables.threads
     }
 
     /// Field names, with their kinds and column types.
     pub fn fields(&self) -> impl Iterator<Item = &FieldInfo> {
-        self.inner.fields.values()
+        self.inner.tables.fields.values()
     }
 
     /// Every problem found: inputs that could not be opened, damage in
@@ -665,18 +480,18 @@ impl Dataset {
     /// first (the first holds its counters). Events of one process that
     /// several of its snapshots hold are in the dataset once.
     pub fn processes(&self) -> &[Process] {
-        &self.inner.processes
+        &self.inner.tables.processes
     }
 
     /// Files of one process that were found to hold different events under
     /// the same identity (the newer file's were kept).
     pub fn differing(&self) -> &[Differing] {
-        &self.inner.differing
+        &self.inner.tables.differing
     }
 
     /// Whether every copy of every event was loaded (`--keep-duplicates`).
     pub fn keeps_duplicates(&self) -> bool {
-        self.inner.keeps_duplicates
+        self.inner.tables.keeps_duplicates
     }
 
     /// The whole frame (columns of [`cols`](mod@cols)).
@@ -700,8 +515,7 @@ impl Dataset {
 
     /// The site of call-site code `cs`, and its snapshot.
     pub fn site(&self, cs: u32) -> (&Site, &SourceInfo) {
-        let s = &self.inner.sites[cs as usize];
-        (s, &self.inner.sources[s.source as usize])
+        self.inner.tables.site(cs)
     }
 
     /// The column of field `name` for every event, in event-number (`ev`)
@@ -709,7 +523,7 @@ impl Dataset {
     /// field. Built (in parallel over chunks) on first use; the two used
     /// last are kept.
     pub fn field_column(&self, name: &str) -> Option<Series> {
-        let info = self.inner.fields.get(name)?;
+        let info = self.inner.tables.fields.get(name)?;
         {
             let mut cache = self.inner.field_cache.lock().expect("field cache");
             if let Some(i) = cache.iter().position(|(n, _)| &**n == name) {
@@ -775,13 +589,13 @@ impl Dataset {
     where
         T: PolarsNumericType,
     {
-        let n = self.inner.chunks.iter().map(|c| c.callsites.len()).sum();
+        let n = self.inner.chunks.iter().map(|c| c.cols.len()).sum();
         let mut values = vec![T::Native::default(); n];
         let mut valid = vec![false; n];
         let mut parts = Vec::with_capacity(self.inner.chunks.len());
         let (mut v_rest, mut ok_rest) = (&mut values[..], &mut valid[..]);
         for c in &self.inner.chunks {
-            let k = c.callsites.len();
+            let k = c.cols.len();
             let (v, r) = std::mem::take(&mut v_rest).split_at_mut(k);
             v_rest = r;
             let (ok, r) = std::mem::take(&mut ok_rest).split_at_mut(k);
@@ -789,7 +603,8 @@ impl Dataset {
             parts.push((c, v, ok));
         }
         parts.into_par_iter().for_each(|(c, v, ok)| {
-            let by_site = self.columns_of(info, c);
+            let by_site = self.inner.tables.columns_of(info, c.source as usize, &c.cols);
+            let c = &c.cols;
             for (i, (v, ok)) in v.iter_mut().zip(ok).enumerate() {
                 if let Some(x) = by_site[c.callsites[i] as usize].and_then(|col| get(col, c.ranks[i] as usize)) {
                     *v = x;
@@ -801,114 +616,8 @@ impl Dataset {
         ChunkedArray::from_vec_validity(PlSmallStr::EMPTY, values, validity)
     }
 
-    /// For each local call-site id of chunk `c`, its column of field `info`.
-    fn columns_of<'c>(&self, info: &FieldInfo, c: &'c Chunk) -> Vec<Option<&'c Values>> {
-        let src = &self.inner.sources[c.source as usize];
-        let n_sites = self.inner.sites.iter().filter(|s| s.source == c.source).count();
-        let mut by_site: Vec<Option<&Values>> = vec![None; n_sites + 1];
-        for &(code, fi) in &info.sites {
-            if self.inner.sites[code as usize].source == c.source {
-                let local = code - src.site_offset + 1;
-                by_site[local as usize] = c.column(local, fi).map(|col| &col.values);
-            }
-        }
-        by_site
-    }
-
     fn field_part(&self, info: &FieldInfo, c: &Chunk) -> Series {
-        let src = &self.inner.sources[c.source as usize];
-        // Local call-site id -> the chunk's column of this field, if any.
-        let n_sites = self.inner.sites.iter().filter(|s| s.source == c.source).count();
-        let mut by_site: Vec<Option<&Values>> = vec![None; n_sites + 1];
-        for &(code, fi) in &info.sites {
-            if self.inner.sites[code as usize].source == c.source {
-                let local = code - src.site_offset + 1;
-                by_site[local as usize] = c.column(local, fi).map(|col| &col.values);
-            }
-        }
-        let n = c.callsites.len();
-        let name: PlSmallStr = info.name.as_ref().into();
-        let get = |i: usize| by_site[c.callsites[i] as usize].map(|v| (v, c.ranks[i] as usize));
-        match info.dtype {
-            DataType::Boolean => {
-                let v: BooleanChunked = (0..n)
-                    .map(|i| {
-                        get(i).and_then(|(v, r)| match v {
-                            Values::Bool(b) => b.get(r).copied(),
-                            _ => None,
-                        })
-                    })
-                    .collect();
-                v.with_name(name).into_series()
-            }
-            DataType::UInt64 => {
-                let v: UInt64Chunked = (0..n)
-                    .map(|i| {
-                        get(i).and_then(|(v, r)| match v {
-                            Values::U64(b) => b.get(r).copied(),
-                            _ => None,
-                        })
-                    })
-                    .collect();
-                v.with_name(name).into_series()
-            }
-            DataType::Int64 => {
-                let v: Int64Chunked = (0..n)
-                    .map(|i| {
-                        get(i).and_then(|(v, r)| match v {
-                            Values::I64(b) => b.get(r).copied(),
-                            _ => None,
-                        })
-                    })
-                    .collect();
-                v.with_name(name).into_series()
-            }
-            DataType::Float32 => {
-                let v: Float32Chunked = (0..n)
-                    .map(|i| {
-                        get(i).and_then(|(v, r)| match v {
-                            Values::F32(b) => b.get(r).copied(),
-                            _ => None,
-                        })
-                    })
-                    .collect();
-                v.with_name(name).into_series()
-            }
-            DataType::Float64 => {
-                let v: Float64Chunked = (0..n)
-                    .map(|i| {
-                        get(i).and_then(|(v, r)| match v {
-                            Values::U64(b) => b.get(r).map(|&x| x as f64),
-                            Values::I64(b) => b.get(r).map(|&x| x as f64),
-                            Values::F32(b) => b.get(r).map(|&x| f64::from(x)),
-                            Values::F64(b) => b.get(r).copied(),
-                            _ => None,
-                        })
-                    })
-                    .collect();
-                v.with_name(name).into_series()
-            }
-            _ => {
-                let mut b = StringChunkedBuilder::new(name, n);
-                let mut buf = String::new();
-                for i in 0..n {
-                    match get(i) {
-                        Some((Values::Str(s), r)) if r < s.len() => b.append_value(s.get(r)),
-                        Some((v, r)) => match v.get(r) {
-                            Some(val) => {
-                                buf.clear();
-                                use std::fmt::Write as _;
-                                let _ = write!(buf, "{val}");
-                                b.append_value(&buf);
-                            }
-                            None => b.append_null(),
-                        },
-                        None => b.append_null(),
-                    }
-                }
-                b.finish().into_series()
-            }
-        }
+        self.inner.tables.field_series(info, c.source as usize, &c.cols)
     }
 
     /// Where event number `ev` is: its chunk and row in it.
@@ -921,14 +630,15 @@ impl Dataset {
     /// The event at frame position `ts`/`cs`/`th`/`ev`.
     fn event(&self, ts: i64, cs: u32, th: u32, ev: u64) -> EventRef<'_> {
         let (chunk, row) = self.locate(ev);
-        let site = &self.inner.sites[cs as usize];
+        let t = &self.inner.tables;
+        let site = &t.sites[cs as usize];
         EventRef {
             ts,
             cs,
             site,
-            source: &self.inner.sources[site.source as usize],
-            thread: &self.inner.threads[th as usize],
-            chunk,
+            source: &t.sources[site.source as usize],
+            thread: &t.threads[th as usize],
+            chunk: &chunk.cols,
             row,
         }
     }
@@ -947,7 +657,7 @@ pub struct EventRef<'a> {
     pub source: &'a SourceInfo,
     /// Its thread.
     pub thread: &'a ThreadRef,
-    chunk: &'a Chunk,
+    chunk: &'a ChunkColumns,
     row: usize,
 }
 
@@ -1175,7 +885,8 @@ impl View {
         if filter.is_empty() {
             return Ok(self.clone());
         }
-        let mut c = Compiler { view: self, extra: Vec::new() };
+        let field = |name: &str| self.field_column(name);
+        let mut c = Compiler { tables: self.ds.tables(), field: &field, extra: Vec::new() };
         let mut pred = lit(true);
         for (_, e) in filter.parts() {
             pred = pred.and(c.expr(e)?);
@@ -1259,7 +970,7 @@ fn count_codes_up_to(ds: &Dataset, frame: &DataFrame, dense: usize) -> Vec<CodeC
     // A thread and a call site of one event belong to the same snapshot:
     // the pair's index is the site's code times the most threads of a
     // snapshot, plus the thread's place among its snapshot's threads.
-    let inner = &ds.inner;
+    let inner = &ds.inner.tables;
     let first_thread: Vec<u32> = inner.sites.iter().map(|s| inner.sources[s.source as usize].thread_offset).collect();
     let mut per_source = vec![0u32; inner.sources.len()];
     for t in &inner.threads {
@@ -1317,232 +1028,6 @@ fn count_codes_up_to(ds: &Dataset, frame: &DataFrame, dense: usize) -> Vec<CodeC
         .collect()
 }
 
-/// Turns filter expressions into polars expressions over a view's frame.
-struct Compiler<'a> {
-    view: &'a View,
-    /// Field columns the expressions refer to, in view order.
-    extra: Vec<Column>,
-}
-
-fn value_error(t: &filter::Term, message: String) -> FilterError {
-    FilterError { column: t.value_column, message }
-}
-
-fn compare(c: Expr, op: Op, v: Expr) -> Expr {
-    match op {
-        Op::Eq => c.eq(v),
-        Op::Ne => c.neq(v),
-        Op::Gt => c.gt(v),
-        Op::Ge => c.gt_eq(v),
-        Op::Lt => c.lt(v),
-        Op::Le => c.lt_eq(v),
-        Op::Match | Op::NotMatch => unreachable!("regex terms are resolved to sets"),
-    }
-}
-
-/// `column IN codes`, simplified when the set is empty or complete.
-fn in_set(column: &str, codes: Vec<u32>, all: usize) -> Expr {
-    if codes.is_empty() {
-        lit(false)
-    } else if codes.len() == all {
-        lit(true)
-    } else {
-        col(column).is_in(lit(Series::new("codes".into(), codes)).implode(false), false)
-    }
-}
-
-impl Compiler<'_> {
-    fn expr(&mut self, e: &filter::Expr) -> Result<Expr, FilterError> {
-        Ok(match e {
-            filter::Expr::And(a, b) => self.expr(a)?.and(self.expr(b)?),
-            filter::Expr::Or(a, b) => self.expr(a)?.or(self.expr(b)?),
-            filter::Expr::Not(a) => self.expr(a)?.not(),
-            filter::Expr::Term(t) => self.term(t)?,
-        })
-    }
-
-    fn regex(t: &filter::Term) -> Result<regex::Regex, FilterError> {
-        regex::RegexBuilder::new(&t.value)
-            .size_limit(1 << 22)
-            .build()
-            .map_err(|e| value_error(t, format!("bad regular expression: {e}")))
-    }
-
-    /// Matches a text against the term: compares, or searches the regex.
-    fn text_matcher(t: &filter::Term) -> Result<impl Fn(&str) -> bool, FilterError> {
-        let re = match t.op {
-            Op::Match | Op::NotMatch => Some(Self::regex(t)?),
-            _ => None,
-        };
-        let (op, value) = (t.op, t.value.clone());
-        Ok(move |s: &str| match (&re, op) {
-            (Some(re), Op::Match) => re.is_match(s),
-            (Some(re), _) => !re.is_match(s),
-            _ => op.holds(s.cmp(value.as_str())),
-        })
-    }
-
-    /// Matches a number against the term (`~` searches its decimal text).
-    fn number_matcher(t: &filter::Term) -> Result<impl Fn(u64) -> bool, FilterError> {
-        let re = match t.op {
-            Op::Match | Op::NotMatch => Some(Self::regex(t)?),
-            _ => None,
-        };
-        let v: Option<u64> = if re.is_none() {
-            Some(t.value.parse().map_err(|_| {
-                value_error(t, format!("'{}' compares numbers; '{}' is not a whole number", t.key.name(), t.value))
-            })?)
-        } else {
-            None
-        };
-        let op = t.op;
-        Ok(move |x: u64| match (&re, v) {
-            (Some(re), _) => re.is_match(&x.to_string()) == (op == Op::Match),
-            (None, Some(v)) => op.holds(x.cmp(&v)),
-            _ => false,
-        })
-    }
-
-    fn sites_where(&self, keep: impl Fn(&Site, &SourceInfo) -> bool) -> Expr {
-        let ds = &self.view.ds;
-        let codes: Vec<u32> = ds
-            .sites()
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| keep(s, &ds.sources()[s.source as usize]))
-            .map(|(i, _)| i as u32)
-            .collect();
-        in_set(cols::CS, codes, ds.sites().len())
-    }
-
-    fn term(&mut self, t: &filter::Term) -> Result<Expr, FilterError> {
-        Ok(match &t.key {
-            Key::Level => {
-                let m: Box<dyn Fn(Level) -> bool> = match t.op {
-                    Op::Match | Op::NotMatch => {
-                        let m = Self::text_matcher(t)?;
-                        Box::new(move |l: Level| m(l.as_str()))
-                    }
-                    op => {
-                        let v: Level = t.value.parse().map_err(|e| value_error(t, format!("{e}")))?;
-                        Box::new(move |l: Level| op.holds(l.cmp(&v)))
-                    }
-                };
-                self.sites_where(|s, _| m(s.info.level))
-            }
-            Key::Target => {
-                let m = Self::text_matcher(t)?;
-                self.sites_where(|s, _| m(&s.info.target))
-            }
-            Key::Message => {
-                let m = Self::text_matcher(t)?;
-                self.sites_where(|s, _| m(&s.info.message))
-            }
-            Key::File => {
-                let m = Self::text_matcher(t)?;
-                self.sites_where(|s, _| m(&s.info.file))
-            }
-            Key::Service => {
-                let m = Self::text_matcher(t)?;
-                self.sites_where(|_, src| m(&src.service))
-            }
-            Key::Host => {
-                let m = Self::text_matcher(t)?;
-                self.sites_where(|_, src| m(&src.hostname))
-            }
-            Key::Line => {
-                let m = Self::number_matcher(t)?;
-                self.sites_where(|s, _| m(u64::from(s.info.line)))
-            }
-            Key::Pid => {
-                let m = Self::number_matcher(t)?;
-                self.sites_where(|_, src| m(u64::from(src.pid)))
-            }
-            Key::Thread => {
-                // A thread is named by its name or its numeric id.
-                let num = t.value.parse::<u64>().ok();
-                let text = Self::text_matcher(t)?;
-                let op = t.op;
-                let keep = |th: &ThreadRef| match op {
-                    Op::Eq | Op::Ne => {
-                        let same = th.name.as_deref() == Some(t.value.as_str()) || num == Some(th.id);
-                        same == (op == Op::Eq)
-                    }
-                    Op::Match | Op::NotMatch => text(&th.label()),
-                    _ => match num {
-                        Some(v) => op.holds(th.id.cmp(&v)),
-                        None => text(&th.label()),
-                    },
-                };
-                let ds = &self.view.ds;
-                let codes: Vec<u32> =
-                    ds.threads().iter().enumerate().filter(|(_, th)| keep(th)).map(|(i, _)| i as u32).collect();
-                in_set(cols::TH, codes, ds.threads().len())
-            }
-            Key::Field(name) => self.field_term(t, name)?,
-        })
-    }
-
-    fn field_term(&mut self, t: &filter::Term, name: &str) -> Result<Expr, FilterError> {
-        let Some(info) = self.view.ds.inner.fields.get(name) else {
-            return Err(FilterError {
-                column: t.key_column,
-                message: format!(
-                    "no event has a field '{name}' (keys: level, target, message, thread, file, line, service, host, pid, or a field name)"
-                ),
-            });
-        };
-        let dtype = info.dtype.clone();
-        let column = self.view.field_column(name).expect("known field");
-        let alias = format!("__f{}", self.extra.len());
-        let c = col(alias.as_str());
-        let expr = match t.op {
-            Op::Match | Op::NotMatch => {
-                let re = Self::regex(t)?;
-                let text = column.cast(&DataType::String).map_err(|e| value_error(t, e.to_string()))?;
-                let uniq = text.unique().map_err(|e| value_error(t, e.to_string()))?;
-                let uniq = uniq.str().map_err(|e| value_error(t, e.to_string()))?;
-                let keep: Vec<&str> = uniq.iter().flatten().filter(|s| re.is_match(s) == (t.op == Op::Match)).collect();
-                let keep = Series::new("values".into(), keep);
-                let text = text.with_name(alias.as_str().into());
-                self.extra.push(text.into_column());
-                return Ok(c.is_in(lit(keep).implode(false), false).fill_null(lit(false)));
-            }
-            op => match dtype {
-                DataType::Boolean => {
-                    let v = match t.value.to_ascii_lowercase().as_str() {
-                        "true" => true,
-                        "false" => false,
-                        _ => return Err(value_error(t, format!("field '{name}' is true or false, not '{}'", t.value))),
-                    };
-                    if !matches!(op, Op::Eq | Op::Ne) {
-                        return Err(value_error(t, format!("field '{name}' is boolean: use = or !=")));
-                    }
-                    compare(c, op, lit(v))
-                }
-                DataType::String => compare(c, op, lit(t.value.clone())),
-                _ => {
-                    let not_num =
-                        || value_error(t, format!("field '{name}' holds numbers; '{}' is not a number", t.value));
-                    match (&dtype, t.value.parse::<u64>(), t.value.parse::<i64>()) {
-                        (DataType::UInt64, Ok(v), _) => compare(c, op, lit(v)),
-                        (DataType::Int64, _, Ok(v)) => compare(c, op, lit(v)),
-                        _ => {
-                            let v: f64 = t.value.parse().map_err(|_| not_num())?;
-                            if v.is_nan() {
-                                return Err(not_num());
-                            }
-                            compare(c.cast(DataType::Float64), op, lit(v))
-                        }
-                    }
-                }
-            },
-        };
-        self.extra.push(column.with_name(alias.as_str().into()).into_column());
-        Ok(expr.fill_null(lit(false)))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1592,7 +1077,7 @@ mod tests {
             let names: Vec<String> = ds.fields().map(|f| f.name.to_string()).collect();
             assert!(!names.is_empty());
             for name in names {
-                let info = ds.inner.fields.get(name.as_str()).unwrap();
+                let info = ds.inner.tables.fields.get(name.as_str()).unwrap();
                 // The general builder, one part per chunk, concatenated.
                 let mut expected = Series::new_empty(name.as_str().into(), &info.dtype);
                 for c in &ds.inner.chunks {

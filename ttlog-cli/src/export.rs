@@ -18,8 +18,9 @@
 //! `"inf"` or `"-inf"`. `thread` is the thread's name, or its numeric id as
 //! a string when it has none.
 
-use crate::dataset::{Dataset, EventRef, FieldRef, View, cols};
+use crate::dataset::{EventRef, FieldRef, View, cols};
 use crate::stats::{GroupTable, KeyValue, Stats};
+use crate::tables::Tables;
 use crate::text::{push_escaped, push_value_text};
 use crate::time::{date, push_rfc3339, rfc3339};
 use polars::prelude::*;
@@ -27,6 +28,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use ttlog_core::Level;
+use ttlog_core::snapshot::SnapshotError;
 
 /// How often (in events) buffered output is flushed to the writer.
 const BATCH: usize = 4096;
@@ -441,7 +443,12 @@ const TOP: usize = 10;
 ///
 /// # Errors
 /// Errors of the writer.
-pub fn write_stats_text(stats: &Stats, ds: &Dataset, w: &mut dyn Write) -> io::Result<()> {
+pub fn write_stats_text(
+    stats: &Stats,
+    tables: &Tables,
+    problems: &[SnapshotError],
+    w: &mut dyn Write,
+) -> io::Result<()> {
     let esc = |s: &str| crate::text::escape(s).into_owned();
     let mut o = String::new();
     let _ = writeln!(o, "events     {}", stats.events);
@@ -469,12 +476,12 @@ pub fn write_stats_text(stats: &Stats, ds: &Dataset, w: &mut dyn Write) -> io::R
     }
     let _ = writeln!(o, "\nthreads ({} in all)", stats.threads.len());
     for t in stats.threads.iter().take(TOP) {
-        let th = ds.threads().iter().find(|x| x.source as usize == t.source && x.id == t.id);
+        let th = tables.threads.iter().find(|x| x.source as usize == t.source && x.id == t.id);
         let label = th.map(|x| x.label()).unwrap_or_else(|| t.id.to_string());
-        let file = &ds.sources()[t.source].path;
+        let file = &tables.sources[t.source].path;
         let _ = writeln!(o, "  {:>10}  {} (id {}, {})", t.count, esc(&label), t.id, esc(file));
     }
-    write_processes_text(ds, &stats.files, &mut o);
+    write_processes_text(tables, &stats.files, &mut o);
     o.push_str("\nfiles\n");
     for f in &stats.files {
         let s = &f.source;
@@ -501,7 +508,6 @@ pub fn write_stats_text(stats: &Stats, ds: &Dataset, w: &mut dyn Write) -> io::R
             f.events, s.events_loaded, c.in_snapshot, s.duplicates, c.logged, c.overwritten, dropped, c.unreadable
         );
     }
-    let problems = ds.problems();
     if !problems.is_empty() {
         let _ = writeln!(o, "\nproblems ({}; the events of intact chunks are counted above)", problems.len());
         for p in problems {
@@ -516,19 +522,19 @@ pub fn write_stats_text(stats: &Stats, ds: &Dataset, w: &mut dyn Write) -> io::R
 /// events shown once each, the copies skipped, and the counters of its
 /// newest snapshot (counters are never summed over snapshots of one process:
 /// each holds the process's totals so far).
-fn write_processes_text(ds: &Dataset, files: &[crate::stats::FileStats], o: &mut String) {
+fn write_processes_text(tables: &Tables, files: &[crate::stats::FileStats], o: &mut String) {
     let esc = |s: &str| crate::text::escape(s).into_owned();
-    let copies: u64 = ds.sources().iter().map(|s| s.duplicates).sum();
+    let copies: u64 = files.iter().map(|f| f.source.duplicates).sum();
     let _ = writeln!(
         o,
         "\nprocesses ({} in all; {copies} copies of events skipped{})",
-        ds.processes().len(),
-        if ds.keeps_duplicates() { ", --keep-duplicates: none skipped" } else { "" }
+        tables.processes.len(),
+        if tables.keeps_duplicates { ", --keep-duplicates: none skipped" } else { "" }
     );
-    for p in ds.processes().iter().take(TOP) {
-        let newest = &ds.sources()[p.sources[0]];
+    for p in tables.processes.iter().take(TOP) {
+        let newest = &files[p.sources[0]].source;
         let shown: u64 = p.sources.iter().map(|&s| files[s].events).sum();
-        let skipped: u64 = p.sources.iter().map(|&s| ds.sources()[s].duplicates).sum();
+        let skipped: u64 = p.sources.iter().map(|&s| files[s].source.duplicates).sum();
         let c = &newest.counters;
         let _ = writeln!(
             o,
@@ -550,12 +556,12 @@ fn write_processes_text(ds: &Dataset, files: &[crate::stats::FileStats], o: &mut
             c.dropped()
         );
     }
-    for d in ds.differing() {
+    for d in &tables.differing {
         let _ = writeln!(
             o,
             "  differing copies: {} and {} hold different events for thread {} at sequence {}: kept the newer file's, {} events of the other skipped",
-            esc(&ds.sources()[d.other].path),
-            esc(&ds.sources()[d.kept].path),
+            esc(&tables.sources[d.other].path),
+            esc(&tables.sources[d.kept].path),
             d.thread,
             d.seq,
             d.events
@@ -572,7 +578,7 @@ fn level_counts_json(stats: &Stats) -> serde_json::Value {
 }
 
 /// `--stats` as one JSON object (shape in the README).
-pub fn stats_json(stats: &Stats, ds: &Dataset) -> serde_json::Value {
+pub fn stats_json(stats: &Stats, tables: &Tables, problems: &[SnapshotError]) -> serde_json::Value {
     use serde_json::json;
     let (first, last) = match stats.span {
         Some((a, b)) => (json!(rfc3339(a)), json!(rfc3339(b))),
@@ -592,12 +598,12 @@ pub fn stats_json(stats: &Stats, ds: &Dataset) -> serde_json::Value {
         "threads": stats.threads.iter().map(|t| json!({
             "thread": t.name.as_deref().map(str::to_owned).unwrap_or_else(|| t.id.to_string()),
             "id": t.id,
-            "file": ds.sources()[t.source].path,
+            "file": tables.sources[t.source].path,
             "count": t.count,
         })).collect::<Vec<_>>(),
-        "duplicates_skipped": ds.sources().iter().map(|s| s.duplicates).sum::<u64>(),
-        "processes": ds.processes().iter().map(|p| {
-            let newest = &ds.sources()[p.sources[0]];
+        "duplicates_skipped": stats.files.iter().map(|f| f.source.duplicates).sum::<u64>(),
+        "processes": tables.processes.iter().map(|p| {
+            let newest = &stats.files[p.sources[0]].source;
             let c = &newest.counters;
             json!({
                 "service": &*newest.service,
@@ -607,17 +613,17 @@ pub fn stats_json(stats: &Stats, ds: &Dataset) -> serde_json::Value {
                     crate::catalog::Identity::Instance(i) => json!(i),
                     _ => json!(null),
                 },
-                "files": p.sources.iter().map(|&s| &ds.sources()[s].path).collect::<Vec<_>>(),
+                "files": p.sources.iter().map(|&s| &tables.sources[s].path).collect::<Vec<_>>(),
                 "events": p.sources.iter().map(|&s| stats.files[s].events).sum::<u64>(),
-                "duplicates_skipped": p.sources.iter().map(|&s| ds.sources()[s].duplicates).sum::<u64>(),
+                "duplicates_skipped": p.sources.iter().map(|&s| stats.files[s].source.duplicates).sum::<u64>(),
                 "logged": c.logged,
                 "overwritten": c.overwritten,
                 "dropped": c.dropped(),
             })
         }).collect::<Vec<_>>(),
-        "differing_copies": ds.differing().iter().map(|d| json!({
-            "kept": ds.sources()[d.kept].path,
-            "other": ds.sources()[d.other].path,
+        "differing_copies": tables.differing.iter().map(|d| json!({
+            "kept": tables.sources[d.kept].path,
+            "other": tables.sources[d.other].path,
             "thread": d.thread,
             "seq": d.seq,
             "events": d.events,
@@ -651,7 +657,7 @@ pub fn stats_json(stats: &Stats, ds: &Dataset) -> serde_json::Value {
                 "problems": s.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
             })
         }).collect::<Vec<_>>(),
-        "problems": ds.problems().iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        "problems": problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
     })
 }
 

@@ -268,6 +268,35 @@ impl Filter {
     pub fn parts(&self) -> &[(String, Expr)] {
         &self.parts
     }
+
+    /// The names of the fields its terms test, each once.
+    ///
+    /// ```
+    /// let f = ttlog_cli::Filter::parse("level>=warn and (qty>5 or not price<2) and qty<9").unwrap();
+    /// assert_eq!(f.field_names(), ["qty", "price"]);
+    /// ```
+    pub fn field_names(&self) -> Vec<&str> {
+        fn walk<'a>(e: &'a Expr, out: &mut Vec<&'a str>) {
+            match e {
+                Expr::Term(Term { key: Key::Field(f), .. }) => {
+                    if !out.contains(&f.as_str()) {
+                        out.push(f);
+                    }
+                }
+                Expr::Term(_) => {}
+                Expr::And(a, b) | Expr::Or(a, b) => {
+                    walk(a, out);
+                    walk(b, out);
+                }
+                Expr::Not(a) => walk(a, out),
+            }
+        }
+        let mut out = Vec::new();
+        for (_, e) in &self.parts {
+            walk(e, &mut out);
+        }
+        out
+    }
 }
 
 /// What the `filter_expr` fuzz target (`ttlog-cli/fuzz`) checks of any

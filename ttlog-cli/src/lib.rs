@@ -62,10 +62,13 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod compile;
 pub mod dataset;
 pub mod export;
 pub mod filter;
+pub mod query;
 pub mod stats;
+pub mod tables;
 pub mod text;
 pub mod time;
 pub mod tui_source;

@@ -9,8 +9,9 @@
 //! an aggregate of a field) are one polars group-by over key columns (a
 //! call-site key as a code gathered through a small lookup).
 
-use crate::dataset::{Dataset, SourceInfo, View, cols};
+use crate::dataset::{CodeCount, View, cols};
 use crate::filter::Key;
+use crate::tables::{SourceInfo, Tables};
 use polars::prelude::*;
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -91,6 +92,54 @@ fn sort_desc<T, K: Ord>(v: &mut [T], count: impl Fn(&T) -> u64, key: impl Fn(&T)
     v.sort_by(|a, b| count(b).cmp(&count(a)).then_with(|| key(a).cmp(&key(b))));
 }
 
+/// The stats of events counted per (call-site code, thread code) pair:
+/// levels, targets, messages, threads and files are read off the pairs.
+/// `sources` are the tables' files as the question saw them (events
+/// decoded, copies skipped).
+pub(crate) fn stats_of(
+    tables: &Tables,
+    sources: &[Arc<SourceInfo>],
+    counts: &[CodeCount],
+    events: u64,
+    span: Option<(i64, i64)>,
+) -> Stats {
+    let mut by_site: HashMap<u32, u64> = HashMap::new();
+    let mut by_thread: HashMap<u32, u64> = HashMap::new();
+    for c in counts {
+        *by_site.entry(c.cs).or_default() += c.n;
+        *by_thread.entry(tables.thread_canon[c.th as usize]).or_default() += c.n;
+    }
+    let mut levels: Vec<(Level, u64)> = Level::ALL.iter().map(|&l| (l, 0)).collect();
+    let mut targets: HashMap<Arc<str>, u64> = HashMap::new();
+    let mut messages: HashMap<(Level, Arc<str>, Arc<str>), u64> = HashMap::new();
+    let mut per_file = vec![0u64; sources.len()];
+    for (&cs, &n) in &by_site {
+        let (site, _) = tables.site(cs);
+        let i = &site.info;
+        levels[i.level as usize].1 += n;
+        *targets.entry(Arc::clone(&i.target)).or_default() += n;
+        *messages.entry((i.level, Arc::clone(&i.target), Arc::clone(&i.message))).or_default() += n;
+        per_file[site.source as usize] += n;
+    }
+    let mut targets: Vec<(Arc<str>, u64)> = targets.into_iter().collect();
+    sort_desc(&mut targets, |t| t.1, |t| Arc::clone(&t.0));
+    let mut messages: Vec<MessageCount> = messages
+        .into_iter()
+        .map(|((level, target, message), count)| MessageCount { level, target, message, count })
+        .collect();
+    sort_desc(&mut messages, |m| m.count, |m| (Arc::clone(&m.target), Arc::clone(&m.message)));
+    let mut threads: Vec<ThreadCount> = by_thread
+        .iter()
+        .map(|(&th, &count)| {
+            let t = &tables.threads[th as usize];
+            ThreadCount { source: t.source as usize, id: t.id, name: t.name.clone(), count }
+        })
+        .collect();
+    sort_desc(&mut threads, |t| t.count, |t| (t.source, t.id));
+    let files = sources.iter().zip(per_file).map(|(s, events)| FileStats { source: Arc::clone(s), events }).collect();
+    Stats { events, span, levels, targets, messages, threads, files }
+}
+
 impl View {
     /// Counts by level, target, message, thread and file, and the time span.
     ///
@@ -103,43 +152,8 @@ impl View {
     /// ```
     pub fn stats(&self) -> Stats {
         let ds = self.dataset();
-        // One group-by over the codes; sites and threads are both read off it.
-        let mut by_site: HashMap<u32, u64> = HashMap::new();
-        let mut by_thread: HashMap<u32, u64> = HashMap::new();
-        for c in self.code_counts() {
-            *by_site.entry(c.cs).or_default() += c.n;
-            *by_thread.entry(c.th).or_default() += c.n;
-        }
-        let mut levels: Vec<(Level, u64)> = Level::ALL.iter().map(|&l| (l, 0)).collect();
-        let mut targets: HashMap<Arc<str>, u64> = HashMap::new();
-        let mut messages: HashMap<(Level, Arc<str>, Arc<str>), u64> = HashMap::new();
-        let mut per_file = vec![0u64; ds.sources().len()];
-        for (&cs, &n) in &by_site {
-            let (site, _) = ds.site(cs);
-            let i = &site.info;
-            levels[i.level as usize].1 += n;
-            *targets.entry(Arc::clone(&i.target)).or_default() += n;
-            *messages.entry((i.level, Arc::clone(&i.target), Arc::clone(&i.message))).or_default() += n;
-            per_file[site.source as usize] += n;
-        }
-        let mut targets: Vec<(Arc<str>, u64)> = targets.into_iter().collect();
-        sort_desc(&mut targets, |t| t.1, |t| Arc::clone(&t.0));
-        let mut messages: Vec<MessageCount> = messages
-            .into_iter()
-            .map(|((level, target, message), count)| MessageCount { level, target, message, count })
-            .collect();
-        sort_desc(&mut messages, |m| m.count, |m| (Arc::clone(&m.target), Arc::clone(&m.message)));
-        let mut threads: Vec<ThreadCount> = by_thread
-            .iter()
-            .map(|(&th, &count)| {
-                let t = &ds.threads()[th as usize];
-                ThreadCount { source: t.source as usize, id: t.id, name: t.name.clone(), count }
-            })
-            .collect();
-        sort_desc(&mut threads, |t| t.count, |t| (t.source, t.id));
-        let files =
-            ds.sources().iter().zip(per_file).map(|(s, events)| FileStats { source: Arc::clone(s), events }).collect();
-        Stats { events: self.len() as u64, span: self.time_range(), levels, targets, messages, threads, files }
+        let sources: Vec<Arc<SourceInfo>> = ds.sources().to_vec();
+        stats_of(ds.tables(), &sources, self.code_counts(), self.len() as u64, self.time_range())
     }
 
     /// Groups the view's events by `keys` and computes `aggs` (the count is
@@ -185,8 +199,12 @@ impl View {
                     decoders.push(Decoder::Time);
                 }
                 GroupKey::Key(Key::Thread) => {
-                    let th = self.frame().column(cols::TH).map_err(perr)?.clone();
-                    columns.push(th.with_name(name.as_str().into()));
+                    // One thread of a process is one group, whichever file.
+                    let canon = UInt32Chunked::from_vec("canon".into(), ds.tables().thread_canon.clone());
+                    let th = self.frame().column(cols::TH).map_err(perr)?.u32().map_err(perr)?.clone();
+                    let idx: IdxCa = th.cast(&IDX_DTYPE).map_err(perr)?.idx().map_err(perr)?.clone();
+                    let th = canon.take(&idx).map_err(perr)?;
+                    columns.push(th.with_name(name.as_str().into()).into_column());
                     decoders.push(Decoder::Thread);
                 }
                 GroupKey::Key(Key::Field(f)) => {
@@ -195,7 +213,7 @@ impl View {
                     decoders.push(Decoder::Field);
                 }
                 GroupKey::Key(k) => {
-                    let (lookup, values) = site_dictionary(ds, k);
+                    let (lookup, values) = site_dictionary(ds.tables(), k);
                     let lookup = UInt32Chunked::from_vec("lookup".into(), lookup);
                     let cs = self.frame().column(cols::CS).map_err(perr)?.u32().map_err(perr)?.clone();
                     let idx: IdxCa = cs.cast(&IDX_DTYPE).map_err(perr)?.idx().map_err(perr)?.clone();
@@ -223,7 +241,8 @@ impl View {
                     AggFn::Min => e.min(),
                     AggFn::Max => e.max(),
                     AggFn::Mean => e.mean(),
-                    AggFn::Sum => e.sum(),
+                    // polars sums no value to 0; a group without the field has no sum.
+                    AggFn::Sum => when(e.clone().count().gt(lit(0))).then(e.sum()).otherwise(lit(NULL)),
                     AggFn::Quantile(q) => e.quantile(lit(q), QuantileMethod::Linear),
                 }
                 .alias(name.as_str()),
@@ -259,7 +278,7 @@ impl View {
             let key = key_series
                 .iter()
                 .zip(&decoders)
-                .map(|(s, d)| d.decode(ds, s.get(r).unwrap_or(AnyValue::Null)))
+                .map(|(s, d)| d.decode(ds.tables(), s.get(r).unwrap_or(AnyValue::Null)))
                 .collect();
             let values = val_series.iter().map(|s| s.get(r)).collect();
             rows.push(GroupRow { key, count: c, values });
@@ -282,61 +301,73 @@ impl View {
     /// `None` when the request needs the rows (a time or field key, an
     /// aggregate of a field).
     fn group_by_codes(&self, keys: &[GroupKey], aggs: &[Agg]) -> Option<GroupTable> {
-        let ds = self.dataset();
-        if keys.is_empty() || aggs.iter().any(|a| a.field.is_some()) {
+        if aggs.iter().any(|a| a.field.is_some()) {
             return None;
         }
-        enum Code {
-            Site(Vec<u32>, Vec<KeyValue>),
-            Thread,
-        }
-        let mut codes = Vec::with_capacity(keys.len());
-        for key in keys {
-            codes.push(match key {
-                GroupKey::Key(Key::Thread) => Code::Thread,
-                GroupKey::Key(Key::Field(_)) | GroupKey::Time(_) => return None,
-                GroupKey::Key(k) => {
-                    let (lookup, values) = site_dictionary(ds, k);
-                    Code::Site(lookup, values)
-                }
-            });
-        }
-        let mut groups: HashMap<Vec<u32>, u64> = HashMap::new();
-        for c in self.code_counts() {
-            let key = codes
-                .iter()
-                .map(|code| match code {
-                    Code::Site(lookup, _) => lookup[c.cs as usize],
-                    Code::Thread => c.th,
-                })
-                .collect();
-            *groups.entry(key).or_default() += c.n;
-        }
-        let mut rows: Vec<(Vec<u32>, GroupRow)> = groups
-            .into_iter()
-            .map(|(codes_of_row, count)| {
-                let key = codes_of_row
-                    .iter()
-                    .zip(&codes)
-                    .map(|(&k, code)| match code {
-                        Code::Site(_, values) => values[k as usize].clone(),
-                        Code::Thread => KeyValue::Str(Arc::from(ds.threads()[k as usize].label().as_str())),
-                    })
-                    .collect();
-                (codes_of_row, GroupRow { key, count, values: Vec::new() })
-            })
-            .collect();
-        // Most events first, then by key; equal keys (two threads of the
-        // same name) by code, so the order is always the same.
-        rows.sort_by(|(ca, a), (cb, b)| {
-            b.count.cmp(&a.count).then_with(|| cmp_keys(&a.key, &b.key)).then_with(|| ca.cmp(cb))
-        });
-        let rows = rows.into_iter().map(|(_, r)| r).collect();
-        Some(GroupTable { keys: keys.iter().map(GroupKey::name).collect(), aggs: Vec::new(), rows })
+        groups_of_codes(self.dataset().tables(), keys, self.code_counts())
     }
 }
 
-fn cmp_keys(a: &[KeyValue], b: &[KeyValue]) -> Ordering {
+/// A count-only group-by whose keys are all call-site keys or the thread,
+/// from events counted per (call-site code, thread code) pair: the counts
+/// are summed by the keys' codes (a call-site key's code is its value's
+/// index in the small dictionary of [`site_dictionary`]; a thread's its
+/// thread code), then decoded. `None` when a key needs the rows (a time or
+/// field key) or there is none.
+pub(crate) fn groups_of_codes(tables: &Tables, keys: &[GroupKey], counts: &[CodeCount]) -> Option<GroupTable> {
+    if keys.is_empty() {
+        return None;
+    }
+    enum Code {
+        Site(Vec<u32>, Vec<KeyValue>),
+        Thread,
+    }
+    let mut codes = Vec::with_capacity(keys.len());
+    for key in keys {
+        codes.push(match key {
+            GroupKey::Key(Key::Thread) => Code::Thread,
+            GroupKey::Key(Key::Field(_)) | GroupKey::Time(_) => return None,
+            GroupKey::Key(k) => {
+                let (lookup, values) = site_dictionary(tables, k);
+                Code::Site(lookup, values)
+            }
+        });
+    }
+    let mut groups: HashMap<Vec<u32>, u64> = HashMap::new();
+    for c in counts {
+        let key = codes
+            .iter()
+            .map(|code| match code {
+                Code::Site(lookup, _) => lookup[c.cs as usize],
+                Code::Thread => tables.thread_canon[c.th as usize],
+            })
+            .collect();
+        *groups.entry(key).or_default() += c.n;
+    }
+    let mut rows: Vec<(Vec<u32>, GroupRow)> = groups
+        .into_iter()
+        .map(|(codes_of_row, count)| {
+            let key = codes_of_row
+                .iter()
+                .zip(&codes)
+                .map(|(&k, code)| match code {
+                    Code::Site(_, values) => values[k as usize].clone(),
+                    Code::Thread => KeyValue::Str(Arc::from(tables.threads[k as usize].label().as_str())),
+                })
+                .collect();
+            (codes_of_row, GroupRow { key, count, values: Vec::new() })
+        })
+        .collect();
+    // Most events first, then by key; equal keys (two threads of the
+    // same name) by code, so the order is always the same.
+    rows.sort_by(|(ca, a), (cb, b)| {
+        b.count.cmp(&a.count).then_with(|| cmp_keys(&a.key, &b.key)).then_with(|| ca.cmp(cb))
+    });
+    let rows = rows.into_iter().map(|(_, r)| r).collect();
+    Some(GroupTable { keys: keys.iter().map(GroupKey::name).collect(), aggs: Vec::new(), rows })
+}
+
+pub(crate) fn cmp_keys(a: &[KeyValue], b: &[KeyValue]) -> Ordering {
     for (x, y) in a.iter().zip(b) {
         let o = x.partial_cmp(y).unwrap_or(Ordering::Equal);
         if o != Ordering::Equal {
@@ -348,14 +379,14 @@ fn cmp_keys(a: &[KeyValue], b: &[KeyValue]) -> Ordering {
 
 /// Distinct values of a call-site key: (code of each call site, value of
 /// each code).
-fn site_dictionary(ds: &Dataset, key: &Key) -> (Vec<u32>, Vec<KeyValue>) {
+pub(crate) fn site_dictionary(tables: &Tables, key: &Key) -> (Vec<u32>, Vec<KeyValue>) {
     let mut index: HashMap<KeyValue, u32> = HashMap::new();
     let mut values = Vec::new();
-    let lookup = ds
-        .sites()
+    let lookup = tables
+        .sites
         .iter()
         .map(|s| {
-            let src = &ds.sources()[s.source as usize];
+            let src = &tables.sources[s.source as usize];
             let v = match key {
                 Key::Level => KeyValue::Level(s.info.level),
                 Key::Target => KeyValue::Str(Arc::clone(&s.info.target)),
@@ -384,12 +415,12 @@ enum Decoder {
 }
 
 impl Decoder {
-    fn decode(&self, ds: &Dataset, v: AnyValue<'_>) -> KeyValue {
+    fn decode(&self, tables: &Tables, v: AnyValue<'_>) -> KeyValue {
         match (self, v) {
             (_, AnyValue::Null) => KeyValue::Null,
             (Decoder::Time, AnyValue::Int64(t)) => KeyValue::Time(t),
             (Decoder::Thread, AnyValue::UInt32(th)) => {
-                KeyValue::Str(Arc::from(ds.threads()[th as usize].label().as_str()))
+                KeyValue::Str(Arc::from(tables.threads[th as usize].label().as_str()))
             }
             (Decoder::Table(values), AnyValue::UInt32(c)) => values[c as usize].clone(),
             (_, AnyValue::Boolean(b)) => KeyValue::Bool(b),

@@ -12,6 +12,7 @@ mod filters;
 mod fuzz_corpus;
 mod interactive;
 mod options;
+mod plans;
 mod recover;
 mod summaries;
 

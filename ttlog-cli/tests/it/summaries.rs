@@ -78,7 +78,8 @@ fn stats_json_counts_everything() {
         // hold are skipped.
         let kept = ev.iter().filter(|e| &e.file == path).count() as u64;
         assert_eq!(f["events"], kept);
-        assert_eq!(f["events_decoded"], kept);
+        // Most chunks are counted from their statistics, not decoded.
+        assert!(f["events_decoded"].as_u64().unwrap() <= snap.event_count(), "{f}");
         assert_eq!(f["duplicates_skipped"], decode(path).len() as u64 - kept);
         assert_eq!(f["problems"].as_array().unwrap().len(), snap.problems().len());
     }

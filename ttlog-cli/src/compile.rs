@@ -1,0 +1,423 @@
+//! The filter language compiled against the [`Tables`]: to a polars
+//! expression over a frame of codes and field columns ([`Compiler`]), and to
+//! a three-valued test of (call site, thread) pairs ([`PairFilter`]) that
+//! lets the streaming engine skip, count or decode a chunk from its
+//! statistics.
+
+use crate::dataset::cols;
+use crate::filter::{self, FilterError, Key, Op};
+use crate::tables::{Site, SourceInfo, Tables, ThreadRef};
+use polars::prelude::*;
+use ttlog_core::Level;
+
+/// Turns filter expressions into polars expressions over a frame of
+/// `cs` and `th` codes (a view's, or a batch's of the streaming engine),
+/// with the field columns it names taken from `field` and pushed to
+/// [`Compiler::extra`] (to be stacked beside the frame).
+pub(crate) struct Compiler<'a> {
+    pub(crate) tables: &'a Tables,
+    /// The column of a field for the frame's rows, in its order.
+    pub(crate) field: &'a dyn Fn(&str) -> Option<Series>,
+    /// Field columns the expressions refer to, in the frame's order.
+    pub(crate) extra: Vec<Column>,
+}
+
+fn value_error(t: &filter::Term, message: String) -> FilterError {
+    FilterError { column: t.value_column, message }
+}
+
+fn compare(c: Expr, op: Op, v: Expr) -> Expr {
+    match op {
+        Op::Eq => c.eq(v),
+        Op::Ne => c.neq(v),
+        Op::Gt => c.gt(v),
+        Op::Ge => c.gt_eq(v),
+        Op::Lt => c.lt(v),
+        Op::Le => c.lt_eq(v),
+        Op::Match | Op::NotMatch => unreachable!("regex terms are resolved to sets"),
+    }
+}
+
+/// `column IN codes`, simplified when the set is empty or complete.
+fn in_set(column: &str, codes: Vec<u32>, all: usize) -> Expr {
+    if codes.is_empty() {
+        lit(false)
+    } else if codes.len() == all {
+        lit(true)
+    } else {
+        col(column).is_in(lit(Series::new("codes".into(), codes)).implode(false), false)
+    }
+}
+
+impl Compiler<'_> {
+    /// The polars expression of `e`.
+    ///
+    /// # Errors
+    /// A key or value that does not fit the data.
+    pub(crate) fn expr(&mut self, e: &filter::Expr) -> Result<Expr, FilterError> {
+        Ok(match e {
+            filter::Expr::And(a, b) => self.expr(a)?.and(self.expr(b)?),
+            filter::Expr::Or(a, b) => self.expr(a)?.or(self.expr(b)?),
+            filter::Expr::Not(a) => self.expr(a)?.not(),
+            filter::Expr::Term(t) => self.term(t)?,
+        })
+    }
+}
+
+fn regex(t: &filter::Term) -> Result<regex::Regex, FilterError> {
+    regex::RegexBuilder::new(&t.value)
+        .size_limit(1 << 22)
+        .build()
+        .map_err(|e| value_error(t, format!("bad regular expression: {e}")))
+}
+
+/// Matches a text against the term: compares, or searches the regex.
+fn text_matcher(t: &filter::Term) -> Result<impl Fn(&str) -> bool, FilterError> {
+    let re = match t.op {
+        Op::Match | Op::NotMatch => Some(regex(t)?),
+        _ => None,
+    };
+    let (op, value) = (t.op, t.value.clone());
+    Ok(move |s: &str| match (&re, op) {
+        (Some(re), Op::Match) => re.is_match(s),
+        (Some(re), _) => !re.is_match(s),
+        _ => op.holds(s.cmp(value.as_str())),
+    })
+}
+
+/// Matches a number against the term (`~` searches its decimal text).
+fn number_matcher(t: &filter::Term) -> Result<impl Fn(u64) -> bool, FilterError> {
+    let re = match t.op {
+        Op::Match | Op::NotMatch => Some(regex(t)?),
+        _ => None,
+    };
+    let v: Option<u64> = if re.is_none() {
+        Some(t.value.parse().map_err(|_| {
+            value_error(t, format!("'{}' compares numbers; '{}' is not a whole number", t.key.name(), t.value))
+        })?)
+    } else {
+        None
+    };
+    let op = t.op;
+    Ok(move |x: u64| match (&re, v) {
+        (Some(re), _) => re.is_match(&x.to_string()) == (op == Op::Match),
+        (None, Some(v)) => op.holds(x.cmp(&v)),
+        _ => false,
+    })
+}
+
+impl Compiler<'_> {
+    fn term(&mut self, t: &filter::Term) -> Result<Expr, FilterError> {
+        Ok(match term_codes(self.tables, t)? {
+            TermCodes::Sites(m) => in_set(cols::CS, codes_of(&m), m.len()),
+            TermCodes::Threads(m) => in_set(cols::TH, codes_of(&m), m.len()),
+            TermCodes::Field(name) => self.field_term(t, &name)?,
+        })
+    }
+}
+
+fn codes_of(matches: &[bool]) -> Vec<u32> {
+    matches.iter().enumerate().filter(|(_, m)| **m).map(|(i, _)| i as u32).collect()
+}
+
+/// What a term tests, resolved against the tables.
+pub(crate) enum TermCodes {
+    /// A call-site property: whether each call-site code matches.
+    Sites(Vec<bool>),
+    /// The thread: whether each thread code matches.
+    Threads(Vec<bool>),
+    /// A field, tested row by row.
+    Field(String),
+}
+
+/// Resolves a term against the tables: the call sites or threads it keeps,
+/// or the field it tests.
+///
+/// # Errors
+/// A value that does not fit its key (a bad level, a bad regular
+/// expression, text where a number is needed).
+pub(crate) fn term_codes(tables: &Tables, t: &filter::Term) -> Result<TermCodes, FilterError> {
+    let sites_where = |keep: &dyn Fn(&Site, &SourceInfo) -> bool| {
+        TermCodes::Sites(tables.sites.iter().map(|s| keep(s, &tables.sources[s.source as usize])).collect())
+    };
+    Ok(match &t.key {
+        Key::Level => {
+            let m: Box<dyn Fn(Level) -> bool> = match t.op {
+                Op::Match | Op::NotMatch => {
+                    let m = text_matcher(t)?;
+                    Box::new(move |l: Level| m(l.as_str()))
+                }
+                op => {
+                    let v: Level = t.value.parse().map_err(|e| value_error(t, format!("{e}")))?;
+                    Box::new(move |l: Level| op.holds(l.cmp(&v)))
+                }
+            };
+            sites_where(&|s, _| m(s.info.level))
+        }
+        Key::Target => {
+            let m = text_matcher(t)?;
+            sites_where(&|s, _| m(&s.info.target))
+        }
+        Key::Message => {
+            let m = text_matcher(t)?;
+            sites_where(&|s, _| m(&s.info.message))
+        }
+        Key::File => {
+            let m = text_matcher(t)?;
+            sites_where(&|s, _| m(&s.info.file))
+        }
+        Key::Service => {
+            let m = text_matcher(t)?;
+            sites_where(&|_, src| m(&src.service))
+        }
+        Key::Host => {
+            let m = text_matcher(t)?;
+            sites_where(&|_, src| m(&src.hostname))
+        }
+        Key::Line => {
+            let m = number_matcher(t)?;
+            sites_where(&|s, _| m(u64::from(s.info.line)))
+        }
+        Key::Pid => {
+            let m = number_matcher(t)?;
+            sites_where(&|_, src| m(u64::from(src.pid)))
+        }
+        Key::Thread => {
+            // A thread is named by its name or its numeric id.
+            let num = t.value.parse::<u64>().ok();
+            let text = text_matcher(t)?;
+            let op = t.op;
+            let keep = |th: &ThreadRef| match op {
+                Op::Eq | Op::Ne => {
+                    let same = th.name.as_deref() == Some(t.value.as_str()) || num == Some(th.id);
+                    same == (op == Op::Eq)
+                }
+                Op::Match | Op::NotMatch => text(&th.label()),
+                _ => match num {
+                    Some(v) => op.holds(th.id.cmp(&v)),
+                    None => text(&th.label()),
+                },
+            };
+            TermCodes::Threads(tables.threads.iter().map(keep).collect())
+        }
+        Key::Field(name) => TermCodes::Field(name.clone()),
+    })
+}
+
+impl Compiler<'_> {
+    fn field_term(&mut self, t: &filter::Term, name: &str) -> Result<Expr, FilterError> {
+        let Some(info) = self.tables.fields.get(name) else {
+            return Err(FilterError {
+                column: t.key_column,
+                message: format!(
+                    "no event has a field '{name}' (keys: level, target, message, thread, file, line, service, host, pid, or a field name)"
+                ),
+            });
+        };
+        let dtype = info.dtype.clone();
+        let column = (self.field)(name).expect("known field");
+        let alias = format!("__f{}", self.extra.len());
+        let c = col(alias.as_str());
+        let expr = match t.op {
+            Op::Match | Op::NotMatch => {
+                let re = regex(t)?;
+                let text = column.cast(&DataType::String).map_err(|e| value_error(t, e.to_string()))?;
+                let uniq = text.unique().map_err(|e| value_error(t, e.to_string()))?;
+                let uniq = uniq.str().map_err(|e| value_error(t, e.to_string()))?;
+                let keep: Vec<&str> = uniq.iter().flatten().filter(|s| re.is_match(s) == (t.op == Op::Match)).collect();
+                let keep = Series::new("values".into(), keep);
+                let text = text.with_name(alias.as_str().into());
+                self.extra.push(text.into_column());
+                return Ok(c.is_in(lit(keep).implode(false), false).fill_null(lit(false)));
+            }
+            op => match dtype {
+                DataType::Boolean => {
+                    let v = match t.value.to_ascii_lowercase().as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(value_error(t, format!("field '{name}' is true or false, not '{}'", t.value))),
+                    };
+                    if !matches!(op, Op::Eq | Op::Ne) {
+                        return Err(value_error(t, format!("field '{name}' is boolean: use = or !=")));
+                    }
+                    compare(c, op, lit(v))
+                }
+                DataType::String => compare(c, op, lit(t.value.clone())),
+                _ => {
+                    let not_num =
+                        || value_error(t, format!("field '{name}' holds numbers; '{}' is not a number", t.value));
+                    match (&dtype, t.value.parse::<u64>(), t.value.parse::<i64>()) {
+                        (DataType::UInt64, Ok(v), _) => compare(c, op, lit(v)),
+                        (DataType::Int64, _, Ok(v)) => compare(c, op, lit(v)),
+                        _ => {
+                            let v: f64 = t.value.parse().map_err(|_| not_num())?;
+                            if v.is_nan() {
+                                return Err(not_num());
+                            }
+                            compare(c.cast(DataType::Float64), op, lit(v))
+                        }
+                    }
+                }
+            },
+        };
+        self.extra.push(column.with_name(alias.as_str().into()).into_column());
+        Ok(expr.fill_null(lit(false)))
+    }
+}
+
+/// A three-valued truth: what a filter says of every event of one (call
+/// site, thread) pair, when that is known without the event's fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tri {
+    /// Every event of the pair matches.
+    True,
+    /// No event of the pair matches.
+    False,
+    /// It depends on the events' field values.
+    Unknown,
+}
+
+impl Tri {
+    fn and(self, o: Tri) -> Tri {
+        match (self, o) {
+            (Tri::False, _) | (_, Tri::False) => Tri::False,
+            (Tri::True, Tri::True) => Tri::True,
+            _ => Tri::Unknown,
+        }
+    }
+
+    fn or(self, o: Tri) -> Tri {
+        match (self, o) {
+            (Tri::True, _) | (_, Tri::True) => Tri::True,
+            (Tri::False, Tri::False) => Tri::False,
+            _ => Tri::Unknown,
+        }
+    }
+
+    fn not(self) -> Tri {
+        match self {
+            Tri::True => Tri::False,
+            Tri::False => Tri::True,
+            Tri::Unknown => Tri::Unknown,
+        }
+    }
+}
+
+/// A filter resolved to call-site and thread codes: for any (call-site
+/// code, thread code) pair, whether all, none or some of its events match
+/// ([`Tri`]). A term on a field is false for the events of call sites that
+/// lack the field (as row by row), unknown otherwise.
+///
+/// ```
+/// use ttlog_cli::catalog::{Catalog, OpenOptions};
+/// use ttlog_cli::compile::{PairFilter, Tri};
+/// use ttlog_cli::{Filter, Input, tables::Tables};
+/// let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/normal.bin");
+/// let tables = Tables::of(&Catalog::open(&[Input::File(p)], OpenOptions::default(), &|_| ()).unwrap());
+/// let orders = tables.sites.iter().position(|s| &*s.info.target == "orders").unwrap() as u32;
+/// let risk = tables.sites.iter().position(|s| &*s.info.target == "risk").unwrap() as u32;
+/// let f = PairFilter::new(&tables, &Filter::parse("target=orders and qty>1000").unwrap()).unwrap();
+/// assert_eq!(f.test(orders, 0), Tri::Unknown);
+/// assert_eq!(f.test(risk, 0), Tri::False);
+/// let f = PairFilter::new(&tables, &Filter::parse("not qty>1000").unwrap()).unwrap();
+/// assert_eq!(f.test(risk, 0), Tri::True, "no qty field: the term is false, its negation true");
+/// ```
+#[derive(Debug, Clone)]
+pub struct PairFilter {
+    parts: Vec<Node>,
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    And(Box<Node>, Box<Node>),
+    Or(Box<Node>, Box<Node>),
+    Not(Box<Node>),
+    Sites(Vec<bool>),
+    Threads(Vec<bool>),
+    /// A field term: whether each call site has the field.
+    Field(Vec<bool>),
+}
+
+impl PairFilter {
+    /// Resolves `filter` against `tables`.
+    ///
+    /// # Errors
+    /// As applying the filter: an unknown field, a value that does not fit.
+    pub fn new(tables: &Tables, filter: &filter::Filter) -> Result<PairFilter, FilterError> {
+        fn node(tables: &Tables, e: &filter::Expr) -> Result<Node, FilterError> {
+            Ok(match e {
+                filter::Expr::And(a, b) => Node::And(Box::new(node(tables, a)?), Box::new(node(tables, b)?)),
+                filter::Expr::Or(a, b) => Node::Or(Box::new(node(tables, a)?), Box::new(node(tables, b)?)),
+                filter::Expr::Not(a) => Node::Not(Box::new(node(tables, a)?)),
+                filter::Expr::Term(t) => match term_codes(tables, t)? {
+                    TermCodes::Sites(m) => Node::Sites(m),
+                    TermCodes::Threads(m) => Node::Threads(m),
+                    TermCodes::Field(name) => {
+                        let Some(info) = tables.fields.get(name.as_str()) else {
+                            return Err(FilterError {
+                                column: t.key_column,
+                                message: format!(
+                                    "no event has a field '{name}' (keys: level, target, message, thread, file, line, service, host, pid, or a field name)"
+                                ),
+                            });
+                        };
+                        let mut has = vec![false; tables.sites.len()];
+                        for &(code, _) in &info.sites {
+                            has[code as usize] = true;
+                        }
+                        Node::Field(has)
+                    }
+                },
+            })
+        }
+        let parts = filter.parts().iter().map(|(_, e)| node(tables, e)).collect::<Result<_, _>>()?;
+        Ok(PairFilter { parts })
+    }
+
+    /// What the filter says of the events of call-site code `cs` on thread
+    /// code `th`.
+    pub fn test(&self, cs: u32, th: u32) -> Tri {
+        fn eval(n: &Node, cs: usize, th: usize) -> Tri {
+            match n {
+                Node::And(a, b) => match eval(a, cs, th) {
+                    Tri::False => Tri::False,
+                    x => x.and(eval(b, cs, th)),
+                },
+                Node::Or(a, b) => match eval(a, cs, th) {
+                    Tri::True => Tri::True,
+                    x => x.or(eval(b, cs, th)),
+                },
+                Node::Not(a) => eval(a, cs, th).not(),
+                Node::Sites(m) => {
+                    if m[cs] {
+                        Tri::True
+                    } else {
+                        Tri::False
+                    }
+                }
+                Node::Threads(m) => {
+                    if m[th] {
+                        Tri::True
+                    } else {
+                        Tri::False
+                    }
+                }
+                Node::Field(has) => {
+                    if has[cs] {
+                        Tri::Unknown
+                    } else {
+                        Tri::False
+                    }
+                }
+            }
+        }
+        self.parts
+            .iter()
+            .fold(Tri::True, |acc, n| if acc == Tri::False { acc } else { acc.and(eval(n, cs as usize, th as usize)) })
+    }
+
+    /// Whether the filter has no term at all (every event matches).
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+}
