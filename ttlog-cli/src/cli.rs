@@ -384,10 +384,7 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> anyho
     let plan = Plan::from_args(args)?;
     match plan.mode.clone() {
         Mode::Interactive => interactive(&plan),
-        Mode::Events => {
-            let view = select(&plan)?;
-            print_events(&plan, &view)
-        }
+        Mode::Events => stream_events(&plan),
         Mode::Summary { stats, group } if plan.limit.is_none() && plan.tail.is_none() => {
             stream_summary(&plan, stats, group.as_ref())
         }
@@ -602,33 +599,127 @@ fn open_output(plan: &Plan) -> anyhow::Result<Box<dyn Write>> {
     })
 }
 
-/// Writes the events of `view` in the plan's format.
+/// The time of the last event of the inputs (each copy once), from the
+/// chunks' statistics: what `--since -5m` counts back from.
+fn last_event(catalog: &crate::catalog::Catalog) -> i64 {
+    catalog
+        .stats
+        .iter()
+        .zip(&catalog.keep)
+        .flat_map(|(st, k)| st.iter().zip(k))
+        .filter(|(_, k)| **k != crate::catalog::ChunkKeep::None)
+        .filter_map(|(st, _)| st.as_ref().ok().map(|st| st.max_ts))
+        .max()
+        .unwrap_or(0)
+}
+
+/// Prints or exports the selected events in time order with the streaming
+/// engine ([`crate::stream`]): chunks are decoded as the merge reaches them
+/// and the events written as they come, never all held. With `--explain`,
+/// prints the plan and what it did instead.
 ///
 /// # Errors
-/// Output errors.
-pub fn print_events(plan: &Plan, view: &View) -> anyhow::Result<Outcome> {
-    match plan.format {
-        Format::Parquet => {
-            let path = plan.output.as_ref().expect("checked in Plan::from_args");
-            if plan.partition_by.is_empty() {
-                let f = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-                export::write_parquet(view, io::BufWriter::new(f)).context("writing parquet")?;
-            } else {
-                export::write_partitioned(view, path, &plan.partition_by).context("writing the parquet dataset")?;
-            }
-        }
-        format => {
-            let mut w = open_output(plan)?;
-            match format {
-                Format::Text => export::write_text(view, &mut w, plan.color)?,
-                Format::Json => export::write_json(view, &mut w, true)?,
-                Format::Ndjson => export::write_json(view, &mut w, false)?,
-                Format::Csv => export::write_csv(view, &mut w)?,
-                Format::Parquet => unreachable!(),
-            }
+/// Unreadable inputs, strict-mode damage, a filter that does not fit the
+/// data, output errors.
+pub fn stream_events(plan: &Plan) -> anyhow::Result<Outcome> {
+    let catalog = open_catalog(plan)?;
+    if catalog.snapshots.is_empty() {
+        return Err(crate::dataset::LoadError::NothingReadable(catalog.failed.clone()).into());
+    }
+    let mut early: Vec<ttlog_core::snapshot::SnapshotError> = catalog.failed.clone();
+    for s in &catalog.snapshots {
+        early.extend(s.problems().iter().cloned());
+    }
+    for st in catalog.stats.iter().flatten() {
+        if let Err(e) = st {
+            early.push(e.clone());
         }
     }
-    Ok(if view.is_empty() { Outcome::NoMatch } else { Outcome::Matched })
+    if plan.strict
+        && let Some(e) = early.first()
+    {
+        return Err(crate::dataset::LoadError::Damaged(e.clone()).into());
+    }
+    let last = last_event(&catalog);
+    let question = crate::stream::EventQuestion {
+        filter: plan.filter.clone(),
+        since: plan.since.map(|s| s.resolve(last)),
+        until: plan.until.map(|u| u.resolve(last)),
+        reverse: plan.reverse,
+        limit: plan.limit,
+        tail: plan.tail,
+    };
+    let stream = crate::stream::Stream::new(&catalog, question).map_err(|e| match e {
+        crate::query::QueryError::Filter(e) => filter_error_of(plan, e),
+        e => anyhow::Error::new(e),
+    })?;
+    let bar = progress_bar(catalog.events_kept(), "reading");
+    let progress = {
+        let bar = bar.clone();
+        move |n: u64| {
+            if let Some(b) = &bar {
+                b.inc(n);
+            }
+        }
+    };
+    let started = std::time::Instant::now();
+    let result = if plan.explain {
+        let mut sink = crate::stream::Discard;
+        stream.run(&mut sink, plan.strict, &progress)
+    } else {
+        match plan.format {
+            Format::Parquet => {
+                let path = plan.output.as_ref().expect("checked in Plan::from_args");
+                let mut sink = export::ParquetSink::new(path, &plan.partition_by)?;
+                stream.run(&mut sink, plan.strict, &progress)
+            }
+            format => {
+                let mut w = open_output(plan)?;
+                let lines = match format {
+                    Format::Text => export::Lines::Text { color: plan.color },
+                    Format::Json => export::Lines::Json,
+                    Format::Ndjson => export::Lines::Ndjson,
+                    _ => export::Lines::Csv,
+                };
+                let mut sink = export::LineSink::new(&mut w, lines, stream.tables());
+                stream.run(&mut sink, plan.strict, &progress)
+            }
+        }
+    };
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let done = match (result, &plan.output) {
+        (Ok(d), _) => d,
+        (Err(crate::query::QueryError::Io(e)), Some(path)) => {
+            return Err(anyhow::Error::new(e).context(format!("writing {}", path.display())));
+        }
+        (Err(e), _) => return Err(e.into()),
+    };
+    let mut problems = early;
+    problems.extend(done.problems.iter().cloned());
+    warn_problems(&problems, stream.tables());
+    if plan.explain {
+        let mut w = open_output(plan)?;
+        write!(w, "{}", stream.explain())?;
+        writeln!(w, "executed")?;
+        writeln!(
+            w,
+            "  chunks     {} decoded, at most {} at once, {} skipped (copies {}, time {}, filter {}, unreadable {})",
+            done.decoded,
+            done.most_active,
+            done.skipped.iter().sum::<u64>(),
+            done.skipped[crate::query::Skip::Copies as usize],
+            done.skipped[crate::query::Skip::Time as usize],
+            done.skipped[crate::query::Skip::Filter as usize],
+            done.skipped[crate::query::Skip::Unreadable as usize],
+        )?;
+        writeln!(w, "  rows       {} decoded, {} output", done.rows_decoded, done.events)?;
+        writeln!(w, "  time       {:.3} s", started.elapsed().as_secs_f64())?;
+        w.flush()?;
+        return Ok(Outcome::Matched);
+    }
+    Ok(if done.events == 0 { Outcome::NoMatch } else { Outcome::Matched })
 }
 
 /// Writes `--stats` and/or the `--group-by` table of a view (a selection
@@ -663,15 +754,7 @@ pub fn print_summary(
 /// not fit the data, output errors.
 pub fn stream_summary(plan: &Plan, stats: bool, group: Option<&(Vec<GroupKey>, Vec<Agg>)>) -> anyhow::Result<Outcome> {
     let catalog = open_catalog(plan)?;
-    let last = catalog
-        .stats
-        .iter()
-        .zip(&catalog.keep)
-        .flat_map(|(st, k)| st.iter().zip(k))
-        .filter(|(_, k)| **k != crate::catalog::ChunkKeep::None)
-        .filter_map(|(st, _)| st.as_ref().ok().map(|st| st.max_ts))
-        .max()
-        .unwrap_or(0);
+    let last = last_event(&catalog);
     let question = crate::query::Question {
         filter: plan.filter.clone(),
         since: plan.since.map(|s| s.resolve(last)),

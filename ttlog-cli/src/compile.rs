@@ -325,6 +325,8 @@ impl Tri {
 #[derive(Debug, Clone)]
 pub struct PairFilter {
     parts: Vec<Node>,
+    /// The field terms, in the order of [`Node::Field`]'s indices.
+    field_terms: Vec<filter::Term>,
 }
 
 #[derive(Debug, Clone)]
@@ -334,8 +336,9 @@ enum Node {
     Not(Box<Node>),
     Sites(Vec<bool>),
     Threads(Vec<bool>),
-    /// A field term: whether each call site has the field.
-    Field(Vec<bool>),
+    /// A field term (index into the field terms): whether each call site
+    /// has the field.
+    Field(Vec<bool>, usize),
 }
 
 impl PairFilter {
@@ -344,11 +347,15 @@ impl PairFilter {
     /// # Errors
     /// As applying the filter: an unknown field, a value that does not fit.
     pub fn new(tables: &Tables, filter: &filter::Filter) -> Result<PairFilter, FilterError> {
-        fn node(tables: &Tables, e: &filter::Expr) -> Result<Node, FilterError> {
+        fn node(tables: &Tables, e: &filter::Expr, terms: &mut Vec<filter::Term>) -> Result<Node, FilterError> {
             Ok(match e {
-                filter::Expr::And(a, b) => Node::And(Box::new(node(tables, a)?), Box::new(node(tables, b)?)),
-                filter::Expr::Or(a, b) => Node::Or(Box::new(node(tables, a)?), Box::new(node(tables, b)?)),
-                filter::Expr::Not(a) => Node::Not(Box::new(node(tables, a)?)),
+                filter::Expr::And(a, b) => {
+                    Node::And(Box::new(node(tables, a, terms)?), Box::new(node(tables, b, terms)?))
+                }
+                filter::Expr::Or(a, b) => {
+                    Node::Or(Box::new(node(tables, a, terms)?), Box::new(node(tables, b, terms)?))
+                }
+                filter::Expr::Not(a) => Node::Not(Box::new(node(tables, a, terms)?)),
                 filter::Expr::Term(t) => match term_codes(tables, t)? {
                     TermCodes::Sites(m) => Node::Sites(m),
                     TermCodes::Threads(m) => Node::Threads(m),
@@ -365,13 +372,23 @@ impl PairFilter {
                         for &(code, _) in &info.sites {
                             has[code as usize] = true;
                         }
-                        Node::Field(has)
+                        terms.push(t.clone());
+                        Node::Field(has, terms.len() - 1)
                     }
                 },
             })
         }
-        let parts = filter.parts().iter().map(|(_, e)| node(tables, e)).collect::<Result<_, _>>()?;
-        Ok(PairFilter { parts })
+        let mut field_terms = Vec::new();
+        let parts = filter.parts().iter().map(|(_, e)| node(tables, e, &mut field_terms)).collect::<Result<_, _>>()?;
+        // Compiled once on empty columns: the value errors of field terms
+        // (text where a number is needed, a bad regular expression) are
+        // found now, not chunk by chunk.
+        let empty = |name: &str| tables.fields.get(name).map(|f| Series::new_empty(name.into(), &f.dtype));
+        let mut c = Compiler { tables, field: &empty, extra: Vec::new() };
+        for (_, e) in filter.parts() {
+            let _ = c.expr(e)?;
+        }
+        Ok(PairFilter { parts, field_terms })
     }
 
     /// What the filter says of the events of call-site code `cs` on thread
@@ -402,7 +419,7 @@ impl PairFilter {
                         Tri::False
                     }
                 }
-                Node::Field(has) => {
+                Node::Field(has, _) => {
                     if has[cs] {
                         Tri::Unknown
                     } else {
@@ -419,5 +436,28 @@ impl PairFilter {
     /// Whether the filter has no term at all (every event matches).
     pub fn is_empty(&self) -> bool {
         self.parts.is_empty()
+    }
+
+    /// The terms on fields, which only an event's values decide: the
+    /// indices `term(i)` of [`PairFilter::test_row`] refer to them.
+    pub fn field_terms(&self) -> &[filter::Term] {
+        &self.field_terms
+    }
+
+    /// Whether the event of call-site code `cs` on thread code `th` matches,
+    /// given whether it passes each field term (`term(i)`, evaluated only
+    /// where the call site has the field).
+    pub fn test_row(&self, cs: u32, th: u32, term: &dyn Fn(usize) -> bool) -> bool {
+        fn eval(n: &Node, cs: usize, th: usize, term: &dyn Fn(usize) -> bool) -> bool {
+            match n {
+                Node::And(a, b) => eval(a, cs, th, term) && eval(b, cs, th, term),
+                Node::Or(a, b) => eval(a, cs, th, term) || eval(b, cs, th, term),
+                Node::Not(a) => !eval(a, cs, th, term),
+                Node::Sites(m) => m[cs],
+                Node::Threads(m) => m[th],
+                Node::Field(has, i) => has[cs] && term(*i),
+            }
+        }
+        self.parts.iter().all(|n| eval(n, cs as usize, th as usize, term))
     }
 }

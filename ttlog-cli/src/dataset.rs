@@ -667,6 +667,21 @@ pub struct EventRef<'a> {
 pub type FieldRef<'a> = ttlog_core::ValueRef<'a>;
 
 impl<'a> EventRef<'a> {
+    /// The event of row `row` of the decoded chunk `cols` of snapshot
+    /// `source` (its timestamps and threads decoded).
+    pub(crate) fn of(tables: &'a Tables, source: usize, cols: &'a ChunkColumns, row: usize) -> EventRef<'a> {
+        let cs = tables.site_code(source, cols.callsites[row]);
+        EventRef {
+            ts: cols.timestamps[row],
+            cs,
+            site: &tables.sites[cs as usize],
+            source: &tables.sources[source],
+            thread: &tables.threads[tables.thread_code(source, cols.threads[row]) as usize],
+            chunk: cols,
+            row,
+        }
+    }
+
     /// Sequence number within its thread's ring.
     pub fn seq(&self) -> u64 {
         self.chunk.seqs[self.row]

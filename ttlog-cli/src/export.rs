@@ -76,16 +76,22 @@ pub fn push_event_json(out: &mut String, e: &EventRef<'_>) {
     match &e.thread.name {
         Some(n) => push_json_str(out, n),
         None => {
-            let _ = write!(out, "\"{}\"", e.thread.id);
+            out.push('"');
+            out.push_str(itoa::Buffer::new().format(e.thread.id));
+            out.push('"');
         }
     }
     out.push_str(",\"file\":");
     push_json_str(out, &i.file);
-    let _ = write!(out, ",\"line\":{},\"service\":", i.line);
+    out.push_str(",\"line\":");
+    out.push_str(itoa::Buffer::new().format(i.line));
+    out.push_str(",\"service\":");
     push_json_str(out, &e.source.service);
     out.push_str(",\"hostname\":");
     push_json_str(out, &e.source.hostname);
-    let _ = write!(out, ",\"pid\":{}}}", e.source.pid);
+    out.push_str(",\"pid\":");
+    out.push_str(itoa::Buffer::new().format(e.source.pid));
+    out.push('}');
 }
 
 /// Writes the view as NDJSON (one object per line) or as one JSON array.
@@ -147,37 +153,7 @@ pub fn write_csv(view: &View, w: &mut dyn Write) -> io::Result<()> {
     let mut fields = String::new();
     let mut n = 0usize;
     view.try_for_each(0..view.len(), |e| {
-        let i = &e.site.info;
-        push_rfc3339(&mut buf, e.ts);
-        buf.push(',');
-        buf.push_str(i.level.as_str());
-        buf.push(',');
-        push_csv(&mut buf, &i.target);
-        buf.push(',');
-        let (message, skip) = display_message(&e);
-        push_csv(&mut buf, message);
-        buf.push(',');
-        fields.clear();
-        fields.push('{');
-        for (k, (name, v)) in e.fields().filter(|(n, _)| !(skip && *n == "message")).enumerate() {
-            if k > 0 {
-                fields.push(',');
-            }
-            push_json_str(&mut fields, name);
-            fields.push(':');
-            ttlog_core::json::push_value(&mut fields, v);
-        }
-        fields.push('}');
-        push_csv(&mut buf, &fields);
-        buf.push(',');
-        push_csv(&mut buf, &e.thread.label());
-        buf.push(',');
-        push_csv(&mut buf, &i.file);
-        let _ = write!(buf, ",{},", i.line);
-        push_csv(&mut buf, &e.source.service);
-        buf.push(',');
-        push_csv(&mut buf, &e.source.hostname);
-        let _ = writeln!(buf, ",{}", e.source.pid);
+        push_event_csv(&mut buf, &mut fields, &e);
         n += 1;
         if n.is_multiple_of(BATCH) {
             w.write_all(buf.as_bytes())?;
@@ -189,9 +165,49 @@ pub fn write_csv(view: &View, w: &mut dyn Write) -> io::Result<()> {
     w.flush()
 }
 
+/// Appends one event as a CSV line (with its newline); `fields` is scratch
+/// space.
+pub(crate) fn push_event_csv(buf: &mut String, fields: &mut String, e: &EventRef<'_>) {
+    let i = &e.site.info;
+    push_rfc3339(buf, e.ts);
+    buf.push(',');
+    buf.push_str(i.level.as_str());
+    buf.push(',');
+    push_csv(buf, &i.target);
+    buf.push(',');
+    let (message, skip) = display_message(e);
+    push_csv(buf, message);
+    buf.push(',');
+    fields.clear();
+    fields.push('{');
+    for (k, (name, v)) in e.fields().filter(|(n, _)| !(skip && *n == "message")).enumerate() {
+        if k > 0 {
+            fields.push(',');
+        }
+        push_json_str(fields, name);
+        fields.push(':');
+        ttlog_core::json::push_value(fields, v);
+    }
+    fields.push('}');
+    push_csv(buf, fields);
+    buf.push(',');
+    push_csv(buf, &e.thread.label());
+    buf.push(',');
+    push_csv(buf, &i.file);
+    buf.push(',');
+    buf.push_str(itoa::Buffer::new().format(i.line));
+    buf.push(',');
+    push_csv(buf, &e.source.service);
+    buf.push(',');
+    push_csv(buf, &e.source.hostname);
+    buf.push(',');
+    buf.push_str(itoa::Buffer::new().format(e.source.pid));
+    buf.push('\n');
+}
+
 /// ANSI styles of the text output (all empty without colour).
 #[derive(Debug, Clone, Copy)]
-struct Palette {
+pub(crate) struct Palette {
     dim: &'static str,
     target: &'static str,
     reset: &'static str,
@@ -199,7 +215,7 @@ struct Palette {
 }
 
 impl Palette {
-    fn new(color: bool) -> Palette {
+    pub(crate) fn new(color: bool) -> Palette {
         if color {
             Palette { dim: "\x1b[2m", target: "\x1b[36m", reset: "\x1b[0m", colored: true }
         } else {
@@ -221,41 +237,25 @@ impl Palette {
     }
 }
 
-/// Writes one aligned line per event: time, level, target, message,
-/// `key=value` fields and the thread; every text escaped (see
-/// [`crate::text`]), coloured when `color` is set.
-///
-/// # Errors
-/// Errors of the writer.
-pub fn write_text(view: &View, w: &mut dyn Write, color: bool) -> io::Result<()> {
-    let p = Palette::new(color);
-    let ds = view.dataset();
-    let width = ds.sites().iter().map(|s| crate::text::escape(&s.info.target).chars().count()).max().unwrap_or(0);
-    let width = width.min(24);
-    let many_sources = ds.sources().len() > 1;
-    let mut buf = String::with_capacity(1 << 16);
-    let mut n = 0usize;
-    view.try_for_each(0..view.len(), |e| {
-        push_text_line(&mut buf, &e, &p, width, many_sources);
-        n += 1;
-        if n.is_multiple_of(BATCH) {
-            w.write_all(buf.as_bytes())?;
-            buf.clear();
-        }
-        Ok::<(), io::Error>(())
-    })?;
-    w.write_all(buf.as_bytes())?;
-    w.flush()
+/// The width of the target column of text output: the widest target
+/// (escaped), at most 24 characters.
+pub(crate) fn target_width(tables: &Tables) -> usize {
+    tables.sites.iter().map(|s| crate::text::escape(&s.info.target).chars().count()).max().unwrap_or(0).min(24)
 }
 
-fn push_text_line(buf: &mut String, e: &EventRef<'_>, p: &Palette, width: usize, many_sources: bool) {
+/// Appends one event as a line of text output (with its newline).
+pub(crate) fn push_text_line(buf: &mut String, e: &EventRef<'_>, p: &Palette, width: usize, many_sources: bool) {
     let i = &e.site.info;
     buf.push_str(p.dim);
     push_rfc3339(buf, e.ts);
     buf.push_str(p.reset);
     buf.push(' ');
     buf.push_str(p.level(i.level));
-    let _ = write!(buf, "{:<5}", i.level.as_str());
+    let level = i.level.as_str();
+    buf.push_str(level);
+    for _ in level.len()..5 {
+        buf.push(' ');
+    }
     buf.push_str(p.reset);
     buf.push(' ');
     buf.push_str(p.target);
@@ -305,17 +305,39 @@ fn push_text_line(buf: &mut String, e: &EventRef<'_>, p: &Palette, width: usize,
 pub fn event_frame(view: &View) -> PolarsResult<DataFrame> {
     let ds = view.dataset();
     let f = view.frame();
-    let h = f.height();
     let ts = f.column(cols::TS)?.i64()?.clone();
     let cs: IdxCa = f.column(cols::CS)?.cast(&IDX_DTYPE)?.idx()?.clone();
     let th: IdxCa = f.column(cols::TH)?.cast(&IDX_DTYPE)?.idx()?.clone();
+    let mut members = Vec::new();
+    for fi in ds.fields() {
+        if let Some(c) = view.field_column(&fi.name) {
+            members.push(c.into_column());
+        }
+    }
+    frame_of(ds.tables(), ts, &cs, &th, &members)
+}
+
+/// The event frame of [`event_frame`] from its parts: timestamps, call-site
+/// and thread codes (gathered through the small tables into the text
+/// columns), and the field columns (members of `fields`).
+///
+/// # Errors
+/// Errors of polars (columns of different lengths).
+pub(crate) fn frame_of(
+    tables: &Tables,
+    ts: Int64Chunked,
+    cs: &IdxCa,
+    th: &IdxCa,
+    members: &[Column],
+) -> PolarsResult<DataFrame> {
+    let h = ts.len();
     let site_str = |name: &str, get: &dyn Fn(&crate::dataset::Site) -> String| -> PolarsResult<Column> {
-        let table: StringChunked = ds.sites().iter().map(|s| Some(get(s))).collect();
-        Ok(table.take(&cs)?.with_name(name.into()).into_column())
+        let table: StringChunked = tables.sites.iter().map(|s| Some(get(s))).collect();
+        Ok(table.take(cs)?.with_name(name.into()).into_column())
     };
     let site_u32 = |name: &str, get: &dyn Fn(&crate::dataset::Site) -> u32| -> PolarsResult<Column> {
-        let table = UInt32Chunked::from_vec(name.into(), ds.sites().iter().map(get).collect());
-        Ok(table.take(&cs)?.into_column())
+        let table = UInt32Chunked::from_vec(name.into(), tables.sites.iter().map(get).collect());
+        Ok(table.take(cs)?.into_column())
     };
     let mut columns = vec![
         ts.into_datetime(TimeUnit::Nanoseconds, None).into_series().with_name("timestamp".into()).into_column(),
@@ -323,93 +345,22 @@ pub fn event_frame(view: &View) -> PolarsResult<DataFrame> {
         site_str("target", &|s| s.info.target.to_string())?,
         site_str("message", &|s| s.info.message.to_string())?,
     ];
-    let mut members = Vec::new();
-    for fi in ds.fields() {
-        if let Some(c) = view.field_column(&fi.name) {
-            members.push(c.into_column());
-        }
-    }
     if !members.is_empty() {
-        let s = StructChunked::from_columns("fields".into(), h, &members)?;
+        let s = StructChunked::from_columns("fields".into(), h, members)?;
         columns.push(s.into_series().into_column());
     }
-    let threads: StringChunked = ds.threads().iter().map(|t| Some(t.label())).collect();
-    columns.push(threads.take(&th)?.with_name("thread".into()).into_column());
+    let threads: StringChunked = tables.threads.iter().map(|t| Some(t.label())).collect();
+    columns.push(threads.take(th)?.with_name("thread".into()).into_column());
     columns.push(site_str("file", &|s| s.info.file.to_string())?);
     columns.push(site_u32("line", &|s| s.info.line)?);
-    columns.push(site_str("service", &|s| ds.sources()[s.source as usize].service.to_string())?);
-    columns.push(site_str("hostname", &|s| ds.sources()[s.source as usize].hostname.to_string())?);
-    columns.push(site_u32("pid", &|s| ds.sources()[s.source as usize].pid)?);
+    columns.push(site_str("service", &|s| tables.sources[s.source as usize].service.to_string())?);
+    columns.push(site_str("hostname", &|s| tables.sources[s.source as usize].hostname.to_string())?);
+    columns.push(site_u32("pid", &|s| tables.sources[s.source as usize].pid)?);
     DataFrame::new(h, columns)
-}
-
-/// Writes the view to one Parquet file (zstd-compressed, typed columns of
-/// [`event_frame`]).
-///
-/// # Errors
-/// I/O and polars errors.
-pub fn write_parquet(view: &View, w: impl Write) -> PolarsResult<()> {
-    let mut df = event_frame(view)?;
-    ParquetWriter::new(w).with_compression(ParquetCompression::Zstd(None)).finish(&mut df)?;
-    Ok(())
 }
 
 /// The keys `--partition-by` accepts.
 pub const PARTITION_KEYS: [&str; 5] = ["service", "hostname", "pid", "level", "date"];
-
-/// Writes the view as a Hive-style Parquet dataset under `dir`:
-/// `dir/service=pricing/date=2026-11-22/part-0.parquet`, partitioned by
-/// `keys` (of [`PARTITION_KEYS`]; `host` means `hostname`). The partition
-/// columns are in the directory names, not in the files, as Spark, Trino,
-/// DuckDB and polars expect. Returns the files written.
-///
-/// # Errors
-/// An unknown key, I/O and polars errors.
-pub fn write_partitioned(view: &View, dir: &Path, keys: &[String]) -> PolarsResult<Vec<PathBuf>> {
-    let keys: Vec<String> = keys.iter().map(|k| if k == "host" { "hostname".to_owned() } else { k.clone() }).collect();
-    for k in &keys {
-        if !PARTITION_KEYS.contains(&k.as_str()) {
-            polars_bail!(InvalidOperation: "cannot partition by '{k}' (use {})", PARTITION_KEYS.join(", "));
-        }
-    }
-    let mut df = event_frame(view)?;
-    if keys.iter().any(|k| k == "date") {
-        let ts = view.frame().column(cols::TS)?.i64()?.clone();
-        // Days since the epoch, then one date string per distinct day.
-        let days: Int64Chunked = ts.apply_values(|t| t.div_euclid(86_400_000_000_000));
-        let distinct: Vec<i64> = days.unique()?.into_no_null_iter().collect();
-        let table: StringChunked = distinct.iter().map(|d| Some(date(d * 86_400_000_000_000))).collect();
-        let idx = IdxCa::from_vec(
-            "date".into(),
-            days.into_no_null_iter().map(|d| distinct.iter().position(|&x| x == d).unwrap_or(0) as IdxSize).collect(),
-        );
-        df.with_column(table.take(&idx)?.with_name("date".into()).into_column())?;
-    }
-    std::fs::create_dir_all(dir)?;
-    let parts = df.partition_by_stable(keys.iter().map(String::as_str), true)?;
-    let mut written = Vec::new();
-    for mut part in parts {
-        let mut path = dir.to_path_buf();
-        for k in &keys {
-            let v = part.column(k)?.get(0)?;
-            let text = match v {
-                AnyValue::String(s) => s.to_owned(),
-                AnyValue::StringOwned(s) => s.to_string(),
-                other => other.to_string(),
-            };
-            path.push(format!("{k}={}", hive_escape(&text)));
-        }
-        std::fs::create_dir_all(&path)?;
-        for k in &keys {
-            part.drop_in_place(k)?;
-        }
-        path.push("part-0.parquet");
-        let f = std::fs::File::create(&path)?;
-        ParquetWriter::new(io::BufWriter::new(f)).with_compression(ParquetCompression::Zstd(None)).finish(&mut part)?;
-        written.push(path);
-    }
-    Ok(written)
-}
 
 /// Percent-encodes what Hive path values cannot hold (as Hive does).
 fn hive_escape(s: &str) -> String {
@@ -784,4 +735,404 @@ pub fn write_groups_csv(t: &GroupTable, w: &mut dyn Write) -> io::Result<()> {
     }
     w.write_all(o.as_bytes())?;
     w.flush()
+}
+
+// ---- streamed outputs ----
+
+/// The line formats of [`LineSink`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lines {
+    /// Aligned text, coloured or not.
+    Text {
+        /// ANSI colours.
+        color: bool,
+    },
+    /// One JSON array.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+    /// CSV with a header row.
+    Csv,
+}
+
+/// Writes streamed events as lines (text, JSON, NDJSON, CSV): each batch is
+/// formatted in parallel, in slices, then written in order.
+pub struct LineSink<'w> {
+    w: &'w mut dyn Write,
+    format: Lines,
+    palette: Palette,
+    width: usize,
+    many_sources: bool,
+    started: bool,
+    written: u64,
+}
+
+impl std::fmt::Debug for LineSink<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineSink").field("format", &self.format).field("written", &self.written).finish()
+    }
+}
+
+impl<'w> LineSink<'w> {
+    /// A sink writing `format` to `w`.
+    pub fn new(w: &'w mut dyn Write, format: Lines, tables: &Tables) -> LineSink<'w> {
+        let color = matches!(format, Lines::Text { color: true });
+        LineSink {
+            w,
+            format,
+            palette: Palette::new(color),
+            width: target_width(tables),
+            many_sources: tables.sources.len() > 1,
+            started: false,
+            written: 0,
+        }
+    }
+}
+
+/// What a [`LineSink`]'s worker threads need to format a line.
+#[derive(Debug, Clone, Copy)]
+struct LineFormat {
+    format: Lines,
+    palette: Palette,
+    width: usize,
+    many_sources: bool,
+}
+
+impl LineFormat {
+    fn push(&self, out: &mut String, scratch: &mut String, e: &EventRef<'_>, first: bool) {
+        match self.format {
+            Lines::Text { .. } => push_text_line(out, e, &self.palette, self.width, self.many_sources),
+            Lines::Json => {
+                out.push_str(if first { "\n" } else { ",\n" });
+                push_event_json(out, e);
+            }
+            Lines::Ndjson => {
+                push_event_json(out, e);
+                out.push('\n');
+            }
+            Lines::Csv => push_event_csv(out, scratch, e),
+        }
+    }
+}
+
+impl LineSink<'_> {
+    fn start(&mut self) -> io::Result<()> {
+        if !self.started {
+            self.started = true;
+            match self.format {
+                Lines::Json => self.w.write_all(b"[")?,
+                Lines::Csv => writeln!(self.w, "{CSV_HEADER}")?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl crate::stream::Sink for LineSink<'_> {
+    fn batch(&mut self, tables: &Tables, rows: &[crate::stream::RowRef<'_>]) -> io::Result<()> {
+        use rayon::prelude::*;
+        self.start()?;
+        let first = self.written == 0;
+        const SLICE: usize = 4096;
+        let fmt = LineFormat {
+            format: self.format,
+            palette: self.palette,
+            width: self.width,
+            many_sources: self.many_sources,
+        };
+        let this = &fmt;
+        let texts: Vec<String> = rows
+            .par_chunks(SLICE)
+            .enumerate()
+            .map(|(k, part)| {
+                let mut out = String::with_capacity(part.len() * 160);
+                let mut scratch = String::new();
+                for (i, &(d, r)) in part.iter().enumerate() {
+                    let e = crate::stream::event_ref(tables, d, r);
+                    this.push(&mut out, &mut scratch, &e, first && k == 0 && i == 0);
+                }
+                out
+            })
+            .collect();
+        for t in texts {
+            self.w.write_all(t.as_bytes())?;
+        }
+        self.written += rows.len() as u64;
+        Ok(())
+    }
+
+    fn finish(&mut self, _: &Tables) -> io::Result<()> {
+        self.start()?;
+        if self.format == Lines::Json {
+            self.w.write_all(if self.written == 0 { b"]\n" } else { b"\n]\n" })?;
+        }
+        self.w.flush()
+    }
+}
+
+/// The event frame (as [`event_frame`]) of streamed rows.
+///
+/// # Errors
+/// Errors of polars.
+pub(crate) fn rows_frame(tables: &Tables, rows: &[crate::stream::RowRef<'_>]) -> PolarsResult<DataFrame> {
+    use crate::stream::Decoded;
+    use ttlog_core::snapshot::Values;
+    let n = rows.len();
+    let mut ts = Vec::with_capacity(n);
+    let mut cs = Vec::with_capacity(n);
+    let mut th = Vec::with_capacity(n);
+    // The distinct chunks of the rows, and each row's.
+    let mut chunks: Vec<&Decoded> = Vec::new();
+    let mut chunk_of = Vec::with_capacity(n);
+    for &(d, r) in rows {
+        let r = r as usize;
+        ts.push(d.cols.timestamps[r]);
+        cs.push(tables.site_code(d.s, d.cols.callsites[r]) as IdxSize);
+        th.push(tables.thread_code(d.s, d.cols.threads[r]) as IdxSize);
+        let k = match chunks.iter().rposition(|c| std::ptr::eq(*c, d)) {
+            Some(k) => k,
+            None => {
+                chunks.push(d);
+                chunks.len() - 1
+            }
+        };
+        chunk_of.push(k);
+    }
+    let mut members = Vec::new();
+    for info in tables.fields.values() {
+        let by_chunk: Vec<Vec<Option<&Values>>> =
+            chunks.iter().map(|d| tables.columns_of(info, d.s, &d.cols)).collect();
+        let value = |i: usize| -> Option<(&Values, usize)> {
+            let (d, r) = rows[i];
+            let r = r as usize;
+            let v = by_chunk[chunk_of[i]][d.cols.callsites[r] as usize]?;
+            Some((v, d.cols.ranks[r] as usize))
+        };
+        let name: PlSmallStr = info.name.as_ref().into();
+        let column = match info.dtype {
+            DataType::Boolean => (0..n)
+                .map(|i| value(i).and_then(|(v, r)| if let Values::Bool(b) = v { b.get(r).copied() } else { None }))
+                .collect::<BooleanChunked>()
+                .with_name(name)
+                .into_series(),
+            DataType::UInt64 => (0..n)
+                .map(|i| value(i).and_then(|(v, r)| if let Values::U64(b) = v { b.get(r).copied() } else { None }))
+                .collect::<UInt64Chunked>()
+                .with_name(name)
+                .into_series(),
+            DataType::Int64 => (0..n)
+                .map(|i| value(i).and_then(|(v, r)| if let Values::I64(b) = v { b.get(r).copied() } else { None }))
+                .collect::<Int64Chunked>()
+                .with_name(name)
+                .into_series(),
+            DataType::Float32 => (0..n)
+                .map(|i| value(i).and_then(|(v, r)| if let Values::F32(b) = v { b.get(r).copied() } else { None }))
+                .collect::<Float32Chunked>()
+                .with_name(name)
+                .into_series(),
+            DataType::Float64 => (0..n)
+                .map(|i| value(i).and_then(|(v, r)| crate::tables::as_f64(v, r)))
+                .collect::<Float64Chunked>()
+                .with_name(name)
+                .into_series(),
+            _ => {
+                let mut b = StringChunkedBuilder::new(name, n);
+                let mut buf = String::new();
+                for i in 0..n {
+                    match value(i) {
+                        Some((Values::Str(s), r)) if r < s.len() => b.append_value(s.get(r)),
+                        Some((v, r)) => match v.get(r) {
+                            Some(val) => {
+                                buf.clear();
+                                let _ = write!(buf, "{val}");
+                                b.append_value(&buf);
+                            }
+                            None => b.append_null(),
+                        },
+                        None => b.append_null(),
+                    }
+                }
+                b.finish().into_series()
+            }
+        };
+        members.push(column.into_column());
+    }
+    frame_of(
+        tables,
+        Int64Chunked::from_vec("ts".into(), ts),
+        &IdxCa::from_vec("cs".into(), cs),
+        &IdxCa::from_vec("th".into(), th),
+        &members,
+    )
+}
+
+/// Rows gathered before a Parquet row group is written.
+const ROW_GROUP: usize = 1 << 18;
+
+/// One Parquet file written in row groups as events stream in.
+struct RowGroups {
+    path: PathBuf,
+    writer: Option<polars::io::parquet::write::BatchedWriter<io::BufWriter<std::fs::File>>>,
+    pending: Vec<DataFrame>,
+    rows: usize,
+}
+
+impl RowGroups {
+    fn new(path: PathBuf) -> RowGroups {
+        RowGroups { path, writer: None, pending: Vec::new(), rows: 0 }
+    }
+
+    fn add(&mut self, df: DataFrame, force: bool) -> PolarsResult<()> {
+        self.rows += df.height();
+        if df.height() > 0 {
+            self.pending.push(df);
+        }
+        if self.rows >= ROW_GROUP || (force && (self.rows > 0 || self.writer.is_none())) {
+            let mut it = std::mem::take(&mut self.pending).into_iter();
+            let mut all = match it.next() {
+                Some(df) => df,
+                None => return Ok(()),
+            };
+            for df in it {
+                all.vstack_mut_owned(df)?;
+            }
+            all.rechunk_mut();
+            if self.writer.is_none() {
+                if let Some(dir) = self.path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let f = std::fs::File::create(&self.path)?;
+                self.writer = Some(
+                    ParquetWriter::new(io::BufWriter::new(f))
+                        .with_compression(ParquetCompression::Zstd(None))
+                        .batched(all.schema())?,
+                );
+            }
+            self.writer.as_mut().expect("opened").write_batch(&all)?;
+            self.rows = 0;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> PolarsResult<()> {
+        self.add(DataFrame::empty(), true)?;
+        if let Some(w) = &self.writer {
+            w.finish()?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes streamed events to one Parquet file, or to a Hive-style dataset
+/// directory partitioned by keys of [`PARTITION_KEYS`] (one file per
+/// partition, each written in row groups of about 262 144 events).
+pub struct ParquetSink {
+    target: PathBuf,
+    keys: Vec<String>,
+    files: Vec<(Vec<String>, RowGroups)>,
+    written: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for ParquetSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParquetSink").field("target", &self.target).field("keys", &self.keys).finish()
+    }
+}
+
+impl ParquetSink {
+    /// A sink writing one file at `path`, or a dataset under `path`
+    /// partitioned by `keys` (`host` means `hostname`).
+    ///
+    /// # Errors
+    /// An unknown key.
+    pub fn new(path: &Path, keys: &[String]) -> PolarsResult<ParquetSink> {
+        let keys: Vec<String> =
+            keys.iter().map(|k| if k == "host" { "hostname".to_owned() } else { k.clone() }).collect();
+        for k in &keys {
+            if !PARTITION_KEYS.contains(&k.as_str()) {
+                polars_bail!(InvalidOperation: "cannot partition by '{k}' (use {})", PARTITION_KEYS.join(", "));
+            }
+        }
+        Ok(ParquetSink { target: path.to_path_buf(), keys, files: Vec::new(), written: Vec::new() })
+    }
+
+    /// The files written (after [`Sink::finish`](crate::stream::Sink::finish)).
+    pub fn files(&self) -> &[PathBuf] {
+        &self.written
+    }
+
+    fn write(&mut self, mut df: DataFrame, force: bool) -> PolarsResult<()> {
+        if self.keys.is_empty() {
+            if self.files.is_empty() {
+                self.files.push((Vec::new(), RowGroups::new(self.target.clone())));
+            }
+            return self.files[0].1.add(df, force);
+        }
+        if self.keys.iter().any(|k| k == "date") {
+            let ts = df.column("timestamp")?.as_materialized_series().cast(&DataType::Int64)?;
+            let dates: StringChunked = ts
+                .i64()?
+                .iter()
+                .map(|t| t.map(|t| date(t.div_euclid(86_400_000_000_000) * 86_400_000_000_000)))
+                .collect();
+            df.with_column(dates.with_name("date".into()).into_column())?;
+        }
+        let parts = if df.height() == 0 {
+            Vec::new()
+        } else {
+            df.partition_by_stable(self.keys.iter().map(String::as_str), true)?
+        };
+        for mut part in parts {
+            let mut values = Vec::with_capacity(self.keys.len());
+            for k in &self.keys {
+                let v = part.column(k)?.get(0)?;
+                values.push(match v {
+                    AnyValue::String(s) => s.to_owned(),
+                    AnyValue::StringOwned(s) => s.to_string(),
+                    other => other.to_string(),
+                });
+            }
+            for k in &self.keys {
+                part.drop_in_place(k)?;
+            }
+            let i = match self.files.iter().position(|(v, _)| *v == values) {
+                Some(i) => i,
+                None => {
+                    let mut path = self.target.clone();
+                    for (k, v) in self.keys.iter().zip(&values) {
+                        path.push(format!("{k}={}", hive_escape(v)));
+                    }
+                    path.push("part-0.parquet");
+                    self.files.push((values, RowGroups::new(path)));
+                    self.files.len() - 1
+                }
+            };
+            self.files[i].1.add(part, false)?;
+        }
+        Ok(())
+    }
+}
+
+impl crate::stream::Sink for ParquetSink {
+    fn batch(&mut self, tables: &Tables, rows: &[crate::stream::RowRef<'_>]) -> io::Result<()> {
+        let df = rows_frame(tables, rows).map_err(io::Error::other)?;
+        self.write(df, false).map_err(io::Error::other)
+    }
+
+    fn finish(&mut self, tables: &Tables) -> io::Result<()> {
+        if self.keys.is_empty() && self.files.is_empty() {
+            // No event: an empty file with the schema.
+            let df = rows_frame(tables, &[]).map_err(io::Error::other)?;
+            self.write(df, true).map_err(io::Error::other)?;
+        }
+        if !self.keys.is_empty() {
+            std::fs::create_dir_all(&self.target)?;
+        }
+        for (_, f) in &mut self.files {
+            f.finish().map_err(io::Error::other)?;
+            self.written.push(f.path.clone());
+        }
+        Ok(())
+    }
 }

@@ -68,6 +68,7 @@ pub mod export;
 pub mod filter;
 pub mod query;
 pub mod stats;
+pub mod stream;
 pub mod tables;
 pub mod text;
 pub mod time;

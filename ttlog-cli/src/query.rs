@@ -40,7 +40,7 @@
 
 use crate::catalog::{Catalog, ChunkKeep};
 use crate::compile::{Compiler, PairFilter, Tri};
-use crate::dataset::{CodeCount, LoadError, cols};
+use crate::dataset::{CodeCount, LoadError};
 use crate::filter::{Filter, FilterError, Key};
 use crate::stats::{self, Agg, AggFn, GroupKey, GroupRow, GroupTable, KeyValue, Stats};
 use crate::tables::{SourceInfo, Tables, as_f64};
@@ -179,6 +179,9 @@ pub enum QueryError {
     /// An error of polars.
     #[error(transparent)]
     Polars(#[from] PolarsError),
+    /// An error of the output.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
 
 /// One (call site, thread) pair's verdict inside a chunk.
@@ -560,6 +563,17 @@ impl<'c> Plan<'c> {
 
     /// Whether each row of a decoded chunk counts: owned (not a copy), in
     /// the time bounds, and matching the filter.
+    /// What selects rows in a decoded chunk.
+    fn selector(&self) -> Selector<'_> {
+        Selector {
+            catalog: self.catalog,
+            tables: &self.tables,
+            pairs: &self.pairs,
+            since: self.question.since,
+            until: self.question.until,
+        }
+    }
+
     fn mask(
         &self,
         s: usize,
@@ -568,84 +582,9 @@ impl<'c> Plan<'c> {
         row_filter: bool,
         p: &mut Partial,
     ) -> PolarsResult<Vec<bool>> {
-        let n = cols.len();
-        let keep = &self.catalog.keep[s][c];
-        let mut mask = vec![true; n];
-        if let ChunkKeep::Some(_) = keep {
-            for (r, m) in mask.iter_mut().enumerate() {
-                if !keep.keeps(cols.threads[r], cols.seqs[r]) {
-                    *m = false;
-                    p.copies[s] += 1;
-                }
-            }
-        }
-        if self.question.since.is_some() || self.question.until.is_some() {
-            let (lo, hi) = (self.question.since.unwrap_or(i64::MIN), self.question.until.unwrap_or(i64::MAX));
-            for (m, &t) in mask.iter_mut().zip(&cols.timestamps) {
-                *m &= lo <= t && t <= hi;
-            }
-        }
-        // The filter's verdict per local (call site, thread) pair of the
-        // chunk, from its statistics, in a table indexed by the pair.
-        if !self.pairs.is_empty() {
-            let width = self.tables.sources_threads(s).max(1) as usize;
-            let st = self.catalog.stats[s][c].as_ref().expect("a planned chunk has statistics");
-            let mut pass: HashMap<(u32, u32), bool> = HashMap::new();
-            for sc in &st.counts {
-                let v = self.pairs.test(self.tables.site_code(s, sc.callsite), self.tables.thread_code(s, sc.thread));
-                pass.insert((sc.callsite, sc.thread), v != Tri::False);
-            }
-            let n_sites = self.tables.sources_sites(s) as usize;
-            if (n_sites + 1) * width <= 1 << 20 {
-                let mut table = vec![false; (n_sites + 1) * width];
-                for (&(site, th), &ok) in &pass {
-                    table[site as usize * width + th as usize] = ok;
-                }
-                for ((m, &site), &th) in mask.iter_mut().zip(&cols.callsites).zip(&cols.threads) {
-                    *m &= table[site as usize * width + th as usize];
-                }
-            } else {
-                for ((m, &site), &th) in mask.iter_mut().zip(&cols.callsites).zip(&cols.threads) {
-                    *m &= pass.get(&(site, th)).copied().unwrap_or(false);
-                }
-            }
-        }
-        if row_filter && !self.question.filter.is_empty() {
-            let matched = self.row_filter(s, cols)?;
-            for (m, ok) in mask.iter_mut().zip(matched) {
-                *m &= ok;
-            }
-        }
+        let (mask, copies) = self.selector().mask(s, c, cols, row_filter)?;
+        p.copies[s] += copies;
         Ok(mask)
-    }
-
-    /// The filter evaluated row by row by polars on a frame of the chunk's
-    /// codes and the field columns it tests.
-    fn row_filter(&self, s: usize, cols: &ChunkColumns) -> PolarsResult<Vec<bool>> {
-        let n = cols.len();
-        let tables = &self.tables;
-        let field = |name: &str| tables.fields.get(name).map(|info| tables.field_series(info, s, cols));
-        let mut c = Compiler { tables, field: &field, extra: Vec::new() };
-        let mut pred = lit(true);
-        for (_, e) in self.question.filter.parts() {
-            pred = pred.and(c.expr(e).map_err(|e| PolarsError::ComputeError(e.message.into()))?);
-        }
-        let cs: Vec<u32> = cols.callsites.iter().map(|&l| tables.site_code(s, l)).collect();
-        let th: Vec<u32> = cols.threads.iter().map(|&t| tables.thread_code(s, t)).collect();
-        let mut columns = vec![
-            UInt32Chunked::from_vec(cols::CS.into(), cs).into_column(),
-            UInt32Chunked::from_vec(cols::TH.into(), th).into_column(),
-        ];
-        columns.append(&mut c.extra);
-        let df = DataFrame::new(n, columns)?;
-        let out = df.lazy().select([pred.alias("m")]).collect()?;
-        let m = out.column("m")?.bool()?.clone();
-        Ok(if m.len() == n {
-            m.iter().map(|x| x.unwrap_or(false)).collect()
-        } else {
-            // A literal predicate gives one value.
-            vec![m.get(0).unwrap_or(false); n]
-        })
     }
 
     fn bucket_of(&self, ts: i64) -> Option<i64> {
@@ -926,16 +865,142 @@ impl<'c> Plan<'c> {
     }
 }
 
+/// Selects the rows of decoded chunks: the copies to keep, the time
+/// bounds, the filter (by (call site, thread) verdict, then, where that
+/// depends on field values, evaluated by polars on the chunk's rows).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Selector<'a> {
+    pub(crate) catalog: &'a Catalog,
+    pub(crate) tables: &'a Tables,
+    pub(crate) pairs: &'a PairFilter,
+    pub(crate) since: Option<i64>,
+    pub(crate) until: Option<i64>,
+}
+
+impl Selector<'_> {
+    /// Whether each row of a decoded chunk counts: owned (not a copy), in
+    /// the time bounds, and matching the filter; and how many rows were
+    /// copies.
+    pub(crate) fn mask(
+        &self,
+        s: usize,
+        c: usize,
+        cols: &ChunkColumns,
+        row_filter: bool,
+    ) -> PolarsResult<(Vec<bool>, u64)> {
+        let n = cols.len();
+        let keep = &self.catalog.keep[s][c];
+        let mut mask = vec![true; n];
+        let mut copies = 0;
+        if let ChunkKeep::Some(_) = keep {
+            for (r, m) in mask.iter_mut().enumerate() {
+                if !keep.keeps(cols.threads[r], cols.seqs[r]) {
+                    *m = false;
+                    copies += 1;
+                }
+            }
+        }
+        if self.since.is_some() || self.until.is_some() {
+            let (lo, hi) = (self.since.unwrap_or(i64::MIN), self.until.unwrap_or(i64::MAX));
+            for (m, &t) in mask.iter_mut().zip(&cols.timestamps) {
+                *m &= lo <= t && t <= hi;
+            }
+        }
+        // The filter's verdict per local (call site, thread) pair of the
+        // chunk, from its statistics; rows of pairs whose verdict depends
+        // on field values are tested one by one.
+        if !self.pairs.is_empty() {
+            let width = self.tables.sources_threads(s).max(1) as usize;
+            let st = self.catalog.stats[s][c].as_ref().expect("a planned chunk has statistics");
+            let verdict = |sc: &ttlog_core::snapshot::SiteCount| {
+                self.pairs.test(self.tables.site_code(s, sc.callsite), self.tables.thread_code(s, sc.thread))
+            };
+            let n_sites = self.tables.sources_sites(s) as usize;
+            let dense = (n_sites + 1) * width <= 1 << 20;
+            let mut table = vec![Tri::False; if dense { (n_sites + 1) * width } else { 0 }];
+            let mut sparse: HashMap<(u32, u32), Tri> = HashMap::new();
+            for sc in &st.counts {
+                if dense {
+                    table[sc.callsite as usize * width + sc.thread as usize] = verdict(sc);
+                } else {
+                    sparse.insert((sc.callsite, sc.thread), verdict(sc));
+                }
+            }
+            let tri = |site: u32, th: u32| {
+                if dense {
+                    table[site as usize * width + th as usize]
+                } else {
+                    sparse.get(&(site, th)).copied().unwrap_or(Tri::False)
+                }
+            };
+            let terms = if row_filter { self.field_terms(s, cols)? } else { Vec::new() };
+            for (r, m) in mask.iter_mut().enumerate() {
+                if !*m {
+                    continue;
+                }
+                let (site, th) = (cols.callsites[r], cols.threads[r]);
+                *m = match tri(site, th) {
+                    Tri::True => true,
+                    Tri::False => false,
+                    Tri::Unknown => {
+                        let (cs, th) = (self.tables.site_code(s, site), self.tables.thread_code(s, th));
+                        !terms.is_empty() && self.pairs.test_row(cs, th, &|i| terms[i][r])
+                    }
+                };
+            }
+        }
+        Ok((mask, copies))
+    }
+
+    /// The field terms of the filter evaluated by polars on the chunk's
+    /// field columns: one bitmap per term ([`PairFilter::field_terms`]),
+    /// false where a row lacks the field.
+    fn field_terms(&self, s: usize, cols: &ChunkColumns) -> PolarsResult<Vec<Vec<bool>>> {
+        let n = cols.len();
+        let tables = self.tables;
+        let field = |name: &str| tables.fields.get(name).map(|info| tables.field_series(info, s, cols));
+        let mut c = Compiler { tables, field: &field, extra: Vec::new() };
+        let mut exprs = Vec::new();
+        for (i, t) in self.pairs.field_terms().iter().enumerate() {
+            let e = c
+                .expr(&crate::filter::Expr::Term(t.clone()))
+                .map_err(|e| PolarsError::ComputeError(e.message.into()))?;
+            exprs.push(e.alias(format!("t{i}")));
+        }
+        if exprs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let df = DataFrame::new(n, std::mem::take(&mut c.extra))?;
+        let out = df.lazy().select(exprs).collect()?;
+        out.columns()
+            .iter()
+            .map(|col| {
+                let m = col.as_materialized_series().bool()?.rechunk();
+                if m.len() != n {
+                    // A literal gives one value.
+                    return Ok(vec![m.get(0).unwrap_or(false); n]);
+                }
+                let arr = m.downcast_iter().next().expect("one chunk");
+                // Nulls (no such field) count as false.
+                Ok(match arr.validity() {
+                    Some(valid) => arr.values().iter().zip(valid.iter()).map(|(v, ok)| v && ok).collect(),
+                    None => arr.values().iter().collect(),
+                })
+            })
+            .collect()
+    }
+}
+
 impl Tables {
     /// The number of threads of snapshot `source`.
-    fn sources_threads(&self, source: usize) -> u32 {
+    pub(crate) fn sources_threads(&self, source: usize) -> u32 {
         let start = self.sources[source].thread_offset;
         let end = self.sources.get(source + 1).map_or(self.threads.len() as u32, |n| n.thread_offset);
         end - start
     }
 
     /// The number of call sites of snapshot `source`.
-    fn sources_sites(&self, source: usize) -> u32 {
+    pub(crate) fn sources_sites(&self, source: usize) -> u32 {
         let start = self.sources[source].site_offset;
         let end = self.sources.get(source + 1).map_or(self.sites.len() as u32, |n| n.site_offset);
         end - start
@@ -1512,13 +1577,19 @@ mod generated {
                             .unwrap();
                     }
                 });
-                let meta = ttlog_core::snapshot::SnapshotMeta::new("generated", "periodic");
+                let mut meta = ttlog_core::snapshot::SnapshotMeta::new("generated", "periodic");
+                if i % 2 == 1 {
+                    // Another "process": its events interleave in time with
+                    // the others' (the streamed merge's hard case).
+                    meta.instance = Some(format!("{:032x}", 0x5eed_u128 + i as u128));
+                }
                 let bytes = ttlog_core::snapshot::encode_chunked(&ttlog_core::capture(), &meta, *chunk);
                 let path = out.path().join(format!("{i}.bin"));
                 std::fs::write(&path, bytes).unwrap();
                 inputs.push(Input::File(path));
             }
             check(&inputs);
+            crate::stream::equivalence::check(&inputs);
         }
     }
 }

@@ -281,43 +281,25 @@ impl Tables {
                     .collect();
                 v.with_name(name).into_series()
             }
-            DataType::UInt64 => {
-                let v: UInt64Chunked = (0..n)
-                    .map(|i| {
-                        get(i).and_then(|(v, r)| match v {
-                            Values::U64(b) => b.get(r).copied(),
-                            _ => None,
-                        })
-                    })
-                    .collect();
-                v.with_name(name).into_series()
-            }
-            DataType::Int64 => {
-                let v: Int64Chunked = (0..n)
-                    .map(|i| {
-                        get(i).and_then(|(v, r)| match v {
-                            Values::I64(b) => b.get(r).copied(),
-                            _ => None,
-                        })
-                    })
-                    .collect();
-                v.with_name(name).into_series()
-            }
-            DataType::Float32 => {
-                let v: Float32Chunked = (0..n)
-                    .map(|i| {
-                        get(i).and_then(|(v, r)| match v {
-                            Values::F32(b) => b.get(r).copied(),
-                            _ => None,
-                        })
-                    })
-                    .collect();
-                v.with_name(name).into_series()
-            }
-            DataType::Float64 => {
-                let v: Float64Chunked = (0..n).map(|i| get(i).and_then(|(v, r)| as_f64(v, r))).collect();
-                v.with_name(name).into_series()
-            }
+            DataType::UInt64 => numeric::<UInt64Type>(name, n, |i| {
+                get(i).and_then(|(v, r)| match v {
+                    Values::U64(b) => b.get(r).copied(),
+                    _ => None,
+                })
+            }),
+            DataType::Int64 => numeric::<Int64Type>(name, n, |i| {
+                get(i).and_then(|(v, r)| match v {
+                    Values::I64(b) => b.get(r).copied(),
+                    _ => None,
+                })
+            }),
+            DataType::Float32 => numeric::<Float32Type>(name, n, |i| {
+                get(i).and_then(|(v, r)| match v {
+                    Values::F32(b) => b.get(r).copied(),
+                    _ => None,
+                })
+            }),
+            DataType::Float64 => numeric::<Float64Type>(name, n, |i| get(i).and_then(|(v, r)| as_f64(v, r))),
             _ => {
                 let mut b = StringChunkedBuilder::new(name, n);
                 let mut buf = String::new();
@@ -340,6 +322,20 @@ impl Tables {
             }
         }
     }
+}
+
+/// A numeric column of `n` values built into one buffer of values and one
+/// of validity (not value by value through a builder).
+fn numeric<T: PolarsNumericType>(name: PlSmallStr, n: usize, get: impl Fn(usize) -> Option<T::Native>) -> Series {
+    let mut values = Vec::with_capacity(n);
+    let mut valid = Vec::with_capacity(n);
+    for i in 0..n {
+        let v = get(i);
+        valid.push(v.is_some());
+        values.push(v.unwrap_or_default());
+    }
+    let validity = (!valid.iter().all(|&b| b)).then(|| valid.into_iter().collect());
+    ChunkedArray::<T>::from_vec_validity(name, values, validity).into_series()
 }
 
 /// Value `r` of a numeric column as `f64` (`None` for other kinds).

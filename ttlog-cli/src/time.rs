@@ -34,7 +34,27 @@ fn civil(ts_ns: i64) -> (i64, u32, u32, u32, u32) {
 /// ```
 pub fn push_rfc3339(out: &mut String, ts_ns: i64) {
     let (y, mo, d, sod, ns) = civil(ts_ns);
-    let _ = write!(out, "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{ns:09}Z", sod / 3600, sod / 60 % 60, sod % 60);
+    if !(0..=9999).contains(&y) {
+        let _ = write!(out, "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{ns:09}Z", sod / 3600, sod / 60 % 60, sod % 60);
+        return;
+    }
+    // The common case without the formatting machinery (exports write one
+    // per event): digits into a fixed buffer.
+    let mut b = *b"0000-00-00T00:00:00.000000000Z";
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for k in (at..at + width).rev() {
+            b[k] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y as u32);
+    put(5, 2, mo);
+    put(8, 2, d);
+    put(11, 2, sod / 3600);
+    put(14, 2, sod / 60 % 60);
+    put(17, 2, sod % 60);
+    put(20, 9, ns);
+    out.push_str(std::str::from_utf8(&b).expect("ASCII digits"));
 }
 
 /// `ts_ns` as RFC 3339 with nanoseconds (see [`push_rfc3339`]).
@@ -153,6 +173,16 @@ mod tests {
             assert_eq!(rfc3339(t), c, "{t}");
         }
         assert_eq!(date(951_782_400_000_000_000), "2000-02-29");
+        // And at random times of the whole range.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let t = x as i64;
+            let c = chrono::DateTime::from_timestamp_nanos(t).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+            assert_eq!(rfc3339(t), c, "{t}");
+        }
     }
 
     #[test]

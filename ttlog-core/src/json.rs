@@ -27,19 +27,38 @@ use std::fmt::Write as _;
 /// Appends `s` as a JSON string (quotes included).
 pub fn push_str(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
+    let bytes = s.as_bytes();
+    // Runs of bytes that need no escape are copied whole: everything but
+    // `"`, `\`, C0 controls, DEL and the C1 controls (U+0080..U+009F, in
+    // UTF-8 the bytes 0xC2 0x80..0x9F).
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() {
+        let b = bytes[i];
+        let special = b < 0x20
+            || b == b'"'
+            || b == b'\\'
+            || b == 0x7f
+            || (b == 0xc2 && bytes.get(i + 1).is_some_and(|n| (0x80..0xa0).contains(n)));
+        if !special {
+            i += 1;
+            continue;
+        }
+        out.push_str(&s[start..i]);
+        let c = s[i..].chars().next().expect("a char starts here");
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
+            c => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
-            c => out.push(c),
         }
+        i += c.len_utf8();
+        start = i;
     }
+    out.push_str(&s[start..]);
     out.push('"');
 }
 
@@ -61,18 +80,10 @@ pub fn push_value(out: &mut String, v: ValueRef<'_>) {
     match v {
         ValueRef::Bool(b) => out.push_str(if b { "true" } else { "false" }),
         ValueRef::Char(c) => push_str(out, c.encode_utf8(&mut [0; 4])),
-        ValueRef::U64(x) => {
-            let _ = write!(out, "{x}");
-        }
-        ValueRef::I64(x) => {
-            let _ = write!(out, "{x}");
-        }
-        ValueRef::U128(x) => {
-            let _ = write!(out, "{x}");
-        }
-        ValueRef::I128(x) => {
-            let _ = write!(out, "{x}");
-        }
+        ValueRef::U64(x) => out.push_str(itoa::Buffer::new().format(x)),
+        ValueRef::I64(x) => out.push_str(itoa::Buffer::new().format(x)),
+        ValueRef::U128(x) => out.push_str(itoa::Buffer::new().format(x)),
+        ValueRef::I128(x) => out.push_str(itoa::Buffer::new().format(x)),
         ValueRef::F32(x) => push_float(out, f64::from(x), x),
         ValueRef::F64(x) => push_float(out, x, x),
         ValueRef::Str(s) => push_str(out, s),
@@ -82,6 +93,17 @@ pub fn push_value(out: &mut String, v: ValueRef<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_escape_every_control_and_copy_the_rest() {
+        let mut out = String::new();
+        push_str(&mut out, "plain é ü 日本 \u{a0}\u{9f}\u{80}x\u{7f}\"\\\u{1}\n");
+        // U+00A0 (0xC2 0xA0) is no control: copied as it is.
+        assert_eq!(out, "\"plain é ü 日本 \u{a0}\\u009f\\u0080x\\u007f\\\"\\\\\\u0001\\n\"");
+        let back: String = serde_json::from_str(&out).unwrap();
+        assert_eq!(back, "plain é ü 日本 \u{a0}\u{9f}\u{80}x\u{7f}\"\\\u{1}\n");
+        assert!(!out.chars().any(char::is_control));
+    }
 
     #[test]
     fn every_kind_parses_back() {
