@@ -541,6 +541,32 @@ impl Catalog {
             .sum()
     }
 
+    /// Events of snapshot `s` known to be unreadable before anything is
+    /// decoded: chunks whose statistics could not be computed (their
+    /// frame's count), and chunks of the header's index that are not intact
+    /// in the file (their statistics).
+    pub fn damaged_events(&self, s: usize) -> u64 {
+        let snap = &self.snapshots[s];
+        let failed: u64 = self.stats[s]
+            .iter()
+            .zip(snap.chunks())
+            .filter(|(st, _)| st.is_err())
+            .map(|(_, c)| u64::from(c.events))
+            .sum();
+        failed + snap.lost_chunks().map(|st| u64::from(st.events)).sum::<u64>()
+    }
+
+    /// The events of the chunk whose frame is at byte `offset` of the file
+    /// named `file` (as a problem names it), if one is.
+    pub fn chunk_events_at(&self, file: &str, offset: u64) -> Option<u64> {
+        self.snapshots
+            .iter()
+            .filter(|s| s.name() == file)
+            .flat_map(|s| s.chunks())
+            .find(|c| c.offset == offset && offset > 0)
+            .map(|c| u64::from(c.events))
+    }
+
     /// Whether snapshot `s`'s events are all kept, none are copies of others.
     pub fn keeps_all_of(&self, s: usize) -> bool {
         self.keep[s].iter().all(|k| *k == ChunkKeep::All)

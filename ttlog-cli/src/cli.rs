@@ -512,7 +512,7 @@ pub fn select(plan: &Plan) -> anyhow::Result<View> {
         b.finish_and_clear();
     }
     let ds = ds?;
-    warn_problems(ds.problems(), ds.tables());
+    warn_problems(ds.problems(), ds.tables(), &catalog);
     let mut view = ds.all();
     if !plan.filter.is_empty() {
         view = view.filter(&plan.filter).map_err(|e| filter_error_of(plan, e))?;
@@ -574,9 +574,17 @@ fn progress_bar(total: u64, what: &str) -> Option<indicatif::ProgressBar> {
 }
 
 /// Damage and differing copies, one line each on stderr.
-fn warn_problems(problems: &[ttlog_core::snapshot::SnapshotError], tables: &crate::tables::Tables) {
+fn warn_problems(
+    problems: &[ttlog_core::snapshot::SnapshotError],
+    tables: &crate::tables::Tables,
+    catalog: &crate::catalog::Catalog,
+) {
     for p in problems {
-        eprintln!("ttlog-view: warning: {} (the intact chunks are used)", crate::text::escape(&p.to_string()));
+        let lost = match catalog.chunk_events_at(&p.file, p.offset) {
+            Some(n) => format!("its {n} events are unreadable, the intact chunks are used"),
+            None => "the intact chunks are used".to_owned(),
+        };
+        eprintln!("ttlog-view: warning: {} ({lost})", crate::text::escape(&p.to_string()));
     }
     for d in &tables.differing {
         eprintln!(
@@ -698,7 +706,7 @@ pub fn stream_events(plan: &Plan) -> anyhow::Result<Outcome> {
     };
     let mut problems = early;
     problems.extend(done.problems.iter().cloned());
-    warn_problems(&problems, stream.tables());
+    warn_problems(&problems, stream.tables(), &catalog);
     if plan.explain {
         let mut w = open_output(plan)?;
         write!(w, "{}", stream.explain())?;
@@ -781,7 +789,7 @@ pub fn stream_summary(plan: &Plan, stats: bool, group: Option<&(Vec<GroupKey>, V
         b.finish_and_clear();
     }
     let answer = answer?;
-    warn_problems(&answer.problems, &answer.tables);
+    warn_problems(&answer.problems, &answer.tables, &catalog);
     if let Some(text) = explain {
         let mut w = open_output(plan)?;
         write!(w, "{text}{}", answer.executed)?;

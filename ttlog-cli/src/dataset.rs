@@ -329,7 +329,8 @@ impl Engine {
         let mut pending = Vec::with_capacity(decoded.len());
         let mut base = 0u64;
         let mut loaded = vec![0u64; tables.sources.len()];
-        for (&(si, _), r) in jobs.iter().zip(decoded) {
+        let mut damaged = vec![0u64; tables.sources.len()];
+        for ((&(si, _), r), &n) in jobs.iter().zip(decoded).zip(&lengths) {
             match r {
                 Ok((cols, dropped)) => {
                     let n = cols.len() as u64;
@@ -342,14 +343,16 @@ impl Engine {
                     if self.strict {
                         return Err(LoadError::Damaged(e));
                     }
+                    damaged[si] += n as u64;
                     problems.push(e);
                 }
             }
         }
-        for ((s, n), d) in tables.sources.iter_mut().zip(&loaded).zip(&duplicates) {
+        for (i, s) in tables.sources.iter_mut().enumerate() {
             if let Some(s) = Arc::get_mut(s) {
-                s.events_loaded = *n;
-                s.duplicates = *d;
+                s.events_loaded = loaded[i];
+                s.duplicates = duplicates[i];
+                s.damaged += damaged[i];
             }
         }
         let (frame, ev_in_order) = assemble(filled)?;

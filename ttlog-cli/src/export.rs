@@ -27,6 +27,7 @@ use polars::prelude::*;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use ttlog_core::Level;
 use ttlog_core::snapshot::SnapshotError;
 
@@ -318,8 +319,13 @@ pub fn event_frame(view: &View) -> PolarsResult<DataFrame> {
 }
 
 /// The event frame of [`event_frame`] from its parts: timestamps, call-site
-/// and thread codes (gathered through the small tables into the text
-/// columns), and the field columns (members of `fields`).
+/// and thread codes, and one column per field name (in the order of the
+/// tables' fields, named by [`field_columns`]).
+///
+/// Text columns (level, target, message, thread, file, service, hostname)
+/// are dictionary-encoded (polars `Enum`) straight from the codes: their
+/// values are the distinct values of the small tables, each row a code.
+/// Parquet writes them as dictionary pages without hashing a value per row.
 ///
 /// # Errors
 /// Errors of polars (columns of different lengths).
@@ -331,9 +337,41 @@ pub(crate) fn frame_of(
     members: &[Column],
 ) -> PolarsResult<DataFrame> {
     let h = ts.len();
+    // A text column: each call site's (or thread's) value as a code into
+    // the distinct values, gathered by the rows' codes.
+    let dictionary = |name: &str, values: Vec<String>, codes: &IdxCa| -> PolarsResult<Column> {
+        let mut index: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+        let mut distinct: Vec<&str> = Vec::new();
+        let lookup: Vec<u32> = values
+            .iter()
+            .map(|v| {
+                *index.entry(v.as_str()).or_insert_with(|| {
+                    distinct.push(v.as_str());
+                    distinct.len() as u32 - 1
+                })
+            })
+            .collect();
+        let dtype = DataType::from_frozen_categories(FrozenCategories::new(distinct.iter().copied())?);
+        let lookup = UInt32Chunked::from_vec(name.into(), lookup);
+        let rows = lookup.take(codes)?;
+        // The codes in the physical type polars picked for this many values.
+        let series = match dtype.cat_physical()? {
+            CategoricalPhysical::U8 => {
+                let c = rows.cast(&DataType::UInt8)?.u8()?.clone();
+                CategoricalChunked::<Categorical8Type>::from_cats_and_dtype(c, dtype).into_series()
+            }
+            CategoricalPhysical::U16 => {
+                let c = rows.cast(&DataType::UInt16)?.u16()?.clone();
+                CategoricalChunked::<Categorical16Type>::from_cats_and_dtype(c, dtype).into_series()
+            }
+            CategoricalPhysical::U32 => {
+                CategoricalChunked::<Categorical32Type>::from_cats_and_dtype(rows, dtype).into_series()
+            }
+        };
+        Ok(series.into_column())
+    };
     let site_str = |name: &str, get: &dyn Fn(&crate::dataset::Site) -> String| -> PolarsResult<Column> {
-        let table: StringChunked = tables.sites.iter().map(|s| Some(get(s))).collect();
-        Ok(table.take(cs)?.with_name(name.into()).into_column())
+        dictionary(name, tables.sites.iter().map(get).collect(), cs)
     };
     let site_u32 = |name: &str, get: &dyn Fn(&crate::dataset::Site) -> u32| -> PolarsResult<Column> {
         let table = UInt32Chunked::from_vec(name.into(), tables.sites.iter().map(get).collect());
@@ -344,19 +382,52 @@ pub(crate) fn frame_of(
         site_str("level", &|s| s.info.level.as_str().to_owned())?,
         site_str("target", &|s| s.info.target.to_string())?,
         site_str("message", &|s| s.info.message.to_string())?,
+        dictionary("thread", tables.threads.iter().map(|t| t.label()).collect(), th)?,
+        site_str("file", &|s| s.info.file.to_string())?,
+        site_u32("line", &|s| s.info.line)?,
+        site_str("service", &|s| tables.sources[s.source as usize].service.to_string())?,
+        site_str("hostname", &|s| tables.sources[s.source as usize].hostname.to_string())?,
+        site_u32("pid", &|s| tables.sources[s.source as usize].pid)?,
     ];
-    if !members.is_empty() {
-        let s = StructChunked::from_columns("fields".into(), h, members)?;
-        columns.push(s.into_series().into_column());
+    for (m, (_, name)) in members.iter().zip(field_columns(tables)) {
+        columns.push(m.clone().with_name(name.as_str().into()));
     }
-    let threads: StringChunked = tables.threads.iter().map(|t| Some(t.label())).collect();
-    columns.push(threads.take(th)?.with_name("thread".into()).into_column());
-    columns.push(site_str("file", &|s| s.info.file.to_string())?);
-    columns.push(site_u32("line", &|s| s.info.line)?);
-    columns.push(site_str("service", &|s| tables.sources[s.source as usize].service.to_string())?);
-    columns.push(site_str("hostname", &|s| tables.sources[s.source as usize].hostname.to_string())?);
-    columns.push(site_u32("pid", &|s| tables.sources[s.source as usize].pid)?);
     DataFrame::new(h, columns)
+}
+
+/// The Parquet column of each field name (in the tables' order):
+/// `field_` and the name, each character but ASCII letters, digits and `_`
+/// replaced by `_`; a name that another field's takes already (ignoring
+/// case, as Spark and Trino compare column names) gets `_2`, `_3`, ….
+///
+/// ```
+/// # use ttlog_cli::catalog::{Catalog, OpenOptions};
+/// # use ttlog_cli::{Input, tables::Tables};
+/// let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/normal.bin");
+/// let t = Tables::of(&Catalog::open(&[Input::File(p)], OpenOptions::default(), &|_| ()).unwrap());
+/// let cols = ttlog_cli::export::field_columns(&t);
+/// assert!(cols.iter().any(|(f, c)| &**f == "qty" && c == "field_qty"));
+/// ```
+pub fn field_columns(tables: &Tables) -> Vec<(std::sync::Arc<str>, String)> {
+    let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
+    tables
+        .fields
+        .keys()
+        .map(|f| {
+            let base: String = std::iter::once("field_".to_owned())
+                .chain(
+                    f.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c.to_string() } else { "_".into() }),
+                )
+                .collect();
+            let mut name = base.clone();
+            let mut k = 1;
+            while !taken.insert(name.to_ascii_lowercase()) {
+                k += 1;
+                name = format!("{base}_{k}");
+            }
+            (std::sync::Arc::clone(f), name)
+        })
+        .collect()
 }
 
 /// The keys `--partition-by` accepts.
@@ -455,8 +526,16 @@ pub fn write_stats_text(
         );
         let _ = writeln!(
             o,
-            "      {} events shown, {} decoded, {} in the file's header, {} copies of newer snapshots' events skipped; logged {}, overwritten {}, dropped {}, unreadable {}",
-            f.events, s.events_loaded, c.in_snapshot, s.duplicates, c.logged, c.overwritten, dropped, c.unreadable
+            "      {} events shown, {} decoded, {} in the file's header, {} copies of newer snapshots' events skipped, {} in damaged chunks; logged {}, overwritten {}, dropped {}, unreadable {}",
+            f.events,
+            s.events_loaded,
+            c.in_snapshot,
+            s.duplicates,
+            s.damaged,
+            c.logged,
+            c.overwritten,
+            dropped,
+            c.unreadable
         );
     }
     if !problems.is_empty() {
@@ -593,6 +672,7 @@ pub fn stats_json(stats: &Stats, tables: &Tables, problems: &[SnapshotError]) ->
                 "events": f.events,
                 "events_decoded": s.events_loaded,
                 "duplicates_skipped": s.duplicates,
+                "events_damaged": s.damaged,
                 "counters": {
                     "logged": c.logged,
                     "in_snapshot": c.in_snapshot,
@@ -871,93 +951,100 @@ impl crate::stream::Sink for LineSink<'_> {
     }
 }
 
-/// The event frame (as [`event_frame`]) of streamed rows.
+/// The event frame (as [`event_frame`]) of streamed rows, its columns
+/// built in parallel.
 ///
 /// # Errors
 /// Errors of polars.
-pub(crate) fn rows_frame(tables: &Tables, rows: &[crate::stream::RowRef<'_>]) -> PolarsResult<DataFrame> {
+pub(crate) fn rows_frame(tables: &Tables, rows: &[(Arc<crate::stream::Decoded>, u32)]) -> PolarsResult<DataFrame> {
     use crate::stream::Decoded;
+    use rayon::prelude::*;
     use ttlog_core::snapshot::Values;
     let n = rows.len();
-    let mut ts = Vec::with_capacity(n);
-    let mut cs = Vec::with_capacity(n);
-    let mut th = Vec::with_capacity(n);
     // The distinct chunks of the rows, and each row's.
     let mut chunks: Vec<&Decoded> = Vec::new();
     let mut chunk_of = Vec::with_capacity(n);
-    for &(d, r) in rows {
-        let r = r as usize;
-        ts.push(d.cols.timestamps[r]);
-        cs.push(tables.site_code(d.s, d.cols.callsites[r]) as IdxSize);
-        th.push(tables.thread_code(d.s, d.cols.threads[r]) as IdxSize);
-        let k = match chunks.iter().rposition(|c| std::ptr::eq(*c, d)) {
+    for (d, _) in rows {
+        let k = match chunks.iter().rposition(|c| std::ptr::eq(*c, &**d)) {
             Some(k) => k,
             None => {
                 chunks.push(d);
                 chunks.len() - 1
             }
         };
-        chunk_of.push(k);
+        chunk_of.push(k as u32);
     }
-    let mut members = Vec::new();
-    for info in tables.fields.values() {
-        let by_chunk: Vec<Vec<Option<&Values>>> =
-            chunks.iter().map(|d| tables.columns_of(info, d.s, &d.cols)).collect();
-        let value = |i: usize| -> Option<(&Values, usize)> {
-            let (d, r) = rows[i];
-            let r = r as usize;
-            let v = by_chunk[chunk_of[i]][d.cols.callsites[r] as usize]?;
-            Some((v, d.cols.ranks[r] as usize))
-        };
-        let name: PlSmallStr = info.name.as_ref().into();
-        let column = match info.dtype {
-            DataType::Boolean => (0..n)
-                .map(|i| value(i).and_then(|(v, r)| if let Values::Bool(b) = v { b.get(r).copied() } else { None }))
-                .collect::<BooleanChunked>()
-                .with_name(name)
-                .into_series(),
-            DataType::UInt64 => (0..n)
-                .map(|i| value(i).and_then(|(v, r)| if let Values::U64(b) = v { b.get(r).copied() } else { None }))
-                .collect::<UInt64Chunked>()
-                .with_name(name)
-                .into_series(),
-            DataType::Int64 => (0..n)
-                .map(|i| value(i).and_then(|(v, r)| if let Values::I64(b) = v { b.get(r).copied() } else { None }))
-                .collect::<Int64Chunked>()
-                .with_name(name)
-                .into_series(),
-            DataType::Float32 => (0..n)
-                .map(|i| value(i).and_then(|(v, r)| if let Values::F32(b) = v { b.get(r).copied() } else { None }))
-                .collect::<Float32Chunked>()
-                .with_name(name)
-                .into_series(),
-            DataType::Float64 => (0..n)
-                .map(|i| value(i).and_then(|(v, r)| crate::tables::as_f64(v, r)))
-                .collect::<Float64Chunked>()
-                .with_name(name)
-                .into_series(),
-            _ => {
-                let mut b = StringChunkedBuilder::new(name, n);
-                let mut buf = String::new();
-                for i in 0..n {
-                    match value(i) {
-                        Some((Values::Str(s), r)) if r < s.len() => b.append_value(s.get(r)),
-                        Some((v, r)) => match v.get(r) {
-                            Some(val) => {
-                                buf.clear();
-                                let _ = write!(buf, "{val}");
-                                b.append_value(&buf);
-                            }
-                            None => b.append_null(),
-                        },
-                        None => b.append_null(),
-                    }
+    let ((ts, cs), th) = rayon::join(
+        || {
+            rayon::join(
+                || rows.iter().map(|(d, r)| d.cols.timestamps[*r as usize]).collect::<Vec<i64>>(),
+                || {
+                    rows.iter()
+                        .map(|(d, r)| tables.site_code(d.s, d.cols.callsites[*r as usize]) as IdxSize)
+                        .collect::<Vec<IdxSize>>()
+                },
+            )
+        },
+        || {
+            rows.iter()
+                .map(|(d, r)| tables.thread_code(d.s, d.cols.threads[*r as usize]) as IdxSize)
+                .collect::<Vec<IdxSize>>()
+        },
+    );
+    let infos: Vec<&crate::tables::FieldInfo> = tables.fields.values().collect();
+    let members: Vec<Column> = infos
+        .par_iter()
+        .map(|info| {
+            let by_chunk: Vec<Vec<Option<&Values>>> =
+                chunks.iter().map(|d| tables.columns_of(info, d.s, &d.cols)).collect();
+            let value = |i: usize| -> Option<(&Values, usize)> {
+                let (d, r) = &rows[i];
+                let r = *r as usize;
+                let v = by_chunk[chunk_of[i] as usize][d.cols.callsites[r] as usize]?;
+                Some((v, d.cols.ranks[r] as usize))
+            };
+            let name: PlSmallStr = info.name.as_ref().into();
+            let series = match info.dtype {
+                DataType::Boolean => (0..n)
+                    .map(|i| value(i).and_then(|(v, r)| if let Values::Bool(b) = v { b.get(r).copied() } else { None }))
+                    .collect::<BooleanChunked>()
+                    .with_name(name)
+                    .into_series(),
+                DataType::UInt64 => numeric_of::<UInt64Type>(name, n, |i| {
+                    value(i).and_then(|(v, r)| if let Values::U64(b) = v { b.get(r).copied() } else { None })
+                }),
+                DataType::Int64 => numeric_of::<Int64Type>(name, n, |i| {
+                    value(i).and_then(|(v, r)| if let Values::I64(b) = v { b.get(r).copied() } else { None })
+                }),
+                DataType::Float32 => numeric_of::<Float32Type>(name, n, |i| {
+                    value(i).and_then(|(v, r)| if let Values::F32(b) = v { b.get(r).copied() } else { None })
+                }),
+                DataType::Float64 => {
+                    numeric_of::<Float64Type>(name, n, |i| value(i).and_then(|(v, r)| crate::tables::as_f64(v, r)))
                 }
-                b.finish().into_series()
-            }
-        };
-        members.push(column.into_column());
-    }
+                _ => {
+                    let mut b = StringChunkedBuilder::new(name, n);
+                    let mut buf = String::new();
+                    for i in 0..n {
+                        match value(i) {
+                            Some((Values::Str(s), r)) if r < s.len() => b.append_value(s.get(r)),
+                            Some((v, r)) => match v.get(r) {
+                                Some(val) => {
+                                    buf.clear();
+                                    let _ = write!(buf, "{val}");
+                                    b.append_value(&buf);
+                                }
+                                None => b.append_null(),
+                            },
+                            None => b.append_null(),
+                        }
+                    }
+                    b.finish().into_series()
+                }
+            };
+            series.into_column()
+        })
+        .collect();
     frame_of(
         tables,
         Int64Chunked::from_vec("ts".into(), ts),
@@ -967,56 +1054,53 @@ pub(crate) fn rows_frame(tables: &Tables, rows: &[crate::stream::RowRef<'_>]) ->
     )
 }
 
+/// A numeric column of `n` values, built into one buffer of values and one
+/// of validity.
+fn numeric_of<T: PolarsNumericType>(name: PlSmallStr, n: usize, get: impl Fn(usize) -> Option<T::Native>) -> Series {
+    let mut values = Vec::with_capacity(n);
+    let mut valid = Vec::with_capacity(n);
+    for i in 0..n {
+        let v = get(i);
+        valid.push(v.is_some());
+        values.push(v.unwrap_or_default());
+    }
+    let validity = (!valid.iter().all(|&b| b)).then(|| valid.into_iter().collect());
+    ChunkedArray::<T>::from_vec_validity(name, values, validity).into_series()
+}
+
 /// Rows gathered before a Parquet row group is written.
 const ROW_GROUP: usize = 1 << 18;
 
-/// One Parquet file written in row groups as events stream in.
+/// One Parquet file, written a row group at a time.
 struct RowGroups {
     path: PathBuf,
     writer: Option<polars::io::parquet::write::BatchedWriter<io::BufWriter<std::fs::File>>>,
-    pending: Vec<DataFrame>,
-    rows: usize,
 }
 
 impl RowGroups {
     fn new(path: PathBuf) -> RowGroups {
-        RowGroups { path, writer: None, pending: Vec::new(), rows: 0 }
+        RowGroups { path, writer: None }
     }
 
-    fn add(&mut self, df: DataFrame, force: bool) -> PolarsResult<()> {
-        self.rows += df.height();
-        if df.height() > 0 {
-            self.pending.push(df);
+    fn write(&mut self, df: &DataFrame) -> PolarsResult<()> {
+        if self.writer.is_none() {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let f = std::fs::File::create(&self.path)?;
+            self.writer = Some(
+                ParquetWriter::new(io::BufWriter::new(f))
+                    .with_compression(ParquetCompression::Zstd(None))
+                    .batched(df.schema())?,
+            );
         }
-        if self.rows >= ROW_GROUP || (force && (self.rows > 0 || self.writer.is_none())) {
-            let mut it = std::mem::take(&mut self.pending).into_iter();
-            let mut all = match it.next() {
-                Some(df) => df,
-                None => return Ok(()),
-            };
-            for df in it {
-                all.vstack_mut_owned(df)?;
-            }
-            all.rechunk_mut();
-            if self.writer.is_none() {
-                if let Some(dir) = self.path.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                let f = std::fs::File::create(&self.path)?;
-                self.writer = Some(
-                    ParquetWriter::new(io::BufWriter::new(f))
-                        .with_compression(ParquetCompression::Zstd(None))
-                        .batched(all.schema())?,
-                );
-            }
-            self.writer.as_mut().expect("opened").write_batch(&all)?;
-            self.rows = 0;
+        if df.height() > 0 {
+            self.writer.as_mut().expect("opened").write_batch(df)?;
         }
         Ok(())
     }
 
     fn finish(&mut self) -> PolarsResult<()> {
-        self.add(DataFrame::empty(), true)?;
         if let Some(w) = &self.writer {
             w.finish()?;
         }
@@ -1026,11 +1110,14 @@ impl RowGroups {
 
 /// Writes streamed events to one Parquet file, or to a Hive-style dataset
 /// directory partitioned by keys of [`PARTITION_KEYS`] (one file per
-/// partition, each written in row groups of about 262 144 events).
+/// partition). Rows are gathered until a row group of [`ROW_GROUP`] events,
+/// whose columns are then built (in parallel) and written: memory is one
+/// row group and the chunks its rows come from.
 pub struct ParquetSink {
     target: PathBuf,
     keys: Vec<String>,
     files: Vec<(Vec<String>, RowGroups)>,
+    pending: Vec<(Arc<crate::stream::Decoded>, u32)>,
     written: Vec<PathBuf>,
 }
 
@@ -1054,7 +1141,13 @@ impl ParquetSink {
                 polars_bail!(InvalidOperation: "cannot partition by '{k}' (use {})", PARTITION_KEYS.join(", "));
             }
         }
-        Ok(ParquetSink { target: path.to_path_buf(), keys, files: Vec::new(), written: Vec::new() })
+        Ok(ParquetSink {
+            target: path.to_path_buf(),
+            keys,
+            files: Vec::new(),
+            pending: Vec::new(),
+            written: Vec::new(),
+        })
     }
 
     /// The files written (after [`Sink::finish`](crate::stream::Sink::finish)).
@@ -1062,12 +1155,16 @@ impl ParquetSink {
         &self.written
     }
 
-    fn write(&mut self, mut df: DataFrame, force: bool) -> PolarsResult<()> {
+    /// Writes the pending rows as a row group (of each partition).
+    fn flush(&mut self, tables: &Tables) -> PolarsResult<()> {
+        let rows = std::mem::take(&mut self.pending);
+        let mut df = rows_frame(tables, &rows)?;
+        drop(rows);
         if self.keys.is_empty() {
             if self.files.is_empty() {
                 self.files.push((Vec::new(), RowGroups::new(self.target.clone())));
             }
-            return self.files[0].1.add(df, force);
+            return self.files[0].1.write(&df);
         }
         if self.keys.iter().any(|k| k == "date") {
             let ts = df.column("timestamp")?.as_materialized_series().cast(&DataType::Int64)?;
@@ -1090,7 +1187,7 @@ impl ParquetSink {
                 values.push(match v {
                     AnyValue::String(s) => s.to_owned(),
                     AnyValue::StringOwned(s) => s.to_string(),
-                    other => other.to_string(),
+                    other => other.to_string().trim_matches('"').to_owned(),
                 });
             }
             for k in &self.keys {
@@ -1108,7 +1205,8 @@ impl ParquetSink {
                     self.files.len() - 1
                 }
             };
-            self.files[i].1.add(part, false)?;
+            part.rechunk_mut();
+            self.files[i].1.write(&part)?;
         }
         Ok(())
     }
@@ -1116,15 +1214,17 @@ impl ParquetSink {
 
 impl crate::stream::Sink for ParquetSink {
     fn batch(&mut self, tables: &Tables, rows: &[crate::stream::RowRef<'_>]) -> io::Result<()> {
-        let df = rows_frame(tables, rows).map_err(io::Error::other)?;
-        self.write(df, false).map_err(io::Error::other)
+        self.pending.extend(rows.iter().map(|&(d, r)| (Arc::clone(d), r)));
+        if self.pending.len() >= ROW_GROUP {
+            self.flush(tables).map_err(io::Error::other)?;
+        }
+        Ok(())
     }
 
     fn finish(&mut self, tables: &Tables) -> io::Result<()> {
-        if self.keys.is_empty() && self.files.is_empty() {
-            // No event: an empty file with the schema.
-            let df = rows_frame(tables, &[]).map_err(io::Error::other)?;
-            self.write(df, true).map_err(io::Error::other)?;
+        // The last rows; with no event at all, an empty file with the schema.
+        if !self.pending.is_empty() || (self.keys.is_empty() && self.files.is_empty()) {
+            self.flush(tables).map_err(io::Error::other)?;
         }
         if !self.keys.is_empty() {
             std::fs::create_dir_all(&self.target)?;

@@ -1,9 +1,21 @@
 //! # ttlog-cli: the analysis engine of `ttlog-view`
 //!
-//! `ttlog-cli` reads TTLog snapshot files into one polars frame and
-//! answers questions about them: filter, count, group, export. The
-//! `ttlog-view` binary is a thin command line over this library; the TUI
-//! (`ttlog-tui`) drives the same engine through the same calls.
+//! `ttlog-cli` answers questions about TTLog snapshot files: filter,
+//! count, group, export. The `ttlog-view` binary is a thin command line
+//! over this library. It has two engines over one catalog of the inputs:
+//!
+//! - the **streaming engine** of the command line ([`query`] for `--stats`
+//!   and `--group-by`, [`stream`] for events in time order and exports),
+//!   which plans each question over the chunks (skip, answer from
+//!   statistics, or decode only the columns needed) and never holds the
+//!   events;
+//! - the **in-memory engine** of the interactive viewer ([`Engine`],
+//!   [`Dataset`], [`View`]), which loads every event once into a polars
+//!   frame so that any filter, page or group is immediate.
+//!
+//! Both keep each event once across overlapping snapshots ([`catalog`]),
+//! use one filter language ([`Filter`], compiled by [`compile`]) and give
+//! the same answers (the tests compare them).
 //!
 //! ```
 //! use ttlog_cli::{Agg, Engine, Filter, GroupKey, Input};
@@ -45,6 +57,13 @@
 //!
 //! # Layout
 //!
+//! - [`catalog`]: the opened inputs, their chunks' statistics, the
+//!   processes and which copies of each event to keep.
+//! - [`tables`]: the call-site, thread, file and field tables that codes
+//!   refer to.
+//! - [`compile`]: the filter against the tables (polars expressions, and a
+//!   three-valued verdict per call site and thread).
+//! - [`query`], [`stream`]: the streaming engine.
 //! - [`dataset`]: [`Engine`] (open, parallel decode), [`Dataset`] (the frame
 //!   and its call-site, thread and file tables), [`View`] (an ordered
 //!   subset: filter, time bounds, head/tail, reverse, rows).

@@ -372,7 +372,11 @@ impl<'c> Plan<'c> {
         }
         names.sort();
         columns.extend(names.iter().map(|n| format!("field {n}")));
-        let _ = writeln!(o, "             columns decoded: {}", columns.join(", "));
+        if decodes {
+            let _ = writeln!(o, "             columns decoded: {}", columns.join(", "));
+        } else {
+            let _ = writeln!(o, "             columns decoded: none");
+        }
         let _ = writeln!(
             o,
             "  dedupe     by (process, thread, sequence): {} processes{}",
@@ -451,6 +455,7 @@ impl<'c> Plan<'c> {
                 || Partial::new(self),
                 |mut p, &(s, c)| {
                     if let Err(e) = self.chunk(s, c, &mut p) {
+                        p.damaged[s] += u64::from(catalog.snapshots[s].chunks()[c].events);
                         failed.lock().unwrap_or_else(|e| e.into_inner()).push(e);
                     }
                     if let Ok(st) = &catalog.stats[s][c] {
@@ -488,6 +493,7 @@ impl<'c> Plan<'c> {
             let mut info = SourceInfo::clone(src);
             info.events_loaded = total.decoded_rows[s];
             info.duplicates = total.copies[s];
+            info.damaged += total.damaged[s];
             *src = Arc::new(info);
         }
         let stats = self.question.stats.then(|| stats::stats_of(&tables, &tables.sources, &counts, events, total.span));
@@ -1218,9 +1224,11 @@ struct Partial {
     span: Option<(i64, i64)>,
     /// Chunks counted from statistics whose span is not exact.
     inexact: Vec<(usize, usize)>,
-    /// Per snapshot: copies skipped, rows decoded.
+    /// Per snapshot: copies skipped, rows decoded, events of chunks that
+    /// failed to decode.
     copies: Vec<u64>,
     decoded_rows: Vec<u64>,
+    damaged: Vec<u64>,
     executed: Executed,
     n_fields: usize,
     keep_values: Vec<bool>,
@@ -1236,6 +1244,7 @@ impl Partial {
             inexact: Vec::new(),
             copies: vec![0; n],
             decoded_rows: vec![0; n],
+            damaged: vec![0; n],
             executed: Executed::default(),
             n_fields: plan.agg_fields.len(),
             keep_values: plan.keep_values.clone(),
@@ -1306,6 +1315,9 @@ impl Partial {
             *a += b;
         }
         for (a, b) in self.decoded_rows.iter_mut().zip(o.decoded_rows) {
+            *a += b;
+        }
+        for (a, b) in self.damaged.iter_mut().zip(o.damaged) {
             *a += b;
         }
         let e = &mut self.executed;

@@ -85,8 +85,9 @@ impl Decoded {
     }
 }
 
-/// One event of a batch: a decoded chunk and a row of it.
-pub type RowRef<'a> = (&'a Decoded, u32);
+/// One event of a batch: a decoded chunk and a row of it (a sink that
+/// keeps rows beyond the batch clones the `Arc`).
+pub type RowRef<'a> = (&'a Arc<Decoded>, u32);
 
 /// Receives the events in order, a batch at a time.
 pub trait Sink {
@@ -349,7 +350,7 @@ impl<'c> Stream<'c> {
             if collect {
                 collected.extend(batch.iter().map(|&(a, r)| (Arc::clone(&active[a].0), r)));
             } else if !batch.is_empty() {
-                let rows: Vec<RowRef<'_>> = batch.iter().map(|&(a, r)| (&*active[a].0, r)).collect();
+                let rows: Vec<RowRef<'_>> = batch.iter().map(|&(a, r)| (&active[a].0, r)).collect();
                 done.events += rows.len() as u64;
                 sink.batch(&self.tables, &rows)?;
             }
@@ -358,7 +359,7 @@ impl<'c> Stream<'c> {
         if collect {
             collected.reverse();
             for part in collected.chunks(1 << 16) {
-                let rows: Vec<RowRef<'_>> = part.iter().map(|(d, r)| (&**d, *r)).collect();
+                let rows: Vec<RowRef<'_>> = part.iter().map(|(d, r)| (d, *r)).collect();
                 done.events += rows.len() as u64;
                 sink.batch(&self.tables, &rows)?;
             }

@@ -43,6 +43,10 @@ pub struct SourceInfo {
     /// Events of its intact chunks left out as copies of events that a newer
     /// snapshot of the same process holds.
     pub duplicates: u64,
+    /// Events in its chunks that cannot be read (a bad CRC, damaged
+    /// contents, a frame cut off or destroyed): counted from the chunk frame,
+    /// or from the header's chunk index where the frame is gone (format 1.1).
+    pub damaged: u64,
     /// Its process: index into [`Tables::processes`].
     pub process: usize,
     /// Damage found while opening (chunk decoding errors are reported
@@ -173,6 +177,7 @@ impl Tables {
                 events_in_frames: s.event_count(),
                 events_loaded: 0,
                 duplicates: 0,
+                damaged: catalog.damaged_events(si),
                 process: catalog.process_of[si],
                 problems: s.problems().to_vec(),
                 site_offset: t.sites.len() as u32,

@@ -71,3 +71,34 @@ fn explain_decodes_only_what_a_question_needs() {
     assert_eq!(before(&out, " answered from statistics"), 1, "{out}");
     assert!(out.contains(", 2 matched"), "{out}");
 }
+
+#[test]
+fn hundreds_of_files_open_a_few_at_a_time() {
+    // 300 copies of one file, read under a limit of 24 open files: each file
+    // is opened, its header read and closed; chunks are read one at a time.
+    let tmp = tempfile::tempdir().unwrap();
+    let src = td("periodic-2-panic.bin");
+    for i in 0..300 {
+        std::fs::copy(&src, tmp.path().join(format!("copy-{i:03}.bin"))).unwrap();
+    }
+    let dir = tmp.path().display().to_string();
+    for args in [vec!["--stats", "--format", "json"], vec!["--format", "ndjson"], vec!["--group-by", "target"]] {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -n 24 && exec \"$0\" \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_ttlog-view"))
+            .arg(&dir)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        if args[0] == "--stats" {
+            let s: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+            assert_eq!(s["events"], 659, "each event once");
+            assert_eq!(s["duplicates_skipped"], 659 * 299);
+        } else if args[1] == "ndjson" {
+            assert_eq!(stdout.lines().count(), 659);
+        }
+    }
+}

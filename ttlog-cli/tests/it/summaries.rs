@@ -101,6 +101,9 @@ fn stats_json_counts_everything() {
     assert_eq!(kept, newest.header().counters.logged, "every event the process logged, once");
     assert_eq!(processes.iter().map(|p| p["events"].as_u64().unwrap()).sum::<u64>(), ev.len() as u64);
     assert_eq!(s["differing_copies"], serde_json::json!([]));
+    // The damaged chunk's events are counted as such (its frame says 100).
+    let corrupt = fs.iter().find(|f| f["path"].as_str().unwrap().ends_with("corrupt-chunk.bin")).unwrap();
+    assert_eq!(corrupt["events_damaged"], 100);
     let problems: Vec<&str> = s["problems"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
     assert!(problems.iter().any(|p| p.contains("corrupt-chunk.bin") && p.contains("CRC mismatch")), "{problems:?}");
     assert!(problems.iter().any(|p| p.contains("truncated.bin") && p.contains("cut short")), "{problems:?}");
