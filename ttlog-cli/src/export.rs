@@ -1108,17 +1108,27 @@ impl RowGroups {
     }
 }
 
+/// Rows on their way to a row group: each a decoded chunk and a row of it.
+type Rows = Vec<(Arc<crate::stream::Decoded>, u32)>;
+
 /// Writes streamed events to one Parquet file, or to a Hive-style dataset
 /// directory partitioned by keys of [`PARTITION_KEYS`] (one file per
-/// partition). Rows are gathered until a row group of [`ROW_GROUP`] events,
-/// whose columns are then built (in parallel) and written: memory is one
-/// row group and the chunks its rows come from.
+/// partition). Rows are gathered until a row group of [`ROW_GROUP`] events
+/// and handed to a writer thread, which builds the group's columns (in
+/// parallel) and encodes them while the stream reads and merges the next
+/// rows: memory is a few row groups and the chunks their rows come from.
 pub struct ParquetSink {
     target: PathBuf,
     keys: Vec<String>,
-    files: Vec<(Vec<String>, RowGroups)>,
-    pending: Vec<(Arc<crate::stream::Decoded>, u32)>,
+    pending: Rows,
+    writer: Option<Writer>,
     written: Vec<PathBuf>,
+}
+
+/// The writer thread and the way to it. At most one row group waits for it.
+struct Writer {
+    tx: std::sync::mpsc::SyncSender<Rows>,
+    handle: std::thread::JoinHandle<PolarsResult<Vec<PathBuf>>>,
 }
 
 impl std::fmt::Debug for ParquetSink {
@@ -1141,13 +1151,7 @@ impl ParquetSink {
                 polars_bail!(InvalidOperation: "cannot partition by '{k}' (use {})", PARTITION_KEYS.join(", "));
             }
         }
-        Ok(ParquetSink {
-            target: path.to_path_buf(),
-            keys,
-            files: Vec::new(),
-            pending: Vec::new(),
-            written: Vec::new(),
-        })
+        Ok(ParquetSink { target: path.to_path_buf(), keys, pending: Vec::new(), writer: None, written: Vec::new() })
     }
 
     /// The files written (after [`Sink::finish`](crate::stream::Sink::finish)).
@@ -1155,9 +1159,52 @@ impl ParquetSink {
         &self.written
     }
 
-    /// Writes the pending rows as a row group (of each partition).
-    fn flush(&mut self, tables: &Tables) -> PolarsResult<()> {
+    /// Hands the pending rows to the writer thread (started on first use).
+    fn send(&mut self, tables: &Tables) -> io::Result<()> {
+        let writer = match &mut self.writer {
+            Some(w) => w,
+            None => {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Rows>(1);
+                let mut files = Files { target: self.target.clone(), keys: self.keys.clone(), files: Vec::new() };
+                let tables = tables.clone();
+                let handle = std::thread::Builder::new().name("ttlog-parquet".into()).spawn(move || {
+                    for rows in rx {
+                        files.write(&tables, rows)?;
+                    }
+                    files.finish(&tables)
+                })?;
+                self.writer.insert(Writer { tx, handle })
+            }
+        };
         let rows = std::mem::take(&mut self.pending);
+        if writer.tx.send(rows).is_err() {
+            // The writer stopped on an error: report it.
+            return Err(self.join().err().unwrap_or_else(|| io::Error::other("the Parquet writer stopped")));
+        }
+        Ok(())
+    }
+
+    /// Waits for the writer thread to write what it was given.
+    fn join(&mut self) -> io::Result<Vec<PathBuf>> {
+        let Some(Writer { tx, handle }) = self.writer.take() else { return Ok(Vec::new()) };
+        drop(tx);
+        match handle.join() {
+            Ok(done) => done.map_err(io::Error::other),
+            Err(_) => Err(io::Error::other("the Parquet writer panicked")),
+        }
+    }
+}
+
+/// The files of one export, on the writer thread.
+struct Files {
+    target: PathBuf,
+    keys: Vec<String>,
+    files: Vec<(Vec<String>, RowGroups)>,
+}
+
+impl Files {
+    /// Writes `rows` as a row group (of each partition they fall in).
+    fn write(&mut self, tables: &Tables, rows: Rows) -> PolarsResult<()> {
         let mut df = rows_frame(tables, &rows)?;
         drop(rows);
         if self.keys.is_empty() {
@@ -1210,29 +1257,39 @@ impl ParquetSink {
         }
         Ok(())
     }
+
+    /// Closes every file (with no event at all, one empty file with the
+    /// schema, or an empty dataset directory) and names them.
+    fn finish(mut self, tables: &Tables) -> PolarsResult<Vec<PathBuf>> {
+        if self.keys.is_empty() && self.files.is_empty() {
+            self.write(tables, Vec::new())?;
+        }
+        if !self.keys.is_empty() {
+            std::fs::create_dir_all(&self.target)?;
+        }
+        let mut written = Vec::with_capacity(self.files.len());
+        for (_, f) in &mut self.files {
+            f.finish()?;
+            written.push(f.path.clone());
+        }
+        Ok(written)
+    }
 }
 
 impl crate::stream::Sink for ParquetSink {
     fn batch(&mut self, tables: &Tables, rows: &[crate::stream::RowRef<'_>]) -> io::Result<()> {
         self.pending.extend(rows.iter().map(|&(d, r)| (Arc::clone(d), r)));
         if self.pending.len() >= ROW_GROUP {
-            self.flush(tables).map_err(io::Error::other)?;
+            self.send(tables)?;
         }
         Ok(())
     }
 
     fn finish(&mut self, tables: &Tables) -> io::Result<()> {
-        // The last rows; with no event at all, an empty file with the schema.
-        if !self.pending.is_empty() || (self.keys.is_empty() && self.files.is_empty()) {
-            self.flush(tables).map_err(io::Error::other)?;
+        if !self.pending.is_empty() || self.writer.is_none() {
+            self.send(tables)?;
         }
-        if !self.keys.is_empty() {
-            std::fs::create_dir_all(&self.target)?;
-        }
-        for (_, f) in &mut self.files {
-            f.finish().map_err(io::Error::other)?;
-            self.written.push(f.path.clone());
-        }
+        self.written = self.join()?;
         Ok(())
     }
 }

@@ -202,12 +202,30 @@ fn main() {
         println!("| {} | {} | {} | {} | {} |", r.question, r.ours.cell(), peer, ratio, r.agree);
     }
     if let Some(m) = export {
+        // DuckDB writing the same rows to Parquet (zstd, as ttlog-view
+        // does), read from the export: the nearest peer of the export.
+        let copy = dir.with_extension("duckdb.parquet");
+        let peer = duck(
+            &format!("COPY (SELECT * FROM {}) TO '{}' (FORMAT parquet, COMPRESSION zstd)", q("{P}"), copy.display()),
+            false,
+        );
+        let _ = std::fs::remove_file(&copy);
+        let rate = |m: &Measured| format!("{:.1} M events/s", kept as f64 / m.wall.as_secs_f64() / 1e6);
+        let (peer, ratio) = match &peer {
+            Some((p, _)) => (
+                format!("{} = {} (`COPY` of the export to Parquet)", p.cell(), rate(p)),
+                format!("{:.2}x", m.wall.as_secs_f64() / p.wall.as_secs_f64()),
+            ),
+            None => ("-".into(), "-".into()),
+        };
         println!(
-            "| Parquet export of all of it ({} rows, {:.0} MB) | {} = {:.1} M events/s | | | |",
+            "| Parquet export of all of it ({} rows, {:.0} MB) | {} = {} | {} | {} | - |",
             kept,
             std::fs::metadata(&parquet).map_or(0, |m| m.len()) as f64 / 1e6,
             m.cell(),
-            kept as f64 / m.wall.as_secs_f64() / 1e6
+            rate(&m),
+            peer,
+            ratio
         );
     }
     if duckdb.is_none() {
