@@ -1125,7 +1125,9 @@ pub struct ParquetSink {
     written: Vec<PathBuf>,
 }
 
-/// The writer thread and the way to it. At most one row group waits for it.
+/// The writer thread and the way to it: a hand-over, so that one row group
+/// is written while the next is gathered, and no third one waits between
+/// them holding its chunks.
 struct Writer {
     tx: std::sync::mpsc::SyncSender<Rows>,
     handle: std::thread::JoinHandle<PolarsResult<Vec<PathBuf>>>,
@@ -1164,7 +1166,7 @@ impl ParquetSink {
         let writer = match &mut self.writer {
             Some(w) => w,
             None => {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Rows>(1);
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Rows>(0);
                 let mut files = Files { target: self.target.clone(), keys: self.keys.clone(), files: Vec::new() };
                 let tables = tables.clone();
                 let handle = std::thread::Builder::new().name("ttlog-parquet".into()).spawn(move || {

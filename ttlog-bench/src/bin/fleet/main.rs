@@ -24,6 +24,7 @@ fn main() {
     let mut dir = None;
     let mut skip_parquet = false;
     let mut single = false;
+    let mut copy_peer = true;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut num = || args.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or_else(|| usage(&a));
@@ -35,6 +36,7 @@ fn main() {
             "--dir" => dir = Some(PathBuf::from(args.next().unwrap_or_else(|| usage(&a)))),
             "--no-parquet" => skip_parquet = true,
             "--single" => single = true,
+            "--no-duckdb-copy" => copy_peer = false,
             _ => usage(&a),
         }
     }
@@ -205,10 +207,18 @@ fn main() {
         // DuckDB writing the same rows to Parquet (zstd, as ttlog-view
         // does), read from the export: the nearest peer of the export.
         let copy = dir.with_extension("duckdb.parquet");
-        let peer = duck(
-            &format!("COPY (SELECT * FROM {}) TO '{}' (FORMAT parquet, COMPRESSION zstd)", q("{P}"), copy.display()),
-            false,
-        );
+        let peer = if copy_peer {
+            duck(
+                &format!(
+                    "COPY (SELECT * FROM {}) TO '{}' (FORMAT parquet, COMPRESSION zstd)",
+                    q("{P}"),
+                    copy.display()
+                ),
+                false,
+            )
+        } else {
+            None
+        };
         let _ = std::fs::remove_file(&copy);
         let rate = |m: &Measured| format!("{:.1} M events/s", kept as f64 / m.wall.as_secs_f64() / 1e6);
         let (peer, ratio) = match &peer {
@@ -339,6 +349,8 @@ fn load() -> String {
 
 fn usage(arg: &str) -> ! {
     eprintln!("fleet: bad argument {arg}");
-    eprintln!("usage: fleet [--processes N] [--events M] [--snapshots K] [--wave W] [--dir DIR] [--no-parquet]");
+    eprintln!(
+        "usage: fleet [--processes N] [--events M] [--snapshots K] [--wave W] [--dir DIR] [--no-parquet] [--no-duckdb-copy] [--single]"
+    );
     std::process::exit(2)
 }
