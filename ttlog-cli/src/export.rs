@@ -1071,10 +1071,21 @@ fn numeric_of<T: PolarsNumericType>(name: PlSmallStr, n: usize, get: impl Fn(usi
 /// Rows gathered before a Parquet row group is written.
 const ROW_GROUP: usize = 1 << 18;
 
-/// One Parquet file, written a row group at a time.
+/// One Parquet file, written a row group at a time. polars' batched writer
+/// builds a row group's column encoders in parallel but runs them (the
+/// dictionary keys, RLE, compression) lazily on the writing thread, one
+/// column after another; here each column is encoded and compressed to
+/// pages on the rayon pool, and the finished pages are written in order.
 struct RowGroups {
     path: PathBuf,
-    writer: Option<polars::io::parquet::write::BatchedWriter<io::BufWriter<std::fs::File>>>,
+    writer: Option<Encoder>,
+}
+
+struct Encoder {
+    writer: polars::io::parquet::write::BatchedWriter<io::BufWriter<std::fs::File>>,
+    /// The Parquet type and encodings of each column, in order.
+    columns: Vec<(polars_parquet::write::ParquetType, Vec<polars_parquet::write::Encoding>)>,
+    options: polars_parquet::write::WriteOptions,
 }
 
 impl RowGroups {
@@ -1083,26 +1094,59 @@ impl RowGroups {
     }
 
     fn write(&mut self, df: &DataFrame) -> PolarsResult<()> {
+        use rayon::prelude::*;
         if self.writer.is_none() {
             if let Some(dir) = self.path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
             let f = std::fs::File::create(&self.path)?;
-            self.writer = Some(
-                ParquetWriter::new(io::BufWriter::new(f))
-                    .with_compression(ParquetCompression::Zstd(None))
-                    .batched(df.schema())?,
-            );
+            let compression = ParquetCompression::Zstd(None);
+            let mut writer =
+                ParquetWriter::new(io::BufWriter::new(f)).with_compression(compression).batched(df.schema())?;
+            let arrow = df.schema().to_arrow(CompatLevel::newest());
+            let encodings = polars::io::parquet::write::get_encodings(&arrow);
+            let columns = writer.parquet_schema().fields().iter().cloned().zip(encodings.iter().cloned()).collect();
+            // The options polars' writer uses (its defaults, this compression).
+            let options = polars_parquet::write::WriteOptions {
+                statistics: polars_parquet::write::StatisticsOptions::default(),
+                version: polars_parquet::write::Version::V1,
+                compression: compression.into(),
+                data_page_size: None,
+            };
+            self.writer = Some(Encoder { writer, columns, options });
         }
-        if df.height() > 0 {
-            self.writer.as_mut().expect("opened").write_batch(df)?;
+        let enc = self.writer.as_mut().expect("opened");
+        for batch in df.iter_chunks(CompatLevel::newest(), false) {
+            if batch.is_empty() {
+                continue;
+            }
+            let (columns, options) = (&enc.columns, enc.options);
+            let pages: Vec<Vec<Vec<polars_parquet::write::CompressedPage>>> = batch
+                .columns()
+                .par_iter()
+                .zip(columns.par_iter())
+                .map(|(array, (ty, encoding))| -> PolarsResult<_> {
+                    let leaves = polars_parquet::write::array_to_columns(array, ty.clone(), options, encoding)?;
+                    leaves
+                        .into_iter()
+                        .map(|leaf| {
+                            leaf.map(|page| {
+                                Ok(polars_parquet::write::compress(page?, Vec::new(), options.compression)?)
+                            })
+                            .collect::<PolarsResult<Vec<_>>>()
+                        })
+                        .collect()
+                })
+                .collect::<PolarsResult<_>>()?;
+            let pages: Vec<Vec<polars_parquet::write::CompressedPage>> = pages.into_iter().flatten().collect();
+            enc.writer.write_row_group(batch.len() as u64, &pages)?;
         }
         Ok(())
     }
 
     fn finish(&mut self) -> PolarsResult<()> {
         if let Some(w) = &self.writer {
-            w.finish()?;
+            w.writer.finish()?;
         }
         Ok(())
     }
