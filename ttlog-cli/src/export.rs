@@ -352,20 +352,32 @@ pub(crate) fn frame_of(
             })
             .collect();
         let dtype = DataType::from_frozen_categories(FrozenCategories::new(distinct.iter().copied())?);
-        let lookup = UInt32Chunked::from_vec(name.into(), lookup);
-        let rows = lookup.take(codes)?;
-        // The codes in the physical type polars picked for this many values.
+        // Each row's category, in the physical type polars picked for this
+        // many values: gathered straight into it (a null code, which rows
+        // never have, is gathered as a null by polars).
+        fn gather<T: PolarsNumericType>(lookup: &[u32], codes: &IdxCa, name: &str) -> PolarsResult<ChunkedArray<T>>
+        where
+            T::Native: TryFrom<u32>,
+        {
+            if codes.null_count() == 0 {
+                let v = codes.into_no_null_iter().map(|c| T::Native::try_from(lookup[c as usize]).unwrap_or_default());
+                return Ok(ChunkedArray::<T>::from_vec(name.into(), v.collect()));
+            }
+            let taken = UInt32Chunked::from_vec(name.into(), lookup.to_vec()).take(codes)?;
+            Ok(taken.cast(&T::get_static_dtype())?.unpack::<T>()?.clone())
+        }
         let series = match dtype.cat_physical()? {
             CategoricalPhysical::U8 => {
-                let c = rows.cast(&DataType::UInt8)?.u8()?.clone();
+                let c = gather::<UInt8Type>(&lookup, codes, name)?;
                 CategoricalChunked::<Categorical8Type>::from_cats_and_dtype(c, dtype).into_series()
             }
             CategoricalPhysical::U16 => {
-                let c = rows.cast(&DataType::UInt16)?.u16()?.clone();
+                let c = gather::<UInt16Type>(&lookup, codes, name)?;
                 CategoricalChunked::<Categorical16Type>::from_cats_and_dtype(c, dtype).into_series()
             }
             CategoricalPhysical::U32 => {
-                CategoricalChunked::<Categorical32Type>::from_cats_and_dtype(rows, dtype).into_series()
+                let c = gather::<UInt32Type>(&lookup, codes, name)?;
+                CategoricalChunked::<Categorical32Type>::from_cats_and_dtype(c, dtype).into_series()
             }
         };
         Ok(series.into_column())
@@ -961,47 +973,81 @@ pub(crate) fn rows_frame(tables: &Tables, rows: &[(Arc<crate::stream::Decoded>, 
     use rayon::prelude::*;
     use ttlog_core::snapshot::Values;
     let n = rows.len();
-    // The distinct chunks of the rows, and each row's.
+    // The distinct chunks of the rows, and each row's (rows come in runs
+    // from one chunk, so the last chunk is tried before the map).
     let mut chunks: Vec<&Decoded> = Vec::new();
+    let mut index: std::collections::HashMap<*const Decoded, u32> = std::collections::HashMap::new();
     let mut chunk_of = Vec::with_capacity(n);
+    let mut last: (*const Decoded, u32) = (std::ptr::null(), 0);
     for (d, _) in rows {
-        let k = match chunks.iter().rposition(|c| std::ptr::eq(*c, &**d)) {
-            Some(k) => k,
-            None => {
+        let p: *const Decoded = &**d;
+        if p != last.0 {
+            let k = *index.entry(p).or_insert_with(|| {
                 chunks.push(d);
-                chunks.len() - 1
-            }
-        };
-        chunk_of.push(k as u32);
+                chunks.len() as u32 - 1
+            });
+            last = (p, k);
+        }
+        chunk_of.push(last.1);
     }
+    // Where each chunk's call sites start in one flat table of (chunk,
+    // call site) slots.
+    let mut base = Vec::with_capacity(chunks.len());
+    let mut slots = 0u32;
+    for d in &chunks {
+        base.push(slots);
+        slots += tables.sources_sites(d.s) + 1;
+    }
+    // One pass resolves each row: its time, call-site and thread codes, its
+    // slot and its rank among its call site's events (in parallel, a range
+    // of rows at a time).
+    struct Row {
+        ts: i64,
+        cs: IdxSize,
+        th: IdxSize,
+        slot: u32,
+        rank: u32,
+    }
+    let resolved: Vec<Row> = rows
+        .par_iter()
+        .zip(chunk_of.par_iter())
+        .with_min_len(1 << 14)
+        .map(|((d, r), &k)| {
+            let r = *r as usize;
+            let site = d.cols.callsites[r];
+            Row {
+                ts: d.cols.timestamps[r],
+                cs: tables.site_code(d.s, site) as IdxSize,
+                th: tables.thread_code(d.s, d.cols.threads[r]) as IdxSize,
+                slot: base[k as usize] + site,
+                rank: d.cols.ranks[r],
+            }
+        })
+        .collect();
+    drop(chunk_of);
     let ((ts, cs), th) = rayon::join(
         || {
             rayon::join(
-                || rows.iter().map(|(d, r)| d.cols.timestamps[*r as usize]).collect::<Vec<i64>>(),
-                || {
-                    rows.iter()
-                        .map(|(d, r)| tables.site_code(d.s, d.cols.callsites[*r as usize]) as IdxSize)
-                        .collect::<Vec<IdxSize>>()
-                },
+                || resolved.iter().map(|x| x.ts).collect::<Vec<i64>>(),
+                || resolved.iter().map(|x| x.cs).collect::<Vec<IdxSize>>(),
             )
         },
-        || {
-            rows.iter()
-                .map(|(d, r)| tables.thread_code(d.s, d.cols.threads[*r as usize]) as IdxSize)
-                .collect::<Vec<IdxSize>>()
-        },
+        || resolved.iter().map(|x| x.th).collect::<Vec<IdxSize>>(),
     );
     let infos: Vec<&crate::tables::FieldInfo> = tables.fields.values().collect();
     let members: Vec<Column> = infos
         .par_iter()
         .map(|info| {
-            let by_chunk: Vec<Vec<Option<&Values>>> =
-                chunks.iter().map(|d| tables.columns_of(info, d.s, &d.cols)).collect();
+            // Each slot's column of this field, if its call site has one.
+            let mut by_slot: Vec<Option<&Values>> = Vec::with_capacity(slots as usize);
+            for d in &chunks {
+                let of_chunk = tables.columns_of(info, d.s, &d.cols);
+                debug_assert_eq!(of_chunk.len(), tables.sources_sites(d.s) as usize + 1);
+                by_slot.extend(of_chunk);
+            }
             let value = |i: usize| -> Option<(&Values, usize)> {
-                let (d, r) = &rows[i];
-                let r = *r as usize;
-                let v = by_chunk[chunk_of[i] as usize][d.cols.callsites[r] as usize]?;
-                Some((v, d.cols.ranks[r] as usize))
+                let x = &resolved[i];
+                Some((by_slot[x.slot as usize]?, x.rank as usize))
             };
             let name: PlSmallStr = info.name.as_ref().into();
             let series = match info.dtype {

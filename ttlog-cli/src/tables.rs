@@ -255,7 +255,7 @@ impl Tables {
         c: &'c ChunkColumns,
     ) -> Vec<Option<&'c Values>> {
         let src = &self.sources[source];
-        let n_sites = self.sites.iter().filter(|s| s.source as usize == source).count();
+        let n_sites = self.sources_sites(source) as usize;
         let mut by_site: Vec<Option<&Values>> = vec![None; n_sites + 1];
         for &(code, fi) in &info.sites {
             if self.sites[code as usize].source as usize == source {
