@@ -295,6 +295,7 @@ impl Catalog {
     /// # Errors
     /// Reading standard input failed.
     pub fn open(inputs: &[Input], options: OpenOptions, progress: &(dyn Fn(u64) + Sync)) -> Result<Catalog, LoadError> {
+        crate::worker_stacks();
         let mut stdin = None;
         if inputs.contains(&Input::Stdin) {
             let mut buf = Vec::new();

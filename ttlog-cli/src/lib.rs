@@ -99,3 +99,21 @@ pub use dataset::{
 pub use filter::{Filter, FilterError};
 pub use stats::{Agg, AggFn, GroupError, GroupKey, GroupRow, GroupTable, KeyValue, Stats};
 pub use tui_source::EngineSource;
+
+/// The stack of each thread of rayon's global pool, which runs the
+/// engine's parallel decoding and merging.
+const WORKER_STACK: usize = 64 << 20;
+
+/// Gives rayon's global pool (unless it already runs) threads with
+/// [`WORKER_STACK`]-byte stacks. A worker that waits for a job runs other
+/// jobs on its own stack, so when several questions run at once (the
+/// Parquet writer beside the stream, a front end beside a load, tests) the
+/// nesting can pass rayon's default 2 MiB in a debug build. The stack is
+/// address space; only the pages a thread touches are memory.
+pub(crate) fn worker_stacks() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Fails only when the pool was built already (by the program).
+        let _ = rayon::ThreadPoolBuilder::new().stack_size(WORKER_STACK).build_global();
+    });
+}

@@ -148,6 +148,7 @@ pub struct Stream<'c> {
 
 /// Chunks decoded at a time when the active set needs more.
 fn decode_batch() -> usize {
+    crate::worker_stacks();
     rayon::current_num_threads().max(1) * 2
 }
 

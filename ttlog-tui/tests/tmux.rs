@@ -83,7 +83,10 @@ fn viewer_in_tmux() {
     // Help, then quit: the terminal is restored.
     s.keys(&["?"]);
     s.wait_for(&["any key closes"]);
-    s.keys(&["Escape", "q"]);
+    // Escape and q sent together may arrive as one Alt-q: wait in between.
+    s.keys(&["Escape"]);
+    s.wait_gone("any key closes");
+    s.keys(&["q"]);
     let screen = s.wait_exit_restored(0);
     assert!(!screen.contains("ttlog-view "), "alternate screen not left:\n{screen}");
 }

@@ -63,6 +63,7 @@ pub(super) fn decode_into(
     input: impl Fn(usize) -> usize + Sync,
     decode: impl Fn(usize) -> Decoded + Sync,
 ) -> (Filled, Vec<Decoded>) {
+    crate::worker_stacks();
     let n: usize = lengths.iter().sum();
     let mut ts = vec![0i64; n];
     let mut cs = vec![0u32; n];
@@ -193,6 +194,7 @@ fn sorted_runs(ts: &[i64], lengths: impl Iterator<Item = usize>) -> Vec<Range<us
 
 /// `values` in `order`.
 fn gather<T: Copy + Default + Send + Sync>(values: &[T], order: &[IdxSize]) -> Vec<T> {
+    crate::worker_stacks();
     let mut out = vec![T::default(); order.len()];
     out.par_chunks_mut(1 << 14).zip(order.par_chunks(1 << 14)).for_each(|(o, idx)| {
         for (o, &i) in o.iter_mut().zip(idx) {
@@ -205,6 +207,7 @@ fn gather<T: Copy + Default + Send + Sync>(values: &[T], order: &[IdxSize]) -> V
 /// The positions of the rows of `runs` (sorted ranges of `ts`, in input
 /// order) in stable time order.
 fn merge_runs(ts: &[i64], runs: &[Range<usize>]) -> Vec<IdxSize> {
+    crate::worker_stacks();
     let n: usize = runs.iter().map(|r| r.len()).sum();
     let parts = if n < PARALLEL_MERGE_MIN { 1 } else { rayon::current_num_threads() * 4 };
     // cuts[j][r]: where part j begins in run r. A part boundary is a
