@@ -679,7 +679,15 @@ pub fn stream_events(plan: &Plan) -> anyhow::Result<Outcome> {
             Format::Parquet => {
                 let path = plan.output.as_ref().expect("checked in Plan::from_args");
                 let mut sink = export::ParquetSink::new(path, &plan.partition_by)?;
-                stream.run(&mut sink, plan.strict, &progress)
+                let result = stream.run(&mut sink, plan.strict, &progress);
+                for (column, n) in sink.out_of_range() {
+                    eprintln!(
+                        "ttlog-view: warning: {}: {n} values of {column} above {} written as null (the column is INT64)",
+                        crate::text::escape(&path.display().to_string()),
+                        i64::MAX
+                    );
+                }
+                result
             }
             format => {
                 let mut w = open_output(plan)?;

@@ -295,15 +295,17 @@ pub(crate) fn push_text_line(buf: &mut String, e: &EventRef<'_>, p: &Palette, wi
     buf.push('\n');
 }
 
-/// The view as a typed polars frame with the event keys as columns:
-/// `timestamp` (datetime, ns, UTC), `level`, `target`, `message`, `fields`
-/// (a struct with one typed member per field name, null where an event
-/// lacks it; absent when no event has fields), `thread`, `file`, `line`
-/// (u32), `service`, `hostname`, `pid` (u32).
+/// The view as the typed polars frame that Parquet exports hold (the
+/// schema of `docs/PARQUET.md`): `timestamp` (datetime, µs, UTC),
+/// `timestamp_ns` (i64, exact), `level`, `target`, `message`, `thread`,
+/// `file`, `line` (i64), `service`, `hostname`, `pid` (i64), then one typed
+/// column per field name ([`field_columns`]), null where an event lacks it.
+/// Values of an unsigned 64-bit field above `i64::MAX` are null in its
+/// signed column and counted in `out_of_range` by column name.
 ///
 /// # Errors
 /// Errors of polars.
-pub fn event_frame(view: &View) -> PolarsResult<DataFrame> {
+pub fn event_frame(view: &View, out_of_range: &mut OutOfRange) -> PolarsResult<DataFrame> {
     let ds = view.dataset();
     let f = view.frame();
     let ts = f.column(cols::TS)?.i64()?.clone();
@@ -315,8 +317,12 @@ pub fn event_frame(view: &View) -> PolarsResult<DataFrame> {
             members.push(c.into_column());
         }
     }
-    frame_of(ds.tables(), ts, &cs, &th, &members)
+    frame_of(ds.tables(), ts, &cs, &th, &members, out_of_range)
 }
+
+/// Per column, the values that its Parquet type cannot hold (an unsigned
+/// 64-bit field above `i64::MAX`), written as null.
+pub type OutOfRange = std::collections::BTreeMap<String, u64>;
 
 /// The event frame of [`event_frame`] from its parts: timestamps, call-site
 /// and thread codes, and one column per field name (in the order of the
@@ -335,6 +341,7 @@ pub(crate) fn frame_of(
     cs: &IdxCa,
     th: &IdxCa,
     members: &[Column],
+    out_of_range: &mut OutOfRange,
 ) -> PolarsResult<DataFrame> {
     let h = ts.len();
     // A text column: each call site's (or thread's) value as a code into
@@ -385,24 +392,50 @@ pub(crate) fn frame_of(
     let site_str = |name: &str, get: &dyn Fn(&crate::dataset::Site) -> String| -> PolarsResult<Column> {
         dictionary(name, tables.sites.iter().map(get).collect(), cs)
     };
-    let site_u32 = |name: &str, get: &dyn Fn(&crate::dataset::Site) -> u32| -> PolarsResult<Column> {
-        let table = UInt32Chunked::from_vec(name.into(), tables.sites.iter().map(get).collect());
-        Ok(table.take(cs)?.into_column())
+    // Integers of the call site, as signed 64-bit: every engine reads them
+    // the same (Spark and Trino have no unsigned types).
+    let site_i64 = |name: &str, get: &dyn Fn(&crate::dataset::Site) -> u32| -> PolarsResult<Column> {
+        let table: Vec<i64> = tables.sites.iter().map(|s| i64::from(get(s))).collect();
+        let v: Vec<i64> = if cs.null_count() == 0 {
+            cs.into_no_null_iter().map(|c| table[c as usize]).collect()
+        } else {
+            return Ok(Int64Chunked::from_vec(name.into(), table).take(cs)?.into_column());
+        };
+        Ok(Int64Chunked::from_vec(name.into(), v).into_column())
     };
+    // Microseconds (rounded down), the finest time unit Spark reads, beside
+    // the exact nanoseconds.
+    let micros: Int64Chunked = ts.apply_values(|t| t.div_euclid(1000));
     let mut columns = vec![
-        ts.into_datetime(TimeUnit::Nanoseconds, None).into_series().with_name("timestamp".into()).into_column(),
+        micros
+            .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+            .into_series()
+            .with_name("timestamp".into())
+            .into_column(),
+        ts.with_name("timestamp_ns".into()).into_column(),
         site_str("level", &|s| s.info.level.as_str().to_owned())?,
         site_str("target", &|s| s.info.target.to_string())?,
         site_str("message", &|s| s.info.message.to_string())?,
         dictionary("thread", tables.threads.iter().map(|t| t.label()).collect(), th)?,
         site_str("file", &|s| s.info.file.to_string())?,
-        site_u32("line", &|s| s.info.line)?,
+        site_i64("line", &|s| s.info.line)?,
         site_str("service", &|s| tables.sources[s.source as usize].service.to_string())?,
         site_str("hostname", &|s| tables.sources[s.source as usize].hostname.to_string())?,
-        site_u32("pid", &|s| tables.sources[s.source as usize].pid)?,
+        site_i64("pid", &|s| tables.sources[s.source as usize].pid)?,
     ];
     for (m, (_, name)) in members.iter().zip(field_columns(tables)) {
-        columns.push(m.clone().with_name(name.as_str().into()));
+        let m = if m.dtype() == &DataType::UInt64 {
+            // Signed, as every engine reads it; what does not fit is null
+            // and counted.
+            let big = m.as_materialized_series().u64()?.iter().flatten().filter(|&v| v > i64::MAX as u64).count();
+            if big > 0 {
+                *out_of_range.entry(name.clone()).or_default() += big as u64;
+            }
+            m.cast_with_options(&DataType::Int64, polars::chunked_array::cast::CastOptions::NonStrict)?
+        } else {
+            m.clone()
+        };
+        columns.push(m.with_name(name.as_str().into()));
     }
     DataFrame::new(h, columns)
 }
@@ -968,7 +1001,11 @@ impl crate::stream::Sink for LineSink<'_> {
 ///
 /// # Errors
 /// Errors of polars.
-pub(crate) fn rows_frame(tables: &Tables, rows: &[(Arc<crate::stream::Decoded>, u32)]) -> PolarsResult<DataFrame> {
+pub(crate) fn rows_frame(
+    tables: &Tables,
+    rows: &[(Arc<crate::stream::Decoded>, u32)],
+    out_of_range: &mut OutOfRange,
+) -> PolarsResult<DataFrame> {
     use crate::stream::Decoded;
     use rayon::prelude::*;
     use ttlog_core::snapshot::Values;
@@ -1097,6 +1134,7 @@ pub(crate) fn rows_frame(tables: &Tables, rows: &[(Arc<crate::stream::Decoded>, 
         &IdxCa::from_vec("cs".into(), cs),
         &IdxCa::from_vec("th".into(), th),
         &members,
+        out_of_range,
     )
 }
 
@@ -1124,6 +1162,8 @@ const ROW_GROUP: usize = 1 << 18;
 /// pages on the rayon pool, and the finished pages are written in order.
 struct RowGroups {
     path: PathBuf,
+    /// The key-value metadata of the file's footer.
+    metadata: KeyValueMetadata,
     writer: Option<Encoder>,
 }
 
@@ -1135,8 +1175,8 @@ struct Encoder {
 }
 
 impl RowGroups {
-    fn new(path: PathBuf) -> RowGroups {
-        RowGroups { path, writer: None }
+    fn new(path: PathBuf, metadata: KeyValueMetadata) -> RowGroups {
+        RowGroups { path, metadata, writer: None }
     }
 
     fn write(&mut self, df: &DataFrame) -> PolarsResult<()> {
@@ -1147,8 +1187,10 @@ impl RowGroups {
             }
             let f = std::fs::File::create(&self.path)?;
             let compression = ParquetCompression::Zstd(None);
-            let mut writer =
-                ParquetWriter::new(io::BufWriter::new(f)).with_compression(compression).batched(df.schema())?;
+            let mut writer = ParquetWriter::new(io::BufWriter::new(f))
+                .with_compression(compression)
+                .with_key_value_metadata(Some(self.metadata.clone()))
+                .batched(df.schema())?;
             let arrow = df.schema().to_arrow(CompatLevel::newest());
             let encodings = polars::io::parquet::write::get_encodings(&arrow);
             let columns = writer.parquet_schema().fields().iter().cloned().zip(encodings.iter().cloned()).collect();
@@ -1213,6 +1255,7 @@ pub struct ParquetSink {
     pending: Rows,
     writer: Option<Writer>,
     written: Vec<PathBuf>,
+    out_of_range: OutOfRange,
 }
 
 /// The writer thread and the way to it: a hand-over, so that one row group
@@ -1220,7 +1263,7 @@ pub struct ParquetSink {
 /// them holding its chunks.
 struct Writer {
     tx: std::sync::mpsc::SyncSender<Rows>,
-    handle: std::thread::JoinHandle<PolarsResult<Vec<PathBuf>>>,
+    handle: std::thread::JoinHandle<PolarsResult<(Vec<PathBuf>, OutOfRange)>>,
 }
 
 impl std::fmt::Debug for ParquetSink {
@@ -1243,12 +1286,25 @@ impl ParquetSink {
                 polars_bail!(InvalidOperation: "cannot partition by '{k}' (use {})", PARTITION_KEYS.join(", "));
             }
         }
-        Ok(ParquetSink { target: path.to_path_buf(), keys, pending: Vec::new(), writer: None, written: Vec::new() })
+        Ok(ParquetSink {
+            target: path.to_path_buf(),
+            keys,
+            pending: Vec::new(),
+            writer: None,
+            written: Vec::new(),
+            out_of_range: OutOfRange::new(),
+        })
     }
 
     /// The files written (after [`Sink::finish`](crate::stream::Sink::finish)).
     pub fn files(&self) -> &[PathBuf] {
         &self.written
+    }
+
+    /// The values written as null because their column's type cannot hold
+    /// them, by column (after [`Sink::finish`](crate::stream::Sink::finish)).
+    pub fn out_of_range(&self) -> &OutOfRange {
+        &self.out_of_range
     }
 
     /// Hands the pending rows to the writer thread (started on first use).
@@ -1257,7 +1313,13 @@ impl ParquetSink {
             Some(w) => w,
             None => {
                 let (tx, rx) = std::sync::mpsc::sync_channel::<Rows>(0);
-                let mut files = Files { target: self.target.clone(), keys: self.keys.clone(), files: Vec::new() };
+                let mut files = Files {
+                    target: self.target.clone(),
+                    keys: self.keys.clone(),
+                    files: Vec::new(),
+                    metadata: file_metadata(tables),
+                    out_of_range: OutOfRange::new(),
+                };
                 let tables = tables.clone();
                 let handle = std::thread::Builder::new().name("ttlog-parquet".into()).spawn(move || {
                     for rows in rx {
@@ -1277,8 +1339,8 @@ impl ParquetSink {
     }
 
     /// Waits for the writer thread to write what it was given.
-    fn join(&mut self) -> io::Result<Vec<PathBuf>> {
-        let Some(Writer { tx, handle }) = self.writer.take() else { return Ok(Vec::new()) };
+    fn join(&mut self) -> io::Result<(Vec<PathBuf>, OutOfRange)> {
+        let Some(Writer { tx, handle }) = self.writer.take() else { return Ok(Default::default()) };
         drop(tx);
         match handle.join() {
             Ok(done) => done.map_err(io::Error::other),
@@ -1292,21 +1354,39 @@ struct Files {
     target: PathBuf,
     keys: Vec<String>,
     files: Vec<(Vec<String>, RowGroups)>,
+    /// The footer metadata of every file.
+    metadata: KeyValueMetadata,
+    out_of_range: OutOfRange,
+}
+
+/// The version of the Parquet schema (`docs/PARQUET.md`), in each file's
+/// footer as `ttlog.schema_version`.
+pub const PARQUET_SCHEMA_VERSION: u32 = 1;
+
+/// The footer metadata of an export's files: the schema version, the
+/// writer, and the snapshot files the events come from (a JSON array).
+fn file_metadata(tables: &Tables) -> KeyValueMetadata {
+    let sources: Vec<&str> = tables.sources.iter().map(|s| s.path.as_str()).collect();
+    KeyValueMetadata::from_static(vec![
+        ("ttlog.schema_version".into(), PARQUET_SCHEMA_VERSION.to_string()),
+        ("ttlog.writer".into(), format!("ttlog-view {}", env!("CARGO_PKG_VERSION"))),
+        ("ttlog.sources".into(), serde_json::Value::from(sources).to_string()),
+    ])
 }
 
 impl Files {
     /// Writes `rows` as a row group (of each partition they fall in).
     fn write(&mut self, tables: &Tables, rows: Rows) -> PolarsResult<()> {
-        let mut df = rows_frame(tables, &rows)?;
+        let mut df = rows_frame(tables, &rows, &mut self.out_of_range)?;
         drop(rows);
         if self.keys.is_empty() {
             if self.files.is_empty() {
-                self.files.push((Vec::new(), RowGroups::new(self.target.clone())));
+                self.files.push((Vec::new(), RowGroups::new(self.target.clone(), self.metadata.clone())));
             }
             return self.files[0].1.write(&df);
         }
         if self.keys.iter().any(|k| k == "date") {
-            let ts = df.column("timestamp")?.as_materialized_series().cast(&DataType::Int64)?;
+            let ts = df.column("timestamp_ns")?.as_materialized_series().clone();
             let dates: StringChunked = ts
                 .i64()?
                 .iter()
@@ -1340,7 +1420,7 @@ impl Files {
                         path.push(format!("{k}={}", hive_escape(v)));
                     }
                     path.push("part-0.parquet");
-                    self.files.push((values, RowGroups::new(path)));
+                    self.files.push((values, RowGroups::new(path, self.metadata.clone())));
                     self.files.len() - 1
                 }
             };
@@ -1352,7 +1432,7 @@ impl Files {
 
     /// Closes every file (with no event at all, one empty file with the
     /// schema, or an empty dataset directory) and names them.
-    fn finish(mut self, tables: &Tables) -> PolarsResult<Vec<PathBuf>> {
+    fn finish(mut self, tables: &Tables) -> PolarsResult<(Vec<PathBuf>, OutOfRange)> {
         if self.keys.is_empty() && self.files.is_empty() {
             self.write(tables, Vec::new())?;
         }
@@ -1364,7 +1444,7 @@ impl Files {
             f.finish()?;
             written.push(f.path.clone());
         }
-        Ok(written)
+        Ok((written, self.out_of_range))
     }
 }
 
@@ -1381,7 +1461,54 @@ impl crate::stream::Sink for ParquetSink {
         if !self.pending.is_empty() || self.writer.is_none() {
             self.send(tables)?;
         }
-        self.written = self.join()?;
+        (self.written, self.out_of_range) = self.join()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Catalog, OpenOptions};
+
+    fn tables() -> Tables {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/normal.bin");
+        Tables::of(&Catalog::open(&[crate::Input::File(p)], OpenOptions::default(), &|_| ()).unwrap())
+    }
+
+    #[test]
+    fn the_schema_every_engine_reads() {
+        let t = tables();
+        let ts = Int64Chunked::from_vec("ts".into(), vec![-1_500, 1_700_000_000_123_456_789]);
+        let codes = IdxCa::from_vec("c".into(), vec![0, 0]);
+        // One column per field, all null but `qty` (a u64 field): one value
+        // beyond i64::MAX, one that fits.
+        let members: Vec<Column> = t
+            .fields
+            .values()
+            .map(|f| {
+                if &*f.name == "qty" {
+                    UInt64Chunked::from_slice("qty".into(), &[u64::MAX, 5]).into_column()
+                } else {
+                    Column::full_null(f.name.as_ref().into(), 2, &f.dtype)
+                }
+            })
+            .collect();
+        let mut out = OutOfRange::new();
+        let df = frame_of(&t, ts, &codes, &codes, &members, &mut out).unwrap();
+        assert_eq!(out.into_iter().collect::<Vec<_>>(), [("field_qty".to_owned(), 1)]);
+        let qty = df.column("field_qty").unwrap().i64().unwrap();
+        assert_eq!(qty.get(0), None);
+        assert_eq!(qty.get(1), Some(5));
+        // Microseconds rounded down (also before 1970), nanoseconds exact.
+        let us = df.column("timestamp").unwrap();
+        assert_eq!(us.dtype(), &DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)));
+        let us = us.cast(&DataType::Int64).unwrap();
+        assert_eq!(us.i64().unwrap().to_vec(), [Some(-2), Some(1_700_000_000_123_456)]);
+        let ns = df.column("timestamp_ns").unwrap().i64().unwrap();
+        assert_eq!(ns.to_vec(), [Some(-1_500), Some(1_700_000_000_123_456_789)]);
+        for c in ["line", "pid"] {
+            assert_eq!(df.column(c).unwrap().dtype(), &DataType::Int64, "{c}");
+        }
     }
 }

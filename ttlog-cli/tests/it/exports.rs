@@ -9,10 +9,10 @@ use ttlog_core::Value;
 const KEYS: [&str; 11] =
     ["timestamp", "level", "target", "message", "fields", "thread", "file", "line", "service", "hostname", "pid"];
 
-/// The columns of a Parquet export: the event keys but `fields`, then one
-/// typed column per field name.
-const PARQUET_KEYS: [&str; 10] =
-    ["timestamp", "level", "target", "message", "thread", "file", "line", "service", "hostname", "pid"];
+/// The columns of a Parquet export: the event keys but `fields`, the exact
+/// nanoseconds after the timestamp, then one typed column per field name.
+const PARQUET_KEYS: [&str; 11] =
+    ["timestamp", "timestamp_ns", "level", "target", "message", "thread", "file", "line", "service", "hostname", "pid"];
 
 fn rfc(ns: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
@@ -115,8 +115,16 @@ fn parquet_reads_back_with_the_same_rows() {
     view_ok(&[&f, "--format", "parquet", "-o", out.to_str().unwrap()], 0);
     let df = read_parquet(&out);
     assert_eq!(df.height(), expected.len());
+    // The footer names the schema version and the snapshots.
+    let mut reader = ParquetReader::new(std::fs::File::open(&out).unwrap());
+    let meta = reader.get_metadata().unwrap().clone();
+    let kv: std::collections::HashMap<String, Option<String>> =
+        meta.key_value_metadata().iter().flatten().map(|kv| (kv.key.clone(), kv.value.clone())).collect();
+    assert_eq!(kv["ttlog.schema_version"].as_deref(), Some("1"));
+    let sources: Vec<String> = serde_json::from_str(kv["ttlog.sources"].as_deref().unwrap()).unwrap();
+    assert_eq!(sources, std::slice::from_ref(&f));
     let names: Vec<&str> = df.get_column_names().into_iter().map(|s| s.as_str()).collect();
-    assert_eq!(names[..10], PARQUET_KEYS);
+    assert_eq!(names[..11], PARQUET_KEYS);
     let mut field_names: Vec<String> = expected
         .iter()
         .flat_map(|e| e.event.fields.iter().map(|(n, _)| format!("field_{n}")))
@@ -124,28 +132,37 @@ fn parquet_reads_back_with_the_same_rows() {
         .into_iter()
         .collect();
     field_names.sort();
-    assert_eq!(names[10..], field_names.iter().map(String::as_str).collect::<Vec<_>>());
-    assert!(matches!(df.column("timestamp").unwrap().dtype(), DataType::Datetime(TimeUnit::Nanoseconds, _)));
+    assert_eq!(names[11..], field_names.iter().map(String::as_str).collect::<Vec<_>>());
+    // Microseconds in UTC (what Spark reads), beside the exact nanoseconds.
+    assert_eq!(
+        df.column("timestamp").unwrap().dtype(),
+        &DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+    );
     // Text columns are dictionary-encoded; they read back as text.
     let text = |name: &str| df.column(name).unwrap().cast(&DataType::String).unwrap().str().unwrap().clone();
-    let ts = df.column("timestamp").unwrap().cast(&DataType::Int64).unwrap();
-    let ts = ts.i64().unwrap();
+    let us = df.column("timestamp").unwrap().cast(&DataType::Int64).unwrap();
+    let us = us.i64().unwrap();
+    let ts = df.column("timestamp_ns").unwrap().i64().unwrap().clone();
     let level = text("level");
     let message = text("message");
-    let pid = df.column("pid").unwrap().u32().unwrap().clone();
-    let qty = df.column("field_qty").unwrap().u64().unwrap().clone();
+    // No unsigned types: every engine reads signed ones alike.
+    let pid = df.column("pid").unwrap().i64().unwrap().clone();
+    let line = df.column("line").unwrap().i64().unwrap().clone();
+    let qty = df.column("field_qty").unwrap().i64().unwrap().clone();
     let price = df.column("field_price").unwrap().f64().unwrap().clone();
     let symbol = df.column("field_symbol").unwrap().str().unwrap().clone();
     for (i, e) in expected.iter().enumerate() {
         let ev = &e.event;
         assert_eq!(ts.get(i), Some(ev.timestamp_ns));
+        assert_eq!(us.get(i), Some(ev.timestamp_ns.div_euclid(1000)));
+        assert_eq!(line.get(i), Some(i64::from(ev.line)));
         assert_eq!(level.get(i), Some(ev.level.as_str()));
         assert_eq!(message.get(i), Some(&*ev.message));
-        assert_eq!(pid.get(i), Some(e.pid));
+        assert_eq!(pid.get(i), Some(i64::from(e.pid)));
         assert_eq!(
             qty.get(i),
             match ev.field("qty") {
-                Some(Value::U64(q)) => Some(*q),
+                Some(Value::U64(q)) => Some(i64::try_from(*q).unwrap()),
                 _ => None,
             }
         );
