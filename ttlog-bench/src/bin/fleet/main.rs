@@ -25,6 +25,7 @@ fn main() {
     let mut skip_parquet = false;
     let mut single = false;
     let mut copy_peer = true;
+    let mut generate_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut num = || args.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or_else(|| usage(&a));
@@ -37,11 +38,22 @@ fn main() {
             "--no-parquet" => skip_parquet = true,
             "--single" => single = true,
             "--no-duckdb-copy" => copy_peer = false,
+            "--generate-only" => generate_only = true,
             _ => usage(&a),
         }
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = dir.unwrap_or_else(|| root.join("target/fleet").join(shape.name()));
+    if generate_only {
+        // The snapshots alone (for scripts/interop-check), as below.
+        if std::fs::read_to_string(dir.join("COMPLETE")).is_ok_and(|s| s == shape.name()) {
+            println!("{}", dir.display());
+            return;
+        }
+        generate::generate(&dir, shape);
+        println!("{}", dir.display());
+        return;
+    }
     let view =
         std::env::var_os("TTLOG_VIEW").map(PathBuf::from).unwrap_or_else(|| root.join("target/release/ttlog-view"));
     if !view.exists() {
@@ -350,7 +362,7 @@ fn load() -> String {
 fn usage(arg: &str) -> ! {
     eprintln!("fleet: bad argument {arg}");
     eprintln!(
-        "usage: fleet [--processes N] [--events M] [--snapshots K] [--wave W] [--dir DIR] [--no-parquet] [--no-duckdb-copy] [--single]"
+        "usage: fleet [--processes N] [--events M] [--snapshots K] [--wave W] [--dir DIR] [--no-parquet] [--no-duckdb-copy] [--single] [--generate-only]"
     );
     std::process::exit(2)
 }
