@@ -105,6 +105,14 @@ pub struct Args {
     #[arg(long, value_name = "AGG,...", value_delimiter = ',', requires = "group_by")]
     pub agg: Vec<String>,
 
+    /// Answer a SQL query (polars SQL) over the table `events`: each event once (after --filter,
+    /// --since, --until), with the columns of the Parquet export: timestamp (UTC, µs),
+    /// timestamp_ns, level, target, message, thread, file, line, service, hostname, pid,
+    /// field_<name> (docs/PARQUET.md). Only the columns the query uses are decoded.
+    /// Example: --sql 'SELECT target, count(*) AS n FROM events GROUP BY target ORDER BY n DESC'
+    #[arg(long, value_name = "QUERY")]
+    pub sql: Option<String>,
+
     /// With --format parquet: write a Hive-style dataset directory partitioned by these keys
     /// (service, hostname, pid, level, date).
     /// Example: --format parquet --partition-by service,date -o dataset/
@@ -177,6 +185,8 @@ pub enum Mode {
     },
     /// The TUI.
     Interactive,
+    /// `--sql`: a query over the table `events`.
+    Sql(String),
 }
 
 /// The validated command line.
@@ -265,7 +275,20 @@ impl Plan {
             a.since.as_deref().map(TimeSpec::parse).transpose().map_err(anyhow::Error::msg).context("--since")?;
         let until =
             a.until.as_deref().map(TimeSpec::parse).transpose().map_err(anyhow::Error::msg).context("--until")?;
-        let mode = if a.interactive {
+        if a.sql.is_some() {
+            if a.interactive || a.stats || !a.group_by.is_empty() {
+                bail!("--sql answers its query alone: leave out --interactive, --stats and --group-by");
+            }
+            if a.limit.is_some() || a.tail.is_some() || a.reverse {
+                bail!("--sql: use ORDER BY and LIMIT in the query instead of --limit, --tail or --reverse");
+            }
+            if !a.partition_by.is_empty() {
+                bail!("--sql writes one Parquet file: leave out --partition-by");
+            }
+        }
+        let mode = if let Some(q) = &a.sql {
+            Mode::Sql(q.clone())
+        } else if a.interactive {
             Mode::Interactive
         } else if a.stats || !a.group_by.is_empty() {
             let group = if a.group_by.is_empty() {
@@ -385,6 +408,7 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> anyho
     match plan.mode.clone() {
         Mode::Interactive => interactive(&plan),
         Mode::Events => stream_events(&plan),
+        Mode::Sql(query) => sql_query(&plan, &query),
         Mode::Summary { stats, group } if plan.limit.is_none() && plan.tail.is_none() => {
             stream_summary(&plan, stats, group.as_ref())
         }
@@ -621,6 +645,77 @@ fn last_event(catalog: &crate::catalog::Catalog) -> i64 {
         .unwrap_or(0)
 }
 
+/// `--sql`: runs the query over the table `events` of the inputs and
+/// prints its answer in the format asked.
+///
+/// # Errors
+/// No readable input, an SQL error (one line: polars says what and where),
+/// damage with `--strict`, writing failed.
+pub fn sql_query(plan: &Plan, query: &str) -> anyhow::Result<Outcome> {
+    let catalog = open_catalog(plan)?;
+    if catalog.snapshots.is_empty() {
+        return Err(crate::dataset::LoadError::NothingReadable(catalog.failed.clone()).into());
+    }
+    let mut problems: Vec<ttlog_core::snapshot::SnapshotError> = catalog.failed.clone();
+    for s in &catalog.snapshots {
+        problems.extend(s.problems().iter().cloned());
+    }
+    if plan.strict
+        && let Some(e) = problems.first()
+    {
+        return Err(crate::dataset::LoadError::Damaged(e.clone()).into());
+    }
+    let last = last_event(&catalog);
+    let selection = crate::sql::Selection {
+        filter: plan.filter.clone(),
+        since: plan.since.map(|s| s.resolve(last)),
+        until: plan.until.map(|u| u.resolve(last)),
+        strict: plan.strict,
+    };
+    let events = crate::sql::Events::new(catalog, selection);
+    let answer = events.query(query);
+    {
+        let scanned = events.scanned();
+        for s in &scanned.streamed {
+            problems.extend(s.problems.iter().cloned());
+        }
+        for (column, n) in &scanned.out_of_range {
+            eprintln!("ttlog-view: warning: {n} values of {column} above {} are null (the column is INT64)", i64::MAX);
+        }
+    }
+    problems.sort_by(|a, b| (&a.file, a.offset).cmp(&(&b.file, b.offset)));
+    problems.dedup_by(|a, b| a.file == b.file && a.offset == b.offset);
+    let mut df = match answer {
+        Ok(df) => df,
+        Err(e) => {
+            let what = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+            bail!("--sql: {}", crate::text::escape(&what));
+        }
+    };
+    warn_problems(&problems, events.tables(), events.catalog());
+    match plan.format {
+        Format::Parquet => {
+            let path = plan.output.as_ref().expect("checked in Plan::from_args");
+            let f = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            polars::prelude::ParquetWriter::new(io::BufWriter::new(f))
+                .with_compression(polars::prelude::ParquetCompression::Zstd(None))
+                .finish(&mut df)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        format => {
+            let mut w = open_output(plan)?;
+            match format {
+                Format::Csv => crate::sql::write_csv(&df, &mut w)?,
+                Format::Json => crate::sql::write_json(&df, &mut w, false)?,
+                Format::Ndjson => crate::sql::write_json(&df, &mut w, true)?,
+                _ => crate::sql::write_text(&df, &mut w)?,
+            }
+            w.flush()?;
+        }
+    }
+    Ok(if df.height() > 0 { Outcome::Matched } else { Outcome::NoMatch })
+}
+
 /// Prints or exports the selected events in time order with the streaming
 /// engine ([`crate::stream`]): chunks are decoded as the merge reaches them
 /// and the events written as they come, never all held. With `--explain`,
@@ -656,6 +751,7 @@ pub fn stream_events(plan: &Plan) -> anyhow::Result<Outcome> {
         reverse: plan.reverse,
         limit: plan.limit,
         tail: plan.tail,
+        fields: None,
     };
     let stream = crate::stream::Stream::new(&catalog, question).map_err(|e| match e {
         crate::query::QueryError::Filter(e) => filter_error_of(plan, e),

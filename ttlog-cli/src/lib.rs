@@ -86,6 +86,7 @@ pub mod dataset;
 pub mod export;
 pub mod filter;
 pub mod query;
+pub mod sql;
 pub mod stats;
 pub mod stream;
 pub mod tables;

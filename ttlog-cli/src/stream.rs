@@ -52,6 +52,9 @@ pub struct EventQuestion {
     pub limit: Option<usize>,
     /// Only the last N (in time order).
     pub tail: Option<usize>,
+    /// Decode only these fields' columns (`None`: every field), besides
+    /// those the filter needs.
+    pub fields: Option<std::collections::BTreeSet<Arc<str>>>,
 }
 
 /// A chunk that can contribute events.
@@ -199,8 +202,15 @@ impl<'c> Stream<'c> {
                 let snap = &catalog.snapshots[s];
                 let mut fields = Vec::new();
                 for &site in &sites {
-                    let n = snap.callsite(site).map_or(0, |i| i.fields.len() as u32);
-                    fields.extend((0..n).map(|f| (site, f)));
+                    let Some(info) = snap.callsite(site) else { continue };
+                    for (f, (name, _)) in info.fields.iter().enumerate() {
+                        // A chunk whose rows the filter decides needs the
+                        // filter's fields: it keeps every field.
+                        let wanted = unknown || question.fields.as_ref().is_none_or(|w| w.contains(&**name));
+                        if wanted {
+                            fields.push((site, f as u32));
+                        }
+                    }
                 }
                 live.push(Live {
                     s,
@@ -481,7 +491,7 @@ pub(crate) mod equivalence {
                     }
                     let mut want = Vec::new();
                     crate::export::write_json(&view, &mut want, false).unwrap();
-                    let q = EventQuestion { filter: filter.clone(), since, until, reverse, limit, tail };
+                    let q = EventQuestion { filter: filter.clone(), since, until, reverse, limit, tail, fields: None };
                     let got = streamed(&catalog, q);
                     assert!(
                         got == String::from_utf8(want.clone()).unwrap(),

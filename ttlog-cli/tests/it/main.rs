@@ -14,6 +14,7 @@ mod interactive;
 mod options;
 mod plans;
 mod recover;
+mod sql;
 mod summaries;
 
 use std::path::{Path, PathBuf};
