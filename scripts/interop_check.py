@@ -1,7 +1,7 @@
 """Reads ttlog-view's Parquet datasets with Spark, DuckDB and polars and
 compares their answers with ttlog-view's own (see scripts/interop-check).
 
-usage: interop_check.py VIEW WORKDIR FLEET_DIR
+usage: interop_check.py VIEW WORKDIR FLEET_DIR ODD_NAMES_DIR
 """
 
 import csv
@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-VIEW, WORK, FLEET = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
+VIEW, WORK, FLEET, ODD = sys.argv[1], pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3]), pathlib.Path(sys.argv[4])
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -114,6 +114,11 @@ def check(name, inputs, field):
     files = len(list(ds.rglob("*.parquet")))
     want = expected(inputs, field)
     print(f"{name}: {want[0]} events exported in {took:.2f} s, {files} files, {size / 1e6:.1f} MB")
+    inside = ds.resolve()
+    for f in ds.rglob("*"):
+        if not f.resolve().is_relative_to(inside) or f.is_symlink():
+            print(f"  partition path outside the dataset: {f}")
+            return False
     column = "field_" + field
     ok = True
     for engine, answer in (("duckdb", duckdb_answers), ("polars", polars_answers), ("spark", spark_answers)):
@@ -145,6 +150,8 @@ def check(name, inputs, field):
 testdata = sorted(str(p) for p in (ROOT / "testdata").glob("*.bin"))
 ok = check("testdata", testdata, "qty")
 ok &= check("fleet-1m", [str(FLEET)], "latency_us")
+ok &= check("odd-names", [str(ODD)], "latency_us")
+print("  partitions: " + ", ".join(sorted(p.name for p in (WORK / "parquet" / "odd-names").iterdir())))
 if SPARK is not None:
     SPARK.stop()
 print("interop-check: " + ("every engine agrees with ttlog-view" if ok else "FAILED"))
