@@ -645,6 +645,36 @@ fn last_event(catalog: &crate::catalog::Catalog) -> i64 {
         .unwrap_or(0)
 }
 
+/// Opens the inputs for a streamed question: the catalog and the damage
+/// found before any chunk is decoded (unreadable files, damaged headers,
+/// chunks whose statistics cannot be read).
+///
+/// # Errors
+/// No readable input; with `--strict`, any damage.
+fn open_for_streaming(
+    plan: &Plan,
+) -> anyhow::Result<(crate::catalog::Catalog, Vec<ttlog_core::snapshot::SnapshotError>)> {
+    let catalog = open_catalog(plan)?;
+    if catalog.snapshots.is_empty() {
+        return Err(crate::dataset::LoadError::NothingReadable(catalog.failed.clone()).into());
+    }
+    let mut early: Vec<ttlog_core::snapshot::SnapshotError> = catalog.failed.clone();
+    for s in &catalog.snapshots {
+        early.extend(s.problems().iter().cloned());
+    }
+    for st in catalog.stats.iter().flatten() {
+        if let Err(e) = st {
+            early.push(e.clone());
+        }
+    }
+    if plan.strict
+        && let Some(e) = early.first()
+    {
+        return Err(crate::dataset::LoadError::Damaged(e.clone()).into());
+    }
+    Ok((catalog, early))
+}
+
 /// `--sql`: runs the query over the table `events` of the inputs and
 /// prints its answer in the format asked.
 ///
@@ -652,19 +682,7 @@ fn last_event(catalog: &crate::catalog::Catalog) -> i64 {
 /// No readable input, an SQL error (one line: polars says what and where),
 /// damage with `--strict`, writing failed.
 pub fn sql_query(plan: &Plan, query: &str) -> anyhow::Result<Outcome> {
-    let catalog = open_catalog(plan)?;
-    if catalog.snapshots.is_empty() {
-        return Err(crate::dataset::LoadError::NothingReadable(catalog.failed.clone()).into());
-    }
-    let mut problems: Vec<ttlog_core::snapshot::SnapshotError> = catalog.failed.clone();
-    for s in &catalog.snapshots {
-        problems.extend(s.problems().iter().cloned());
-    }
-    if plan.strict
-        && let Some(e) = problems.first()
-    {
-        return Err(crate::dataset::LoadError::Damaged(e.clone()).into());
-    }
+    let (catalog, mut problems) = open_for_streaming(plan)?;
     let last = last_event(&catalog);
     let selection = crate::sql::Selection {
         filter: plan.filter.clone(),
@@ -725,24 +743,7 @@ pub fn sql_query(plan: &Plan, query: &str) -> anyhow::Result<Outcome> {
 /// Unreadable inputs, strict-mode damage, a filter that does not fit the
 /// data, output errors.
 pub fn stream_events(plan: &Plan) -> anyhow::Result<Outcome> {
-    let catalog = open_catalog(plan)?;
-    if catalog.snapshots.is_empty() {
-        return Err(crate::dataset::LoadError::NothingReadable(catalog.failed.clone()).into());
-    }
-    let mut early: Vec<ttlog_core::snapshot::SnapshotError> = catalog.failed.clone();
-    for s in &catalog.snapshots {
-        early.extend(s.problems().iter().cloned());
-    }
-    for st in catalog.stats.iter().flatten() {
-        if let Err(e) = st {
-            early.push(e.clone());
-        }
-    }
-    if plan.strict
-        && let Some(e) = early.first()
-    {
-        return Err(crate::dataset::LoadError::Damaged(e.clone()).into());
-    }
+    let (catalog, early) = open_for_streaming(plan)?;
     let last = last_event(&catalog);
     let question = crate::stream::EventQuestion {
         filter: plan.filter.clone(),

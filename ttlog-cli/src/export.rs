@@ -360,30 +360,26 @@ pub(crate) fn frame_of(
             .collect();
         let dtype = DataType::from_frozen_categories(FrozenCategories::new(distinct.iter().copied())?);
         // Each row's category, in the physical type polars picked for this
-        // many values: gathered straight into it (a null code, which rows
-        // never have, is gathered as a null by polars).
-        fn gather<T: PolarsNumericType>(lookup: &[u32], codes: &IdxCa, name: &str) -> PolarsResult<ChunkedArray<T>>
-        where
-            T::Native: TryFrom<u32>,
-        {
-            if codes.null_count() == 0 {
-                let v = codes.into_no_null_iter().map(|c| T::Native::try_from(lookup[c as usize]).unwrap_or_default());
-                return Ok(ChunkedArray::<T>::from_vec(name.into(), v.collect()));
-            }
-            let taken = UInt32Chunked::from_vec(name.into(), lookup.to_vec()).take(codes)?;
-            Ok(taken.cast(&T::get_static_dtype())?.unpack::<T>()?.clone())
-        }
+        // many values.
         let series = match dtype.cat_physical()? {
             CategoricalPhysical::U8 => {
-                let c = gather::<UInt8Type>(&lookup, codes, name)?;
+                let c = gather::<UInt8Type>(
+                    lookup.iter().map(|&v| u8::try_from(v).unwrap_or_default()).collect(),
+                    codes,
+                    name,
+                )?;
                 CategoricalChunked::<Categorical8Type>::from_cats_and_dtype(c, dtype).into_series()
             }
             CategoricalPhysical::U16 => {
-                let c = gather::<UInt16Type>(&lookup, codes, name)?;
+                let c = gather::<UInt16Type>(
+                    lookup.iter().map(|&v| u16::try_from(v).unwrap_or_default()).collect(),
+                    codes,
+                    name,
+                )?;
                 CategoricalChunked::<Categorical16Type>::from_cats_and_dtype(c, dtype).into_series()
             }
             CategoricalPhysical::U32 => {
-                let c = gather::<UInt32Type>(&lookup, codes, name)?;
+                let c = gather::<UInt32Type>(lookup, codes, name)?;
                 CategoricalChunked::<Categorical32Type>::from_cats_and_dtype(c, dtype).into_series()
             }
         };
@@ -396,12 +392,7 @@ pub(crate) fn frame_of(
     // the same (Spark and Trino have no unsigned types).
     let site_i64 = |name: &str, get: &dyn Fn(&crate::dataset::Site) -> u32| -> PolarsResult<Column> {
         let table: Vec<i64> = tables.sites.iter().map(|s| i64::from(get(s))).collect();
-        let v: Vec<i64> = if cs.null_count() == 0 {
-            cs.into_no_null_iter().map(|c| table[c as usize]).collect()
-        } else {
-            return Ok(Int64Chunked::from_vec(name.into(), table).take(cs)?.into_column());
-        };
-        Ok(Int64Chunked::from_vec(name.into(), v).into_column())
+        Ok(gather::<Int64Type>(table, cs, name)?.into_column())
     };
     // Microseconds (rounded down), the finest time unit Spark reads, beside
     // the exact nanoseconds.
@@ -438,6 +429,16 @@ pub(crate) fn frame_of(
         columns.push(m.with_name(name.as_str().into()));
     }
     DataFrame::new(h, columns)
+}
+
+/// `table[code]` for each row's code: straight into one buffer, or (a null
+/// code, which rows never have) through polars' gather, which keeps it null.
+fn gather<T: PolarsNumericType>(table: Vec<T::Native>, codes: &IdxCa, name: &str) -> PolarsResult<ChunkedArray<T>> {
+    if codes.null_count() == 0 {
+        let v = codes.into_no_null_iter().map(|c| table[c as usize]).collect();
+        return Ok(ChunkedArray::<T>::from_vec(name.into(), v));
+    }
+    ChunkedArray::<T>::from_vec(name.into(), table).take(codes)
 }
 
 /// The Parquet column of each field name (in the tables' order):
