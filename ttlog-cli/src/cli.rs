@@ -72,8 +72,9 @@ pub struct Args {
     #[arg(long)]
     pub reverse: bool,
 
-    /// Output format (json is one array, ndjson one object per line; with --stats or --group-by,
-    /// json prints one object or array).
+    /// Output format (json is one array, ndjson one object per line). With --stats and/or
+    /// --group-by, json is one document: the stats object, the group array, or
+    /// {"stats": …, "groups": […]} for both; ndjson prints the stats object, then one line per group.
     /// Example: --format ndjson
     #[arg(long, value_enum, default_value_t = Format::Text, value_name = "FORMAT")]
     pub format: Format,
@@ -914,27 +915,48 @@ fn write_summary(
     problems: &[ttlog_core::snapshot::SnapshotError],
 ) -> anyhow::Result<()> {
     let mut w = open_output(plan)?;
-    if let Some(s) = stats {
-        match plan.format {
-            Format::Json | Format::Ndjson => {
+    match plan.format {
+        // One JSON document: the stats object, the group array, or both
+        // under `stats` and `groups`.
+        Format::Json => {
+            let doc = match (stats, groups) {
+                (Some(s), Some(t)) => serde_json::json!({
+                    "stats": export::stats_json(s, tables, problems),
+                    "groups": export::groups_json(t),
+                }),
+                (Some(s), None) => export::stats_json(s, tables, problems),
+                (None, Some(t)) => export::groups_json(t).into(),
+                (None, None) => return Ok(()),
+            };
+            serde_json::to_writer(&mut w, &doc)?;
+            writeln!(w)?;
+        }
+        // One object per line: the stats object first, then one per group.
+        Format::Ndjson => {
+            if let Some(s) = stats {
                 serde_json::to_writer(&mut w, &export::stats_json(s, tables, problems))?;
                 writeln!(w)?;
             }
-            _ => export::write_stats_text(s, tables, problems, &mut w)?,
-        }
-    }
-    if let Some(t) = groups {
-        match plan.format {
-            Format::Json | Format::Ndjson => {
-                serde_json::to_writer(&mut w, &export::groups_json(t))?;
-                writeln!(w)?;
-            }
-            Format::Csv => export::write_groups_csv(t, &mut w)?,
-            _ => {
-                if stats.is_some() {
-                    writeln!(w, "\ngroups")?;
+            if let Some(t) = groups {
+                for row in export::groups_json(t) {
+                    serde_json::to_writer(&mut w, &row)?;
+                    writeln!(w)?;
                 }
-                export::write_groups_text(t, &mut w)?;
+            }
+        }
+        _ => {
+            if let Some(s) = stats {
+                export::write_stats_text(s, tables, problems, &mut w)?;
+            }
+            if let Some(t) = groups {
+                if plan.format == Format::Csv {
+                    export::write_groups_csv(t, &mut w)?;
+                } else {
+                    if stats.is_some() {
+                        writeln!(w, "\ngroups")?;
+                    }
+                    export::write_groups_text(t, &mut w)?;
+                }
             }
         }
     }

@@ -753,9 +753,8 @@ fn key_json(v: &KeyValue) -> serde_json::Value {
 
 /// A group table as a JSON array of `{"key": …, "count": n, "<agg>": x}`
 /// objects; a composite key is an object of its key names.
-pub fn groups_json(t: &GroupTable) -> serde_json::Value {
-    let rows = t
-        .rows
+pub fn groups_json(t: &GroupTable) -> Vec<serde_json::Value> {
+    t.rows
         .iter()
         .map(|r| {
             let mut o = serde_json::Map::new();
@@ -777,8 +776,7 @@ pub fn groups_json(t: &GroupTable) -> serde_json::Value {
             }
             serde_json::Value::Object(o)
         })
-        .collect();
-    serde_json::Value::Array(rows)
+        .collect()
 }
 
 fn fmt_num(v: Option<f64>) -> String {

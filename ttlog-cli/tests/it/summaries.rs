@@ -240,12 +240,22 @@ fn group_by_composite_keys_threads_fields_and_time() {
     assert_eq!(lines.next().unwrap().split_whitespace().collect::<Vec<_>>(), ["DEBUG", "20"]);
     let csv = view_ok(&[&n, "--group-by", "level", "--agg", "max:qty", "--format", "csv"], 0);
     assert!(csv.starts_with("level,count,max_qty\nDEBUG,20,\nINFO,20,1900\n"), "{csv}");
-    // Stats and group-by together: a stats object then the group array.
+    // Stats and group-by together: one JSON document, {"stats": …, "groups": […]}.
     let both = view_ok(&[&n, "--stats", "--group-by", "level", "--format", "json"], 0);
-    let vals: Vec<J> = serde_json::Deserializer::from_str(&both).into_iter().map(Result::unwrap).collect();
-    assert_eq!(vals.len(), 2);
-    assert_eq!(vals[0]["events"], 43);
-    assert!(vals[1].is_array());
+    let doc: J = serde_json::from_str(&both).expect("one JSON document");
+    assert_eq!(doc["stats"]["events"], 43);
+    let groups = doc["groups"].as_array().unwrap();
+    let alone: J = serde_json::from_str(&view_ok(&[&n, "--group-by", "level", "--format", "json"], 0)).unwrap();
+    assert_eq!(&doc["groups"], &alone, "the same groups as --group-by alone");
+    assert_eq!(groups.iter().map(|g| g["count"].as_u64().unwrap()).sum::<u64>(), 43);
+    // NDJSON: the stats object on the first line, then one object per group.
+    let nd = view_ok(&[&n, "--stats", "--group-by", "level", "--format", "ndjson"], 0);
+    let lines: Vec<J> = nd.lines().map(|l| serde_json::from_str(l).expect("one object per line")).collect();
+    assert_eq!(lines.len(), 1 + groups.len(), "{nd}");
+    assert_eq!(lines[0]["events"], 43);
+    assert_eq!(&lines[1..], groups.as_slice());
+    let nd = view_ok(&[&n, "--group-by", "level", "--format", "ndjson"], 0);
+    assert_eq!(nd.lines().count(), groups.len(), "{nd}");
     // Errors: unknown field, non-numeric aggregate.
     for args in [["--group-by", "nope"], ["--group-by", "target"]] {
         let mut a = vec![n.as_str()];
