@@ -4,9 +4,11 @@
 
 use crate::callsite::CallSiteInfo;
 use crate::clock::Calibration;
+use crate::clock::ClockSource;
 use crate::level::Level;
-use crate::ring::{RECORD_HEADER_WORDS, RingRead, unpack_header};
-use crate::value::{self, Value};
+use crate::ring::{MAX_RECORD_WORDS, RECORD_HEADER_WORDS, RingRead, pack_header, unpack_header};
+use crate::value::{self, Kind, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A thread that logged.
@@ -197,6 +199,91 @@ impl Capture {
         Capture { calibration, callsites, threads, dropped, truncated }
     }
 
+    /// A capture holding `events` as if they had been recorded: one ring per
+    /// thread id (events in the order given, sequence numbers from 0), one
+    /// call site per distinct level, target, message, file, line, module
+    /// path and field names and kinds, timestamps kept to the nanosecond.
+    /// String values are cut to [`MAX_STR_BYTES`](crate::MAX_STR_BYTES) as on
+    /// the recording path; an event whose fields do not fit one record is
+    /// left out and counted in `dropped.too_large`.
+    ///
+    /// For tools that write snapshots of events from elsewhere and for tests
+    /// that need exact timestamps:
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use ttlog_core::{Capture, Event, Level, Value};
+    /// let e = Event { timestamp_ns: 1_700_000_000_000_000_000, level: Level::Warn, target: "db".into(),
+    ///     message: "slow".into(), file: "src/db.rs".into(), line: 7, module_path: "svc::db".into(),
+    ///     thread_id: 3, thread_name: Some("io".into()), seq: 0, callsite: 0,
+    ///     fields: vec![(Arc::from("ms"), Value::U64(250))] };
+    /// let capture = Capture::from_events(std::slice::from_ref(&e));
+    /// let back = &capture.events()[0];
+    /// assert_eq!((back.timestamp_ns, back.field("ms")), (e.timestamp_ns, Some(&Value::U64(250))));
+    /// ```
+    pub fn from_events(events: &[Event]) -> Capture {
+        type SiteKey = (Level, Arc<str>, Arc<str>, Arc<str>, u32, Arc<str>, Vec<(Arc<str>, Kind)>);
+        let base = events.iter().map(|e| e.timestamp_ns).min().unwrap_or(0);
+        let calibration = Calibration { source: ClockSource::Monotonic, ticks: 0, utc_ns: base, ns_per_tick: 1.0 };
+        let mut sites: HashMap<SiteKey, u32> = HashMap::new();
+        let mut callsites = Vec::new();
+        let mut threads: Vec<(ThreadInfo, RingRead)> = Vec::new();
+        let mut ring_of: HashMap<u64, usize> = HashMap::new();
+        let mut dropped = Dropped::default();
+        for e in events {
+            let fields: Vec<(Arc<str>, Kind)> = e.fields.iter().map(|(n, v)| (Arc::clone(n), v.kind())).collect();
+            let key = (
+                e.level,
+                Arc::clone(&e.target),
+                Arc::clone(&e.message),
+                Arc::clone(&e.file),
+                e.line,
+                Arc::clone(&e.module_path),
+                fields,
+            );
+            let mut payload = Vec::new();
+            for (_, v) in &e.fields {
+                value::put_value(v, &mut payload);
+            }
+            let len_words = RECORD_HEADER_WORDS + payload.len();
+            if len_words > MAX_RECORD_WORDS {
+                dropped.too_large += 1;
+                continue;
+            }
+            let next = callsites.len() as u32 + 1;
+            let id = *sites.entry(key).or_insert_with_key(|k| {
+                callsites.push(Arc::new(CallSiteInfo {
+                    id: next,
+                    level: k.0,
+                    target: Arc::clone(&k.1),
+                    message: Arc::clone(&k.2),
+                    file: Arc::clone(&k.3),
+                    line: k.4,
+                    module_path: Arc::clone(&k.5),
+                    fields: k.6.clone(),
+                }));
+                next
+            });
+            let ring = *ring_of.entry(e.thread_id).or_insert_with(|| {
+                let thread = ThreadInfo { id: e.thread_id, name: e.thread_name.clone() };
+                let read = RingRead { words: Vec::new(), starts: Vec::new(), overwritten: 0, written: 0, end_pos: 0 };
+                threads.push((thread, read));
+                threads.len() - 1
+            });
+            let read = &mut threads[ring].1;
+            read.starts.push(read.words.len() as u32);
+            read.words.push(pack_header(read.written, len_words, id));
+            read.words.push(e.timestamp_ns.wrapping_sub(base) as u64);
+            read.words.extend_from_slice(&payload);
+            read.written += 1;
+            read.end_pos = read.words.len() as u64;
+        }
+        let threads = threads.into_iter().map(|(t, r)| ThreadCapture::new(t, r, 0)).collect();
+        let mut capture = Capture::new(calibration, callsites, threads, Dropped::default(), 0);
+        capture.dropped.too_large = dropped.too_large;
+        capture
+    }
+
     /// Records readable in this capture.
     pub fn len(&self) -> usize {
         self.threads.iter().map(ThreadCapture::len).sum()
@@ -263,5 +350,80 @@ impl Capture {
         }
         out.sort_by_key(|e| (e.timestamp_ns, e.thread_id, e.seq));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{Snapshot, SnapshotMeta, encode};
+
+    fn event(ts: i64, thread: u64, target: &str, fields: Vec<(&str, Value)>) -> Event {
+        Event {
+            timestamp_ns: ts,
+            level: if fields.is_empty() { Level::Warn } else { Level::Info },
+            target: target.into(),
+            message: format!("{target} happened").into(),
+            file: "src/x.rs".into(),
+            line: 9,
+            module_path: "svc::x".into(),
+            thread_id: thread,
+            thread_name: (thread == 1).then(|| "main".into()),
+            seq: 0,
+            callsite: 0,
+            fields: fields.into_iter().map(|(n, v)| (Arc::from(n), v)).collect(),
+        }
+    }
+
+    #[test]
+    fn events_survive_a_snapshot_file_exactly() {
+        let every_kind = vec![
+            ("b", Value::Bool(true)),
+            ("c", Value::Char('é')),
+            ("u", Value::U64(u64::MAX)),
+            ("i", Value::I64(i64::MIN)),
+            ("uu", Value::U128(u128::MAX - 1)),
+            ("ii", Value::I128(i128::MIN + 1)),
+            ("f", Value::F32(1.5)),
+            ("d", Value::F64(-0.25)),
+            ("s", Value::Str("a string longer than one word".into())),
+            ("t", Value::Str("abc".into())),
+        ];
+        let events = vec![
+            event(1_795_307_845_000_000_001, 1, "a", every_kind),
+            event(1_795_307_845_000_000_002, 2, "b", vec![]),
+            event(1_795_307_845_050_000_000, 1, "a", vec![("u", Value::U64(7))]),
+            event(1_795_307_845_050_000_000, 2, "b", vec![]),
+        ];
+        let capture = Capture::from_events(&events);
+        assert_eq!(capture.threads.len(), 2);
+        assert_eq!(capture.callsites.len(), 3, "the two fields of `a` differ: two call sites");
+        let snap = Snapshot::from_bytes(encode(&capture, &SnapshotMeta::new("svc", "manual")), "x.bin").unwrap();
+        let back: Vec<Event> = snap.events().map(Result::unwrap).collect();
+        let key = |e: &Event| {
+            (
+                e.timestamp_ns,
+                e.level,
+                e.target.clone(),
+                e.message.clone(),
+                e.thread_id,
+                e.thread_name.clone(),
+                e.fields.clone(),
+            )
+        };
+        let mut want: Vec<_> = events.iter().map(key).collect();
+        let mut got: Vec<_> = back.iter().map(key).collect();
+        want.sort_by_key(|k| (k.0, k.4));
+        got.sort_by_key(|k| (k.0, k.4));
+        assert_eq!(got, want);
+        // Sequence numbers per thread from 0.
+        assert!(back.iter().filter(|e| e.thread_id == 2).map(|e| e.seq).eq([0, 1]));
+    }
+
+    #[test]
+    fn an_event_too_large_for_a_record_is_counted() {
+        let big: Vec<(&str, Value)> = (0..300).map(|_| ("s", Value::Str("x".repeat(40)))).collect();
+        let capture = Capture::from_events(&[event(5, 1, "a", big), event(6, 1, "a", vec![])]);
+        assert_eq!((capture.len(), capture.dropped.too_large), (1, 1));
     }
 }

@@ -517,6 +517,25 @@ impl FmtBuf {
     }
 }
 
+/// Writes `v` as [`decode`] reads it back (a string cut to
+/// [`MAX_STR_BYTES`], as on the recording path).
+pub(crate) fn put_value<S: WordSink>(v: &Value, w: &mut S) {
+    match v {
+        Value::Bool(b) => w.push(u64::from(*b)),
+        Value::Char(c) => w.push(u64::from(*c)),
+        Value::U64(n) => w.push(*n),
+        Value::I64(n) => w.push(*n as u64),
+        Value::U128(n) => {
+            w.push(*n as u64);
+            w.push((*n >> 64) as u64);
+        }
+        Value::I128(n) => put_value(&Value::U128(*n as u128), w),
+        Value::F32(f) => w.push(u64::from(f.to_bits())),
+        Value::F64(f) => w.push(f.to_bits()),
+        Value::Str(s) => put_str(s, w),
+    }
+}
+
 /// Decodes one value of `kind` from `words`, returning it and the number of
 /// words it took, or `None` if `words` is too short.
 pub(crate) fn decode(kind: Kind, words: &[u64]) -> Option<(Value, usize)> {
