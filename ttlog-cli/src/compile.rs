@@ -1,5 +1,5 @@
 //! The filter language compiled against the [`Tables`]: to a polars
-//! expression over a frame of codes and field columns ([`Compiler`]), and to
+//! expression over a frame of codes and field columns (`Compiler`), and to
 //! a three-valued test of (call site, thread) pairs ([`PairFilter`]) that
 //! lets the streaming engine skip, count or decode a chunk from its
 //! statistics.

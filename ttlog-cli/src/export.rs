@@ -1244,7 +1244,7 @@ type Rows = Vec<(Arc<crate::stream::Decoded>, u32)>;
 
 /// Writes streamed events to one Parquet file, or to a Hive-style dataset
 /// directory partitioned by keys of [`PARTITION_KEYS`] (one file per
-/// partition). Rows are gathered until a row group of [`ROW_GROUP`] events
+/// partition). Rows are gathered until a row group of `ROW_GROUP` (262,144) events
 /// and handed to a writer thread, which builds the group's columns (in
 /// parallel) and encodes them while the stream reads and merges the next
 /// rows: memory is a few row groups and the chunks their rows come from.

@@ -26,7 +26,7 @@
 //!
 //! # Execution
 //!
-//! Chunks are processed in parallel (rayon); each gives a [`Partial`]:
+//! Chunks are processed in parallel (rayon); each gives a `Partial`:
 //! events per (call site, thread) pair, group states for row-keyed
 //! group-bys and aggregates, the time span of matched rows. Partials merge
 //! associatively, so the split does not change the answer. Memory is that of

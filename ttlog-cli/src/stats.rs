@@ -69,7 +69,7 @@ pub struct MessageCount {
 /// Events of one thread.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThreadCount {
-    /// Index into [`Dataset::sources`].
+    /// Index into [`Dataset::sources`](crate::Dataset::sources).
     pub source: usize,
     /// Thread id.
     pub id: u64,
