@@ -3,8 +3,7 @@
 # runs in tmux inside an xterm on a virtual X display (Xvfb); tmux send-keys
 # drives it and ImageMagick's `import` captures the window.
 #
-#   scripts/screenshots.sh                 # ttlog-view -i (the polars engine)
-#   VIEWER=target/debug/examples/view VIEWER_ARGS= scripts/screenshots.sh   # the MemorySource example
+#   scripts/screenshots.sh                 # ttlog-view -i
 #
 # Needs: tmux xvfb xterm imagemagick x11-utils fonts-dejavu-core
 #   (apt-get install -y tmux xvfb xterm imagemagick x11-utils fonts-dejavu-core)
@@ -17,11 +16,9 @@ for tool in tmux Xvfb xterm import xwininfo; do
 done
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
-cargo build -q -p ttlog-tui --examples
-cargo build -q -p ttlog-cli
+cargo build -q -p ttlog-cli --bins --example bench_tui_engine
 VIEWER=${VIEWER:-$CARGO_TARGET_DIR/debug/ttlog-view}
 VIEWER_ARGS=${VIEWER_ARGS--i}
-# In the viewer's filter language (MemorySource's has no `and`: SHOT_FILTER='level>=warn venue=XNAS').
 SHOT_FILTER=${SHOT_FILTER:-level>=warn and venue=XNAS}
 
 work=$(mktemp -d)
@@ -37,7 +34,7 @@ trap cleanup EXIT
 
 # A service's snapshot: 300 000 events over about a second, with a burst of
 # rejected orders.
-"$CARGO_TARGET_DIR/debug/examples/bench_tui" --generate "$work/orders-demo.bin" 300000
+"$CARGO_TARGET_DIR/debug/examples/bench_tui_engine" --generate "$work/orders-demo.bin" 300000
 
 cols=150 rows=42
 Xvfb "$display" -screen 0 1600x1000x24 -nolisten tcp >/dev/null 2>&1 &

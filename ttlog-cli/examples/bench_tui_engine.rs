@@ -9,9 +9,8 @@
 //! cargo run --release -p ttlog-cli --example bench_tui_engine -- FILE    # any snapshot
 //! ```
 //!
-//! The default file is the one `cargo run --release -p ttlog-tui --example
-//! bench_tui` measures on `MemorySource` (the same generator, in a child
-//! process so that its rings do not count in the memory measured here).
+//! The default file is written by this program's generator in a child
+//! process, so that its rings do not count in the memory measured here.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
@@ -213,8 +212,8 @@ fn measure(path: &Path) {
 }
 
 /// Writes a snapshot of `events` events from `THREADS` threads of a
-/// simulated order service to `path`: the generator of ttlog-tui's
-/// `bench_tui` (unpaced), so both benchmarks read the same kind of file.
+/// simulated order service to `path` (6 call sites per request, 3–4 fields
+/// each; also the demo data of `scripts/screenshots.sh`).
 fn generate(path: &Path, events: u64) {
     let dir = path.parent().expect("a directory");
     std::fs::create_dir_all(dir).expect("create the directory");

@@ -109,7 +109,7 @@ pub struct Args {
     /// Answer a SQL query (polars SQL) over the table `events`: each event once (after --filter,
     /// --since, --until), with the columns of the Parquet export: timestamp (UTC, µs),
     /// timestamp_ns, level, target, message, thread, file, line, service, hostname, pid,
-    /// field_<name> (docs/PARQUET.md). Only the columns the query uses are decoded.
+    /// field_NAME (docs/PARQUET.md). Only the columns the query uses are decoded.
     /// Example: --sql 'SELECT target, count(*) AS n FROM events GROUP BY target ORDER BY n DESC'
     #[arg(long, value_name = "QUERY")]
     pub sql: Option<String>,

@@ -144,7 +144,20 @@ pub struct Search {
     wrapped: bool,
 }
 
-/// Which full screen is shown.
+/// Which full screen is shown ([`App::screen`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScreenKind {
+    /// Header, timeline, table, detail, status.
+    Main,
+    /// The key list.
+    Help,
+    /// Counts of the current view.
+    Stats,
+    /// Group-by: choosing a key, then the groups.
+    Groups,
+}
+
+/// Which full screen is shown, with its state.
 #[derive(Debug)]
 pub(crate) enum Screen {
     /// Header, timeline, table, detail, status.
@@ -268,11 +281,17 @@ impl App {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use ttlog_tui::{App, MemorySource, Msg};
-    /// let mut app = App::new(Arc::new(MemorySource::new()), "", (100, 30));
-    /// app.update(Msg::Input("../testdata/normal.bin".into()));
-    /// app.run_tasks_inline();
-    /// assert_eq!(app.shown(), 43);
+    /// use ttlog_tui::{App, Msg, Source};
+    ///
+    /// /// Events of `input` shown at first (ttlog-cli's tests drive the app
+    /// /// on its engine like this).
+    /// fn shown(source: Arc<dyn Source>, input: &str) -> usize {
+    ///     let mut app = App::new(source, "", (100, 30));
+    ///     app.update(Msg::Input(input.into()));
+    ///     app.inputs_given();
+    ///     app.run_tasks_inline();
+    ///     app.shown()
+    /// }
     /// ```
     pub fn new(source: Arc<dyn Source>, filter: &str, size: (u16, u16)) -> App {
         let summary = source.summary();
@@ -375,6 +394,66 @@ impl App {
     /// The current status message, if any.
     pub fn message(&self) -> Option<&str> {
         self.message.as_ref().map(|(m, _, _)| m.as_str())
+    }
+
+    /// Which screen is shown.
+    pub fn screen(&self) -> ScreenKind {
+        match self.screen {
+            Screen::Main => ScreenKind::Main,
+            Screen::Help => ScreenKind::Help,
+            Screen::Stats(_) => ScreenKind::Stats,
+            Screen::Groups(_) => ScreenKind::Groups,
+        }
+    }
+
+    /// Whether the detail pane of the selected event is open.
+    pub fn detail_open(&self) -> bool {
+        self.detail
+    }
+
+    /// Whether a prompt (filter, search, time, export) is open.
+    pub fn prompt_open(&self) -> bool {
+        self.prompt.is_some()
+    }
+
+    /// The error the open prompt shows, if any.
+    pub fn prompt_error(&self) -> Option<&FilterError> {
+        self.prompt.as_ref()?.error.as_ref()
+    }
+
+    /// Whether a search pattern highlights matches.
+    pub fn highlighting(&self) -> bool {
+        self.search.is_some()
+    }
+
+    /// Position in the view of the first row on screen.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// The rows on screen: the only rows fetched from the view.
+    pub fn page(&self) -> &[Row] {
+        &self.page
+    }
+
+    /// Rows the table shows at the current size.
+    pub fn rows_on_screen(&self) -> usize {
+        self.page_height()
+    }
+
+    /// Number of marked events.
+    pub fn marks(&self) -> usize {
+        self.marks.len()
+    }
+
+    /// The timeline's histogram, once computed.
+    pub fn histogram(&self) -> Option<&Histogram> {
+        self.histogram.as_ref()
+    }
+
+    /// Terminal size (columns, rows) the app lays out for.
+    pub fn size(&self) -> (u16, u16) {
+        self.size
     }
 
     /// Changes the state for one message.

@@ -9,13 +9,16 @@
 //!
 //! This crate presents; it does not analyse. The data side sits behind
 //! the [`Source`] and [`View`] traits defined here (see [`source`]):
-//! `ttlog-cli` implements them with its polars engine and starts the
-//! viewer with `ttlog-view -i`; [`MemorySource`] implements them over
-//! events in memory, for the tests and the example:
+//! `ttlog-cli` implements them with its polars engine (the one engine of
+//! every `ttlog-view` question) and starts the viewer with `ttlog-view -i`:
 //!
 //! ```sh
-//! cargo run -p ttlog-tui --example view -- testdata/normal.bin
+//! ttlog-view -i testdata/normal.bin
 //! ```
+//!
+//! The screens are tested there, on that engine and real snapshot files
+//! (`ttlog-cli/tests/it/screens.rs`), so that what is tested is what users
+//! see.
 //!
 //! # Structure
 //!
@@ -31,8 +34,10 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use ttlog_tui::{MemorySource, Options};
-//! ttlog_tui::run(Arc::new(MemorySource::new()), Options { inputs: vec!["snapshots/".into()], ..Options::default() })?;
+//! use ttlog_tui::{Options, Source};
+//! # fn engine() -> Arc<dyn Source> { unimplemented!() }
+//! let source: Arc<dyn Source> = engine(); // e.g. ttlog-cli's EngineSource
+//! ttlog_tui::run(source, Options { inputs: vec!["snapshots/".into()], ..Options::default() })?;
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
@@ -40,20 +45,12 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 
 mod app;
-pub mod export;
-mod memory;
 pub mod source;
 mod terminal;
 mod text;
 mod ui;
 
-#[cfg(test)]
-mod testing;
-#[cfg(test)]
-mod tests;
-
-pub use app::{App, Msg, Search, Task};
-pub use memory::MemorySource;
+pub use app::{App, Msg, ScreenKind, Search, Task};
 pub use source::{
     Bucket, Direction, ExportFormat, FilterError, Group, Groups, Histogram, InputInfo, LevelSet, LoadError, Needle,
     Progress, Query, Row, Source, Stats, Summary, View, bucket_index, histogram_of_sorted,

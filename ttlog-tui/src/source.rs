@@ -14,8 +14,8 @@
 //!   ([`View::position_of_time`]) and [`View::export`].
 //!
 //! `ttlog-cli` implements both with its polars engine and its filter
-//! language; [`MemorySource`](crate::MemorySource) implements them over
-//! events held in memory, with a simple filter, for tests and the example.
+//! language, the same engine and language as every other `ttlog-view`
+//! question.
 //!
 //! # Threads
 //!
@@ -40,14 +40,14 @@ use ttlog_core::{Level, Value};
 /// Owner of the loaded events: loads inputs and applies filters.
 ///
 /// ```
-/// use std::sync::Arc;
-/// use ttlog_tui::{MemorySource, Progress, Query, Source};
+/// use ttlog_tui::{Progress, Query, Source};
 ///
-/// let source = MemorySource::new();
-/// source.add_input("../testdata/normal.bin".as_ref(), &Progress::new()).unwrap();
-/// let view = source.filter(&Query::new("level=error"), &Progress::new()).unwrap();
-/// assert!(view.len() > 0);
-/// assert!(source.check("level=").is_err());
+/// /// The errors of `source` over `input`.
+/// fn errors(source: &dyn Source, input: &std::path::Path) -> usize {
+///     source.add_input(input, &Progress::new()).expect("readable");
+///     assert!(source.check("level=").is_err(), "checked as the user types");
+///     source.filter(&Query::new("level=error"), &Progress::new()).map_or(0, |view| view.len())
+/// }
 /// ```
 pub trait Source: Send + Sync {
     /// What is loaded: the inputs and their counters.

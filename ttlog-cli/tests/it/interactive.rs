@@ -8,8 +8,8 @@
 //! (`CI` set), where `.ci/run` installs it and its absence is a failure.
 
 use super::td;
-use std::path::Path;
-use ttlog_testkit::tmux::{Session, shell_line, skip_without_tmux};
+use std::path::{Path, PathBuf};
+use ttlog_testkit::tmux::{Session, shell_line, skip_without_tmux, tmux};
 
 /// Runs `ttlog-view ARGS` in a tmux session (see `ttlog_testkit::tmux`).
 fn start(tag: &str, args: &str) -> Session {
@@ -92,4 +92,51 @@ fn interactive_viewer_starts_with_the_given_filter() {
     s.keys(&["C-c"]);
     s.wait_exit_restored(0);
     assert!(Path::new(&td("normal.bin")).exists());
+}
+
+#[test]
+fn escape_sequences_in_log_text_are_shown_escaped() {
+    if skip_without_tmux() {
+        return;
+    }
+    // Message and fields that would set the window title and clear the
+    // screen (the fixture of the damaged-input tests).
+    let file = crate::fixtures().join("evil.bin");
+    let s = start("escape", &format!("-i {}", file.display()));
+    let screen = s.wait_for(&["clear"]);
+    assert!(screen.contains("\\x1b[31mred"), "{screen}");
+    let title = tmux(&["display-message", "-p", "-t", &s.name, "#{pane_title}"]);
+    assert!(!title.contains("pwned"), "the title was set from log text: {title}");
+    s.keys(&["q"]);
+    s.wait_exit_restored(0);
+}
+
+/// `target/debug/examples/NAME`, built by `cargo test` with the tests.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    dir.join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
+#[test]
+fn a_panic_restores_the_terminal() {
+    if skip_without_tmux() {
+        return;
+    }
+    let faulty = example("faulty_source");
+    assert!(faulty.exists(), "{} not built", faulty.display());
+    let input = td("normal.bin");
+    // On a worker thread: the viewer ends with an error.
+    let s = Session::start("view-panic-load", (120, 32), &shell_line(&faulty, &format!("load {input}")));
+    let screen = s.wait_exit_restored(1);
+    assert!(screen.contains("faulty source: panic while loading"), "{screen}");
+    assert!(screen.contains("a thread of the viewer panicked"), "{screen}");
+    drop(s);
+    // On the UI thread, after the first screen: the process dies of it.
+    let s = Session::start("view-panic-rows", (120, 32), &shell_line(&faulty, &format!("rows {input}")));
+    s.wait_for(&["events 43", "row 1/43"]);
+    s.keys(&["PageDown"]);
+    let screen = s.wait_exit_restored(101);
+    assert!(screen.contains("faulty source: panic fetching rows"), "{screen}");
+    assert!(!screen.contains("row 1/43"), "alternate screen not left:\n{screen}");
 }

@@ -14,6 +14,7 @@ mod interactive;
 mod options;
 mod plans;
 mod recover;
+mod screens;
 mod sql;
 mod summaries;
 

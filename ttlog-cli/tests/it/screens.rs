@@ -1,16 +1,37 @@
-//! The app driven through `update` (no terminal, no sleeping) and its
+//! The interactive viewer (`ttlog_tui::App`) on the polars engine
+//! (`EngineSource`), driven through `update` (no terminal, no sleeping), its
 //! screens rendered into ratatui's `TestBackend` and compared with insta
-//! snapshots.
+//! snapshots. The events are written into a real snapshot file with exact
+//! timestamps (`Capture::from_events`), so every screen is the one a user
+//! of `ttlog-view -i` sees.
 
-use crate::source::{InputInfo, Source};
-use crate::testing::event;
-use crate::{App, MemorySource, Msg, render};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use ttlog_core::{Event, Level, Value};
+use std::sync::{Arc, OnceLock};
+use ttlog_cli::tui_source::EngineSource;
+use ttlog_core::snapshot::{SnapshotMeta, encode};
+use ttlog_core::{Capture, Event, Level, Value};
+use ttlog_tui::{App, InputInfo, Msg, Progress, ScreenKind, Source, render};
+
+/// An event at `ts` with a call site made from `target` and `message`.
+fn event(ts: i64, level: Level, target: &str, message: &str, fields: Vec<(&str, Value)>) -> Event {
+    Event {
+        timestamp_ns: ts,
+        level,
+        target: target.into(),
+        message: message.into(),
+        file: format!("src/{target}.rs").into(),
+        line: 10 + message.len() as u32,
+        module_path: format!("svc::{target}").into(),
+        thread_id: 1,
+        thread_name: Some("main".into()),
+        seq: 0,
+        callsite: 1,
+        fields: fields.into_iter().map(|(n, v)| (Arc::from(n), v)).collect(),
+    }
+}
 
 /// 2026-11-22T00:37:25Z.
 const BASE: i64 = 1_795_307_845_000_000_000;
@@ -68,30 +89,51 @@ fn events() -> Vec<Event> {
         .collect()
 }
 
-fn info(name: &str) -> InputInfo {
-    InputInfo {
-        path: PathBuf::from(format!("/var/tmp/ttlog/{name}")),
-        service: "pricing".into(),
-        hostname: "box-1".into(),
-        pid: 4242,
-        reason: "panic".into(),
-        created_at_ns: BASE + 10_000_000_000,
-        overwritten: 1500,
-        dropped: 3,
-        ..InputInfo::default()
-    }
+/// The snapshot of [`events`]: service `pricing` on `box-1`, pid 4242,
+/// taken by a panic 10 s after the first event; 1,500 events of the first
+/// thread overwritten and 3 dropped. Written once per test run.
+fn snapshot() -> &'static Path {
+    static FILE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &FILE
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut capture = Capture::from_events(&events());
+            capture.threads[0].overwritten = 1500;
+            capture.threads[0].written += 1500;
+            capture.dropped.reentrant = 3;
+            let meta = SnapshotMeta {
+                hostname: "box-1".into(),
+                pid: 4242,
+                created_at_ns: BASE + 10_000_000_000,
+                instance: Some("0123456789abcdef0123456789abcdef".into()),
+                ..SnapshotMeta::new("pricing", "panic")
+            };
+            let path = dir.path().join("ttlog-pricing-4242-20261122T003735Z-panic.bin");
+            std::fs::write(&path, encode(&capture, &meta)).unwrap();
+            (dir, path)
+        })
+        .1
 }
 
-fn source() -> Arc<MemorySource> {
-    Arc::new(MemorySource::from_events(events(), info("ttlog-pricing-4242-20261122T003735Z-panic.bin")))
+/// The engine with [`snapshot`] loaded.
+fn source() -> Arc<EngineSource> {
+    let source = EngineSource::new();
+    source.add_input(snapshot(), &Progress::new()).unwrap();
+    Arc::new(source)
 }
 
-/// An app showing [`events`], all background work done.
-fn app() -> App {
-    let mut app = App::new(source(), "", SIZE);
+/// An app on `source` showing [`snapshot`], all background work done.
+fn app_on(source: Arc<dyn Source>, filter: &str) -> App {
+    let mut app = App::new(source, filter, SIZE);
+    app.update(Msg::Input(snapshot().to_path_buf()));
     app.inputs_given();
     app.run_tasks_inline();
     app
+}
+
+/// An app showing [`events`] on the engine, all background work done.
+fn app() -> App {
+    app_on(Arc::new(EngineSource::new()), "")
 }
 
 fn key(app: &mut App, code: KeyCode) {
@@ -113,7 +155,7 @@ fn keys(app: &mut App, text: &str) {
 }
 
 fn screen(app: &App) -> String {
-    let mut t = Terminal::new(TestBackend::new(app.size.0, app.size.1)).unwrap();
+    let mut t = Terminal::new(TestBackend::new(app.size().0, app.size().1)).unwrap();
     t.draw(|f| render(app, f)).unwrap();
     t.backend().to_string()
 }
@@ -132,7 +174,7 @@ fn main_screen() {
 #[test]
 fn navigation_keys() {
     let mut app = app();
-    let page = app.page_height();
+    let page = app.rows_on_screen();
     key(&mut app, KeyCode::Char('j'));
     key(&mut app, KeyCode::Down);
     assert_eq!(app.selected(), 2);
@@ -145,10 +187,10 @@ fn navigation_keys() {
     assert_eq!(app.selected(), 1);
     key(&mut app, KeyCode::Char('G'));
     assert_eq!(app.selected(), 199);
-    assert_eq!(app.offset, 200 - page);
-    assert_eq!(app.page.len(), page);
+    assert_eq!(app.offset(), 200 - page);
+    assert_eq!(app.page().len(), page);
     key(&mut app, KeyCode::Home);
-    assert_eq!((app.selected(), app.offset), (0, 0));
+    assert_eq!((app.selected(), app.offset()), (0, 0));
     key(&mut app, KeyCode::End);
     assert_eq!(app.selected(), 199);
     key(&mut app, KeyCode::Char('g'));
@@ -159,8 +201,8 @@ fn navigation_keys() {
 #[test]
 fn only_the_visible_rows_are_fetched() {
     let app = app();
-    assert_eq!(app.page.len(), app.page_height());
-    assert!(app.page.len() < 30);
+    assert_eq!(app.page().len(), app.rows_on_screen());
+    assert!(app.page().len() < 30);
 }
 
 #[test]
@@ -168,14 +210,14 @@ fn detail_pane() {
     let mut app = app();
     keys(&mut app, "jjjjjjjjjjjjj"); // the request with escape sequences
     key(&mut app, KeyCode::Enter);
-    assert!(app.detail);
+    assert!(app.detail_open());
     let s = screen(&app);
     assert!(s.contains("request \\x1b[31mred\\x1b[0m"), "{s}");
     assert!(s.contains("/v1/\\x07bell\\u{202e}"), "{s}");
     insta::assert_snapshot!(s);
     // Esc closes the pane before it quits.
     key(&mut app, KeyCode::Esc);
-    assert!(!app.detail && !app.should_quit());
+    assert!(!app.detail_open() && !app.should_quit());
     key(&mut app, KeyCode::Esc);
     assert!(app.should_quit());
 }
@@ -204,11 +246,11 @@ fn filter_is_checked_as_typed_and_applied_when_valid() {
     tick(&mut app);
     assert_eq!(app.shown(), 30, "applied as typed");
     assert_eq!(app.filter(), "level>=warn");
-    keys(&mut app, " desk~fx");
+    keys(&mut app, " and desk~fx");
     tick(&mut app);
     assert_eq!(app.shown(), 20);
     key(&mut app, KeyCode::Enter);
-    assert!(app.prompt.is_none());
+    assert!(!app.prompt_open());
     insta::assert_snapshot!("filter_applied", screen(&app));
     // Esc while editing puts the previous filter back.
     keys(&mut app, "f");
@@ -217,7 +259,7 @@ fn filter_is_checked_as_typed_and_applied_when_valid() {
     tick(&mut app);
     assert_eq!(app.shown(), 0);
     key(&mut app, KeyCode::Esc);
-    assert_eq!((app.filter(), app.shown()), ("level>=warn desk~fx", 20));
+    assert_eq!((app.filter(), app.shown()), ("level>=warn and desk~fx", 20));
     // `:` opens the same prompt; Ctrl-U clears it.
     keys(&mut app, ":");
     app.update(Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
@@ -241,7 +283,7 @@ fn level_keys_toggle_levels() {
     let mut app = app();
     keys(&mut app, "5");
     assert_eq!(app.shown(), 190);
-    assert!(app.page.iter().all(|r| r.level != Level::Error));
+    assert!(app.page().iter().all(|r| r.level != Level::Error));
     keys(&mut app, "1234");
     assert_eq!(app.shown(), 0);
     assert!(screen(&app).contains("no event matches"));
@@ -253,7 +295,7 @@ fn level_keys_toggle_levels() {
 fn search_highlights_and_moves_between_matches() {
     let mut app = app();
     keys(&mut app, "/disk");
-    assert!(app.search.is_some(), "highlighting starts as you type");
+    assert!(app.highlighting(), "highlighting starts as you type");
     key(&mut app, KeyCode::Enter);
     assert_eq!(app.selected(), 0, "the selected row matches");
     keys(&mut app, "n");
@@ -275,9 +317,9 @@ fn search_highlights_and_moves_between_matches() {
     assert!(highlighted >= 4, "{highlighted}");
     // A bad regex shows its error and keeps the prompt open.
     keys(&mut app, "/(\n");
-    assert!(app.prompt.as_ref().is_some_and(|p| p.error.is_some()));
+    assert!(app.prompt_error().is_some());
     key(&mut app, KeyCode::Esc);
-    assert!(app.prompt.is_none());
+    assert!(!app.prompt_open());
 }
 
 #[test]
@@ -300,7 +342,7 @@ fn errors_and_marks() {
     assert_eq!(app.selected(), 20, "wraps around");
     assert!(screen(&app).contains("2 marked"));
     keys(&mut app, "m");
-    assert_eq!(app.marks.len(), 1);
+    assert_eq!(app.marks(), 1);
 }
 
 #[test]
@@ -317,7 +359,7 @@ fn time_jump() {
     keys(&mut app, "t");
     app.update(Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
     keys(&mut app, "99:00\n");
-    assert!(app.prompt.as_ref().is_some_and(|p| p.error.is_some()));
+    assert!(app.prompt_error().is_some());
 }
 
 #[test]
@@ -326,7 +368,7 @@ fn stats_screen() {
     keys(&mut app, "s");
     insta::assert_snapshot!(screen(&app));
     keys(&mut app, "s");
-    assert!(matches!(app.screen, crate::app::Screen::Main));
+    assert!(app.screen() == ScreenKind::Main);
 }
 
 #[test]
@@ -342,7 +384,7 @@ fn group_by_screen_and_filtering_to_a_group() {
     insta::assert_snapshot!(screen(&app));
     // Enter on the second group (`risk`: 20 events) filters to it.
     keys(&mut app, "j\n");
-    assert!(matches!(app.screen, crate::app::Screen::Main));
+    assert!(app.screen() == ScreenKind::Main);
     assert_eq!(app.filter(), "target=risk");
     assert_eq!(app.shown(), 20);
     // A group of a filtered view keeps the filter.
@@ -352,7 +394,7 @@ fn group_by_screen_and_filtering_to_a_group() {
         keys(&mut app, "j");
     }
     keys(&mut app, "\n\n");
-    assert_eq!(app.filter(), "target=risk desk=\"fx options\"");
+    assert_eq!(app.filter(), "(target=risk) and desk=\"fx options\"");
     assert_eq!(app.shown(), 20);
 }
 
@@ -362,7 +404,7 @@ fn help_screen() {
     keys(&mut app, "?");
     insta::assert_snapshot!(screen(&app));
     keys(&mut app, "x");
-    assert!(matches!(app.screen, crate::app::Screen::Main) && app.prompt.is_none());
+    assert!(app.screen() == ScreenKind::Main && !app.prompt_open());
 }
 
 #[test]
@@ -385,7 +427,7 @@ fn export_writes_the_shown_events() {
     keys(&mut app, "x");
     app.update(Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
     keys(&mut app, "out.txt\n");
-    assert!(app.prompt.as_ref().is_some_and(|p| p.error.is_some()));
+    assert!(app.prompt_error().is_some());
 }
 
 #[test]
@@ -407,25 +449,25 @@ fn mouse_scrolls_and_selects() {
 #[test]
 fn resizing_changes_the_page() {
     let mut app = app();
-    let before = app.page.len();
+    let before = app.page().len();
     app.update(Msg::Resize(80, 50));
     app.run_tasks_inline();
-    assert_eq!(app.page.len(), before + 20);
-    assert_eq!(app.histogram.as_ref().unwrap().buckets.len(), 80);
+    assert_eq!(app.page().len(), before + 20);
+    assert_eq!(app.histogram().unwrap().buckets.len(), 80);
     insta::assert_snapshot!(screen(&app));
 }
 
 #[test]
 fn keys_are_answered_while_loading() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata");
-    let mut app = App::new(Arc::new(MemorySource::new()), "", (80, 16));
+    let data = crate::testdata();
+    let mut app = App::new(Arc::new(EngineSource::new()), "", (80, 16));
     app.update(Msg::Input(data.join("chunked.bin")));
     app.inputs_given();
     // The load is a task not run yet: the screen says so, keys work.
     assert!(app.busy());
     assert!(screen(&app).contains("loading chunked.bin"));
     app.update(Msg::Key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE)));
-    assert!(matches!(app.screen, crate::app::Screen::Help));
+    assert!(app.screen() == ScreenKind::Help);
     app.update(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
     app.run_tasks_inline();
     assert_eq!(app.shown(), 1000);
@@ -443,8 +485,8 @@ fn keys_are_answered_while_loading() {
 
 #[test]
 fn damaged_input_is_reported() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata");
-    let mut app = App::new(Arc::new(MemorySource::new()), "", (80, 16));
+    let data = crate::testdata();
+    let mut app = App::new(Arc::new(EngineSource::new()), "", (80, 16));
     app.update(Msg::Input(data.join("truncated.bin")));
     app.update(Msg::Input(data.join("README.md")));
     app.inputs_given();
@@ -459,18 +501,18 @@ fn results_of_superseded_work_are_dropped() {
     let mut app = app();
     // Two filter edits; run the second one's result first, then the first.
     app.update(Msg::Key(KeyEvent::new(KeyCode::Char('f'), KeyModifiers::NONE)));
-    keys_no_run(&mut app, "d");
+    keys_no_run(&mut app, "message~d");
     app.update(Msg::Tick);
     keys_no_run(&mut app, "isk");
     app.update(Msg::Tick);
     let tasks = app.take_tasks();
     assert_eq!(tasks.len(), 2);
-    let results: Vec<Msg> = tasks.into_iter().map(crate::Task::run).collect();
+    let results: Vec<Msg> = tasks.into_iter().map(ttlog_tui::Task::run).collect();
     for m in results.into_iter().rev() {
         app.update(m);
     }
     app.run_tasks_inline();
-    assert_eq!(app.filter(), "disk");
+    assert_eq!(app.filter(), "message~disk");
     assert_eq!(app.shown(), 10);
 }
 
@@ -525,40 +567,37 @@ fn tiny_terminals_do_not_break_any_screen() {
 
 #[test]
 fn a_bad_filter_at_start_shows_everything() {
-    let mut app = App::new(source(), "level=", SIZE);
-    app.inputs_given();
-    app.run_tasks_inline();
+    let app = app_on(Arc::new(EngineSource::new()), "level=");
     assert_eq!(app.shown(), 200);
     assert_eq!(app.filter(), "");
     assert!(app.message().unwrap().contains("showing every event"), "{:?}", app.message());
-    let mut app = App::new(source(), "level>=error", SIZE);
-    app.inputs_given();
-    app.run_tasks_inline();
+    let app = app_on(Arc::new(EngineSource::new()), "level>=error");
     assert_eq!(app.shown(), 10);
 }
 
-/// A source whose filters fail on application for one expression, as the
-/// polars engine's do for a field of the wrong type, though `check` passed.
+/// The engine, with filters that fail on application for one expression
+/// though `check` passed (as a filter can when an input added meanwhile
+/// holds the field with another type).
 #[derive(Debug)]
-struct Picky(Arc<MemorySource>);
+struct Picky(Arc<EngineSource>);
 
 impl Source for Picky {
-    fn summary(&self) -> crate::Summary {
+    fn summary(&self) -> ttlog_tui::Summary {
         self.0.summary()
     }
-    fn add_input(&self, path: &Path, progress: &crate::Progress) -> Result<InputInfo, crate::LoadError> {
+    fn add_input(&self, path: &Path, progress: &ttlog_tui::Progress) -> Result<InputInfo, ttlog_tui::LoadError> {
         self.0.add_input(path, progress)
     }
-    fn check(&self, expr: &str) -> Result<(), crate::FilterError> {
+    fn check(&self, expr: &str) -> Result<(), ttlog_tui::FilterError> {
         self.0.check(expr)
     }
     fn filter(
         &self,
-        query: &crate::Query,
-        progress: &crate::Progress,
-    ) -> Result<Arc<dyn crate::View>, crate::FilterError> {
-        if query.expr.contains("qty>abc") {
-            return Err(crate::FilterError::new(4, "qty is a number"));
+        query: &ttlog_tui::Query,
+        progress: &ttlog_tui::Progress,
+    ) -> Result<Arc<dyn ttlog_tui::View>, ttlog_tui::FilterError> {
+        if query.expr.contains("qty>50") {
+            return Err(ttlog_tui::FilterError::new(4, "qty is a number"));
         }
         self.0.filter(query, progress)
     }
@@ -569,17 +608,15 @@ impl Source for Picky {
 
 #[test]
 fn a_filter_failing_when_applied_keeps_the_view_and_its_filter() {
-    let mut app = App::new(Arc::new(Picky(source())), "", SIZE);
-    app.inputs_given();
-    app.run_tasks_inline();
+    let mut app = app_on(Arc::new(Picky(Arc::new(EngineSource::new()))), "");
     keys(&mut app, "flevel=error\n");
     assert_eq!(app.shown(), 10);
-    keys(&mut app, "f qty>abc\n");
+    keys(&mut app, "f and qty>50\n");
     assert_eq!(app.shown(), 10);
     assert_eq!(app.filter(), "level=error");
     assert!(app.message().unwrap().contains("qty is a number"), "{:?}", app.message());
     // While typing, the error shows in the prompt.
-    keys(&mut app, "f qty>abc");
+    keys(&mut app, "f and qty>50");
     tick(&mut app);
-    assert_eq!(app.prompt.as_ref().unwrap().error.as_ref().unwrap().column, 4);
+    assert_eq!(app.prompt_error().unwrap().column, 4);
 }

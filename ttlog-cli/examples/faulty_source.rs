@@ -1,24 +1,26 @@
-//! The viewer on a [`Source`] that panics, as a buggy engine would: for the
-//! end-to-end test that the terminal is restored after a panic on a worker
-//! thread (`load`) or on the UI thread (`rows`, when the user pages down).
+//! The viewer on the engine wrapped in a [`Source`] that panics, as a buggy
+//! engine would: for the end-to-end test that the terminal is restored after
+//! a panic on a worker thread (`load`) or on the UI thread (`rows`, when the
+//! user pages down).
 //!
 //! ```sh
-//! cargo run -p ttlog-tui --example faulty_source -- load testdata/normal.bin
-//! cargo run -p ttlog-tui --example faulty_source -- rows testdata/normal.bin
+//! cargo run -p ttlog-cli --example faulty_source -- load testdata/normal.bin
+//! cargo run -p ttlog-cli --example faulty_source -- rows testdata/normal.bin
 //! ```
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use ttlog_cli::EngineSource;
 use ttlog_tui::{
-    Direction, ExportFormat, FilterError, Groups, Histogram, InputInfo, LoadError, MemorySource, Needle, Options,
-    Progress, Query, Row, Source, Stats, Summary, View,
+    Direction, ExportFormat, FilterError, Groups, Histogram, InputInfo, LoadError, Needle, Options, Progress, Query,
+    Row, Source, Stats, Summary, View,
 };
 
 #[derive(Debug)]
 struct Faulty {
-    inner: MemorySource,
+    inner: EngineSource,
     panic_in_load: bool,
 }
 
@@ -94,7 +96,7 @@ fn main() -> ExitCode {
         }
     };
     let inputs: Vec<PathBuf> = args.map(PathBuf::from).collect();
-    let source = Faulty { inner: MemorySource::new(), panic_in_load };
+    let source = Faulty { inner: EngineSource::new(), panic_in_load };
     match ttlog_tui::run(Arc::new(source), Options { inputs, ..Options::default() }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
