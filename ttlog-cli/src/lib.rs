@@ -74,11 +74,14 @@
 //! - [`cli`]: the `ttlog-view` command line ([`cli::run`]).
 //! - [`tui_source`]: [`EngineSource`], the data side of the interactive
 //!   viewer (`ttlog-view -i`, the `ttlog-tui` crate) on this engine.
+//! - [`browse`]: the viewer's index of the time order for inputs too large
+//!   to load (rows decoded on demand, filters over the chunks).
 //! - [`time`], [`text`]: RFC 3339 and terminal-safe text.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 
+pub mod browse;
 pub mod catalog;
 pub mod cli;
 pub mod compile;

@@ -304,6 +304,38 @@ impl<'c> Stream<'c> {
         Ok(Decoded { s: l.s, c: l.c, cols, rows })
     }
 
+    /// Decodes every chunk that may hold events of the question, in
+    /// parallel and in no order, and gives each (with its selected rows,
+    /// possibly none) to `f`. Damaged chunks are left out (the merge reports
+    /// them). For front ends that keep their own order of the events
+    /// ([`crate::browse`]).
+    ///
+    /// # Errors
+    /// Cancelled (as an I/O error).
+    pub fn chunks<T: Send>(
+        &self,
+        progress: &(dyn Fn(u64) + Sync),
+        cancelled: &(dyn Fn() -> bool + Sync),
+        f: &(dyn Fn(&Decoded) -> T + Sync),
+    ) -> Result<Vec<T>, QueryError> {
+        let out: Vec<Option<T>> = self
+            .live
+            .par_iter()
+            .map(|l| {
+                if cancelled() {
+                    return None;
+                }
+                let d = self.decode(l).ok()?;
+                progress(d.cols.len() as u64);
+                Some(f(&d))
+            })
+            .collect();
+        if cancelled() {
+            return Err(QueryError::Io(std::io::Error::other("cancelled")));
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+
     /// Runs the stream into `sink`. `progress(events)` is called as chunks
     /// are decoded.
     ///

@@ -4,11 +4,21 @@
 //! `--filter` language, so `ttlog-view -i` filters, counts and groups with
 //! polars.
 //!
+//! Two ways to hold the inputs, one engine:
+//!
+//! - up to [`INDEX_ABOVE`] events, the events are loaded into a [`Dataset`]
+//!   (50–80 bytes per event): every filter, page and group is immediate;
+//! - above, the inputs stay in their files behind a [`Index`] of
+//!   their time order (about 9 bytes per event): pages decode their chunks,
+//!   filters run the streaming engine's plan over the chunks, counts and
+//!   groups are the streaming engine's answers.
+//!
 //! Rows of a view are fetched one screen at a time ([`View::rows`] of
 //! this crate); histogram, stats, search and time lookups read the view's
 //! `ts` / `cs` / `ev` code columns directly, never building a row per
 //! event.
 
+use crate::browse::{Index, Selection};
 use crate::catalog::Catalog;
 use crate::dataset::{Dataset, Engine, Input, View, cols, events_in};
 use crate::filter::Filter;
@@ -33,12 +43,20 @@ pub struct EngineSource {
     /// Events of a large input shown before the rest ([`PARTIAL_EVENTS`];
     /// 0 for that default, tests set fewer).
     first_part: u64,
+    /// Inputs of more events than this are indexed, not loaded
+    /// ([`INDEX_ABOVE`]; 0 for that default).
+    index_above: u64,
 }
+
+/// Inputs of more events than this stay in their files behind an index
+/// (about 9 bytes per event) instead of being loaded (50–80).
+pub const INDEX_ABOVE: u64 = 20_000_000;
 
 #[derive(Debug, Default, Clone)]
 struct State {
     paths: Vec<PathBuf>,
     dataset: Option<Dataset>,
+    index: Option<Index>,
     inputs: Vec<tui::InputInfo>,
 }
 
@@ -101,6 +119,79 @@ impl EngineSource {
         EngineSource::default()
     }
 
+    /// An empty source that indexes inputs of more than `events` events
+    /// instead of loading them (the default is [`INDEX_ABOVE`]; 0 keeps it).
+    pub fn indexing_above(events: u64) -> EngineSource {
+        EngineSource { index_above: events, ..EngineSource::default() }
+    }
+
+    /// Loads `paths` (opened as `catalog`): the events into a dataset, or
+    /// above the threshold an index of them. Returns what the header shows
+    /// of each input; on failure or cancellation the state stays as it was.
+    fn load(
+        &self,
+        engine: &Engine,
+        paths: Vec<PathBuf>,
+        catalog: Catalog,
+        decoded: &AtomicU64,
+        progress: &tui::Progress,
+    ) -> Result<Vec<tui::InputInfo>, String> {
+        progress.set_total(events_in(&catalog));
+        let before = self.state();
+        let restore = |message: String| {
+            *self.state.write().unwrap_or_else(|e| e.into_inner()) = before.clone();
+            Err(message)
+        };
+        let above = if self.index_above == 0 { INDEX_ABOVE } else { self.index_above };
+        if catalog.events_kept() > above {
+            // Indexed: the first part is published as soon as it is merged.
+            let mut publish = |first: Index| {
+                let inputs = index_infos(&first);
+                *self.state.write().unwrap_or_else(|e| e.into_inner()) =
+                    State { paths: paths.clone(), dataset: None, index: Some(first), inputs };
+            };
+            let built = Index::build(catalog, &mut publish, &|n| progress.add(n), &|| progress.is_cancelled());
+            return match built {
+                Ok(_) if progress.is_cancelled() => restore("cancelled".into()),
+                Ok(index) => {
+                    let infos = index_infos(&index);
+                    *self.state.write().unwrap_or_else(|e| e.into_inner()) =
+                        State { paths, dataset: None, index: Some(index), inputs: infos.clone() };
+                    Ok(infos)
+                }
+                Err(e) => restore(format!("{e:#}")),
+            };
+        }
+        if let Some(first) = self.first_part(&catalog, &paths) {
+            *self.state.write().unwrap_or_else(|e| e.into_inner()) = first;
+            if progress.is_cancelled() {
+                return restore("cancelled".into());
+            }
+        }
+        let done = AtomicBool::new(false);
+        let dataset = std::thread::scope(|s| {
+            s.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    let now = decoded.load(Ordering::Relaxed);
+                    progress.add(now.saturating_sub(progress.done()));
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            });
+            let r = engine.load_opened(&catalog);
+            done.store(true, Ordering::Relaxed);
+            r
+        });
+        let dataset = match dataset {
+            Ok(_) if progress.is_cancelled() => return restore("cancelled".into()),
+            Ok(d) => d,
+            Err(e) => return restore(format!("{e:#}")),
+        };
+        let infos = input_infos(&dataset);
+        *self.state.write().unwrap_or_else(|e| e.into_inner()) =
+            State { paths, dataset: Some(dataset), index: None, inputs: infos.clone() };
+        Ok(infos)
+    }
+
     fn state(&self) -> State {
         self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -121,7 +212,7 @@ impl EngineSource {
         // Not counted in the load's progress, which counts every event.
         let first = Engine::new().load_prefix(catalog, part).ok()?;
         let inputs = input_infos(&first);
-        Some(State { paths: paths.to_vec(), dataset: Some(first), inputs })
+        Some(State { paths: paths.to_vec(), dataset: Some(first), index: None, inputs })
     }
 }
 
@@ -168,9 +259,15 @@ impl tui::Source for EngineSource {
     }
 
     fn add_input(&self, path: &Path, progress: &tui::Progress) -> Result<tui::InputInfo, tui::LoadError> {
-        let err = |message: String| tui::LoadError { path: path.to_owned(), message };
+        self.add_inputs(&[path.to_owned()], progress).pop().expect("one result per input")
+    }
+
+    fn add_inputs(&self, new: &[PathBuf], progress: &tui::Progress) -> Vec<Result<tui::InputInfo, tui::LoadError>> {
+        let fail_all = |message: String| {
+            new.iter().map(|p| Err(tui::LoadError { path: p.clone(), message: message.clone() })).collect()
+        };
         let mut paths = self.state().paths;
-        paths.push(path.to_owned());
+        paths.extend(new.iter().cloned());
         let inputs: Vec<Input> = paths.iter().cloned().map(Input::File).collect();
         // The engine reports progress from its decoding threads through a
         // 'static callback: count into an atomic, copied into `progress`.
@@ -179,62 +276,57 @@ impl tui::Source for EngineSource {
         let engine = Engine::new().on_progress(move |n| {
             counter.fetch_add(n, Ordering::Relaxed);
         });
-        let catalog = engine.open(&inputs).map_err(|e| err(format!("{e:#}")))?;
-        if let Some(f) = catalog.failed.iter().find(|f| Path::new(&f.file) == path) {
-            return Err(err(f.to_string()));
-        }
-        progress.set_total(events_in(&catalog));
-        let before = self.state();
-        if let Some(first) = self.first_part(&catalog, &paths) {
-            *self.state.write().unwrap_or_else(|e| e.into_inner()) = first;
-            if progress.is_cancelled() {
-                *self.state.write().unwrap_or_else(|e| e.into_inner()) = before;
-                return Err(err("cancelled".into()));
-            }
-        }
-        let done = AtomicBool::new(false);
-        let dataset = std::thread::scope(|s| {
-            s.spawn(|| {
-                while !done.load(Ordering::Relaxed) {
-                    let now = decoded.load(Ordering::Relaxed);
-                    progress.add(now.saturating_sub(progress.done()));
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            });
-            let r = engine.load_opened(&catalog);
-            done.store(true, Ordering::Relaxed);
-            r
-        });
-        let dataset = match dataset {
-            Ok(d) if !progress.is_cancelled() => d,
-            Ok(_) => {
-                *self.state.write().unwrap_or_else(|e| e.into_inner()) = before;
-                return Err(err("cancelled".into()));
-            }
-            Err(e) => {
-                *self.state.write().unwrap_or_else(|e| e.into_inner()) = before;
-                return Err(err(format!("{e:#}")));
-            }
+        let catalog = match engine.open(&inputs) {
+            Ok(c) => c,
+            Err(e) => return fail_all(format!("{e:#}")),
         };
-        let infos = input_infos(&dataset);
-        let info = infos.iter().rev().find(|i| i.path == path).cloned().ok_or_else(|| err("no events".into()))?;
-        *self.state.write().unwrap_or_else(|e| e.into_inner()) = State { paths, dataset: Some(dataset), inputs: infos };
-        Ok(info)
+        // New inputs that cannot be read are reported and left out.
+        let failed: Vec<(PathBuf, String)> = catalog
+            .failed
+            .iter()
+            .filter_map(|f| new.iter().find(|p| Path::new(&f.file) == p.as_path()).map(|p| (p.clone(), f.to_string())))
+            .collect();
+        if !failed.is_empty() {
+            paths.retain(|p| !failed.iter().any(|(f, _)| f == p));
+        }
+        let loaded = self.load(&engine, paths, catalog, &decoded, progress);
+        new.iter()
+            .map(|p| {
+                if let Some((_, message)) = failed.iter().find(|(f, _)| f == p) {
+                    return Err(tui::LoadError { path: p.clone(), message: message.clone() });
+                }
+                match &loaded {
+                    Ok(infos) => infos
+                        .iter()
+                        .rev()
+                        .find(|i| &i.path == p)
+                        .cloned()
+                        .ok_or_else(|| tui::LoadError { path: p.clone(), message: "no events".into() }),
+                    Err(message) => Err(tui::LoadError { path: p.clone(), message: message.clone() }),
+                }
+            })
+            .collect()
     }
 
     fn check(&self, expr: &str) -> Result<(), tui::FilterError> {
         let filter = Filter::parse(expr).map_err(filter_error)?;
         // Keys and values are checked against the data on an empty view:
         // an unknown field shows while typing, at no cost.
-        if let Some(ds) = self.state().dataset {
+        let state = self.state();
+        if let Some(ds) = state.dataset {
             ds.all().head(0).filter(&filter).map_err(filter_error)?;
+        } else if let Some(index) = state.index {
+            crate::compile::PairFilter::new(index.tables(), &filter).map_err(filter_error)?;
         }
         Ok(())
     }
 
-    fn filter(&self, query: &tui::Query, _progress: &tui::Progress) -> Result<Arc<dyn tui::View>, tui::FilterError> {
+    fn filter(&self, query: &tui::Query, progress: &tui::Progress) -> Result<Arc<dyn tui::View>, tui::FilterError> {
         let state = self.state();
         let filter = query_filter(query)?;
+        if let Some(index) = state.index {
+            return Ok(Arc::new(IndexView::new(index, filter, query.expr.trim().to_owned(), progress)?));
+        }
         let view = match &state.dataset {
             Some(ds) => ds.filter(&filter).map_err(filter_error)?,
             None => return Ok(Arc::new(Empty)),
@@ -244,8 +336,11 @@ impl tui::Source for EngineSource {
 
     fn group_keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = BUILTIN_KEYS.iter().map(|k| (*k).to_owned()).collect();
-        if let Some(ds) = self.state().dataset {
+        let state = self.state();
+        if let Some(ds) = state.dataset {
             keys.extend(ds.fields().map(|f| f.name.to_string()));
+        } else if let Some(index) = state.index {
+            keys.extend(index.tables().fields.keys().map(|f| f.to_string()));
         }
         keys
     }
@@ -282,6 +377,285 @@ impl tui::View for Empty {
         let empty: &[u8] = if format == tui::ExportFormat::Json { b"[]\n" } else { b"" };
         std::fs::write(path, empty)?;
         Ok(0)
+    }
+}
+
+/// The viewer's stats of the engine's.
+fn tui_stats(s: &crate::stats::Stats) -> tui::Stats {
+    let mut per_level = [0u64; 5];
+    for (l, n) in &s.levels {
+        per_level[*l as usize] = *n;
+    }
+    tui::Stats {
+        events: s.events,
+        span_ns: s.span,
+        per_level,
+        top_messages: s
+            .messages
+            .iter()
+            .take(20)
+            .map(|m| (m.level, Arc::clone(&m.target), Arc::clone(&m.message), m.count))
+            .collect(),
+        per_thread: s
+            .threads
+            .iter()
+            .map(|t| (t.name.clone().unwrap_or_else(|| Arc::from(format!("#{}", t.id))), t.count))
+            .collect(),
+    }
+}
+
+/// The viewer's groups of a one-key group table of the view filtered by
+/// `expr`: each group with the filter that selects it, the first `limit`.
+fn tui_groups(table: &crate::stats::GroupTable, key: &str, expr: &str, limit: usize) -> tui::Groups {
+    let mut groups = Vec::new();
+    let mut missing = 0;
+    for row in &table.rows {
+        let value = match &row.key[0] {
+            KeyValue::Null => {
+                missing += row.count;
+                continue;
+            }
+            KeyValue::Level(l) => l.as_str().to_ascii_lowercase(),
+            KeyValue::Str(s) => s.to_string(),
+            KeyValue::U64(n) => n.to_string(),
+            KeyValue::I64(n) => n.to_string(),
+            KeyValue::F64(x) => x.to_string(),
+            KeyValue::Bool(b) => b.to_string(),
+            KeyValue::Time(t) => t.to_string(),
+        };
+        let term = format!("{key}={}", quote(&value));
+        let filter = if expr.is_empty() { term } else { format!("({expr}) and {term}") };
+        groups.push(tui::Group { value, count: row.count, filter });
+    }
+    let more = groups.len().saturating_sub(limit);
+    groups.truncate(limit);
+    tui::Groups { key: key.to_owned(), groups, missing, more }
+}
+
+/// The viewer's row of an engine row at index position `id`.
+fn tui_row(id: u64, r: crate::Row, module_path: Arc<str>) -> tui::Row {
+    tui::Row {
+        id,
+        timestamp_ns: r.timestamp_ns,
+        level: r.level,
+        thread: r.thread_name.clone().unwrap_or_else(|| Arc::from(format!("#{}", r.thread_id))),
+        thread_id: r.thread_id,
+        target: r.target,
+        message: r.message,
+        module_path,
+        file: r.file,
+        line: r.line,
+        input: r.source,
+        fields: r.fields,
+    }
+}
+
+/// What the header shows of each input of an index.
+fn index_infos(index: &Index) -> Vec<tui::InputInfo> {
+    index
+        .tables()
+        .sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut problems: Vec<String> = s.problems.iter().map(ToString::to_string).collect();
+            problems.extend(index.problems().iter().filter(|p| p.file == s.path).map(ToString::to_string));
+            tui::InputInfo {
+                path: PathBuf::from(&s.path),
+                service: s.service.to_string(),
+                hostname: s.hostname.to_string(),
+                pid: s.pid,
+                reason: s.reason.clone(),
+                created_at_ns: s.created_at_ns,
+                events: index.events_of(i),
+                overwritten: s.counters.overwritten,
+                dropped: s.counters.dropped(),
+                problems,
+            }
+        })
+        .collect()
+}
+
+/// A view of an [`Index`]: the positions a filter selects.
+struct IndexView {
+    index: Index,
+    selection: Selection,
+    filter: Filter,
+    expr: String,
+}
+
+impl std::fmt::Debug for IndexView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexView").field("events", &self.selection.len()).field("expr", &self.expr).finish()
+    }
+}
+
+impl IndexView {
+    fn new(
+        index: Index,
+        filter: Filter,
+        expr: String,
+        progress: &tui::Progress,
+    ) -> Result<IndexView, tui::FilterError> {
+        progress.set_total(index.catalog().events_in_files());
+        let selection =
+            Selection::of(&index, &filter, &|n| progress.add(n), &|| progress.is_cancelled()).map_err(|e| match e {
+                crate::query::QueryError::Filter(e) => filter_error(e),
+                _ if progress.is_cancelled() => tui::FilterError::cancelled(),
+                e => tui::FilterError::new(0, e.to_string()),
+            })?;
+        Ok(IndexView { index, selection, filter, expr })
+    }
+
+    /// The streaming engine's answer to a question over this view's events.
+    fn ask(&self, stats: bool, group: Option<GroupKey>) -> Result<crate::query::Answer, crate::query::QueryError> {
+        let question = crate::query::Question {
+            filter: self.filter.clone(),
+            since: None,
+            until: None,
+            stats,
+            group: group.map(|k| (vec![k], Vec::new())),
+        };
+        crate::query::Plan::new(self.index.catalog(), question)?.run(false, &|_| {})
+    }
+}
+
+impl tui::View for IndexView {
+    fn len(&self) -> usize {
+        self.selection.len()
+    }
+
+    fn rows(&self, range: Range<usize>) -> Vec<tui::Row> {
+        let end = range.end.min(self.len());
+        let positions: Vec<usize> = (range.start.min(end)..end).map(|n| self.selection.position(n)).collect();
+        let sites = &self.index.tables().sites;
+        self.index
+            .rows(&positions)
+            .into_iter()
+            .map(|(p, r)| {
+                let module = Arc::clone(&sites[r.callsite as usize].info.module_path);
+                tui_row(p as u64, r, module)
+            })
+            .collect()
+    }
+
+    fn histogram(&self, buckets: usize) -> tui::Histogram {
+        let n = self.len();
+        if n == 0 {
+            return tui::Histogram::default();
+        }
+        let ends = self.rows(0..1).into_iter().chain(self.rows(n - 1..n)).map(|r| r.timestamp_ns).collect::<Vec<_>>();
+        let (Some(&start_ns), Some(&end_ns)) = (ends.first(), ends.last()) else {
+            return tui::Histogram::default();
+        };
+        // Each event at its block's sampled time (at most its own).
+        let index = &self.index;
+        let events = self.selection.blocks().flat_map(|(base, bits)| {
+            let ts = index.sampled_ts(base).clamp(start_ns, end_ns);
+            (0..64).filter(move |i| bits >> i & 1 == 1).map(move |i| (ts, index.level(base + i)))
+        });
+        tui::histogram_of_sorted(start_ns, end_ns, buckets, events)
+    }
+
+    fn stats(&self) -> tui::Stats {
+        match self.ask(true, None) {
+            Ok(a) => a.stats.as_ref().map(tui_stats).unwrap_or_default(),
+            Err(_) => tui::Stats::default(),
+        }
+    }
+
+    fn group_by(&self, key: &str, limit: usize) -> Result<tui::Groups, tui::FilterError> {
+        let k = GroupKey::parse(key).map_err(|e| tui::FilterError::new(0, e.0))?;
+        let answer = self.ask(false, Some(k)).map_err(|e| tui::FilterError::new(0, e.to_string()))?;
+        let table = answer.groups.ok_or_else(|| tui::FilterError::new(0, format!("no groups by {key}")))?;
+        Ok(tui_groups(&table, key, &self.expr, limit))
+    }
+
+    fn find(
+        &self,
+        from: usize,
+        direction: tui::Direction,
+        needle: &tui::Needle,
+        progress: &tui::Progress,
+    ) -> Option<usize> {
+        let n = self.len();
+        if from >= n {
+            return None;
+        }
+        if let tui::Needle::Ids(ids) = needle {
+            // Ids are index positions: their ranks are view positions.
+            let ranks = ids
+                .iter()
+                .filter(|&&id| self.selection.contains(id as usize))
+                .map(|&id| self.selection.rank(id as usize));
+            return match direction {
+                tui::Direction::Forward => ranks.filter(|&r| r >= from).min(),
+                tui::Direction::Backward => ranks.filter(|&r| r <= from).max(),
+            };
+        }
+        const BLOCK: usize = 4096;
+        let positions: Box<dyn Iterator<Item = usize>> = match direction {
+            tui::Direction::Forward => Box::new(from..n),
+            tui::Direction::Backward => Box::new((0..=from).rev()),
+        };
+        progress.set_total(match direction {
+            tui::Direction::Forward => (n - from) as u64,
+            tui::Direction::Backward => from as u64 + 1,
+        });
+        let mut block: Option<(usize, Vec<tui::Row>)> = None;
+        for (checked, pos) in positions.enumerate() {
+            if checked % BLOCK == 0 {
+                progress.add(if checked == 0 { 0 } else { BLOCK as u64 });
+                if progress.is_cancelled() {
+                    return None;
+                }
+            }
+            let hit = match needle {
+                tui::Needle::Level(l) => self.index.level(self.selection.position(pos)) >= *l,
+                _ => {
+                    let start = pos - pos % BLOCK;
+                    if block.as_ref().is_none_or(|(s, _)| *s != start) {
+                        block = Some((start, self.rows(start..start + BLOCK)));
+                    }
+                    let (s, rows) = block.as_ref().expect("just fetched");
+                    rows.get(pos - s).is_some_and(|r| needle.matches(r))
+                }
+            };
+            if hit {
+                return Some(pos);
+            }
+        }
+        None
+    }
+
+    fn position_of_time(&self, timestamp_ns: i64) -> usize {
+        self.selection.rank(self.index.first_at_or_after(timestamp_ns))
+    }
+
+    fn export(&self, path: &Path, format: tui::ExportFormat, progress: &tui::Progress) -> std::io::Result<u64> {
+        // The streaming engine's exporters: the same JSON and CSV as `--format`.
+        let question = crate::stream::EventQuestion { filter: self.filter.clone(), ..Default::default() };
+        let stream = crate::stream::Stream::new(self.index.catalog(), question).map_err(std::io::Error::other)?;
+        let file = std::fs::File::create(path)?;
+        let mut w = std::io::BufWriter::new(file);
+        progress.set_total(self.index.catalog().events_in_files());
+        let lines = match format {
+            tui::ExportFormat::Json => crate::export::Lines::Json,
+            tui::ExportFormat::Ndjson => crate::export::Lines::Ndjson,
+            tui::ExportFormat::Csv => crate::export::Lines::Csv,
+        };
+        let result = {
+            let mut sink = crate::export::LineSink::new(&mut w, lines, stream.tables());
+            stream.run(&mut sink, false, &|n| progress.add(n))
+        };
+        let result = result.map_err(std::io::Error::other).and_then(|d| {
+            std::io::Write::flush(&mut w)?;
+            Ok(d.events)
+        });
+        if result.is_err() {
+            let _ = std::fs::remove_file(path);
+        }
+        result
     }
 }
 
@@ -364,55 +738,13 @@ impl tui::View for EngineView {
     }
 
     fn stats(&self) -> tui::Stats {
-        let s = self.view.stats();
-        let mut per_level = [0u64; 5];
-        for (l, n) in &s.levels {
-            per_level[*l as usize] = *n;
-        }
-        tui::Stats {
-            events: s.events,
-            span_ns: s.span,
-            per_level,
-            top_messages: s
-                .messages
-                .iter()
-                .take(20)
-                .map(|m| (m.level, Arc::clone(&m.target), Arc::clone(&m.message), m.count))
-                .collect(),
-            per_thread: s
-                .threads
-                .iter()
-                .map(|t| (t.name.clone().unwrap_or_else(|| Arc::from(format!("#{}", t.id))), t.count))
-                .collect(),
-        }
+        tui_stats(&self.view.stats())
     }
 
     fn group_by(&self, key: &str, limit: usize) -> Result<tui::Groups, tui::FilterError> {
         let k = GroupKey::parse(key).map_err(|e| tui::FilterError::new(0, e.0))?;
         let table = self.view.group_by(&[k], &[]).map_err(|e| tui::FilterError::new(0, e.0))?;
-        let mut groups = Vec::new();
-        let mut missing = 0;
-        for row in &table.rows {
-            let value = match &row.key[0] {
-                KeyValue::Null => {
-                    missing += row.count;
-                    continue;
-                }
-                KeyValue::Level(l) => l.as_str().to_ascii_lowercase(),
-                KeyValue::Str(s) => s.to_string(),
-                KeyValue::U64(n) => n.to_string(),
-                KeyValue::I64(n) => n.to_string(),
-                KeyValue::F64(x) => x.to_string(),
-                KeyValue::Bool(b) => b.to_string(),
-                KeyValue::Time(t) => t.to_string(),
-            };
-            let term = format!("{key}={}", quote(&value));
-            let filter = if self.expr.is_empty() { term } else { format!("({}) and {term}", self.expr) };
-            groups.push(tui::Group { value, count: row.count, filter });
-        }
-        let more = groups.len().saturating_sub(limit);
-        groups.truncate(limit);
-        Ok(tui::Groups { key: key.to_owned(), groups, missing, more })
+        Ok(tui_groups(&table, key, &self.expr, limit))
     }
 
     fn find(

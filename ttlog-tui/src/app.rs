@@ -43,8 +43,8 @@ pub enum Msg {
     /// A snapshot file to load (given at start, or found in a watched
     /// directory).
     Input(PathBuf),
-    /// A load finished.
-    Loaded(Result<InputInfo, LoadError>),
+    /// A load of the inputs queued finished: one result per input.
+    Loaded(Vec<Result<InputInfo, LoadError>>),
     /// A filter finished.
     Filtered {
         /// Which filter request.
@@ -96,7 +96,10 @@ impl fmt::Debug for Msg {
             Msg::Resize(w, h) => write!(f, "Resize({w}, {h})"),
             Msg::Tick => write!(f, "Tick"),
             Msg::Input(p) => write!(f, "Input({p:?})"),
-            Msg::Loaded(r) => write!(f, "Loaded({:?})", r.as_ref().map(|i| &i.path)),
+            Msg::Loaded(r) => {
+                let paths: Vec<_> = r.iter().map(|r| r.as_ref().map_or_else(|e| &e.path, |i| &i.path)).collect();
+                write!(f, "Loaded({paths:?})")
+            }
             Msg::Filtered { generation, result } => {
                 write!(f, "Filtered({generation}, {:?})", result.as_ref().map(|v| v.len()))
             }
@@ -542,17 +545,36 @@ impl App {
         if self.loading.is_some() {
             return;
         }
-        let Some(path) = self.load_queue.pop_front() else { return };
+        // Everything queued, as one load: the source opens them together.
+        let paths: Vec<PathBuf> = self.load_queue.drain(..).collect();
+        let Some(path) = paths.first() else { return };
         let progress = Arc::new(Progress::new());
-        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-        self.loading = Some(Activity { label: format!("loading {name}"), progress: Arc::clone(&progress) });
+        let label = match paths.len() {
+            1 => path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            n => format!("{n} inputs"),
+        };
+        self.loading = Some(Activity { label: format!("loading {label}"), progress: Arc::clone(&progress) });
         let source = Arc::clone(&self.source);
-        self.tasks.push(Task::new("load", move || Msg::Loaded(source.add_input(&path, &progress))));
+        self.tasks.push(Task::new("load", move || Msg::Loaded(source.add_inputs(&paths, &progress))));
     }
 
-    fn loaded(&mut self, result: Result<InputInfo, LoadError>) {
+    fn loaded(&mut self, results: Vec<Result<InputInfo, LoadError>>) {
         self.loading = None;
         self.summary = self.source.summary();
+        for result in results {
+            self.announce(result);
+        }
+        if self.load_queue.is_empty() {
+            // Inputs from now on arrive while the user looks: announce them.
+            self.started = true;
+            self.refilter();
+        } else {
+            self.load_next();
+        }
+    }
+
+    /// Says what a load gave: damage, or a new snapshot once started.
+    fn announce(&mut self, result: Result<InputInfo, LoadError>) {
         match result {
             Ok(info) => {
                 if !info.problems.is_empty() {
@@ -570,13 +592,6 @@ impl App {
                 }
             }
             Err(e) => self.say(e.to_string(), Tone::Error),
-        }
-        if self.load_queue.is_empty() {
-            // Inputs from now on arrive while the user looks: announce them.
-            self.started = true;
-            self.refilter();
-        } else {
-            self.load_next();
         }
     }
 

@@ -68,6 +68,14 @@ pub trait Source: Send + Sync {
     /// [`InputInfo::problems`].
     fn add_input(&self, path: &Path, progress: &Progress) -> Result<InputInfo, LoadError>;
 
+    /// Loads several snapshot files at once, one result per path, in order:
+    /// what the app asks for the inputs given at start and for files that
+    /// appear together, so that a source that reloads or re-indexes on each
+    /// addition does it once. The default adds them one by one.
+    fn add_inputs(&self, paths: &[PathBuf], progress: &Progress) -> Vec<Result<InputInfo, LoadError>> {
+        paths.iter().map(|p| self.add_input(p, progress)).collect()
+    }
+
     /// Checks a filter expression without applying it, fast enough to run
     /// on every key stroke.
     ///

@@ -126,14 +126,16 @@ fn a_panic_restores_the_terminal() {
     let faulty = example("faulty_source");
     assert!(faulty.exists(), "{} not built", faulty.display());
     let input = td("normal.bin");
+    // Without a backtrace, which would push the message off the pane.
+    let line = |args: String| format!("RUST_BACKTRACE=0 {}", shell_line(&faulty, &args));
     // On a worker thread: the viewer ends with an error.
-    let s = Session::start("view-panic-load", (120, 32), &shell_line(&faulty, &format!("load {input}")));
+    let s = Session::start("view-panic-load", (120, 32), &line(format!("load {input}")));
     let screen = s.wait_exit_restored(1);
     assert!(screen.contains("faulty source: panic while loading"), "{screen}");
     assert!(screen.contains("a thread of the viewer panicked"), "{screen}");
     drop(s);
     // On the UI thread, after the first screen: the process dies of it.
-    let s = Session::start("view-panic-rows", (120, 32), &shell_line(&faulty, &format!("rows {input}")));
+    let s = Session::start("view-panic-rows", (120, 32), &line(format!("rows {input}")));
     s.wait_for(&["events 43", "row 1/43"]);
     s.keys(&["PageDown"]);
     let screen = s.wait_exit_restored(101);

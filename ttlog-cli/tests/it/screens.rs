@@ -620,3 +620,83 @@ fn a_filter_failing_when_applied_keeps_the_view_and_its_filter() {
     tick(&mut app);
     assert_eq!(app.prompt_error().unwrap().column, 4);
 }
+
+/// The screen without its timeline (rows 2–5), which the index draws from
+/// sampled timestamps.
+fn screen_but_timeline(app: &App) -> String {
+    let s = screen(app);
+    s.lines().enumerate().filter(|(i, _)| !(2..6).contains(i)).map(|(_, l)| format!("{l}\n")).collect()
+}
+
+#[test]
+fn the_index_shows_what_the_loaded_events_show() {
+    // Inputs above the index threshold stay in their files: pages decode
+    // their chunks, filters run over the chunks. Every screen but the
+    // timeline is the same as with the events loaded.
+    let sequences = [
+        "",
+        "jjjjjjjjjjjjj\n",
+        "G",
+        "G\n",
+        "flevel>=warn and desk~fx\n",
+        "flevel>=warn and desk~fx\nG",
+        "f(target=db or target=cache) and not level=debug\n",
+        "5",
+        "12",
+        "/disk\nnn",
+        "/NVDA\nN",
+        "eeE",
+        "emjjjmg'",
+        "s",
+        "flevel=error\ns",
+        "b",
+        "bjjjjjjjjjjjjj\n",
+        "b\n",
+        "b\nj\n",
+        "fid>100\nb\n",
+        "t\x1500:37:30\n",
+        "flevel>=info\nt\x1500:37:30\n",
+        "?",
+    ];
+    for seq in sequences {
+        let mut loaded = app_on(Arc::new(EngineSource::new()), "");
+        let mut indexed = app_on(Arc::new(EngineSource::indexing_above(1)), "");
+        for app in [&mut loaded, &mut indexed] {
+            for c in seq.chars() {
+                match c {
+                    '\n' => key(app, KeyCode::Enter),
+                    '\x15' => {
+                        app.update(Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
+                        app.run_tasks_inline();
+                    }
+                    c => key(app, KeyCode::Char(c)),
+                }
+            }
+        }
+        assert_eq!(indexed.shown(), loaded.shown(), "{seq:?}");
+        assert_eq!(indexed.selected(), loaded.selected(), "{seq:?}");
+        assert_eq!(indexed.filter(), loaded.filter(), "{seq:?}");
+        assert_eq!(indexed.marks(), loaded.marks(), "{seq:?}");
+        assert_eq!(screen_but_timeline(&indexed), screen_but_timeline(&loaded), "{seq:?}");
+    }
+}
+
+#[test]
+fn the_index_exports_and_counts_as_the_loaded_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut texts = Vec::new();
+    for (i, source) in [EngineSource::new(), EngineSource::indexing_above(1)].into_iter().enumerate() {
+        let mut app = app_on(Arc::new(source), "");
+        keys(&mut app, "flevel>=warn\n");
+        let path = dir.path().join(format!("out{i}.ndjson"));
+        keys(&mut app, "x");
+        app.update(Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
+        keys(&mut app, &format!("{}\n", path.display()));
+        texts.push(std::fs::read_to_string(&path).unwrap());
+        let h = app.histogram().expect("a timeline");
+        assert_eq!(h.buckets.iter().map(|b| b.total).sum::<u64>(), 30);
+        assert_eq!(h.buckets.iter().map(|b| b.error).sum::<u64>(), 10);
+    }
+    assert_eq!(texts[0].lines().count(), 30);
+    assert_eq!(texts[0], texts[1]);
+}
