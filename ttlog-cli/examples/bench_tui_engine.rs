@@ -7,7 +7,12 @@
 //! ```sh
 //! cargo run --release -p ttlog-cli --example bench_tui_engine     # writes target/ttlog-tui-bench/10m.bin once
 //! cargo run --release -p ttlog-cli --example bench_tui_engine -- FILE    # any snapshot
+//! cargo run --release -p ttlog-cli --example bench_tui_engine -- DIR 'target=http and latency_us>4900' …
 //! ```
+//!
+//! A directory's snapshots are given to the app together, as `ttlog-view -i
+//! DIR` does; filters after the path replace the default ones (which fit
+//! the generated order service).
 //!
 //! The default file is written by this program's generator in a child
 //! process, so that its rings do not count in the memory measured here.
@@ -22,6 +27,10 @@ use ttlog_cli::EngineSource;
 use ttlog_core::{Trace, debug, error, info, warn};
 use ttlog_tui::{App, Msg, Progress, Query, Source, render};
 
+/// The allocator of `ttlog-view` (see ttlog-cli's Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EVENTS: u64 = 10_000_000;
 const THREADS: u64 = 2;
 
@@ -32,6 +41,7 @@ fn main() {
         generate(Path::new(&args[1]), events);
         return;
     }
+    let filters: Vec<String> = args.iter().skip(1).cloned().collect();
     let path = match args.first() {
         Some(p) => PathBuf::from(p),
         None => {
@@ -51,7 +61,7 @@ fn main() {
             p
         }
     };
-    measure(&path);
+    measure(&path, &filters);
 }
 
 /// Resident memory of this process, bytes.
@@ -83,7 +93,19 @@ fn key(app: &mut App, code: KeyCode) {
     app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
 }
 
-fn measure(path: &Path) {
+fn measure(path: &Path, filters: &[String]) {
+    let inputs: Vec<PathBuf> = if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .expect("read the directory")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "bin"))
+            .collect();
+        files.sort();
+        files
+    } else {
+        vec![path.to_owned()]
+    };
+    let disk: u64 = inputs.iter().map(|p| std::fs::metadata(p).map_or(0, |m| m.len())).sum();
     let size = (160u16, 50u16);
     let mut term = Terminal::new(TestBackend::new(size.0, size.1)).expect("terminal");
     let rss0 = rss();
@@ -92,7 +114,9 @@ fn measure(path: &Path) {
     let t = Instant::now();
     let source = Arc::new(EngineSource::new());
     let mut app = App::new(source.clone(), "", size);
-    app.update(Msg::Input(path.to_owned()));
+    for p in &inputs {
+        app.update(Msg::Input(p.clone()));
+    }
     app.inputs_given();
     let (tx, rx) = std::sync::mpsc::channel();
     let mut first = None;
@@ -120,10 +144,11 @@ fn measure(path: &Path) {
     let events = app.shown() as u64;
     let rss1 = rss();
     println!(
-        "file                   {} ({} events, {:.1} bytes/event on disk)",
+        "input                  {} ({} files, {} events once each, {:.1} bytes/event on disk)",
         path.display(),
+        inputs.len(),
         events,
-        std::fs::metadata(path).map_or(0, |m| m.len()) as f64 / events as f64
+        disk as f64 / events as f64
     );
     println!("first screen           {}   ({first_rows} events shown, the rest loading; target ≤ 1 s)", ms(first));
     println!("everything loaded      {}   (all events shown)", ms(full));
@@ -137,7 +162,7 @@ fn measure(path: &Path) {
 
     // Filter changes through the app: Enter in the prompt to the new page
     // on screen; then the timeline, which comes after.
-    for expr in [
+    let default = [
         "level>=warn",
         "symbol=NVDA",
         "qty>=4000",
@@ -145,7 +170,14 @@ fn measure(path: &Path) {
         "target=risk and level=warn and used>0.95",
         "req<1000",
         "",
-    ] {
+    ];
+    let mut exprs: Vec<&str> = filters.iter().map(String::as_str).collect();
+    if exprs.is_empty() {
+        exprs = default.to_vec();
+    } else {
+        exprs.push("");
+    }
+    for expr in exprs {
         key(&mut app, KeyCode::Char('f'));
         app.update(Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
         for c in expr.chars() {
@@ -181,7 +213,9 @@ fn measure(path: &Path) {
     let t = Instant::now();
     let c = cpu();
     let alone = EngineSource::new();
-    alone.add_input(path, &Progress::new()).expect("load");
+    for r in alone.add_inputs(&inputs, &Progress::new()) {
+        r.expect("load");
+    }
     let load = t.elapsed();
     let load_cpu = cpu() - c;
     drop(alone);
@@ -204,7 +238,8 @@ fn measure(path: &Path) {
     let t = Instant::now();
     let _ = view.stats();
     println!("stats                  {}", ms(t.elapsed()));
-    for key in ["target", "symbol"] {
+    let keys = if filters.is_empty() { ["target", "symbol"] } else { ["target", "level"] };
+    for key in keys {
         let t = Instant::now();
         let g = view.group_by(key, 500).expect("group-by");
         println!("group by {key:<13} {}   ({} groups)", ms(t.elapsed()), g.groups.len());
