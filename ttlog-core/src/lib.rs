@@ -68,6 +68,7 @@ pub mod bridge;
 pub mod callsite;
 mod capture;
 mod clock;
+mod control;
 mod filter;
 pub mod json;
 mod level;
@@ -89,8 +90,9 @@ mod value;
 pub use callsite::{CallSite, CallSiteInfo, Metadata, callsites, register_dynamic};
 pub use capture::{Capture, Dropped, Event, RawRecord, ThreadCapture, ThreadInfo};
 pub use clock::{Calibration, ClockSource};
-pub use filter::{Filter, ParseFilterError, filter, set_filter};
-pub use level::{Level, ParseLevelError, level, set_level};
+pub use control::{filter, level, set_filter, set_level};
+pub use filter::{Filter, ParseFilterError};
+pub use level::{Level, ParseLevelError};
 pub use listener::{
     DEFAULT_LISTENER_INTERVAL, FileListener, Listener, ListenerMetrics, NdjsonListener, StdoutListener, format_json,
     format_line,

@@ -387,9 +387,10 @@ impl Builder {
                 return Err(Error::AlreadyInstalled);
             }
         }
-        if !recorder::install(config, filter) {
+        if !recorder::install(config) {
             return Err(Error::AlreadyInstalled);
         }
+        crate::control::start_recording(filter);
         triggers::install(&self.service, self.storage_path.clone(), self.snapshot);
         if let Some(root) = self.persist_dir.clone().filter(|_| self.recover_on_start) {
             let out = self.storage_path.clone().unwrap_or_else(crate::snapshot::default_dir);
