@@ -56,7 +56,11 @@
 //!   cached filter interest.
 //! - the ring (private): the per-thread overwrite ring and its proof.
 //! - [`Trace`]: install, metrics, [`Capture`] of every ring.
-//! - [`snapshot`]: snapshot files, their triggers, and the reader.
+//! - [`set_filter`], [`set_level`] (the control module, private): what is
+//!   recorded, changed at run time.
+//! - [`snapshot`]: snapshot files: the writer and the reader.
+//! - the triggers (private): when snapshots are taken (request, panic,
+//!   signal, timer, shutdown).
 //! - [`bridge`], [`tracing_layer`], [`log_bridge`](crate#services-that-log-through-tracing-or-log):
 //!   recording events of other logging libraries.
 //! - [`listener`]: live listeners.
@@ -70,6 +74,8 @@ mod capture;
 mod clock;
 mod control;
 mod filter;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod json;
 mod level;
 pub mod listener;
@@ -85,6 +91,7 @@ mod sys;
 mod trace;
 #[cfg(feature = "tracing")]
 pub mod tracing_layer;
+mod triggers;
 mod value;
 
 pub use callsite::{CallSite, CallSiteInfo, Metadata, callsites, register_dynamic};

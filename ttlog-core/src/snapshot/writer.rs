@@ -521,6 +521,15 @@ pub(crate) fn sanitize(s: &str, dash: bool, max: usize, empty: &str) -> String {
     if out.is_empty() { empty.to_owned() } else { out }
 }
 
+/// The snapshot directory used when none is configured: `$TTLOG_DIR`, else
+/// `ttlog` in the system's temporary directory.
+pub fn default_dir() -> PathBuf {
+    match std::env::var_os("TTLOG_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => std::env::temp_dir().join("ttlog"),
+    }
+}
+
 /// `ttlog-{service}-{pid}-{YYYYMMDDTHHMMSS.mmmZ}-{reason}.bin` (UTC).
 /// The service keeps `[A-Za-z0-9_-]` (64 characters at most), the reason
 /// `[A-Za-z0-9_]` (48 at most); anything else becomes `_`, so the name has no
