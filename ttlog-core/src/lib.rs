@@ -66,7 +66,7 @@
 //! - [`listener`]: live listeners.
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
-#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(unsafe_code, unsafe_op_in_unsafe_fn)]
 
 pub mod bridge;
 pub mod callsite;
@@ -87,6 +87,9 @@ mod recorder;
 mod ring;
 pub mod snapshot;
 mod sync;
+// The crate's only unsafe code: small blocks, each with the invariant it
+// relies on (see the module's documentation).
+#[allow(unsafe_code)]
 mod sys;
 mod trace;
 #[cfg(feature = "tracing")]
