@@ -91,6 +91,8 @@ mod sync;
 // relies on (see the module's documentation).
 #[allow(unsafe_code)]
 mod sys;
+pub mod text;
+pub mod time;
 mod trace;
 #[cfg(feature = "tracing")]
 pub mod tracing_layer;

@@ -540,7 +540,7 @@ pub fn default_dir() -> PathBuf {
 /// assert_eq!(name, "ttlog-pricing-eu-4242-20261122T003725.033Z-___sig_term.bin");
 /// ```
 pub fn file_name(service: &str, pid: u32, created_at_ns: i64, reason: &str) -> String {
-    let (y, mo, d, h, mi, s, n) = format::civil_from_ns(created_at_ns);
+    let (y, mo, d, h, mi, s, n) = crate::time::civil_from_ns(created_at_ns);
     format!(
         "ttlog-{}-{pid}-{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}.{:03}Z-{}.bin",
         sanitize(service, true, 64, "service"),
