@@ -74,7 +74,9 @@
 //! - [`cli`]: the `ttlog-view` command line ([`cli::run`]).
 //! - [`tui_source`]: [`EngineSource`], the data side of the interactive
 //!   viewer (`ttlog-view -i`, the `ttlog-tui` crate) on this engine.
-//! - [`time`], [`text`]: RFC 3339 and terminal-safe text.
+//! - [`time`]: the `--since` / `--until` arguments. RFC 3339 times, terminal-safe
+//!   text and JSON values come from [`ttlog_core::time`], [`ttlog_core::text`] and
+//!   [`ttlog_core::json`], as in every TTLog tool.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
@@ -90,7 +92,6 @@ pub mod sql;
 pub mod stats;
 pub mod stream;
 pub mod tables;
-pub mod text;
 pub mod time;
 pub mod tui_source;
 
