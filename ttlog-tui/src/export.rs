@@ -1,13 +1,14 @@
 //! Writing rows as JSON, NDJSON or CSV: what [`View::export`](crate::View::export)
-//! implementations without an exporter of their own can use.
+//! implementations without an exporter of their own can use. Values are
+//! written as JSON by [`ttlog_core::json`], as every TTLog tool writes them.
 
 use crate::source::{ExportFormat, Progress, Row};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::ops::Range;
 use std::path::Path;
-use ttlog_core::Value;
-use ttlog_core::snapshot::format::format_rfc3339;
+use ttlog_core::json::{push_str as json_str, push_value};
+use ttlog_core::time::format_rfc3339;
 
 /// Rows fetched per call of the row function.
 const BATCH: usize = 4096;
@@ -123,42 +124,9 @@ fn json_object(out: &mut String, row: &Row, input: &str) {
         }
         json_str(out, name);
         out.push(':');
-        json_value(out, value);
+        push_value(out, value.as_value_ref());
     }
     out.push_str("}}");
-}
-
-fn json_value(out: &mut String, v: &Value) {
-    match v {
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::U64(n) => out.push_str(&n.to_string()),
-        Value::I64(n) => out.push_str(&n.to_string()),
-        // Beyond 2^53 many JSON readers lose digits: 128-bit integers go as text.
-        Value::U128(n) => json_str(out, &n.to_string()),
-        Value::I128(n) => json_str(out, &n.to_string()),
-        Value::F32(x) if x.is_finite() => out.push_str(&x.to_string()),
-        Value::F64(x) if x.is_finite() => out.push_str(&x.to_string()),
-        Value::F32(_) | Value::F64(_) => out.push_str("null"),
-        Value::Char(c) => json_str(out, &c.to_string()),
-        Value::Str(s) => json_str(out, s),
-    }
-}
-
-/// `s` as a JSON string literal.
-fn json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 fn csv_line(out: &mut String, row: &Row, input: &str) {
@@ -192,7 +160,7 @@ fn csv_line(out: &mut String, row: &Row, input: &str) {
 mod tests {
     use super::*;
     use crate::testing::row;
-    use ttlog_core::Level;
+    use ttlog_core::{Level, Value};
 
     fn render(format: ExportFormat, rows: &[Row]) -> String {
         let mut out = Vec::new();
