@@ -47,7 +47,8 @@ pub struct Args {
     #[arg(short = 'f', long = "filter", value_name = "EXPR")]
     pub filters: Vec<String>,
 
-    /// Only events at or after T: an RFC 3339 time, or a duration before the last event.
+    /// Only events at or after T: an RFC 3339 time (UTC when it has no offset; a date alone
+    /// is its midnight), or a duration before the last event.
     /// Example: --since -5m, --since 2026-11-22T00:27:00Z
     #[arg(long, value_name = "T", allow_hyphen_values = true)]
     pub since: Option<String>,
@@ -461,21 +462,21 @@ fn recover(args: &[OsString]) -> anyhow::Result<Outcome> {
     for l in &recovery.live {
         eprintln!(
             "ttlog-view: skipped {}: process {} ({}) is still running",
-            l.dir.display(),
+            ttlog_core::text::escape_bytes(l.dir.as_os_str().as_encoded_bytes()),
             l.pid,
-            crate::text::escape(&l.service)
+            ttlog_core::text::escape(&l.service)
         );
     }
     let mut out = io::stdout().lock();
     for r in recovery.recovered {
         for p in &r.problems {
-            eprintln!("ttlog-view: warning: {}", crate::text::escape(p));
+            eprintln!("ttlog-view: warning: {}", ttlog_core::text::escape(p));
         }
         writeln!(
             out,
             "recovered {} events of {} (pid {}, threads {}, overwritten {}) into {}",
             r.events,
-            crate::text::escape(&r.service),
+            ttlog_core::text::escape(&r.service),
             r.pid,
             r.threads,
             r.overwritten,
@@ -609,13 +610,13 @@ fn warn_problems(
             Some(n) => format!("its {n} events are unreadable, the intact chunks are used"),
             None => "the intact chunks are used".to_owned(),
         };
-        eprintln!("ttlog-view: warning: {} ({lost})", crate::text::escape(&p.to_string()));
+        eprintln!("ttlog-view: warning: {} ({lost})", ttlog_core::text::escape(&p.to_string()));
     }
     for d in &tables.differing {
         eprintln!(
             "ttlog-view: warning: {} and {} are snapshots of one process but hold different events (thread {}, sequence {}): the newer file's are kept, {} events of the other skipped",
-            crate::text::escape(&tables.sources[d.other].path),
-            crate::text::escape(&tables.sources[d.kept].path),
+            ttlog_core::text::escape(&tables.sources[d.other].path),
+            ttlog_core::text::escape(&tables.sources[d.kept].path),
             d.thread,
             d.seq,
             d.events
@@ -708,7 +709,7 @@ pub fn sql_query(plan: &Plan, query: &str) -> anyhow::Result<Outcome> {
         Ok(df) => df,
         Err(e) => {
             let what = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
-            bail!("--sql: {}", crate::text::escape(&what));
+            bail!("--sql: {}", ttlog_core::text::escape(&what));
         }
     };
     warn_problems(&problems, events.tables(), events.catalog());
@@ -781,7 +782,7 @@ pub fn stream_events(plan: &Plan) -> anyhow::Result<Outcome> {
                 for (column, n) in sink.out_of_range() {
                     eprintln!(
                         "ttlog-view: warning: {}: {n} values of {column} above {} written as null (the column is INT64)",
-                        crate::text::escape(&path.display().to_string()),
+                        ttlog_core::text::escape_bytes(path.as_os_str().as_encoded_bytes()),
                         i64::MAX
                     );
                 }

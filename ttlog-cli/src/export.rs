@@ -21,8 +21,6 @@
 use crate::dataset::{EventRef, FieldRef, View, cols};
 use crate::stats::{GroupTable, KeyValue, Stats};
 use crate::tables::Tables;
-use crate::text::{push_escaped, push_value_text};
-use crate::time::{date, push_rfc3339, rfc3339};
 use polars::prelude::*;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -30,6 +28,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use ttlog_core::Level;
 use ttlog_core::snapshot::SnapshotError;
+use ttlog_core::text::{push_escaped, push_field_value};
+use ttlog_core::time::{format_date, format_rfc3339, push_rfc3339};
 
 /// How often (in events) buffered output is flushed to the writer.
 const BATCH: usize = 4096;
@@ -241,7 +241,7 @@ impl Palette {
 /// The width of the target column of text output: the widest target
 /// (escaped), at most 24 characters.
 pub(crate) fn target_width(tables: &Tables) -> usize {
-    tables.sites.iter().map(|s| crate::text::escape(&s.info.target).chars().count()).max().unwrap_or(0).min(24)
+    tables.sites.iter().map(|s| ttlog_core::text::escape(&s.info.target).chars().count()).max().unwrap_or(0).min(24)
 }
 
 /// Appends one event as a line of text output (with its newline).
@@ -260,7 +260,7 @@ pub(crate) fn push_text_line(buf: &mut String, e: &EventRef<'_>, p: &Palette, wi
     buf.push_str(p.reset);
     buf.push(' ');
     buf.push_str(p.target);
-    let target = crate::text::escape(&i.target);
+    let target = ttlog_core::text::escape(&i.target);
     buf.push_str(&target);
     buf.push_str(p.reset);
     for _ in target.chars().count()..width {
@@ -268,16 +268,16 @@ pub(crate) fn push_text_line(buf: &mut String, e: &EventRef<'_>, p: &Palette, wi
     }
     buf.push(' ');
     let (message, skip) = display_message(e);
-    push_escaped(buf, message, false);
+    push_escaped(buf, message);
     for (name, v) in e.fields().filter(|(n, _)| !(skip && *n == "message")) {
         buf.push(' ');
         buf.push_str(p.dim);
-        push_escaped(buf, name, false);
+        push_escaped(buf, name);
         buf.push('=');
         buf.push_str(p.reset);
         match v {
-            FieldRef::Str(s) => push_value_text(buf, s),
-            FieldRef::Char(c) => push_value_text(buf, c.encode_utf8(&mut [0; 4])),
+            FieldRef::Str(s) => push_field_value(buf, s),
+            FieldRef::Char(c) => push_field_value(buf, c.encode_utf8(&mut [0; 4])),
             number => {
                 let _ = write!(buf, "{number}");
             }
@@ -285,10 +285,10 @@ pub(crate) fn push_text_line(buf: &mut String, e: &EventRef<'_>, p: &Palette, wi
     }
     buf.push_str(p.dim);
     buf.push_str("  thread=");
-    push_value_text(buf, &e.thread.label());
+    push_field_value(buf, &e.thread.label());
     if many_sources {
         buf.push_str(" service=");
-        push_value_text(buf, &e.source.service);
+        push_field_value(buf, &e.source.service);
         let _ = write!(buf, " pid={}", e.source.pid);
     }
     buf.push_str(p.reset);
@@ -517,11 +517,11 @@ pub fn write_stats_text(
     problems: &[SnapshotError],
     w: &mut dyn Write,
 ) -> io::Result<()> {
-    let esc = |s: &str| crate::text::escape(s).into_owned();
+    let esc = |s: &str| ttlog_core::text::escape(s).into_owned();
     let mut o = String::new();
     let _ = writeln!(o, "events     {}", stats.events);
     if let Some((a, b)) = stats.span {
-        let _ = write!(o, "span       {} .. {} ({:.3} s", rfc3339(a), rfc3339(b), (b - a) as f64 / 1e9);
+        let _ = write!(o, "span       {} .. {} ({:.3} s", format_rfc3339(a), format_rfc3339(b), (b - a) as f64 / 1e9);
         match stats.rate() {
             Some(r) => {
                 let _ = writeln!(o, ", {r:.1} events/s)");
@@ -567,7 +567,7 @@ pub fn write_stats_text(
             esc(&s.hostname),
             s.pid,
             esc(&s.reason),
-            rfc3339(s.created_at_ns),
+            format_rfc3339(s.created_at_ns),
             esc(&s.library)
         );
         let _ = writeln!(
@@ -599,7 +599,7 @@ pub fn write_stats_text(
 /// newest snapshot (counters are never summed over snapshots of one process:
 /// each holds the process's totals so far).
 fn write_processes_text(tables: &Tables, files: &[crate::stats::FileStats], o: &mut String) {
-    let esc = |s: &str| crate::text::escape(s).into_owned();
+    let esc = |s: &str| ttlog_core::text::escape(s).into_owned();
     let copies: u64 = files.iter().map(|f| f.source.duplicates).sum();
     let _ = writeln!(
         o,
@@ -657,7 +657,7 @@ fn level_counts_json(stats: &Stats) -> serde_json::Value {
 pub fn stats_json(stats: &Stats, tables: &Tables, problems: &[SnapshotError]) -> serde_json::Value {
     use serde_json::json;
     let (first, last) = match stats.span {
-        Some((a, b)) => (json!(rfc3339(a)), json!(rfc3339(b))),
+        Some((a, b)) => (json!(format_rfc3339(a)), json!(format_rfc3339(b))),
         None => (json!(null), json!(null)),
     };
     json!({
@@ -713,7 +713,7 @@ pub fn stats_json(stats: &Stats, tables: &Tables, problems: &[SnapshotError]) ->
                 "hostname": &*s.hostname,
                 "pid": s.pid,
                 "reason": s.reason,
-                "created_at": rfc3339(s.created_at_ns),
+                "created_at": format_rfc3339(s.created_at_ns),
                 "library": s.library,
                 "events": f.events,
                 "events_decoded": s.events_loaded,
@@ -738,6 +738,13 @@ pub fn stats_json(stats: &Stats, tables: &Tables, problems: &[SnapshotError]) ->
     })
 }
 
+/// A float JSON has no number for, as [`ttlog_core::json`] writes it.
+fn non_finite_json(x: f64) -> serde_json::Value {
+    let mut text = String::new();
+    ttlog_core::json::push_value(&mut text, ttlog_core::ValueRef::F64(x));
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+}
+
 fn key_json(v: &KeyValue) -> serde_json::Value {
     match v {
         KeyValue::Null => serde_json::Value::Null,
@@ -745,9 +752,11 @@ fn key_json(v: &KeyValue) -> serde_json::Value {
         KeyValue::Str(s) => (&**s).into(),
         KeyValue::U64(x) => (*x).into(),
         KeyValue::I64(x) => (*x).into(),
-        KeyValue::F64(x) => serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, Into::into),
+        // As every JSON value is written (ttlog_core::json): NaN and
+        // infinities as the strings "NaN", "inf", "-inf".
+        KeyValue::F64(x) => serde_json::Number::from_f64(*x).map_or_else(|| non_finite_json(*x), Into::into),
         KeyValue::Bool(b) => (*b).into(),
-        KeyValue::Time(t) => rfc3339(*t).into(),
+        KeyValue::Time(t) => format_rfc3339(*t).into(),
     }
 }
 
@@ -797,7 +806,8 @@ pub fn write_groups_text(t: &GroupTable, w: &mut dyn Write) -> io::Result<()> {
     header.extend(t.aggs.iter().cloned());
     let mut cells: Vec<Vec<String>> = Vec::with_capacity(t.rows.len());
     for r in &t.rows {
-        let mut row: Vec<String> = r.key.iter().map(|k| crate::text::escape(&k.to_string()).into_owned()).collect();
+        let mut row: Vec<String> =
+            r.key.iter().map(|k| ttlog_core::text::escape(&k.to_string()).into_owned()).collect();
         row.push(r.count.to_string());
         row.extend(r.values.iter().map(|v| fmt_num(*v)));
         cells.push(row);
@@ -1389,7 +1399,7 @@ impl Files {
             let dates: StringChunked = ts
                 .i64()?
                 .iter()
-                .map(|t| t.map(|t| date(t.div_euclid(86_400_000_000_000) * 86_400_000_000_000)))
+                .map(|t| t.map(|t| format_date(t.div_euclid(86_400_000_000_000) * 86_400_000_000_000)))
                 .collect();
             df.with_column(dates.with_name("date".into()).into_column())?;
         }
@@ -1509,5 +1519,13 @@ mod tests {
         for c in ["line", "pid"] {
             assert_eq!(df.column(c).unwrap().dtype(), &DataType::Int64, "{c}");
         }
+    }
+
+    #[test]
+    fn group_keys_are_json_values_as_fields_are() {
+        // NaN and infinities as ttlog_core::json writes every field value.
+        assert_eq!(key_json(&KeyValue::F64(f64::NAN)), serde_json::json!("NaN"));
+        assert_eq!(key_json(&KeyValue::F64(f64::NEG_INFINITY)), serde_json::json!("-inf"));
+        assert_eq!(key_json(&KeyValue::F64(0.5)), serde_json::json!(0.5));
     }
 }

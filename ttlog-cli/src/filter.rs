@@ -46,7 +46,7 @@ pub struct FilterError {
 impl FilterError {
     /// The filter text with a caret line under the error, for terminals.
     pub fn pointer(&self, text: &str) -> String {
-        let shown = crate::text::escape(text);
+        let shown = ttlog_core::text::escape(text);
         format!("  {shown}\n  {}^", " ".repeat(self.column.saturating_sub(1)))
     }
 }

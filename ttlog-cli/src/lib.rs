@@ -76,7 +76,9 @@
 //!   viewer (`ttlog-view -i`, the `ttlog-tui` crate) on this engine.
 //! - [`browse`]: the viewer's index of the time order for inputs too large
 //!   to load (rows decoded on demand, filters over the chunks).
-//! - [`time`], [`text`]: RFC 3339 and terminal-safe text.
+//! - [`time`]: the `--since` / `--until` arguments. RFC 3339 times, terminal-safe
+//!   text and JSON values come from [`ttlog_core::time`], [`ttlog_core::text`] and
+//!   [`ttlog_core::json`], as in every TTLog tool.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
@@ -93,7 +95,6 @@ pub mod sql;
 pub mod stats;
 pub mod stream;
 pub mod tables;
-pub mod text;
 pub mod time;
 pub mod tui_source;
 

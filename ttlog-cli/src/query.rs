@@ -384,7 +384,7 @@ impl<'c> Plan<'c> {
             if self.tables.keeps_duplicates { ", off (--keep-duplicates)" } else { "" }
         );
         if q.since.is_some() || q.until.is_some() {
-            let b = |t: Option<i64>| t.map_or("…".to_owned(), crate::time::rfc3339);
+            let b = |t: Option<i64>| t.map_or("…".to_owned(), ttlog_core::time::format_rfc3339);
             let _ = writeln!(o, "  time       {} .. {}", b(q.since), b(q.until));
         }
         if !q.filter.is_empty() {

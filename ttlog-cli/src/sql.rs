@@ -252,7 +252,7 @@ fn cells(df: &DataFrame) -> PolarsResult<Vec<Vec<Cell>>> {
                     TimeUnit::Milliseconds => (1_000_000, 6),
                 };
                 let text = |ns: i64| {
-                    let mut t = crate::time::rfc3339(ns);
+                    let mut t = ttlog_core::time::format_rfc3339(ns);
                     if let Some(dot) = t.rfind('.')
                         && t.len() == dot + 11
                     {
@@ -295,7 +295,7 @@ impl Cell {
             Cell::I(v) => v.to_string(),
             Cell::U(v) => v.to_string(),
             Cell::F(v) => v.to_string(),
-            Cell::S(s) => crate::text::escape(s).into_owned(),
+            Cell::S(s) => ttlog_core::text::escape(s).into_owned(),
         }
     }
 
@@ -319,7 +319,7 @@ impl Cell {
 /// Errors of the writer or of polars.
 pub fn write_text(df: &DataFrame, w: &mut dyn io::Write) -> io::Result<()> {
     let cols = cells(df).map_err(io::Error::other)?;
-    let names: Vec<String> = df.get_column_names().iter().map(|n| crate::text::escape(n).into_owned()).collect();
+    let names: Vec<String> = df.get_column_names().iter().map(|n| ttlog_core::text::escape(n).into_owned()).collect();
     let texts: Vec<Vec<String>> = cols.iter().map(|c| c.iter().map(Cell::text).collect()).collect();
     let right: Vec<bool> = df.dtypes().iter().map(|d| d.is_primitive_numeric()).collect();
     let widths: Vec<usize> = names
@@ -358,7 +358,7 @@ pub fn write_text(df: &DataFrame, w: &mut dyn io::Write) -> io::Result<()> {
 pub fn write_csv(df: &DataFrame, w: &mut dyn io::Write) -> io::Result<()> {
     let cols = cells(df).map_err(io::Error::other)?;
     let quote = |s: &str| -> String {
-        let s = crate::text::escape(s);
+        let s = ttlog_core::text::escape(s);
         if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.into_owned() }
     };
     let header: Vec<String> = df.get_column_names().iter().map(|n| quote(n)).collect();

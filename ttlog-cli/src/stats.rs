@@ -657,7 +657,7 @@ impl fmt::Display for KeyValue {
             KeyValue::I64(v) => write!(f, "{v}"),
             KeyValue::F64(v) => write!(f, "{v}"),
             KeyValue::Bool(v) => write!(f, "{v}"),
-            KeyValue::Time(t) => f.write_str(&crate::time::rfc3339(*t)),
+            KeyValue::Time(t) => f.write_str(&ttlog_core::time::format_rfc3339(*t)),
         }
     }
 }

@@ -248,7 +248,7 @@ impl<'c> Stream<'c> {
         let _ = writeln!(o, "             columns decoded: all, of the call sites whose events may be shown");
         let _ = writeln!(o, "  dedupe     by (process, thread, sequence): {} processes", self.tables.processes.len());
         if q.since.is_some() || q.until.is_some() {
-            let b = |t: Option<i64>| t.map_or("…".to_owned(), crate::time::rfc3339);
+            let b = |t: Option<i64>| t.map_or("…".to_owned(), ttlog_core::time::format_rfc3339);
             let _ = writeln!(o, "  time       {} .. {}", b(q.since), b(q.until));
         }
         if !q.filter.is_empty() {

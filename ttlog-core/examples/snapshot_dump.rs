@@ -13,7 +13,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use ttlog_core::Value;
 use ttlog_core::snapshot::Snapshot;
-use ttlog_core::snapshot::format::format_rfc3339;
+use ttlog_core::time::format_rfc3339;
 
 /// `s` with control characters escaped (`\u{1b}`, `\n`, …).
 fn clean(s: &str) -> String {

@@ -45,6 +45,14 @@
 //! Bridges whose metadata is not `'static` in our sense (`log` records,
 //! `tracing` events recorded with run-time value types) register through
 //! [`register_dynamic`].
+//!
+//! # Watching registrations
+//!
+//! A module above this one that must see every call site as it registers
+//! (persistent rings append it to their `callsites` file, so that a crash
+//! leaves the table beside the rings) installs a hook with
+//! [`watch_registrations`] rather than being called from here: this module
+//! depends only on the level, filter, value and ring modules below it.
 
 use crate::level::Level;
 use crate::ring::MAX_CALLSITE_ID;
@@ -52,7 +60,7 @@ use crate::value::Kind;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 /// The static description of one logging statement.
 #[derive(Debug)]
@@ -294,8 +302,8 @@ impl Registry {
             fields,
         };
         let info = Arc::new(info);
-        if let Some(p) = crate::persist::active() {
-            p.append_callsite(&info);
+        if let Some(hook) = ON_REGISTER.get() {
+            hook(&info);
         }
         self.sites.push(info);
         id
@@ -305,6 +313,26 @@ impl Registry {
     pub(crate) fn all(&self) -> &[Arc<CallSiteInfo>] {
         &self.sites
     }
+}
+
+/// Called with every call site as it registers, under the registry lock
+/// (before any event can carry its id); set once by
+/// [`watch_registrations`].
+static ON_REGISTER: OnceLock<fn(&CallSiteInfo)> = OnceLock::new();
+
+/// Calls `hook` with every call site registered so far and, from then on,
+/// with each one as it registers: all under the registry lock, so that none
+/// is missed or seen twice. One hook per process; `false` (and `hook` is not
+/// called) if one was installed already.
+pub(crate) fn watch_registrations(hook: fn(&CallSiteInfo)) -> bool {
+    let reg = registry();
+    if ON_REGISTER.set(hook).is_err() {
+        return false;
+    }
+    for site in reg.all() {
+        hook(site);
+    }
+    true
 }
 
 /// Registers a call site whose metadata is known only at run time (the `log`

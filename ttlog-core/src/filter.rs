@@ -23,7 +23,7 @@
 //!    [`CallSite`](crate::CallSite)): a bit that says a directive for its
 //!    target disables it. It is computed when the call site registers, and
 //!    every registered call site's bit is recomputed, under the registry lock,
-//!    when the filter changes ([`set_filter`], [`crate::set_level`]). So
+//!    when the filter changes ([`crate::set_filter`], [`crate::set_level`]). So
 //!    `info,hyper=warn` costs an `info!` in `hyper` two loads and two
 //!    branches, and nothing is recorded.
 //!
@@ -236,38 +236,15 @@ pub(crate) fn generation() -> u64 {
     GENERATION.load(Ordering::Acquire)
 }
 
-/// Replaces the filter everywhere at once: [`MIN_LEVEL`](crate::level) and
-/// every call site's cached interest are recomputed before this returns.
-///
-/// Like [`crate::set_level`], it is remembered when no recorder is installed
-/// yet, and used by the next install unless the builder sets a level or a
-/// filter.
-///
-/// ```
-/// ttlog_core::set_filter("warn,db=debug".parse().unwrap());
-/// assert_eq!(ttlog_core::filter().to_string(), "warn,db=debug");
-/// ttlog_core::set_level(ttlog_core::Level::Info); // back to one level for all
-/// ```
-pub fn set_filter(filter: Filter) {
-    crate::callsite::with_registry_locked(|reg| {
-        let filter = Arc::new(filter);
-        *FILTER.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&filter));
-        // { generation += 1 }: Release, so a bridge that sees the new
-        // generation also sees the new filter (it reads it under the lock
-        // anyway).
-        GENERATION.fetch_add(1, Ordering::AcqRel);
-        crate::recorder::apply_min_level(filter.min_code());
-        reg.refresh_interest(&filter);
-    });
-    #[cfg(feature = "log")]
-    crate::log_bridge::sync_max_level();
-    #[cfg(feature = "tracing")]
-    tracing_core::callsite::rebuild_interest_cache();
-}
-
-/// The filter in force; see [`set_filter`].
-pub fn filter() -> Filter {
-    (*current()).clone()
+/// Makes `filter` the filter in force and moves the [`generation`] on.
+/// Only the control functions call this ([`crate::set_filter`]), which also
+/// bring the global minimum level and the call sites' interest in step.
+pub(crate) fn replace(filter: Arc<Filter>) {
+    *FILTER.write().unwrap_or_else(|e| e.into_inner()) = Some(filter);
+    // { generation += 1 }: Release, so a bridge that sees the new
+    // generation also sees the new filter (it reads it under the lock
+    // anyway).
+    GENERATION.fetch_add(1, Ordering::AcqRel);
 }
 
 #[cfg(test)]

@@ -1,13 +1,21 @@
-//! JSON text for events, shared by the live listeners' JSON lines and
-//! `ttlog-view`'s `json`/`ndjson` exports, so that both write a value the
-//! same way.
+//! JSON text for events: the one way TTLog writes a value as JSON, used by
+//! the live listeners' JSON lines, `ttlog-view`'s `json`/`ndjson` exports
+//! and SQL answers, and the interactive view's exports.
 //!
-//! Strings are escaped as JSON requires, and every control character (C0,
-//! DEL, C1) is escaped too, so the output is safe to print as well as
-//! valid. Integers are written exactly, also 128-bit ones (JSON numbers have
-//! no size limit; readers that parse into `f64` lose precision past 2^53).
-//! A float that is NaN or infinite, which JSON cannot represent, is the
-//! string `"NaN"`, `"inf"` or `"-inf"`.
+//! - Strings: `"` and `\` are escaped, `\n`, `\r` and `\t` are written so,
+//!   and every other control character, C0 (U+0000–U+001F), DEL (U+007F)
+//!   and C1 (U+0080–U+009F), as `\u00xx`: JSON requires only C0 escaped,
+//!   but C1 holds CSI, which a terminal would act on when the output is
+//!   printed. Everything else, bidirectional controls included, is copied
+//!   as it is: the text reads back exactly, and showing it to a person is
+//!   [`crate::text`]'s job.
+//! - Integers are written exactly, 128-bit ones too, as JSON numbers (JSON
+//!   numbers have no size limit; readers that parse into `f64` lose
+//!   precision past 2^53, exactly as for a large `u64`): an integer field is
+//!   a number whatever its size.
+//! - A float that is NaN or infinite, which JSON cannot represent, is the
+//!   string `"NaN"`, `"inf"` or `"-inf"`, not `null`: `null` would read as
+//!   "no value", and these are values.
 //!
 //! ```
 //! use ttlog_core::json::{push_str, push_value};
@@ -93,6 +101,7 @@ pub fn push_value(out: &mut String, v: ValueRef<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn strings_escape_every_control_and_copy_the_rest() {
@@ -131,5 +140,40 @@ mod tests {
         let expect =
             serde_json::json!([true, "\"", u64::MAX, i64::MIN, 0.1, -2.5e-300, "-inf", "inf", "a\u{0}b\u{9b}c\u{7f}é"]);
         assert_eq!(back, expect);
+    }
+
+    proptest! {
+        #[test]
+        fn any_string_reads_back_with_no_control_left(s in any::<String>()) {
+            let mut out = String::new();
+            push_str(&mut out, &s);
+            prop_assert!(!out.chars().any(char::is_control), "{out}");
+            prop_assert_eq!(serde_json::from_str::<String>(&out).unwrap(), s);
+        }
+
+        #[test]
+        fn numbers_read_back_exactly(u in any::<u128>(), i in any::<i128>(), x in any::<f64>(), y in any::<f32>()) {
+            let text = |v: ValueRef<'_>| {
+                let mut out = String::new();
+                push_value(&mut out, v);
+                out
+            };
+            prop_assert_eq!(text(ValueRef::U128(u)), u.to_string());
+            prop_assert_eq!(text(ValueRef::I128(i)), i.to_string());
+            // Valid JSON; exact when read back by a correctly rounding parser
+            // (serde_json's default one is not).
+            let t = text(ValueRef::F64(x));
+            match serde_json::from_str::<serde_json::Value>(&t).unwrap() {
+                serde_json::Value::Number(_) => prop_assert_eq!(t.parse::<f64>().unwrap(), x),
+                serde_json::Value::String(s) => {
+                    prop_assert!(!x.is_finite());
+                    prop_assert_eq!(s, if x.is_nan() { "NaN" } else if x > 0.0 { "inf" } else { "-inf" });
+                }
+                other => prop_assert!(false, "{other}"),
+            }
+            if y.is_finite() {
+                prop_assert_eq!(text(ValueRef::F32(y)).parse::<f32>().unwrap(), y);
+            }
+        }
     }
 }

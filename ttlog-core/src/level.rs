@@ -107,27 +107,8 @@ pub fn enabled(level: Level) -> bool {
     level as u8 >= MIN_LEVEL.load(Ordering::Relaxed)
 }
 
-/// Sets the least severe level that is recorded, for every target, at once:
-/// the same as [`crate::set_filter`]`(Filter::new(level))`, so it also
-/// clears per-target directives.
-///
-/// Has no effect before a logger is installed (nothing is recorded then) and
-/// is remembered for when one is.
-///
-/// ```
-/// ttlog_core::set_level(ttlog_core::Level::Warn);
-/// assert_eq!(ttlog_core::level(), ttlog_core::Level::Warn);
-/// ```
-pub fn set_level(level: Level) {
-    crate::filter::set_filter(crate::Filter::new(level));
-}
-
-/// The default level of the filter in force (also before a logger is
-/// installed); [`Level::Error`] if the default is `off`.
-pub fn level() -> Level {
-    crate::filter::current().default_level().unwrap_or(Level::Error)
-}
-
+/// Sets [`MIN_LEVEL`]: called by the control functions
+/// ([`crate::set_filter`]) and when recording stops.
 pub(crate) fn store_min_level(code: u8) {
     MIN_LEVEL.store(code, Ordering::Relaxed);
 }

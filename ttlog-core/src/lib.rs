@@ -56,19 +56,26 @@
 //!   cached filter interest.
 //! - the ring (private): the per-thread overwrite ring and its proof.
 //! - [`Trace`]: install, metrics, [`Capture`] of every ring.
-//! - [`snapshot`]: snapshot files, their triggers, and the reader.
+//! - [`set_filter`], [`set_level`] (the control module, private): what is
+//!   recorded, changed at run time.
+//! - [`snapshot`]: snapshot files: the writer and the reader.
+//! - the triggers (private): when snapshots are taken (request, panic,
+//!   signal, timer, shutdown).
 //! - [`bridge`], [`tracing_layer`], [`log_bridge`](crate#services-that-log-through-tracing-or-log):
 //!   recording events of other logging libraries.
 //! - [`listener`]: live listeners.
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
-#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(unsafe_code, unsafe_op_in_unsafe_fn)]
 
 pub mod bridge;
 pub mod callsite;
 mod capture;
 mod clock;
+mod control;
 mod filter;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod json;
 mod level;
 pub mod listener;
@@ -80,17 +87,24 @@ mod recorder;
 mod ring;
 pub mod snapshot;
 mod sync;
+// The crate's only unsafe code: small blocks, each with the invariant it
+// relies on (see the module's documentation).
+#[allow(unsafe_code)]
 mod sys;
+pub mod text;
+pub mod time;
 mod trace;
 #[cfg(feature = "tracing")]
 pub mod tracing_layer;
+mod triggers;
 mod value;
 
 pub use callsite::{CallSite, CallSiteInfo, Metadata, callsites, register_dynamic};
 pub use capture::{Capture, Dropped, Event, RawRecord, ThreadCapture, ThreadInfo};
 pub use clock::{Calibration, ClockSource};
-pub use filter::{Filter, ParseFilterError, filter, set_filter};
-pub use level::{Level, ParseLevelError, level, set_level};
+pub use control::{filter, level, set_filter, set_level};
+pub use filter::{Filter, ParseFilterError};
+pub use level::{Level, ParseLevelError};
 pub use listener::{
     DEFAULT_LISTENER_INTERVAL, FileListener, Listener, ListenerMetrics, NdjsonListener, StdoutListener, format_json,
     format_line,

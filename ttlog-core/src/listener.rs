@@ -47,7 +47,8 @@ use crate::clock::Calibration;
 use crate::level::Level;
 use crate::recorder;
 use crate::ring::{RECORD_HEADER_WORDS, Ring, unpack_header};
-use crate::snapshot::format::format_rfc3339;
+use crate::text::{push_escaped, push_field_value};
+use crate::time::format_rfc3339;
 use crate::value::{self, Value};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -364,40 +365,13 @@ fn decode_fields(site: &CallSiteInfo, payload: &[u64]) -> Option<Vec<(Arc<str>, 
 // ---------------------------------------------------------------------------
 // Text formatting shared by the sinks.
 
-/// Appends `s` with control characters escaped (`\n`, `\u{1b}`, …), so that
-/// log text can never drive the terminal.
-fn push_escaped(out: &mut String, s: &str) {
-    for c in s.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-}
-
-/// Appends a field value as `key=value` text: numbers as they are, text
-/// quoted when it is empty or holds spaces, quotes, `=` or control
-/// characters.
+/// Appends a field value as `key=value` text: numbers as they are, text and
+/// characters as [`push_field_value`] writes them (quoted when not one
+/// simple word).
 fn push_value(out: &mut String, v: &Value) {
     match v {
-        Value::Str(s) => {
-            if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '=') {
-                out.push('"');
-                for c in s.chars() {
-                    match c {
-                        '"' => out.push_str("\\\""),
-                        '\\' => out.push_str("\\\\"),
-                        c if c.is_control() => out.extend(c.escape_default()),
-                        c => out.push(c),
-                    }
-                }
-                out.push('"');
-            } else {
-                out.push_str(s);
-            }
-        }
-        Value::Char(c) if c.is_control() => out.extend(c.escape_default()),
+        Value::Str(s) => push_field_value(out, s),
+        Value::Char(c) => push_field_value(out, c.encode_utf8(&mut [0; 4])),
         other => {
             let _ = write!(out, "{other}");
         }
@@ -430,6 +404,8 @@ fn level_colour(level: Level) -> &'static str {
 
 /// One event as a human-readable line (with a trailing newline):
 /// `2026-11-22T01:02:03.123456Z  INFO worker-1 db::pool: acquired conn=7 wait_us=12`.
+/// Log text is escaped for the terminal as [`crate::text`] says (control
+/// and bidirectional characters as `\n`, `\x1b`, `\u{202e}`, …).
 ///
 /// ```
 /// let trace = ttlog_core::Trace::builder().install().unwrap();
@@ -780,11 +756,22 @@ mod tests {
         let line = format_line(&e, false);
         assert_eq!(
             line,
-            "2026-11-22T00:37:25.033000Z  WARN worker\\u{1b}[31m db::pool: bad\\u{1b}]0;x\\u{7} k=\"a \\\"b\\\"\" n=5\n"
+            "2026-11-22T00:37:25.033000Z  WARN worker\\x1b[31m db::pool: bad\\x1b]0;x\\x07 k=\"a \\\"b\\\"\" n=5\n"
         );
         assert!(!line[..line.len() - 1].chars().any(char::is_control));
         let coloured = format_line(&e, true);
         assert!(coloured.contains("\x1b[33m WARN\x1b[0m"));
+    }
+
+    #[test]
+    fn lines_escape_bidi_controls_and_quote_chars_as_text() {
+        // The one terminal escaping of `crate::text`, as `ttlog-view` prints.
+        let e = event(
+            "a\u{202e}b\u{2066}",
+            vec![("c", Value::Char(' ')), ("d", Value::Char('\n')), ("e", Value::Char('x'))],
+        );
+        let line = format_line(&e, false);
+        assert!(line.ends_with("db::pool: a\\u{202e}b\\u{2066} c=\" \" d=\"\\n\" e=x\n"), "{line}");
     }
 
     #[test]

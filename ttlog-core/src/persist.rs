@@ -303,37 +303,36 @@ impl Persist {
 }
 
 /// Makes `p` the process's persistent-ring directory: writes the call
-/// sites registered so far and appends every later one (both under the
-/// registry lock, so none is missed), then refreshes the clock calibration
-/// in the background. `false` if one was active already.
+/// sites registered so far and appends every later one (through the call
+/// sites' registration hook, which sees both under the registry lock, so
+/// none is missed), then refreshes the clock calibration in the background.
+/// `false` if one was active already.
 pub(crate) fn activate(p: Persist) -> bool {
-    let mut fresh = false;
-    crate::callsite::with_registry_locked(|reg| {
-        let mut p = Some(p);
-        PERSIST.get_or_init(|| {
-            fresh = true;
-            p.take().expect("initialised once")
-        });
-        if fresh && let Some(active) = PERSIST.get() {
-            for site in reg.all() {
-                active.append_callsite(site);
+    if PERSIST.set(p).is_err() {
+        return false;
+    }
+    let watching = crate::callsite::watch_registrations(append_to_active);
+    debug_assert!(watching, "the only hook, installed once");
+    let _ = std::thread::Builder::new().name("ttlog-persist".into()).spawn(|| {
+        // The tick rate is measured more precisely the longer the
+        // interval; a crash recovered later uses the latest one.
+        for secs in [0.05, 1.0, 10.0].into_iter().chain(std::iter::repeat(300.0)) {
+            std::thread::sleep(Duration::from_secs_f64(secs));
+            match active() {
+                Some(p) if !p.retired.load(Ordering::Acquire) => p.refresh_clock(),
+                _ => return,
             }
         }
     });
-    if fresh {
-        let _ = std::thread::Builder::new().name("ttlog-persist".into()).spawn(|| {
-            // The tick rate is measured more precisely the longer the
-            // interval; a crash recovered later uses the latest one.
-            for secs in [0.05, 1.0, 10.0].into_iter().chain(std::iter::repeat(300.0)) {
-                std::thread::sleep(Duration::from_secs_f64(secs));
-                match active() {
-                    Some(p) if !p.retired.load(Ordering::Acquire) => p.refresh_clock(),
-                    _ => return,
-                }
-            }
-        });
+    true
+}
+
+/// The registration hook: appends a new call site to the active
+/// directory's `callsites` file.
+fn append_to_active(info: &CallSiteInfo) {
+    if let Some(p) = active() {
+        p.append_callsite(info);
     }
-    fresh
 }
 
 // ---------------------------------------------------------------------------

@@ -18,7 +18,6 @@
 use crate::callsite::{self, CallSite, OVERFLOW};
 use crate::capture::{Capture, Dropped, ThreadCapture, ThreadInfo};
 use crate::clock::{self, Calibration};
-use crate::filter::{self, Filter};
 use crate::level::{self, LEVEL_OFF};
 use crate::ring::{RecordWriter, Ring};
 use crate::sys::{self, OwnedProducer};
@@ -144,9 +143,10 @@ pub(crate) fn apply_min_level(code: u8) {
     }
 }
 
-/// Installs the recorder with `filter` (or the filter set before install);
-/// `false` if one is installed already.
-pub(crate) fn install(config: RingConfig, filter: Option<Filter>) -> bool {
+/// Installs the recorder; `false` if one is installed already. Events stay
+/// disabled until the caller starts recording
+/// ([`crate::control::start_recording`]), so the clock is calibrated first.
+pub(crate) fn install(config: RingConfig) -> bool {
     let mut fresh = false;
     RECORDER.get_or_init(|| {
         fresh = true;
@@ -154,10 +154,6 @@ pub(crate) fn install(config: RingConfig, filter: Option<Filter>) -> bool {
     });
     if fresh {
         clock::init();
-        match filter {
-            Some(f) => filter::set_filter(f),
-            None => level::store_min_level(filter::current().min_code()),
-        }
     }
     fresh
 }

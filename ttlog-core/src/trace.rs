@@ -6,7 +6,8 @@ use crate::level::Level;
 use crate::listener::{self, DEFAULT_LISTENER_INTERVAL, Listener, ListenerMetrics};
 use crate::recorder::{self, RingConfig};
 use crate::ring::MIN_RING_WORDS;
-use crate::snapshot::{Retention, triggers};
+use crate::snapshot::Retention;
+use crate::triggers;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Mutex, mpsc};
@@ -387,9 +388,10 @@ impl Builder {
                 return Err(Error::AlreadyInstalled);
             }
         }
-        if !recorder::install(config, filter) {
+        if !recorder::install(config) {
             return Err(Error::AlreadyInstalled);
         }
+        crate::control::start_recording(filter);
         triggers::install(&self.service, self.storage_path.clone(), self.snapshot);
         if let Some(root) = self.persist_dir.clone().filter(|_| self.recover_on_start) {
             let out = self.storage_path.clone().unwrap_or_else(crate::snapshot::default_dir);

@@ -3,7 +3,7 @@
 //! the same entry points, so a fixed crash stays fixed on every CI run.
 
 use std::path::Path;
-use ttlog_core::snapshot::fuzz::{frame_chunk, frame_legacy, read_all};
+use ttlog_core::fuzz::{frame_chunk, frame_legacy, read_all};
 
 fn replay(dir: &str, run: impl Fn(&[u8])) -> usize {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
@@ -69,7 +69,7 @@ fn framed_chunk_of_a_real_chunk_decodes() {
 #[test]
 fn ring_recover_corpus() {
     let n = replay("ring_recover", |b| {
-        ttlog_core::snapshot::fuzz::recover_packed(b);
+        ttlog_core::fuzz::recover_packed(b);
     });
     assert!(n >= 2);
 }
@@ -79,6 +79,6 @@ fn ring_recover_seed_recovers_both_threads() {
     // The harness is meaningful: the packed seed recovers real events.
     let seed = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/ring_recover/two-rings"))
         .expect("seed corpus present");
-    let n = ttlog_core::snapshot::fuzz::recover_packed(&seed);
+    let n = ttlog_core::fuzz::recover_packed(&seed);
     assert!(n > 20, "{n} events recovered");
 }

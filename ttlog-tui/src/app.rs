@@ -933,7 +933,9 @@ impl App {
             PromptKind::Filter => self.query.expr.clone(),
             // A new search starts empty, like vi's; Esc keeps the old one.
             PromptKind::Search => String::new(),
-            PromptKind::Time => self.selected_row().map(|r| crate::text::full_time(r.timestamp_ns)).unwrap_or_default(),
+            PromptKind::Time => {
+                self.selected_row().map(|r| ttlog_core::time::format_rfc3339(r.timestamp_ns)).unwrap_or_default()
+            }
             PromptKind::Export => "ttlog-export.ndjson".to_owned(),
         };
         let cursor = text.chars().count();
@@ -1055,14 +1057,14 @@ impl App {
             }
             PromptKind::Time => {
                 let reference = self.selected_row().map_or(0, |r| r.timestamp_ns);
-                match crate::text::parse_time(&p.text, reference) {
+                match ttlog_core::time::parse_on_day(&p.text, reference) {
                     Ok(ts) => {
                         if let Some(v) = &self.view {
                             let pos = v.position_of_time(ts);
                             self.scroll_to(pos);
                         }
                     }
-                    Err(e) => self.prompt = Some(Prompt { error: Some(FilterError::new(0, e)), ..p }),
+                    Err(e) => self.prompt = Some(Prompt { error: Some(FilterError::new(0, e.to_string())), ..p }),
                 }
             }
             PromptKind::Export => {

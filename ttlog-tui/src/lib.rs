@@ -56,5 +56,5 @@ pub use source::{
     Progress, Query, Row, Source, Stats, Summary, View, bucket_index, histogram_of_sorted,
 };
 pub use terminal::{Options, run};
-pub use text::{count_text, escape, fields_text, full_time, parse_time, time_of_day, value_text};
+pub use text::{count_text, fields_text, time_of_day, value_text};
 pub use ui::render;

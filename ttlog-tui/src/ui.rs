@@ -1,11 +1,11 @@
 //! Drawing the app: [`render`] reads the state and changes nothing.
 //!
 //! Every text that comes from a snapshot goes through
-//! [`escape`](crate::escape) before it reaches the terminal.
+//! [`escape`](ttlog_core::text::escape) before it reaches the terminal.
 
 use crate::app::{Activity, App, GroupScreen, PromptKind, Screen, Tone};
 use crate::source::{Histogram, Row, Stats};
-use crate::text::{count_text, escape, fields_text, full_time, time_of_day};
+use crate::text::{count_text, fields_text, time_of_day};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -14,6 +14,8 @@ use ratatui::widgets::{Block, Borders, Cell, Clear, Gauge, Paragraph, Row as Tab
 use regex::Regex;
 use std::collections::BTreeSet;
 use ttlog_core::Level;
+use ttlog_core::text::escape;
+use ttlog_core::time::format_rfc3339;
 
 const HEADER_ROWS: u16 = 2;
 /// Two rows of event counts, one of errors and warnings, one of times.
@@ -363,7 +365,7 @@ fn render_detail(app: &App, frame: &mut Frame<'_>, area: Rect) {
     };
     let key = |k: &str| Span::styled(format!("{k:<10}"), dim());
     let mut lines = vec![
-        Line::from(vec![key("time"), Span::raw(full_time(r.timestamp_ns))]),
+        Line::from(vec![key("time"), Span::raw(format_rfc3339(r.timestamp_ns))]),
         Line::from(vec![key("level"), Span::styled(r.level.as_str(), level_style(r.level))]),
         Line::from(vec![key("message"), Span::raw(escape(&r.message).into_owned())]),
         Line::from(vec![key("target"), Span::raw(escape(&r.target).into_owned())]),
@@ -395,7 +397,7 @@ fn render_detail(app: &App, frame: &mut Frame<'_>, area: Rect) {
                     input.hostname,
                     input.pid,
                     input.reason,
-                    full_time(input.created_at_ns)
+                    format_rfc3339(input.created_at_ns)
                 ))
                 .into_owned(),
                 dim(),
@@ -541,8 +543,8 @@ fn render_stats(stats: Option<&Stats>, frame: &mut Frame<'_>, area: Rect) {
     lines.push(Line::from(vec![label("events"), Span::raw(count_text(s.events))]));
     if let Some((a, b)) = s.span_ns {
         let secs = (b - a) as f64 / 1e9;
-        lines.push(Line::from(vec![label("from"), Span::raw(full_time(a))]));
-        lines.push(Line::from(vec![label("to"), Span::raw(full_time(b))]));
+        lines.push(Line::from(vec![label("from"), Span::raw(format_rfc3339(a))]));
+        lines.push(Line::from(vec![label("to"), Span::raw(format_rfc3339(b))]));
         let rate = if secs > 0.0 { format!("  ({:.1} events/s)", s.events as f64 / secs) } else { String::new() };
         lines.push(Line::from(vec![label("span"), Span::raw(format!("{secs:.3} s{rate}"))]));
     }

@@ -112,10 +112,10 @@ fn control_sequences_are_shown_escaped() {
     let f = fixtures().join("evil.bin").display().to_string();
     let out = view_ok(&[&f, "--color", "never"], 0);
     assert!(!out.contains('\x1b') && !out.contains('\x07') && !out.contains('\u{9b}') && !out.contains('\u{202e}'));
-    assert!(out.contains("clear \\u{1b}[31mred\\u{1b}[0m \\u{9b}6n bell\\u{7} bidi\\u{202e}"), "{out}");
-    assert!(out.contains("title=\"\\u{1b}]0;pwned\\u{7}\""), "{out}");
+    assert!(out.contains("clear \\x1b[31mred\\x1b[0m \\u{9b}6n bell\\x07 bidi\\u{202e}"), "{out}");
+    assert!(out.contains("title=\"\\x1b]0;pwned\\x07\""), "{out}");
     assert!(out.contains("line=\"a\\nb\""), "{out}");
-    assert!(out.contains("term\\u{1b}[2J"), "{out}");
+    assert!(out.contains("term\\x1b[2J"), "{out}");
     let stats = view_ok(&[&f, "--stats"], 0);
     assert!(!stats.contains('\x1b') && !stats.contains('\x07'), "{stats}");
     // JSON keeps the text exactly, escaped as JSON.

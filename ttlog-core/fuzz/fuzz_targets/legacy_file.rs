@@ -4,5 +4,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    ttlog_core::snapshot::fuzz::read_all(ttlog_core::snapshot::fuzz::frame_legacy(data));
+    ttlog_core::fuzz::read_all(ttlog_core::fuzz::frame_legacy(data));
 });

@@ -5,5 +5,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    ttlog_core::snapshot::fuzz::recover_packed(data);
+    ttlog_core::fuzz::recover_packed(data);
 });

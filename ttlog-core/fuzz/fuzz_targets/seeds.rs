@@ -75,7 +75,7 @@ fn ring_seeds(out: &Path) -> std::io::Result<()> {
     let named: Vec<(&str, &[u8])> = vec![("ring-00000", &rings[0]), ("ring-00001", &rings[1])];
     for (name, n) in [("two-rings", 2), ("one-ring", 1)] {
         let files = ttlog_core::persist::RingFiles { process: &process, callsites: &callsites, rings: &named[..n] };
-        std::fs::write(out.join(name), ttlog_core::snapshot::fuzz::pack_rings(&files))?;
+        std::fs::write(out.join(name), ttlog_core::fuzz::pack_rings(&files))?;
     }
     drop(trace);
     let _ = std::fs::remove_dir_all(&root);

@@ -5,5 +5,5 @@
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     const TEMPLATE: &[u8] = include_bytes!("../../../testdata/normal.bin");
-    ttlog_core::snapshot::fuzz::read_all(ttlog_core::snapshot::fuzz::frame_chunk(TEMPLATE, data));
+    ttlog_core::fuzz::read_all(ttlog_core::fuzz::frame_chunk(TEMPLATE, data));
 });

@@ -3,5 +3,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    ttlog_core::snapshot::fuzz::read_all(data.to_vec());
+    ttlog_core::fuzz::read_all(data.to_vec());
 });

@@ -624,48 +624,8 @@ pub(crate) fn le_u32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-/// Splits UTC nanoseconds into a civil date and time:
-/// `(year, month, day, hour, minute, second, nanosecond)`.
-pub(crate) fn civil_from_ns(ns: i64) -> (i64, u32, u32, u32, u32, u32, u32) {
-    let secs = ns.div_euclid(1_000_000_000);
-    let nanos = ns.rem_euclid(1_000_000_000) as u32;
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400) as u32;
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, sod / 3600, sod / 60 % 60, sod % 60, nanos)
-}
-
-/// UTC nanoseconds of a civil date and time (inverse of [`civil_from_ns`]).
-pub(crate) fn ns_from_civil(y: i64, m: u32, d: u32, hh: u32, mm: u32, ss: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    (days * 86_400 + i64::from(hh) * 3600 + i64::from(mm) * 60 + i64::from(ss)).saturating_mul(1_000_000_000)
-}
-
-/// UTC nanoseconds as RFC 3339 text.
-///
-/// ```
-/// use ttlog_core::snapshot::format::format_rfc3339;
-/// assert_eq!(format_rfc3339(1_795_307_845_033_000_000), "2026-11-22T00:37:25.033000000Z");
-/// ```
-pub fn format_rfc3339(ns: i64) -> String {
-    let (y, mo, d, h, mi, s, n) = civil_from_ns(ns);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{n:09}Z")
-}
+/// UTC nanoseconds as RFC 3339 text; see [`crate::time`], where it lives.
+pub use crate::time::format_rfc3339;
 
 #[cfg(test)]
 mod tests {
@@ -698,14 +658,5 @@ mod tests {
         }
         assert_eq!(zigzag(-1), 1);
         assert_eq!(zigzag(1), 2);
-    }
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000000000Z");
-        let ns = ns_from_civil(2026, 11, 22, 0, 27, 23) + 5;
-        assert_eq!(format_rfc3339(ns), "2026-11-22T00:27:23.000000005Z");
-        assert_eq!(ns_from_civil(2000, 2, 29, 12, 0, 0), 951_825_600_000_000_000);
-        assert_eq!(format_rfc3339(-1), "1969-12-31T23:59:59.999999999Z");
     }
 }

@@ -132,7 +132,7 @@ fn parse_created_at(s: &str) -> Option<i64> {
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
-    Some(format::ns_from_civil(i64::from(n(0, 4)?), mo, d, h, mi, se))
+    Some(crate::time::ns_from_civil(i64::from(n(0, 4)?), mo, d, h, mi, se))
 }
 
 fn push_value(values: &mut Values, v: Value) {

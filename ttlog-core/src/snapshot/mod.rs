@@ -44,11 +44,8 @@
 //! ```
 
 pub mod format;
-#[doc(hidden)]
-pub mod fuzz;
 mod legacy;
 mod reader;
-pub(crate) mod triggers;
 mod writer;
 
 pub use format::{
@@ -61,8 +58,8 @@ pub use reader::{
     ChunkColumns, ChunkInfo, Events, FieldColumn, FieldSet, FormatVersion, Problem, Projection, Snapshot,
     SnapshotError, StrColumn, Values,
 };
-pub use triggers::default_dir;
 pub use writer::{
-    Retention, SnapshotMeta, apply_retention, encode, encode_chunked, file_name, process_instance, write_file,
+    Retention, SnapshotMeta, apply_retention, default_dir, encode, encode_chunked, file_name, process_instance,
+    write_file,
 };
 pub(crate) use writer::{callsite_entry, clock_entry, ctx, ensure_dir, now_utc_ns, open_exclusive, sanitize};

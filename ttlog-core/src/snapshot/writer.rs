@@ -521,6 +521,15 @@ pub(crate) fn sanitize(s: &str, dash: bool, max: usize, empty: &str) -> String {
     if out.is_empty() { empty.to_owned() } else { out }
 }
 
+/// The snapshot directory used when none is configured: `$TTLOG_DIR`, else
+/// `ttlog` in the system's temporary directory.
+pub fn default_dir() -> PathBuf {
+    match std::env::var_os("TTLOG_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => std::env::temp_dir().join("ttlog"),
+    }
+}
+
 /// `ttlog-{service}-{pid}-{YYYYMMDDTHHMMSS.mmmZ}-{reason}.bin` (UTC).
 /// The service keeps `[A-Za-z0-9_-]` (64 characters at most), the reason
 /// `[A-Za-z0-9_]` (48 at most); anything else becomes `_`, so the name has no
@@ -531,7 +540,7 @@ pub(crate) fn sanitize(s: &str, dash: bool, max: usize, empty: &str) -> String {
 /// assert_eq!(name, "ttlog-pricing-eu-4242-20261122T003725.033Z-___sig_term.bin");
 /// ```
 pub fn file_name(service: &str, pid: u32, created_at_ns: i64, reason: &str) -> String {
-    let (y, mo, d, h, mi, s, n) = format::civil_from_ns(created_at_ns);
+    let (y, mo, d, h, mi, s, n) = crate::time::civil_from_ns(created_at_ns);
     format!(
         "ttlog-{}-{pid}-{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}.{:03}Z-{}.bin",
         sanitize(service, true, 64, "service"),

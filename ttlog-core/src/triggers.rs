@@ -23,9 +23,8 @@
 //!   counted in [`crate::Metrics::snapshot_errors`], reported once on stderr;
 //!   the service goes on logging and no partial file is left.
 
-use super::format::PanicEntry;
-use super::writer::{self, Retention, SnapshotMeta};
 use crate::recorder;
+use crate::snapshot::{self, PanicEntry, Retention, SnapshotMeta, default_dir};
 use std::cell::Cell;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -54,15 +53,6 @@ impl Default for Options {
             on_shutdown: false,
             retention: Retention::default(),
         }
-    }
-}
-
-/// The snapshot directory used when none is configured: `$TTLOG_DIR`, else
-/// `ttlog` in the system's temporary directory.
-pub fn default_dir() -> PathBuf {
-    match std::env::var_os("TTLOG_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => std::env::temp_dir().join("ttlog"),
     }
 }
 
@@ -167,16 +157,16 @@ fn take_inner(reason: &str, panic: Option<PanicEntry>, fallback: (&str, Option<&
     let capture = recorder::capture();
     let mut meta = SnapshotMeta::new(service, reason);
     meta.panic = panic;
-    let bytes = writer::encode(&capture, &meta);
-    let name = writer::file_name(service, meta.pid, meta.created_at_ns, reason);
-    match writer::write_file(&dir, &name, &bytes) {
+    let bytes = snapshot::encode(&capture, &meta);
+    let name = snapshot::file_name(service, meta.pid, meta.created_at_ns, reason);
+    match snapshot::write_file(&dir, &name, &bytes) {
         Ok(path) => {
             WRITTEN.fetch_add(1, Ordering::Relaxed);
             if let Some(s) = installed {
                 s.last_logged.store(capture.logged(), Ordering::Relaxed);
             }
             // Retention problems do not fail the snapshot just written.
-            let _ = writer::apply_retention(&dir, service, retention, &path);
+            let _ = snapshot::apply_retention(&dir, service, retention, &path);
             Ok(path)
         }
         Err(e) => {

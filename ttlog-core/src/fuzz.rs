@@ -2,8 +2,8 @@
 //! by the test that replays their corpus on every CI run
 //! (`tests/fuzz_corpus.rs`). Not part of the API.
 
-use super::Snapshot;
-use super::format::{CHUNK_MAGIC, FRAME_LEN, PREAMBLE_LEN};
+use crate::snapshot::Snapshot;
+use crate::snapshot::format::{CHUNK_MAGIC, FRAME_LEN, PREAMBLE_LEN};
 
 /// Opens `data` as a snapshot and decodes everything in it, as a viewer
 /// would, through both the columnar and the event interfaces. Returns the
@@ -92,7 +92,7 @@ pub fn recover_packed(data: &[u8]) -> usize {
     let files = crate::persist::RingFiles { process, callsites, rings: &rings };
     let Ok(rc) = crate::persist::recover_bytes(&files) else { return 0 };
     let events = rc.capture.len();
-    let bytes = super::encode(&rc.capture, &rc.meta);
+    let bytes = crate::snapshot::encode(&rc.capture, &rc.meta);
     let snap = Snapshot::from_bytes(bytes.clone(), "recovered").expect("a snapshot we encoded opens");
     let c = snap.header().counters;
     assert_eq!(c.in_snapshot + c.unreadable, events as u64, "every recovered record is stored or counted");
