@@ -11,7 +11,8 @@
 #[path = "../../src/text.rs"]
 mod text;
 
-#[allow(dead_code)]
+// The re-exports of the syntax tree are unused here.
+#[allow(dead_code, unused_imports)]
 #[path = "../../src/filter/mod.rs"]
 mod filter;
 
