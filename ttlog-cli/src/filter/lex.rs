@@ -1,8 +1,38 @@
 //! The lexer: filter text to tokens.
+//!
+//! A token is a parenthesis, a word or symbol that combines terms (`and`,
+//! `&&`, `or`, `||`, `not`, `!`), or a whole `KEY OP VALUE` term: a bare
+//! value may hold any character but white space, so only the lexer knows
+//! where a term ends. Each kind of token is read by a small function of
+//! [`Lexer`]; the operators, symbols and keywords are tables. Columns count
+//! characters from 1.
 
 use super::FilterError;
 use super::parse::{Key, Op, Term};
 
+/// The comparison operators, longest first (`>=` is not `>` then `=`).
+const OPERATORS: [(&str, Op); 9] = [
+    ("==", Op::Eq),
+    ("!=", Op::Ne),
+    (">=", Op::Ge),
+    ("<=", Op::Le),
+    ("!~", Op::NotMatch),
+    ("=", Op::Eq),
+    (">", Op::Gt),
+    ("<", Op::Lt),
+    ("~", Op::Match),
+];
+
+/// The symbols that combine terms, longest first. Where an operator begins
+/// (`!=`, `!~`), `!` is not one.
+const SYMBOLS: [(&str, Tok); 5] =
+    [("&&", Tok::And), ("||", Tok::Or), ("(", Tok::LParen), (")", Tok::RParen), ("!", Tok::Not)];
+
+/// The words that combine terms, in any case. Where an operator follows,
+/// the word is a key: `and=1` is a term on a field named "and".
+const KEYWORDS: [(&str, Tok); 3] = [("and", Tok::And), ("or", Tok::Or), ("not", Tok::Not)];
+
+/// What a token is.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Tok {
     LParen,
@@ -14,6 +44,7 @@ pub(super) enum Tok {
     Term(Term),
 }
 
+/// A token and the column where it begins.
 #[derive(Debug, Clone)]
 pub(super) struct Token {
     pub(super) kind: Tok,
@@ -21,6 +52,7 @@ pub(super) struct Token {
 }
 
 impl Token {
+    /// The token as an error message names it.
     pub(super) fn describe(&self) -> String {
         match &self.kind {
             Tok::LParen => "'('".into(),
@@ -37,169 +69,159 @@ fn is_key_char(c: char) -> bool {
     c.is_alphanumeric() || matches!(c, '_' | '.' | '-' | ':' | '/' | '@')
 }
 
-/// Splits the text into tokens; a term is lexed whole, since a bare value
-/// may contain anything but white space.
+/// An error at 0-based character position `at`.
+fn error(at: usize, message: String) -> FilterError {
+    FilterError { column: at + 1, message }
+}
+
+/// Splits the text into tokens.
 pub(super) fn lex(text: &str) -> Result<Vec<Token>, FilterError> {
-    let cs: Vec<char> = text.chars().collect();
-    let err = |i: usize, m: String| FilterError { column: i + 1, message: m };
+    let mut lexer = Lexer { chars: text.chars().collect(), at: 0 };
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < cs.len() {
-        let c = cs[i];
-        if c.is_whitespace() {
-            i += 1;
-            continue;
+    while lexer.skip_space() {
+        out.push(lexer.token()?);
+    }
+    Ok(out)
+}
+
+/// The characters of the text and the position of the next one to read.
+struct Lexer {
+    chars: Vec<char>,
+    at: usize,
+}
+
+impl Lexer {
+    fn get(&self, at: usize) -> Option<char> {
+        self.chars.get(at).copied()
+    }
+
+    /// Whether the text at position `at` begins with `s`.
+    fn starts_with(&self, at: usize, s: &str) -> bool {
+        s.chars().enumerate().all(|(k, c)| self.get(at + k) == Some(c))
+    }
+
+    /// The position of the first character at or after `at` that is not
+    /// white space (the end of the text if none is).
+    fn after_space(&self, at: usize) -> usize {
+        at + self.chars[at..].iter().take_while(|c| c.is_whitespace()).count()
+    }
+
+    /// Moves past white space; whether any text is left.
+    fn skip_space(&mut self) -> bool {
+        self.at = self.after_space(self.at);
+        self.at < self.chars.len()
+    }
+
+    /// The operator that begins at position `at`, and its length.
+    fn operator_at(&self, at: usize) -> Option<(Op, usize)> {
+        OPERATORS.iter().find(|(s, _)| self.starts_with(at, s)).map(|&(s, op)| (op, s.len()))
+    }
+
+    /// Reads the token that begins here (not white space).
+    fn token(&mut self) -> Result<Token, FilterError> {
+        let column = self.at + 1;
+        if let Some(kind) = self.symbol() {
+            return Ok(Token { kind, column });
         }
-        let start = i;
-        match c {
-            '(' => {
-                out.push(Token { kind: Tok::LParen, column: i + 1 });
-                i += 1;
-                continue;
-            }
-            ')' => {
-                out.push(Token { kind: Tok::RParen, column: i + 1 });
-                i += 1;
-                continue;
-            }
-            '!' if cs.get(i + 1) != Some(&'=') && cs.get(i + 1) != Some(&'~') => {
-                out.push(Token { kind: Tok::Not, column: i + 1 });
-                i += 1;
-                continue;
-            }
-            '&' | '|' => {
-                if cs.get(i + 1) == Some(&c) {
-                    out.push(Token { kind: if c == '&' { Tok::And } else { Tok::Or }, column: i + 1 });
-                    i += 2;
-                    continue;
-                }
-                return Err(err(i, format!("unexpected '{c}' (write '{c}{c}', or quote the value)")));
-            }
-            _ => {}
+        match self.chars[self.at] {
+            c if is_key_char(c) => self.word(),
+            c @ ('&' | '|') => Err(error(self.at, format!("unexpected '{c}' (write '{c}{c}', or quote the value)"))),
+            '"' | '\'' => Err(error(self.at, "expected a key before the quoted value (KEY OP VALUE)".into())),
+            c => Err(error(self.at, format!("unexpected character '{}'", c.escape_debug()))),
         }
-        if !is_key_char(c) {
-            if c == '"' || c == '\'' {
-                return Err(err(i, "expected a key before the quoted value (KEY OP VALUE)".into()));
-            }
-            return Err(err(i, format!("unexpected character '{}'", c.escape_debug())));
+    }
+
+    /// Reads a symbol that combines terms, if one begins here.
+    fn symbol(&mut self) -> Option<Tok> {
+        if self.operator_at(self.at).is_some() {
+            return None;
         }
-        while i < cs.len() && is_key_char(cs[i]) {
-            i += 1;
+        let (s, kind) = SYMBOLS.iter().find(|(s, _)| self.starts_with(self.at, s))?;
+        self.at += s.len();
+        Some(kind.clone())
+    }
+
+    /// Reads a word: a keyword, or the key of a term and the rest of it.
+    fn word(&mut self) -> Result<Token, FilterError> {
+        let start = self.at;
+        while self.get(self.at).is_some_and(is_key_char) {
+            self.at += 1;
         }
-        let word: String = cs[start..i].iter().collect();
-        let lower = word.to_ascii_lowercase();
-        // A keyword stands alone; `and=1` would be a term on a field "and".
-        let next_non_ws = cs[i..].iter().find(|c| !c.is_whitespace());
-        let is_op_next = matches!(next_non_ws, Some('=' | '!' | '>' | '<' | '~'))
-            && !(next_non_ws == Some(&'!') && {
-                let j = i + cs[i..].iter().position(|c| !c.is_whitespace()).unwrap_or(0);
-                !matches!(cs.get(j + 1), Some('=' | '~'))
-            });
-        if !is_op_next {
-            match lower.as_str() {
-                "and" => {
-                    out.push(Token { kind: Tok::And, column: start + 1 });
-                    continue;
-                }
-                "or" => {
-                    out.push(Token { kind: Tok::Or, column: start + 1 });
-                    continue;
-                }
-                "not" => {
-                    out.push(Token { kind: Tok::Not, column: start + 1 });
-                    continue;
-                }
-                _ => {}
-            }
+        let word: String = self.chars[start..self.at].iter().collect();
+        if self.operator_at(self.after_space(self.at)).is_none()
+            && let Some((_, kind)) = KEYWORDS.iter().find(|(k, _)| word.eq_ignore_ascii_case(k))
+        {
+            return Ok(Token { kind: kind.clone(), column: start + 1 });
         }
-        while i < cs.len() && cs[i].is_whitespace() {
-            i += 1;
-        }
-        let op_col = i;
-        let two: String = cs[i..(i + 2).min(cs.len())].iter().collect();
-        let op = match two.as_str() {
-            "==" => Some((Op::Eq, 2)),
-            "!=" => Some((Op::Ne, 2)),
-            ">=" => Some((Op::Ge, 2)),
-            "<=" => Some((Op::Le, 2)),
-            "!~" => Some((Op::NotMatch, 2)),
-            _ => match cs.get(i) {
-                Some('=') => Some((Op::Eq, 1)),
-                Some('>') => Some((Op::Gt, 1)),
-                Some('<') => Some((Op::Lt, 1)),
-                Some('~') => Some((Op::Match, 1)),
-                _ => None,
-            },
-        };
-        let Some((op, len)) = op else {
-            let found = match cs.get(i) {
+        self.term(word, start)
+    }
+
+    /// Reads the operator and the value of the term whose key `key` began
+    /// at position `start`.
+    fn term(&mut self, key: String, start: usize) -> Result<Token, FilterError> {
+        self.skip_space();
+        let Some((op, len)) = self.operator_at(self.at) else {
+            let found = match self.get(self.at) {
                 None => "the end of the filter".to_owned(),
                 Some(c) => format!("'{}'", c.escape_debug()),
             };
-            return Err(err(
-                op_col,
-                format!("expected an operator (= != > >= < <= ~ !~) after '{word}', found {found}"),
+            return Err(error(
+                self.at,
+                format!("expected an operator (= != > >= < <= ~ !~) after '{key}', found {found}"),
             ));
         };
-        i += len;
-        while i < cs.len() && cs[i].is_whitespace() {
-            i += 1;
-        }
-        let value_col = i;
-        let value = match cs.get(i) {
-            None => return Err(err(i, format!("expected a value after '{word}{}'", op.as_str()))),
-            Some(&q @ ('"' | '\'')) => {
-                i += 1;
-                let mut v = String::new();
-                loop {
-                    match cs.get(i) {
-                        None => return Err(err(value_col, "unterminated quoted value".into())),
-                        Some('\\') if matches!(cs.get(i + 1), Some('"' | '\'' | '\\')) => {
-                            v.push(cs[i + 1]);
-                            i += 2;
-                        }
-                        Some(&c) if c == q => {
-                            i += 1;
-                            break;
-                        }
-                        Some(&c) => {
-                            v.push(c);
-                            i += 1;
-                        }
-                    }
-                }
-                v
-            }
-            Some(_) => {
-                // A bare value: up to white space, or a ')' that closes
-                // nothing opened inside the value.
-                let mut inner = 0usize;
-                let vstart = i;
-                while i < cs.len() && !cs[i].is_whitespace() {
-                    match cs[i] {
-                        '(' => inner += 1,
-                        ')' if inner > 0 => inner -= 1,
-                        ')' => break,
-                        _ => {}
-                    }
-                    i += 1;
-                }
-                if i == vstart {
-                    return Err(err(i, format!("expected a value after '{word}{}'", op.as_str())));
-                }
-                cs[vstart..i].iter().collect()
+        self.at += len;
+        self.skip_space();
+        let value_at = self.at;
+        let value = match self.get(self.at) {
+            Some(quote @ ('"' | '\'')) => self.quoted(quote)?,
+            _ => {
+                self.bare().ok_or_else(|| error(value_at, format!("expected a value after '{key}{}'", op.as_str())))?
             }
         };
-        out.push(Token {
-            kind: Tok::Term(Term {
-                key: Key::from_name(&word),
-                op,
-                value,
-                key_column: start + 1,
-                value_column: value_col + 1,
-            }),
-            column: start + 1,
-        });
+        let term = Term { key: Key::from_name(&key), op, value, key_column: start + 1, value_column: value_at + 1 };
+        Ok(Token { kind: Tok::Term(term), column: start + 1 })
     }
-    Ok(out)
+
+    /// Reads a value in `quote`s: `\"`, `\'` and `\\` stand for the
+    /// character after the backslash.
+    fn quoted(&mut self, quote: char) -> Result<String, FilterError> {
+        let start = self.at;
+        self.at += 1;
+        let mut value = String::new();
+        loop {
+            match (self.get(self.at), self.get(self.at + 1)) {
+                (None, _) => return Err(error(start, "unterminated quoted value".into())),
+                (Some('\\'), Some(c @ ('"' | '\'' | '\\'))) => {
+                    value.push(c);
+                    self.at += 2;
+                }
+                (Some(c), _) if c == quote => {
+                    self.at += 1;
+                    return Ok(value);
+                }
+                (Some(c), _) => {
+                    value.push(c);
+                    self.at += 1;
+                }
+            }
+        }
+    }
+
+    /// Reads a bare value: up to white space, or to a `)` that closes no
+    /// parenthesis opened inside the value. `None` if it is empty.
+    fn bare(&mut self) -> Option<String> {
+        let start = self.at;
+        let mut depth = 0usize;
+        while let Some(c) = self.get(self.at).filter(|c| !c.is_whitespace()) {
+            match c {
+                '(' => depth += 1,
+                ')' if depth == 0 => break,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            self.at += 1;
+        }
+        (self.at > start).then(|| self.chars[start..self.at].iter().collect())
+    }
 }
