@@ -57,25 +57,61 @@
 //!
 //! # Layout
 //!
-//! - [`catalog`]: the opened inputs, their chunks' statistics, the
-//!   processes and which copies of each event to keep.
-//! - [`tables`]: the call-site, thread, file and field tables that codes
-//!   refer to.
-//! - [`compile`]: the filter against the tables (polars expressions, and a
-//!   three-valued verdict per call site and thread).
-//! - [`query`], [`stream`]: the streaming engine.
-//! - [`dataset`]: [`Engine`] (open, parallel decode), [`Dataset`] (the frame
-//!   and its call-site, thread and file tables), [`View`] (an ordered
-//!   subset: filter, time bounds, head/tail, reverse, rows).
-//! - [`filter`]: the filter language ([`Filter::parse`], [`FilterError`]
-//!   with the column of the mistake).
-//! - [`stats`]: [`Stats`] and group-by tables.
+//! The rooms of the engine, in the order a question passes through them.
+//! A name in `code` is a private file: read its source.
+//!
+//! **Inputs**
+//! - [`catalog`]: opens the inputs: their chunks' statistics, the processes,
+//!   and which copies of each event to keep.
+//! - [`tables`]: the call-site, thread, file and field tables that an
+//!   event's codes refer to.
+//!
+//! **The filter**
+//! - [`filter`]: the language: [`Filter`], and [`FilterError`] with the
+//!   column of the mistake.
+//!   - `filter/lex.rs`: the lexer: text to tokens, with tables of the
+//!     operators, symbols and keywords.
+//!   - `filter/parse.rs`: the parser: tokens to the syntax tree
+//!     ([`filter::Expr`] of [`filter::Term`]s).
+//! - [`compile`]: the filter compiler: the syntax tree against the tables,
+//!   to polars expressions and to a verdict per (call site, thread) pair.
+//!
+//! **The streaming engine** (the command line; never holds the events)
+//! - [`query`]: the planner: a question becomes a [`query::Plan`] over the
+//!   chunks (skip, answer from statistics, or decode only the columns
+//!   needed) that `--explain` prints.
+//!   - `query/run.rs`: scan and decode: runs the plan over the chunks in
+//!     parallel.
+//!   - `query/select.rs`: which rows of a decoded chunk count (copies,
+//!     time bounds, filter).
+//!   - `query/partial.rs`: the operators: partial counts, groups and
+//!     aggregates that merge associatively.
+//! - [`stream`]: events in time order, decoded chunk by chunk and merged,
+//!   for printing and exports.
+//! - [`sql`]: `--sql`: polars SQL over a scan of the streamed events.
+//!
+//! **The viewer's engines** (the interactive viewer)
+//! - [`dataset`]: every event loaded once into one polars frame.
+//!   - `dataset/load.rs`: [`Engine`]: opens the inputs and decodes their
+//!     chunks in parallel, each event once.
+//!   - `dataset/frame.rs`: the decoded chunks merged into one time-ordered
+//!     frame.
+//!   - `dataset/mod.rs`: [`Dataset`]: the frame, its tables, and field
+//!     columns built on demand.
+//!   - `dataset/view.rs`: [`View`]: an ordered subset (filter, time
+//!     bounds, head/tail, reverse), its rows and its counts per code.
+//!   - `dataset/event.rs`: one event, borrowed ([`EventRef`]) or owned
+//!     ([`Row`]).
+//! - [`stats`]: the operators on a view: [`Stats`] and group-by tables.
+//! - [`browse`]: for inputs above 20 M events, an index of the time order
+//!   (8 bytes and a level per event) instead of the frame: rows decoded on
+//!   demand from their chunks, filters run by the streaming engine.
+//!
+//! **Output and front ends**
 //! - [`export`]: text, JSON, NDJSON, CSV and Parquet writers.
 //! - [`cli`]: the `ttlog-view` command line ([`cli::run`]).
 //! - [`tui_source`]: [`EngineSource`], the data side of the interactive
 //!   viewer (`ttlog-view -i`, the `ttlog-tui` crate) on this engine.
-//! - [`browse`]: the viewer's index of the time order for inputs too large
-//!   to load (rows decoded on demand, filters over the chunks).
 //! - [`time`]: the `--since` / `--until` arguments. RFC 3339 times, terminal-safe
 //!   text and JSON values come from [`ttlog_core::time`], [`ttlog_core::text`] and
 //!   [`ttlog_core::json`], as in every TTLog tool.

@@ -246,6 +246,20 @@ impl Tables {
         self.sources[source].thread_offset + index
     }
 
+    /// The number of threads of snapshot `source`.
+    pub(crate) fn sources_threads(&self, source: usize) -> u32 {
+        let start = self.sources[source].thread_offset;
+        let end = self.sources.get(source + 1).map_or(self.threads.len() as u32, |n| n.thread_offset);
+        end - start
+    }
+
+    /// The number of call sites of snapshot `source`.
+    pub(crate) fn sources_sites(&self, source: usize) -> u32 {
+        let start = self.sources[source].site_offset;
+        let end = self.sources.get(source + 1).map_or(self.sites.len() as u32, |n| n.site_offset);
+        end - start
+    }
+
     /// For each call-site id of snapshot `source` (index `id`; 0 unused),
     /// the column of field `info` in the decoded chunk `c`, if it has one.
     pub(crate) fn columns_of<'c>(

@@ -1,9 +1,9 @@
 //! Any text as a `--filter` expression (the language of `ttlog-view` and of
 //! the TUI's filter box): `ttlog_cli::filter::fuzz_check` must hold.
 //!
-//! The parser (`src/filter.rs`, with the escaping of `src/text.rs` it uses
+//! The parser (`src/filter/`, with the escaping of `src/text.rs` it uses
 //! for messages) depends on nothing but `std` and `thiserror`; compiling
-//! those two files here keeps polars, which the rest of `ttlog-cli` needs,
+//! those files here keeps polars, which the rest of `ttlog-cli` needs,
 //! out of the fuzzer's build.
 #![no_main]
 
@@ -11,8 +11,9 @@
 #[path = "../../src/text.rs"]
 mod text;
 
-#[allow(dead_code)]
-#[path = "../../src/filter.rs"]
+// The re-exports of the syntax tree are unused here.
+#[allow(dead_code, unused_imports)]
+#[path = "../../src/filter/mod.rs"]
 mod filter;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
