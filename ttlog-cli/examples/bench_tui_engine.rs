@@ -27,10 +27,6 @@ use ttlog_cli::EngineSource;
 use ttlog_core::{Trace, debug, error, info, warn};
 use ttlog_tui::{App, Msg, Progress, Query, Source, render};
 
-/// The allocator of `ttlog-view` (see ttlog-cli's Cargo.toml).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const EVENTS: u64 = 10_000_000;
 const THREADS: u64 = 2;
 

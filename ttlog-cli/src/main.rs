@@ -6,10 +6,6 @@
 
 use std::process::ExitCode;
 
-/// See Cargo.toml: memory freed after decoding goes back to the system.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     match ttlog_cli::cli::run(std::env::args_os()) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),

@@ -290,6 +290,7 @@ impl tui::Source for EngineSource {
             paths.retain(|p| !failed.iter().any(|(f, _)| f == p));
         }
         let loaded = self.load(&engine, paths, catalog, &decoded, progress);
+        crate::sys::release_free_memory();
         new.iter()
             .map(|p| {
                 if let Some((_, message)) = failed.iter().find(|(f, _)| f == p) {
@@ -324,14 +325,20 @@ impl tui::Source for EngineSource {
     fn filter(&self, query: &tui::Query, progress: &tui::Progress) -> Result<Arc<dyn tui::View>, tui::FilterError> {
         let state = self.state();
         let filter = query_filter(query)?;
-        if let Some(index) = state.index {
-            return Ok(Arc::new(IndexView::new(index, filter, query.expr.trim().to_owned(), progress)?));
-        }
-        let view = match &state.dataset {
-            Some(ds) => ds.filter(&filter).map_err(filter_error)?,
-            None => return Ok(Arc::new(Empty)),
+        let view: Arc<dyn tui::View> = if let Some(index) = state.index {
+            Arc::new(IndexView::new(index, filter, query.expr.trim().to_owned(), progress)?)
+        } else {
+            match &state.dataset {
+                Some(ds) => {
+                    Arc::new(EngineView::new(ds.filter(&filter).map_err(filter_error)?, query.expr.trim().to_owned()))
+                }
+                None => return Ok(Arc::new(Empty)),
+            }
         };
-        Ok(Arc::new(EngineView::new(view, query.expr.trim().to_owned())))
+        // What deciding the rows decoded and freed goes back to the system
+        // (glibc keeps it otherwise: see `sys`).
+        crate::sys::release_free_memory();
+        Ok(view)
     }
 
     fn group_keys(&self) -> Vec<String> {
