@@ -321,12 +321,65 @@ impl Tri {
 /// assert_eq!(f.test(risk, 0), Tri::False);
 /// let f = PairFilter::new(&tables, &Filter::parse("not qty>1000").unwrap()).unwrap();
 /// assert_eq!(f.test(risk, 0), Tri::True, "no qty field: the term is false, its negation true");
+///
+/// // What is left for a pair whose verdict depends on field values.
+/// use ttlog_cli::compile::Residual;
+/// let f = PairFilter::new(&tables, &Filter::parse("target=orders and qty>1000 or target=risk").unwrap()).unwrap();
+/// assert_eq!(f.residual(orders, 0), Residual::Term(0));
+/// assert_eq!(f.residual(risk, 0), Residual::Const(true));
+/// let f = PairFilter::new(&tables, &Filter::parse("not (qty>1000 and qty<1500)").unwrap()).unwrap();
+/// let r = f.residual(orders, 0);
+/// assert!(r.eval(&|i| i == 0) && !r.eval(&|_| true) && r.eval(&|_| false));
 /// ```
 #[derive(Debug, Clone)]
 pub struct PairFilter {
     parts: Vec<Node>,
     /// The field terms, in the order of [`Node::Field`]'s indices.
     field_terms: Vec<filter::Term>,
+}
+
+/// The part of a filter that depends on field values, for one (call site,
+/// thread) pair ([`PairFilter::residual`]): a formula over the field terms
+/// (indices into [`PairFilter::field_terms`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Residual {
+    /// Decided without field values.
+    Const(bool),
+    /// The value of field term `i`.
+    Term(usize),
+    /// Both hold.
+    And(Box<Residual>, Box<Residual>),
+    /// The inner formula does not hold.
+    Not(Box<Residual>),
+}
+
+impl Residual {
+    fn and(a: Residual, b: Residual) -> Residual {
+        match (a, b) {
+            (Residual::Const(false), _) | (_, Residual::Const(false)) => Residual::Const(false),
+            (Residual::Const(true), x) | (x, Residual::Const(true)) => x,
+            (a, b) => Residual::And(Box::new(a), Box::new(b)),
+        }
+    }
+
+    fn not(a: Residual) -> Residual {
+        match a {
+            Residual::Const(b) => Residual::Const(!b),
+            Residual::Not(x) => *x,
+            x => Residual::Not(Box::new(x)),
+        }
+    }
+
+    /// The formula's value, given each field term's value for the row.
+    #[inline]
+    pub fn eval(&self, term: &impl Fn(usize) -> bool) -> bool {
+        match self {
+            Residual::Const(b) => *b,
+            Residual::Term(i) => term(*i),
+            Residual::And(a, b) => a.eval(term) && b.eval(term),
+            Residual::Not(a) => !a.eval(term),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -444,20 +497,30 @@ impl PairFilter {
         &self.field_terms
     }
 
-    /// Whether the event of call-site code `cs` on thread code `th` matches,
-    /// given whether it passes each field term (`term(i)`, evaluated only
-    /// where the call site has the field).
-    pub fn test_row(&self, cs: u32, th: u32, term: &dyn Fn(usize) -> bool) -> bool {
-        fn eval(n: &Node, cs: usize, th: usize, term: &dyn Fn(usize) -> bool) -> bool {
+    /// What is left of the filter for events of call-site code `cs` on
+    /// thread code `th`: a formula over the field terms (the call site's
+    /// and the thread's parts decided, a term of a field the call site
+    /// lacks false). Worked out once per pair, it is then evaluated on
+    /// each of the pair's rows without walking the whole filter.
+    pub fn residual(&self, cs: u32, th: u32) -> Residual {
+        fn of(n: &Node, cs: usize, th: usize) -> Residual {
             match n {
-                Node::And(a, b) => eval(a, cs, th, term) && eval(b, cs, th, term),
-                Node::Or(a, b) => eval(a, cs, th, term) || eval(b, cs, th, term),
-                Node::Not(a) => !eval(a, cs, th, term),
-                Node::Sites(m) => m[cs],
-                Node::Threads(m) => m[th],
-                Node::Field(has, i) => has[cs] && term(*i),
+                Node::And(a, b) => Residual::and(of(a, cs, th), of(b, cs, th)),
+                Node::Or(a, b) => {
+                    Residual::not(Residual::and(Residual::not(of(a, cs, th)), Residual::not(of(b, cs, th))))
+                }
+                Node::Not(a) => Residual::not(of(a, cs, th)),
+                Node::Sites(m) => Residual::Const(m[cs]),
+                Node::Threads(m) => Residual::Const(m[th]),
+                Node::Field(has, i) => {
+                    if has[cs] {
+                        Residual::Term(*i)
+                    } else {
+                        Residual::Const(false)
+                    }
+                }
             }
         }
-        self.parts.iter().all(|n| eval(n, cs as usize, th as usize, term))
+        self.parts.iter().fold(Residual::Const(true), |acc, n| Residual::and(acc, of(n, cs as usize, th as usize)))
     }
 }

@@ -32,7 +32,7 @@ use crate::query::{QueryError, Selector, Skip};
 use crate::tables::Tables;
 use rayon::prelude::*;
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeSet, BinaryHeap};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use ttlog_core::snapshot::{ChunkColumns, FieldSet, Projection, SnapshotError};
@@ -165,6 +165,7 @@ impl<'c> Stream<'c> {
         let pairs = PairFilter::new(&tables, &question.filter)?;
         let mut live = Vec::new();
         let mut skipped = [0u64; 4];
+        let filter_fields: BTreeSet<&str> = pairs.field_terms().iter().map(|t| t.key.name()).collect();
         let (lo, hi) = (question.since.unwrap_or(i64::MIN), question.until.unwrap_or(i64::MAX));
         for (s, stats) in catalog.stats.iter().enumerate() {
             for (c, st) in stats.iter().enumerate() {
@@ -204,9 +205,10 @@ impl<'c> Stream<'c> {
                 for &site in &sites {
                     let Some(info) = snap.callsite(site) else { continue };
                     for (f, (name, _)) in info.fields.iter().enumerate() {
-                        // A chunk whose rows the filter decides needs the
-                        // filter's fields: it keeps every field.
-                        let wanted = unknown || question.fields.as_ref().is_none_or(|w| w.contains(&**name));
+                        // Rows the filter decides by field values need the
+                        // filter's fields too.
+                        let wanted = question.fields.as_ref().is_none_or(|w| w.contains(&**name))
+                            || (unknown && filter_fields.contains(&**name));
                         if wanted {
                             fields.push((site, f as u32));
                         }
@@ -287,8 +289,14 @@ impl<'c> Stream<'c> {
 
     /// Decodes a live chunk and selects its rows, in time order.
     fn decode(&self, l: &Live) -> Result<Decoded, SnapshotError> {
+        self.decode_with(l, true)
+    }
+
+    /// [`Stream::decode`]; without `timestamps` (when the time bounds do not
+    /// need them) the column stays empty and the rows in the chunk's order.
+    fn decode_with(&self, l: &Live, timestamps: bool) -> Result<Decoded, SnapshotError> {
         let snap = &self.catalog.snapshots[l.s];
-        let projection = Projection { timestamps: true, threads: true, seqs: l.seqs, fields: l.fields.clone() };
+        let projection = Projection { timestamps, threads: true, seqs: l.seqs, fields: l.fields.clone() };
         let cols = snap.decode_chunk_with(l.c, &projection)?;
         let (mask, _) = self.selector().mask(l.s, l.c, &cols, l.row_filter).map_err(|e| SnapshotError {
             file: snap.name().to_owned(),
@@ -297,7 +305,7 @@ impl<'c> Stream<'c> {
         })?;
         let mut rows: Vec<u32> = mask.iter().enumerate().filter(|(_, m)| **m).map(|(r, _)| r as u32).collect();
         let ts = &cols.timestamps;
-        if !rows.windows(2).all(|w| ts[w[0] as usize] <= ts[w[1] as usize]) {
+        if timestamps && !rows.windows(2).all(|w| ts[w[0] as usize] <= ts[w[1] as usize]) {
             // Only files of the original ttlog 0.1 are not in time order.
             rows.sort_by_key(|&r| ts[r as usize]);
         }
@@ -308,7 +316,9 @@ impl<'c> Stream<'c> {
     /// parallel and in no order, and gives each (with its selected rows,
     /// possibly none) to `f`. Damaged chunks are left out (the merge reports
     /// them). For front ends that keep their own order of the events
-    /// ([`crate::browse`]).
+    /// ([`crate::browse`]): the rows are in the chunk's order, and its
+    /// timestamps are decoded only where the time bounds need them (the
+    /// column is empty otherwise).
     ///
     /// # Errors
     /// Cancelled (as an I/O error).
@@ -318,6 +328,7 @@ impl<'c> Stream<'c> {
         cancelled: &(dyn Fn() -> bool + Sync),
         f: &(dyn Fn(&Decoded) -> T + Sync),
     ) -> Result<Vec<T>, QueryError> {
+        let timed = self.question.since.is_some() || self.question.until.is_some();
         let out: Vec<Option<T>> = self
             .live
             .par_iter()
@@ -325,7 +336,7 @@ impl<'c> Stream<'c> {
                 if cancelled() {
                     return None;
                 }
-                let d = self.decode(l).ok()?;
+                let d = self.decode_with(l, timed).ok()?;
                 progress(d.cols.len() as u64);
                 Some(f(&d))
             })

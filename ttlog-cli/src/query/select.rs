@@ -2,7 +2,7 @@
 //! bounds, and the filter.
 
 use crate::catalog::{Catalog, ChunkKeep};
-use crate::compile::{Compiler, PairFilter, Tri};
+use crate::compile::{Compiler, PairFilter, Residual, Tri};
 use crate::tables::Tables;
 use polars::prelude::*;
 use std::collections::HashMap;
@@ -55,13 +55,27 @@ impl Selector<'_> {
         if !self.pairs.is_empty() {
             let width = self.tables.sources_threads(s).max(1) as usize;
             let st = self.catalog.stats[s][c].as_ref().expect("a planned chunk has statistics");
-            let verdict = |sc: &ttlog_core::snapshot::SiteCount| {
-                self.pairs.test(self.tables.site_code(s, sc.callsite), self.tables.thread_code(s, sc.thread))
+            // Per pair: 0 no row matches, 1 every row, 2 + k the rows for
+            // which residual k holds.
+            let mut residuals: Vec<Residual> = Vec::new();
+            let mut verdict = |sc: &ttlog_core::snapshot::SiteCount| {
+                let (cs, th) = (self.tables.site_code(s, sc.callsite), self.tables.thread_code(s, sc.thread));
+                match self.pairs.test(cs, th) {
+                    Tri::False => 0u32,
+                    Tri::True => 1,
+                    Tri::Unknown => match self.pairs.residual(cs, th) {
+                        Residual::Const(b) => u32::from(b),
+                        r => {
+                            residuals.push(r);
+                            residuals.len() as u32 + 1
+                        }
+                    },
+                }
             };
             let n_sites = self.tables.sources_sites(s) as usize;
             let dense = (n_sites + 1) * width <= 1 << 20;
-            let mut table = vec![Tri::False; if dense { (n_sites + 1) * width } else { 0 }];
-            let mut sparse: HashMap<(u32, u32), Tri> = HashMap::new();
+            let mut table = vec![0u32; if dense { (n_sites + 1) * width } else { 0 }];
+            let mut sparse: HashMap<(u32, u32), u32> = HashMap::new();
             for sc in &st.counts {
                 if dense {
                     table[sc.callsite as usize * width + sc.thread as usize] = verdict(sc);
@@ -69,26 +83,26 @@ impl Selector<'_> {
                     sparse.insert((sc.callsite, sc.thread), verdict(sc));
                 }
             }
-            let tri = |site: u32, th: u32| {
+            let pair = |site: u32, th: u32| {
                 if dense {
                     table[site as usize * width + th as usize]
                 } else {
-                    sparse.get(&(site, th)).copied().unwrap_or(Tri::False)
+                    sparse.get(&(site, th)).copied().unwrap_or(0)
                 }
             };
-            let terms = if row_filter { self.field_terms(s, cols)? } else { Vec::new() };
+            let terms = if row_filter && !residuals.is_empty() { self.field_terms(s, cols)? } else { Vec::new() };
             for (r, m) in mask.iter_mut().enumerate() {
                 if !*m {
                     continue;
                 }
-                let (site, th) = (cols.callsites[r], cols.threads[r]);
-                *m = match tri(site, th) {
-                    Tri::True => true,
-                    Tri::False => false,
-                    Tri::Unknown => {
-                        let (cs, th) = (self.tables.site_code(s, site), self.tables.thread_code(s, th));
-                        !terms.is_empty() && self.pairs.test_row(cs, th, &|i| terms[i][r])
-                    }
+                *m = match pair(cols.callsites[r], cols.threads[r]) {
+                    0 => false,
+                    1 => true,
+                    k => match &residuals[k as usize - 2] {
+                        // The common case (one field term left): one load.
+                        Residual::Term(i) => terms.get(*i).is_some_and(|t| t[r]),
+                        res => !terms.is_empty() && res.eval(&|i| terms[i][r]),
+                    },
                 };
             }
         }
