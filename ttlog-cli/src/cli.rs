@@ -24,6 +24,7 @@ Examples:
   ttlog-view app.bin --group-by target --agg count,p99:latency_us
   ttlog-view snaps/ --format parquet --partition-by service,date -o dataset/
   ttlog-view recover /dev/shm/ttlog     (persistent rings of a dead process -> snapshot)
+  ttlog-view completions bash           (also zsh, fish, elvish, powershell; ttlog-view man)
 
 Exit codes: 0 success, 1 no event matched, 2 error. Damaged inputs are
 reported on stderr and their intact chunks used (--strict: an error).";
@@ -33,8 +34,20 @@ reported on stderr and their intact chunks used (--strict: an error).";
 /// INPUT is a snapshot file, a directory (its *.bin files), a glob pattern,
 /// or - for standard input. Several inputs are merged in time order.
 #[derive(Debug, Parser)]
-#[command(name = "ttlog-view", version, after_help = EXAMPLES, max_term_width = 100)]
+#[command(
+    name = "ttlog-view",
+    version,
+    after_help = EXAMPLES,
+    max_term_width = 100,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    override_usage = "ttlog-view [OPTIONS] <INPUT>...\n       ttlog-view -i [OPTIONS] [INPUT]...\n       ttlog-view <COMMAND>"
+)]
 pub struct Args {
+    /// A command instead of a question about INPUT.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Snapshot files, directories, glob patterns, or - for stdin.
     /// Example: ttlog-view /var/tmp/ttlog/
     #[arg(value_name = "INPUT", required_unless_present = "interactive")]
@@ -101,8 +114,9 @@ pub struct Args {
     #[arg(long, value_name = "KEY,...", value_delimiter = ',')]
     pub group_by: Vec<String>,
 
-    /// Aggregates of --group-by: count (default), min, max, mean, sum, p50, p90, p99 of a numeric
-    /// field as FUNC:FIELD.
+    /// Aggregates of --group-by: count (default), min, max, mean, sum, or a percentile of a numeric
+    /// field as FUNC:FIELD: p50, p90, p99, p999 (99.9 %), any pN (p5 = 5 %; three or more digits
+    /// read as a fraction, p9995 = 99.95 %), p100.
     /// Example: --agg count,p99:latency_us
     #[arg(long, value_name = "AGG,...", value_delimiter = ',', requires = "group_by")]
     pub agg: Vec<String>,
@@ -394,10 +408,7 @@ fn interactive_inputs(args: &[String]) -> anyhow::Result<Vec<PathBuf>> {
 /// closed pipe, see [`is_broken_pipe`]).
 pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> anyhow::Result<Outcome> {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-    if args.get(1).is_some_and(|a| a == "recover") {
-        return recover(&args[1..]);
-    }
-    let args = match Args::try_parse_from(args) {
+    let mut args = match Args::try_parse_from(args) {
         Ok(a) => a,
         Err(e) => {
             use clap::error::ErrorKind::*;
@@ -406,6 +417,22 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> anyho
             return Ok(if usage { Outcome::Usage } else { Outcome::Matched });
         }
     };
+    match args.command.take() {
+        Some(Command::Recover(r)) => return recover(r),
+        Some(Command::Completions { shell }) => {
+            let mut out = io::stdout().lock();
+            clap_complete::generate(shell, &mut <Args as clap::CommandFactory>::command(), "ttlog-view", &mut out);
+            out.flush()?;
+            return Ok(Outcome::Matched);
+        }
+        Some(Command::Man) => {
+            let mut out = io::stdout().lock();
+            clap_mangen::Man::new(<Args as clap::CommandFactory>::command()).render(&mut out)?;
+            out.flush()?;
+            return Ok(Outcome::Matched);
+        }
+        None => {}
+    }
     let plan = Plan::from_args(args)?;
     match plan.mode.clone() {
         Mode::Interactive => interactive(&plan),
@@ -421,10 +448,33 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> anyho
     }
 }
 
-/// Turn the persistent rings of a dead process into a snapshot (reason
+/// The commands of `ttlog-view` besides questions about its inputs.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Turn the persistent rings of a dead process into a snapshot (reason `recovered`).
+    #[command(after_help = RECOVER_HELP)]
+    Recover(RecoverArgs),
+    /// Print a completion script for SHELL on stdout.
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions {
+        /// The shell: bash, elvish, fish, powershell or zsh.
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout.
+    #[command(after_help = "Install, for example: ttlog-view man > ~/.local/share/man/man1/ttlog-view.1")]
+    Man,
+}
+
+const COMPLETIONS_HELP: &str = "\
+Install, for example:
+  bash: ttlog-view completions bash > ~/.local/share/bash-completion/completions/ttlog-view
+  zsh:  ttlog-view completions zsh > ~/.zfunc/_ttlog-view   (with fpath+=~/.zfunc before compinit)
+  fish: ttlog-view completions fish > ~/.config/fish/completions/ttlog-view.fish";
+
+/// The persistent rings of a dead process into a snapshot (reason
 /// `recovered`); see `ttlog_core::persist`.
-#[derive(Debug, Parser)]
-#[command(name = "ttlog-view recover", version, max_term_width = 100, after_help = RECOVER_HELP)]
+#[derive(Debug, clap::Args)]
 pub struct RecoverArgs {
     /// A rings directory (`ttlog-{service}-{pid}-{start}`), or the `persist_dir` that holds them.
     /// Example: ttlog-view recover /dev/shm/ttlog
@@ -446,17 +496,8 @@ Refuses (exit 2) while the process that owns the rings is alive. Only whole
 events are kept; damage is reported on stderr and the intact part kept.
 Then read the snapshot as usual: ttlog-view /dev/shm/ttlog/ttlog-*-recovered.bin";
 
-/// `ttlog-view recover DIR`: `args` start with `recover`.
-fn recover(args: &[OsString]) -> anyhow::Result<Outcome> {
-    let args = match RecoverArgs::try_parse_from(args) {
-        Ok(a) => a,
-        Err(e) => {
-            use clap::error::ErrorKind::*;
-            let usage = !matches!(e.kind(), DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand);
-            e.print()?;
-            return Ok(if usage { Outcome::Usage } else { Outcome::Matched });
-        }
-    };
+/// `ttlog-view recover DIR`.
+fn recover(args: RecoverArgs) -> anyhow::Result<Outcome> {
     let options = ttlog_core::persist::RecoverOptions { out_dir: args.output, keep: args.keep, service: None };
     let recovery = ttlog_core::persist::recover(&args.dir, &options).context("recover")?;
     for l in &recovery.live {

@@ -518,7 +518,9 @@ impl Agg {
             return Ok(Agg { func: AggFn::Count, field: None });
         }
         let (f, field) = s.split_once(':').ok_or_else(|| {
-            GroupError(format!("aggregate '{s}': expected count or FUNC:FIELD (min, max, mean, sum, p50, p90, p99)"))
+            GroupError(format!(
+                "aggregate '{s}': expected count or FUNC:FIELD (min, max, mean, sum, p50, p90, p99, p999)"
+            ))
         })?;
         if field.is_empty() {
             return Err(GroupError(format!("aggregate '{s}': no field named")));
@@ -540,7 +542,7 @@ impl Agg {
             }
             _ => {
                 return Err(GroupError(format!(
-                    "aggregate '{s}': unknown function '{f}' (min, max, mean, sum, p50, p90, p99)"
+                    "aggregate '{s}': unknown function '{f}' (count, min, max, mean, sum, p50, p90, p99, p999)"
                 )));
             }
         };

@@ -160,6 +160,40 @@ fn help_shows_every_option_with_an_example() {
 }
 
 #[test]
+fn help_completions_and_man_are_commands() {
+    // `help` is clap's help, not a file named help.
+    let help = view_ok(&["help"], 0);
+    assert!(help.contains("Usage: ttlog-view [OPTIONS] <INPUT>..."), "{help}");
+    assert!(help.contains("ttlog-view -i [OPTIONS] [INPUT]..."), "{help}");
+    for command in ["recover", "completions", "man"] {
+        assert!(help.contains(&format!("  {command} ")), "{command} missing from help:\n{help}");
+    }
+    let agg = &help[help.find("--agg").unwrap()..];
+    assert!(agg[..agg.find("\n  -").unwrap()].contains("p999"), "{agg}");
+    // Each subcommand's usage line names the program.
+    assert!(view_ok(&["help", "recover"], 0).contains("Usage: ttlog-view recover [OPTIONS] <DIR>"));
+    assert!(view_ok(&["recover", "--help"], 0).contains("Usage: ttlog-view recover [OPTIONS] <DIR>"));
+    // Completion scripts know the options and the commands.
+    let bash = view_ok(&["completions", "bash"], 0);
+    assert!(bash.contains("complete -F") && bash.contains("--group-by") && bash.contains("recover"), "{bash}");
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        assert!(view_ok(&["completions", shell], 0).contains("--filter"), "{shell}");
+    }
+    let out = view(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'tcsh'"), "{out:?}");
+    // The manual page is roff with every option.
+    let man = view_ok(&["man"], 0);
+    assert!(man.contains(".TH ttlog-view 1") && man.contains("\\-\\-group\\-by"), "{}", &man[..400.min(man.len())]);
+    // A file that happens to be called like a command is reached by its path.
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("help");
+    std::fs::copy(td("normal.bin"), &file).unwrap();
+    let stats = view_ok(&[file.to_str().unwrap(), "--stats"], 0);
+    assert!(stats.contains("events"), "{stats}");
+}
+
+#[test]
 fn interactive_needs_a_terminal_and_only_its_options() {
     // Here stdout is a pipe: the viewer says so instead of drawing into it.
     let out = view(&["-i", &td("normal.bin")]);
