@@ -8,7 +8,7 @@
 use crate::dataset::{Engine, Input, View};
 use crate::export;
 use crate::filter::Filter;
-use crate::stats::{Agg, AggFn, GroupKey};
+use crate::stats::{Agg, AggFn, GroupKey, GroupSort, GroupTable};
 use crate::time::TimeSpec;
 use anyhow::{Context as _, bail};
 use clap::{Parser, ValueEnum};
@@ -109,10 +109,19 @@ pub struct Args {
     #[arg(long)]
     pub stats: bool,
 
-    /// Group by keys (any filter KEY, or time:1s / time:1m buckets), most events first.
+    /// Group by keys (any filter KEY, or time:1s / time:1m buckets): most events first, time
+    /// buckets in time order (see --sort).
     /// Example: --group-by target,level
     #[arg(long, value_name = "KEY,...", value_delimiter = ',')]
     pub group_by: Vec<String>,
+
+    /// Order of the --group-by groups: count (most events first; the default), key (key order; the
+    /// default when the first key is a time bucket) or an aggregate of --agg (largest first).
+    /// --reverse turns the order around; --limit N and --tail N then keep the first or last N
+    /// groups (with --group-by they count groups, not events).
+    /// Example: --group-by target --agg p99:latency_us --sort p99:latency_us --limit 5
+    #[arg(long, value_name = "ORDER", requires = "group_by")]
+    pub sort: Option<String>,
 
     /// Aggregates of --group-by: count (default), min, max, mean, sum, or a percentile of a numeric
     /// field as FUNC:FIELD: p50, p90, p99, p999 (99.9 %), any pN (p5 = 5 %; three or more digits
@@ -222,6 +231,8 @@ pub struct Plan {
     pub tail: Option<usize>,
     /// `--reverse`.
     pub reverse: bool,
+    /// `--sort`: the order of the groups.
+    pub sort: Option<GroupSort>,
     /// Output format.
     pub format: Format,
     /// Output path.
@@ -323,6 +334,15 @@ impl Plan {
         } else {
             Mode::Events
         };
+        let sort = a.sort.as_deref().map(GroupSort::parse).transpose()?;
+        if let (Some(GroupSort::Agg(name)), Mode::Summary { group: Some((_, aggs)), .. }) = (&sort, &mode)
+            && !aggs.iter().any(|g| g.name() == *name)
+        {
+            bail!(
+                "--sort {name}: not an aggregate of --agg (these are: count{})",
+                aggs.iter().map(|g| format!(", {}", g.name())).collect::<String>()
+            );
+        }
         if !a.partition_by.is_empty() && a.format != Format::Parquet {
             bail!("--partition-by writes Parquet datasets: add --format parquet");
         }
@@ -365,6 +385,7 @@ impl Plan {
             limit: a.limit,
             tail: a.tail,
             reverse: a.reverse,
+            sort,
             format: a.format,
             output: a.output,
             color,
@@ -438,7 +459,9 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> anyho
         Mode::Interactive => interactive(&plan),
         Mode::Events => stream_events(&plan),
         Mode::Sql(query) => sql_query(&plan, &query),
-        Mode::Summary { stats, group } if plan.limit.is_none() && plan.tail.is_none() => {
+        // With --group-by, --limit and --tail count groups: the question is
+        // asked of every event.
+        Mode::Summary { stats, group } if group.is_some() || (plan.limit.is_none() && plan.tail.is_none()) => {
             stream_summary(&plan, stats, group.as_ref())
         }
         Mode::Summary { stats, group } => {
@@ -893,7 +916,7 @@ pub fn print_summary(
     let ds = view.dataset();
     let s = stats.then(|| view.stats());
     let t = match group {
-        Some((keys, aggs)) => Some(view.group_by(keys, aggs)?),
+        Some((keys, aggs)) => Some(shape_groups(plan, view.group_by(keys, aggs)?)?),
         None => None,
     };
     write_summary(plan, s.as_ref(), t.as_ref(), ds.tables(), ds.problems())?;
@@ -944,8 +967,22 @@ pub fn stream_summary(plan: &Plan, stats: bool, group: Option<&(Vec<GroupKey>, V
         w.flush()?;
         return Ok(Outcome::Matched);
     }
-    write_summary(plan, answer.stats.as_ref(), answer.groups.as_ref(), &answer.tables, &answer.problems)?;
+    let groups = answer.groups.map(|t| shape_groups(plan, t)).transpose()?;
+    write_summary(plan, answer.stats.as_ref(), groups.as_ref(), &answer.tables, &answer.problems)?;
     Ok(if answer.events == 0 { Outcome::NoMatch } else { Outcome::Matched })
+}
+
+/// A group table in the order of `--sort` and `--reverse`, cut to the
+/// first `--limit` or the last `--tail` groups.
+fn shape_groups(plan: &Plan, mut t: GroupTable) -> anyhow::Result<GroupTable> {
+    t.order(plan.sort.as_ref(), plan.reverse)?;
+    if let Some(n) = plan.limit {
+        t.rows.truncate(n);
+    }
+    if let Some(n) = plan.tail {
+        t.rows.drain(..t.rows.len().saturating_sub(n));
+    }
+    Ok(t)
 }
 
 /// Writes `--stats` and/or a group table in the plan's format.

@@ -183,8 +183,8 @@ pub(crate) fn term_codes(tables: &Tables, t: &filter::Term) -> Result<TermCodes,
             sites_where(&|_, src| m(u64::from(src.pid)))
         }
         Key::Thread => {
-            // A thread is named by its name or its numeric id.
-            let num = t.value.parse::<u64>().ok();
+            // A thread is named by its name or its numeric id (`7` or `#7`).
+            let num = t.value.strip_prefix('#').unwrap_or(&t.value).parse::<u64>().ok();
             let text = text_matcher(t)?;
             let op = t.op;
             let keep = |th: &ThreadRef| match op {

@@ -15,8 +15,8 @@
 //! Field values keep their type: integers (also 128-bit ones, written
 //! exactly) and floats are numbers, booleans are booleans, chars and text
 //! are strings; a float that is NaN or infinite is the string `"NaN"`,
-//! `"inf"` or `"-inf"`. `thread` is the thread's name, or its numeric id as
-//! a string when it has none.
+//! `"inf"` or `"-inf"`. `thread` is the thread's name, or `#` and its id
+//! (`"#3"`) when it has none, as in every output.
 
 use crate::dataset::{EventRef, FieldRef, View, cols};
 use crate::stats::{GroupTable, KeyValue, Stats};
@@ -77,7 +77,7 @@ pub fn push_event_json(out: &mut String, e: &EventRef<'_>) {
     match &e.thread.name {
         Some(n) => push_json_str(out, n),
         None => {
-            out.push('"');
+            out.push_str("\"#");
             out.push_str(itoa::Buffer::new().format(e.thread.id));
             out.push('"');
         }
@@ -545,7 +545,7 @@ pub fn write_stats_text(
     let _ = writeln!(o, "\nthreads ({} in all)", stats.threads.len());
     for t in stats.threads.iter().take(TOP) {
         let th = tables.threads.iter().find(|x| x.source as usize == t.source && x.id == t.id);
-        let label = th.map(|x| x.label()).unwrap_or_else(|| t.id.to_string());
+        let label = th.map(|x| x.label()).unwrap_or_else(|| format!("#{}", t.id));
         let file = &tables.sources[t.source].path;
         let _ = writeln!(o, "  {:>10}  {} (id {}, {})", t.count, esc(&label), t.id, esc(file));
     }
@@ -672,7 +672,7 @@ pub fn stats_json(stats: &Stats, tables: &Tables, problems: &[SnapshotError]) ->
             "level": m.level.as_str(), "target": &*m.target, "message": &*m.message, "count": m.count
         })).collect::<Vec<_>>(),
         "threads": stats.threads.iter().map(|t| json!({
-            "thread": t.name.as_deref().map(str::to_owned).unwrap_or_else(|| t.id.to_string()),
+            "thread": t.name.as_deref().map(str::to_owned).unwrap_or_else(|| format!("#{}", t.id)),
             "id": t.id,
             "file": tables.sources[t.source].path,
             "count": t.count,

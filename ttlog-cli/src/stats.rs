@@ -581,6 +581,81 @@ pub struct GroupTable {
     pub rows: Vec<GroupRow>,
 }
 
+/// The order of a group table's rows (`--sort`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupSort {
+    /// Most events first.
+    Count,
+    /// By key, ascending (time buckets in time order).
+    Key,
+    /// By an aggregate's value (its output name, `p99_latency_us`), largest
+    /// first; groups without a value last.
+    Agg(String),
+}
+
+impl GroupSort {
+    /// `count`, `key`, or an aggregate as written in `--agg`
+    /// (`p99:latency_us`) or as printed (`p99_latency_us`).
+    ///
+    /// ```
+    /// use ttlog_cli::stats::GroupSort;
+    /// assert_eq!(GroupSort::parse("key").unwrap(), GroupSort::Key);
+    /// assert_eq!(GroupSort::parse("p99:latency_us").unwrap(), GroupSort::Agg("p99_latency_us".into()));
+    /// assert_eq!(GroupSort::parse("max_qty").unwrap(), GroupSort::Agg("max_qty".into()));
+    /// assert!(GroupSort::parse("").is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// An empty order, or an aggregate that does not parse.
+    pub fn parse(s: &str) -> Result<GroupSort, GroupError> {
+        match s.trim() {
+            "count" => Ok(GroupSort::Count),
+            "key" => Ok(GroupSort::Key),
+            "" => Err(GroupError("--sort: expected count, key or an aggregate of --agg".into())),
+            a if a.contains(':') => Ok(GroupSort::Agg(Agg::parse(a)?.name())),
+            a => Ok(GroupSort::Agg(a.to_owned())),
+        }
+    }
+}
+
+impl GroupTable {
+    /// Orders the rows by `sort`, or by default by time when the first key
+    /// is a time bucket and most events first otherwise; `reverse` turns
+    /// the order around. Ties are broken by key, so the order is always
+    /// the same.
+    ///
+    /// # Errors
+    /// An aggregate that the table does not have.
+    pub fn order(&mut self, sort: Option<&GroupSort>, reverse: bool) -> Result<(), GroupError> {
+        let timed = self.rows.first().is_some_and(|r| matches!(r.key.first(), Some(KeyValue::Time(_))));
+        let sort = sort.cloned().unwrap_or(if timed { GroupSort::Key } else { GroupSort::Count });
+        let by_key = |a: &GroupRow, b: &GroupRow| cmp_keys(&a.key, &b.key);
+        match &sort {
+            GroupSort::Count => self.rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| by_key(a, b))),
+            GroupSort::Key => self.rows.sort_by(by_key),
+            GroupSort::Agg(name) => {
+                let i = self.aggs.iter().position(|n| n == name).ok_or_else(|| {
+                    GroupError(format!(
+                        "--sort {name}: not an aggregate of --agg (these are: count{})",
+                        self.aggs.iter().map(|n| format!(", {n}")).collect::<String>()
+                    ))
+                })?;
+                // Largest first, groups without a value last.
+                self.rows.sort_by(|a, b| match (a.values[i], b.values[i]) {
+                    (Some(x), Some(y)) => y.total_cmp(&x).then_with(|| by_key(a, b)),
+                    (Some(_), None) => Ordering::Less,
+                    (None, Some(_)) => Ordering::Greater,
+                    (None, None) => by_key(a, b),
+                });
+            }
+        }
+        if reverse {
+            self.rows.reverse();
+        }
+        Ok(())
+    }
+}
+
 /// One group.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupRow {

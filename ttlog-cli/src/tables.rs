@@ -86,11 +86,12 @@ pub struct ThreadRef {
 }
 
 impl ThreadRef {
-    /// The name, or the id as text for unnamed threads.
+    /// The name, or `#id` for unnamed threads: the one label of a thread in
+    /// every output (text, JSON, CSV, Parquet, group keys, the viewer).
     pub fn label(&self) -> String {
         match &self.name {
             Some(n) => n.to_string(),
-            None => self.id.to_string(),
+            None => format!("#{}", self.id),
         }
     }
 }

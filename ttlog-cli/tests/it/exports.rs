@@ -19,7 +19,7 @@ fn rfc(ns: i64) -> String {
 }
 
 fn thread_label(e: &Expected) -> String {
-    e.event.thread_name.as_deref().map(str::to_owned).unwrap_or_else(|| e.event.thread_id.to_string())
+    e.event.thread_name.as_deref().map(str::to_owned).unwrap_or_else(|| format!("#{}", e.event.thread_id))
 }
 
 /// Whether a JSON value is this field value.

@@ -267,3 +267,96 @@ fn group_by_composite_keys_threads_fields_and_time() {
         assert_eq!(out.status.code(), Some(2), "{a:?}");
     }
 }
+
+#[test]
+fn time_buckets_come_in_time_order_and_limit_counts_groups() {
+    let f = td("many-threads.bin");
+    let ev = decode(&f);
+    let by_ms = counts_by(&ev, |e| e.event.timestamp_ns.div_euclid(1_000_000));
+    let json = |args: &[&str]| -> Vec<J> {
+        let mut all = vec![f.as_str(), "--format", "json"];
+        all.extend_from_slice(args);
+        serde_json::from_str::<J>(&view_ok(&all, 0)).unwrap().as_array().unwrap().clone()
+    };
+    // One key: each group is {"key": …, "count": …}.
+    let bucket = |g: &J| g["key"].as_str().unwrap().to_owned();
+    // Time buckets: every bucket, in time order (not by count).
+    let groups = json(&["--group-by", "time:1ms"]);
+    let want: Vec<(String, u64)> = by_ms.iter().map(|(ms, n)| (rfc(ms * 1_000_000), *n)).collect();
+    let got: Vec<(String, u64)> = groups.iter().map(|g| (bucket(g), g["count"].as_u64().unwrap())).collect();
+    assert_eq!(got, want);
+    assert!(by_ms.len() > 3, "the sample spans several buckets");
+    // --limit and --tail count groups, after grouping (like SQL's LIMIT).
+    let first3 = json(&["--group-by", "time:1ms", "--limit", "3"]);
+    assert_eq!(
+        first3.iter().map(bucket).collect::<Vec<_>>(),
+        want[..3].iter().map(|w| w.0.clone()).collect::<Vec<_>>()
+    );
+    let last2 = json(&["--group-by", "time:1ms", "--tail", "2"]);
+    assert_eq!(
+        last2.iter().map(bucket).collect::<Vec<_>>(),
+        want[want.len() - 2..].iter().map(|w| w.0.clone()).collect::<Vec<_>>()
+    );
+    // --sort count: most events first, ties in time order; --reverse turns it around.
+    let mut by_count = want.clone();
+    by_count.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let top = json(&["--group-by", "time:1ms", "--sort", "count", "--limit", "2"]);
+    assert_eq!(
+        top.iter().map(bucket).collect::<Vec<_>>(),
+        by_count[..2].iter().map(|w| w.0.clone()).collect::<Vec<_>>()
+    );
+    let newest = json(&["--group-by", "time:1ms", "--reverse", "--limit", "1"]);
+    assert_eq!(bucket(&newest[0]), want.last().unwrap().0);
+    // Other keys: most events first, and --limit 3 gives three whole groups
+    // (it cut the events before grouping: groups of 2 and 1 events).
+    let by_thread = counts_by(&ev, |e| e.event.thread_name.clone().unwrap_or_default());
+    let threads = json(&["--group-by", "thread", "--limit", "3"]);
+    assert_eq!(threads.len(), 3);
+    for g in &threads {
+        assert_eq!(g["count"].as_u64(), Some(by_thread[g["key"].as_str().unwrap()]), "{g}");
+    }
+}
+
+#[test]
+fn sort_by_an_aggregate() {
+    let f = td("normal.bin");
+    let out =
+        view_ok(&[&f, "--group-by", "target", "--agg", "count,max:qty", "--sort", "max:qty", "--format", "csv"], 0);
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    // orders has qty, the other targets none: they come last, by key.
+    assert!(rows[0].starts_with("orders,"), "{out}");
+    assert!(rows[1..].windows(2).all(|w| w[0] < w[1]), "{out}");
+    let out = crate::view(&[&f, "--group-by", "target", "--sort", "p99:latency_us"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--sort p99_latency_us: not an aggregate of --agg"), "{err}");
+    let out = crate::view(&[&f, "--sort", "count"]);
+    assert_eq!(out.status.code(), Some(2), "--sort needs --group-by");
+}
+
+#[test]
+fn one_thread_label_everywhere() {
+    // The original ttlog's threads have no names: `#id` in every output.
+    let f = td("legacy-0.1.21.bin");
+    let ev = decode(&f);
+    let id = ev[0].event.thread_id;
+    assert!(ev.iter().all(|e| e.event.thread_name.is_none() && e.event.thread_id == id));
+    let label = format!("#{id}");
+    let text = view_ok(&[&f, "--color", "never"], 0);
+    assert!(text.lines().all(|l| l.ends_with(&format!("thread={label}"))), "{text}");
+    let line = view_ok(&[&f, "--format", "ndjson", "--limit", "1"], 0);
+    assert_eq!(serde_json::from_str::<J>(&line).unwrap()["thread"], label.as_str());
+    let csv = view_ok(&[&f, "--format", "csv", "--limit", "1"], 0);
+    assert!(csv.lines().nth(1).unwrap().contains(&format!(",{label},")), "{csv}");
+    let groups = view_ok(&[&f, "--group-by", "thread", "--format", "json"], 0);
+    assert_eq!(serde_json::from_str::<J>(&groups).unwrap()[0]["key"], label.as_str());
+    let stats = view_ok(&[&f, "--stats", "--format", "json"], 0);
+    assert_eq!(serde_json::from_str::<J>(&stats).unwrap()["threads"][0]["thread"], label.as_str());
+    let stats = view_ok(&[&f, "--stats"], 0);
+    assert!(stats.contains(&format!("{label} (id {id},")), "{stats}");
+    // A filter names it either way.
+    for v in [label.clone(), id.to_string()] {
+        let n = view_ok(&[&f, "--filter", &format!("thread={v}"), "--format", "ndjson"], 0).lines().count();
+        assert_eq!(n, ev.len(), "thread={v}");
+    }
+}
