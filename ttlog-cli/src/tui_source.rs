@@ -343,6 +343,8 @@ impl tui::Source for EngineSource {
 
     fn group_keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = BUILTIN_KEYS.iter().map(|k| (*k).to_owned()).collect();
+        // Time buckets: events per second, minute and hour, in time order.
+        keys.extend(["time:1s", "time:1m", "time:1h"].map(str::to_owned));
         let state = self.state();
         if let Some(ds) = state.dataset {
             keys.extend(ds.fields().map(|f| f.name.to_string()));
@@ -413,10 +415,17 @@ fn tui_stats(s: &crate::stats::Stats) -> tui::Stats {
 
 /// The viewer's groups of a one-key group table of the view filtered by
 /// `expr`: each group with the filter that selects it, the first `limit`.
-fn tui_groups(table: &crate::stats::GroupTable, key: &str, expr: &str, limit: usize) -> tui::Groups {
+fn tui_groups(mut table: crate::stats::GroupTable, key: &str, expr: &str, limit: usize) -> tui::Groups {
+    // Most events first; time buckets in time order.
+    let _ = table.order(None, false);
     let mut groups = Vec::new();
     let mut missing = 0;
     for row in &table.rows {
+        if let KeyValue::Time(t) = row.key[0] {
+            let value = ttlog_core::time::format_rfc3339(t);
+            groups.push(tui::Group { value, count: row.count, filter: expr.to_owned(), at: Some(t) });
+            continue;
+        }
         let value = match &row.key[0] {
             KeyValue::Null => {
                 missing += row.count;
@@ -432,7 +441,7 @@ fn tui_groups(table: &crate::stats::GroupTable, key: &str, expr: &str, limit: us
         };
         let term = format!("{key}={}", quote(&value));
         let filter = if expr.is_empty() { term } else { format!("({expr}) and {term}") };
-        groups.push(tui::Group { value, count: row.count, filter });
+        groups.push(tui::Group { value, count: row.count, filter, at: None });
     }
     let more = groups.len().saturating_sub(limit);
     groups.truncate(limit);
@@ -575,7 +584,7 @@ impl tui::View for IndexView {
         let k = GroupKey::parse(key).map_err(|e| tui::FilterError::new(0, e.0))?;
         let answer = self.ask(false, Some(k)).map_err(|e| tui::FilterError::new(0, e.to_string()))?;
         let table = answer.groups.ok_or_else(|| tui::FilterError::new(0, format!("no groups by {key}")))?;
-        Ok(tui_groups(&table, key, &self.expr, limit))
+        Ok(tui_groups(table, key, &self.expr, limit))
     }
 
     fn find(
@@ -751,7 +760,7 @@ impl tui::View for EngineView {
     fn group_by(&self, key: &str, limit: usize) -> Result<tui::Groups, tui::FilterError> {
         let k = GroupKey::parse(key).map_err(|e| tui::FilterError::new(0, e.0))?;
         let table = self.view.group_by(&[k], &[]).map_err(|e| tui::FilterError::new(0, e.0))?;
-        Ok(tui_groups(&table, key, &self.expr, limit))
+        Ok(tui_groups(table, key, &self.expr, limit))
     }
 
     fn find(

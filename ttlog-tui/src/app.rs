@@ -29,6 +29,8 @@ use ttlog_core::Level;
 const MESSAGE_TICKS: u32 = 20;
 /// Groups asked of [`View::group_by`].
 const GROUP_LIMIT: usize = 500;
+/// Characters that h/l (←/→) scroll the message and fields by.
+const HSCROLL_STEP: usize = 8;
 
 /// Everything that changes the app: one enum, handled by [`App::update`].
 pub enum Msg {
@@ -253,6 +255,10 @@ pub struct App {
     pub(crate) page: Vec<Row>,
     pub(crate) size: (u16, u16),
     pub(crate) detail: bool,
+    /// Characters of the message and fields scrolled out on the left.
+    pub(crate) hscroll: usize,
+    /// First line of the key list shown.
+    pub(crate) help_scroll: usize,
     pub(crate) histogram: Option<Histogram>,
     pub(crate) search: Option<Regex>,
     pub(crate) searching: Option<Activity>,
@@ -319,6 +325,8 @@ impl App {
             page: Vec::new(),
             size,
             detail: false,
+            hscroll: 0,
+            help_scroll: 0,
             histogram: None,
             search: None,
             searching: None,
@@ -794,7 +802,19 @@ impl App {
         }
         match &self.screen {
             Screen::Help => {
-                self.screen = Screen::Main;
+                let page = crate::ui::help_height(self.size).max(1);
+                let last = crate::ui::HELP.len().saturating_sub(page);
+                let at = &mut self.help_scroll;
+                match key.code {
+                    KeyCode::Char('j') | KeyCode::Down => *at = (*at + 1).min(last),
+                    KeyCode::Char('k') | KeyCode::Up => *at = at.saturating_sub(1),
+                    KeyCode::PageDown | KeyCode::Char(' ') => *at = (*at + page).min(last),
+                    KeyCode::PageUp => *at = at.saturating_sub(page),
+                    KeyCode::Char('g') | KeyCode::Home => *at = 0,
+                    KeyCode::Char('G') | KeyCode::End => *at = last,
+                    KeyCode::Char('q' | '?') | KeyCode::Esc | KeyCode::Enter => self.screen = Screen::Main,
+                    _ => {}
+                }
                 return;
             }
             Screen::Stats(_) => {
@@ -811,17 +831,23 @@ impl App {
         }
         let page = self.page_height().max(1) as isize;
         match key.code {
+            // q and Esc go back one level; q on the table quits.
+            KeyCode::Char('q') | KeyCode::Esc if self.detail => {
+                self.detail = false;
+                self.scroll_to(self.selected);
+            }
             KeyCode::Char('q') => self.quit = true,
             KeyCode::Esc => {
-                if self.detail {
-                    self.detail = false;
-                    self.scroll_to(self.selected);
-                } else if self.search.is_some() {
+                if self.search.is_some() {
                     self.search = None;
+                } else if self.hscroll > 0 {
+                    self.hscroll = 0;
                 } else {
-                    self.quit = true;
+                    self.say("q quits", Tone::Info);
                 }
             }
+            KeyCode::Char('l') | KeyCode::Right => self.hscroll += HSCROLL_STEP,
+            KeyCode::Char('h') | KeyCode::Left => self.hscroll = self.hscroll.saturating_sub(HSCROLL_STEP),
             KeyCode::Char('j') | KeyCode::Down => self.move_by(1),
             KeyCode::Char('k') | KeyCode::Up => self.move_by(-1),
             KeyCode::Char('d') if ctrl => self.move_by(page / 2),
@@ -836,7 +862,10 @@ impl App {
                 self.detail = !self.detail;
                 self.scroll_to(self.selected);
             }
-            KeyCode::Char('?') => self.screen = Screen::Help,
+            KeyCode::Char('?') => {
+                self.help_scroll = 0;
+                self.screen = Screen::Help;
+            }
             KeyCode::Char('/') => self.open_prompt(PromptKind::Search),
             KeyCode::Char('f' | ':') => self.open_prompt(PromptKind::Filter),
             KeyCode::Char('t') => self.open_prompt(PromptKind::Time),
@@ -916,12 +945,23 @@ impl App {
                 if let Some(Some(groups)) = &g.groups
                     && let Some(group) = groups.groups.get(g.group_index)
                 {
-                    self.query.expr = group.filter.clone();
-                    self.screen = Screen::Main;
-                    self.refilter();
+                    if let Some(at) = group.at {
+                        // A time bucket: its first event, in the same view.
+                        self.screen = Screen::Main;
+                        if let Some(v) = &self.view {
+                            let pos = v.position_of_time(at);
+                            self.scroll_to(pos);
+                        }
+                    } else {
+                        self.query.expr = group.filter.clone();
+                        self.screen = Screen::Main;
+                        self.refilter();
+                    }
                 }
             }
-            KeyCode::Esc | KeyCode::Backspace | KeyCode::Char('h') | KeyCode::Left if !choosing => g.groups = None,
+            KeyCode::Esc | KeyCode::Backspace | KeyCode::Char('h' | 'q') | KeyCode::Left if !choosing => {
+                g.groups = None
+            }
             KeyCode::Esc | KeyCode::Char('q' | 'b') => self.screen = Screen::Main,
             _ => {}
         }

@@ -436,6 +436,9 @@ pub struct Group {
     /// and the group's condition (`level>=warn target=db`). Enter on a
     /// group applies it.
     pub filter: String,
+    /// For a time bucket (`time:1m`): its start, UTC nanoseconds. Enter on
+    /// the group goes to its first event instead of filtering.
+    pub at: Option<i64>,
 }
 
 /// Search direction.

@@ -92,7 +92,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
     }
     render_status(app, frame, areas.status);
     if matches!(app.screen, Screen::Help) {
-        render_help(frame, area);
+        render_help(app, frame, area);
     }
 }
 
@@ -131,17 +131,19 @@ fn render_header(app: &App, frame: &mut Frame<'_>, area: Rect) {
     let pids = unique(&|i| i.pid.to_string());
     let reasons = unique(&|i| i.reason.clone());
     if !s.inputs.is_empty() {
-        let list = |v: &[String], what: &str| {
-            if v.len() <= 2 { escape(&v.join(",")).into_owned() } else { format!("{} {what}", v.len()) }
-        };
-        first.push(Span::styled("  service ", dim()));
-        first.push(Span::raw(list(&services, "services")));
-        first.push(Span::styled("  host ", dim()));
-        first.push(Span::raw(list(&hosts, "hosts")));
-        first.push(Span::styled("  pid ", dim()));
-        first.push(Span::raw(list(&pids, "pids")));
-        first.push(Span::styled("  reason ", dim()));
-        first.push(Span::raw(list(&reasons, "reasons")));
+        // One or two values are listed ("pid 12,31"), more are counted
+        // ("pids 5").
+        for (v, one, many) in [
+            (&services, "service", "services"),
+            (&hosts, "host", "hosts"),
+            (&pids, "pid", "pids"),
+            (&reasons, "reason", "reasons"),
+        ] {
+            let (label, value) =
+                if v.len() <= 2 { (one, escape(&v.join(",")).into_owned()) } else { (many, v.len().to_string()) };
+            first.push(Span::styled(format!("  {label} "), dim()));
+            first.push(Span::raw(value));
+        }
     }
     let mut second = vec![
         Span::styled(" events ", dim()),
@@ -307,8 +309,17 @@ fn render_table(app: &App, frame: &mut Frame<'_>, area: Rect) {
         widths.push(Constraint::Length(file_w));
         titles.push("file");
     }
-    widths.extend([Constraint::Length(target_w), Constraint::Length(message_w), Constraint::Fill(1)]);
-    titles.extend(["target", "message", "fields"]);
+    // Scrolled right (h/l), message and fields are one column whose first
+    // `hscroll` characters are out of sight.
+    let scrolled = app.hscroll > 0;
+    let scrolled_title = format!("message and fields (→ {})", app.hscroll);
+    if scrolled {
+        widths.extend([Constraint::Length(target_w), Constraint::Fill(1)]);
+        titles.extend(["target", scrolled_title.as_str()]);
+    } else {
+        widths.extend([Constraint::Length(target_w), Constraint::Length(message_w), Constraint::Fill(1)]);
+        titles.extend(["target", "message", "fields"]);
+    }
     let search = app.search.as_ref();
     let rows = app.page.iter().map(|r| {
         let mark = if app.marks.contains(&r.id) { Span::styled("●", Style::new().magenta()) } else { Span::raw(" ") };
@@ -323,8 +334,14 @@ fn render_table(app: &App, frame: &mut Frame<'_>, area: Rect) {
             cells.push(Cell::from(Span::styled(escape(&name).into_owned(), dim())));
         }
         cells.push(Cell::from(Span::styled(escape(&r.target).into_owned(), Style::new().fg(Color::Cyan))));
-        cells.push(Cell::from(Line::from(highlighted(&r.message, search, Style::new()))));
-        cells.push(Cell::from(Line::from(highlighted(&fields_text(&r.fields), search, dim()))));
+        if scrolled {
+            let text = format!("{}  {}", r.message, fields_text(&r.fields));
+            let rest: String = text.chars().skip(app.hscroll).collect();
+            cells.push(Cell::from(Line::from(highlighted(&rest, search, Style::new()))));
+        } else {
+            cells.push(Cell::from(Line::from(highlighted(&r.message, search, Style::new()))));
+            cells.push(Cell::from(Line::from(highlighted(&fields_text(&r.fields), search, dim()))));
+        }
         TableRow::new(cells)
     });
     let header = TableRow::new(titles).style(Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED));
@@ -441,18 +458,11 @@ fn render_status(app: &App, frame: &mut Frame<'_>, area: Rect) {
         frame.render_widget(Paragraph::new(Line::from(spans)), area);
         return;
     }
+    // The row counter first, so that a narrow terminal cuts the filter
+    // text rather than the position.
     let mut left = vec![];
-    let filter = if app.query.expr.is_empty() { "none".to_owned() } else { escape(&app.query.expr).into_owned() };
-    left.push(Span::styled(" filter ", dim()));
-    left.push(Span::raw(filter));
-    left.push(Span::styled("  levels ", dim()));
-    left.push(Span::raw(app.query.levels.to_string()));
-    if let Some(re) = &app.search {
-        left.push(Span::styled("  search ", dim()));
-        left.push(Span::raw(format!("/{}", escape(re.as_str()))));
-    }
     let shown = app.shown();
-    left.push(Span::styled("  row ", dim()));
+    left.push(Span::styled(" row ", dim()));
     left.push(Span::raw(if shown == 0 {
         "0/0".to_owned()
     } else {
@@ -466,6 +476,15 @@ fn render_status(app: &App, frame: &mut Frame<'_>, area: Rect) {
         left.push(Span::raw("  "));
         left.extend(activity_spans(a, app.ticks));
     }
+    let filter = if app.query.expr.is_empty() { "none".to_owned() } else { escape(&app.query.expr).into_owned() };
+    left.push(Span::styled("  filter ", dim()));
+    left.push(Span::raw(filter));
+    left.push(Span::styled("  levels ", dim()));
+    left.push(Span::raw(app.query.levels.to_string()));
+    if let Some(re) = &app.search {
+        left.push(Span::styled("  search ", dim()));
+        left.push(Span::raw(format!("/{}", escape(re.as_str()))));
+    }
     let right = match &app.message {
         Some((m, tone, _)) => {
             let style = if *tone == Tone::Error { Style::new().red().bold() } else { Style::new().green() };
@@ -475,6 +494,8 @@ fn render_status(app: &App, frame: &mut Frame<'_>, area: Rect) {
             match app.screen {
                 Screen::Groups(_) => "j/k move  Enter choose  Esc back ",
                 Screen::Stats(_) => "Esc back ",
+                // Narrow terminals keep the row counter and the filter.
+                _ if area.width < 110 => "? keys  q quit ",
                 _ => "? keys  / search  f filter  b group  s stats  q quit ",
             },
             dim(),
@@ -486,9 +507,12 @@ fn render_status(app: &App, frame: &mut Frame<'_>, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(right)), r);
 }
 
-const HELP: &[(&str, &str)] = &[
+pub(crate) const HELP: &[(&str, &str)] = &[
     ("j k ↓ ↑", "next / previous event"),
     ("PgDn PgUp Space", "page down / up"),
+    ("Ctrl-D Ctrl-U", "half a page down / up"),
+    ("Ctrl-F Ctrl-B", "page down / up"),
+    ("h l ← →", "scroll message and fields left / right"),
     ("g G Home End", "first / last event"),
     ("Enter", "show / hide the detail pane"),
     ("/", "search (regex), highlighted"),
@@ -502,20 +526,45 @@ const HELP: &[(&str, &str)] = &[
     ("b", "group by a key; Enter on a group filters to it"),
     ("x", "export the shown events (.json .ndjson .csv)"),
     ("mouse", "wheel scrolls, click selects, click the timeline jumps"),
-    ("q Esc", "back / quit (Ctrl-C quits anywhere)"),
+    ("q Esc", "back one level; q on the table quits"),
+    ("Ctrl-C", "quits from anywhere"),
 ];
 
-fn render_help(frame: &mut Frame<'_>, area: Rect) {
-    let w = 66.min(area.width);
+/// Width of the key column of the help.
+const HELP_KEYS: usize = 17;
+
+/// The help box in a terminal of `size`: as wide as its longest line (or
+/// the terminal), as high as its lines (or the terminal).
+fn help_box(area: Rect) -> Rect {
+    let longest = HELP.iter().map(|(_, v)| 1 + HELP_KEYS + v.chars().count() + 1).max().unwrap_or(0);
+    let w = (longest as u16 + 2).min(area.width);
     let h = (HELP.len() as u16 + 2).min(area.height);
-    let popup = Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h);
+    Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h)
+}
+
+/// Lines of the help that fit in a terminal of `size`.
+pub(crate) fn help_height(size: (u16, u16)) -> usize {
+    help_box(Rect::new(0, 0, size.0, size.1)).height.saturating_sub(2) as usize
+}
+
+fn render_help(app: &App, frame: &mut Frame<'_>, area: Rect) {
+    let popup = help_box(area);
+    let fits = popup.height.saturating_sub(2) as usize;
     let lines: Vec<Line<'_>> = HELP
         .iter()
-        .map(|(k, v)| Line::from(vec![Span::styled(format!(" {k:<17}"), Style::new().bold().cyan()), Span::raw(*v)]))
+        .skip(app.help_scroll)
+        .map(|(k, v)| {
+            Line::from(vec![Span::styled(format!(" {k:<HELP_KEYS$}"), Style::new().bold().cyan()), Span::raw(*v)])
+        })
         .collect();
+    let bottom = if fits >= HELP.len() {
+        " q Esc ? close ".to_owned()
+    } else {
+        format!(" {}-{} of {}: j k scroll, q closes ", app.help_scroll + 1, app.help_scroll + fits, HELP.len())
+    };
     frame.render_widget(Clear, popup);
     frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" keys ").title_bottom(" any key closes ")),
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(Block::bordered().title(" keys ").title_bottom(bottom)),
         popup,
     );
 }

@@ -83,6 +83,44 @@ fn interactive_viewer_in_tmux() {
 }
 
 #[test]
+fn keys_go_back_one_level_scroll_sideways_and_help_fits_at_80_columns() {
+    if skip_without_tmux() {
+        return;
+    }
+    let s = Session::start(
+        "view-levels",
+        (80, 16),
+        &shell_line(Path::new(env!("CARGO_BIN_EXE_ttlog-view")), &format!("-i {}", td("normal.bin"))),
+    );
+    // At 80 columns the status line keeps the row counter.
+    s.wait_for(&["row 1/43 of 43", "? keys  q quit"]);
+    // q in the detail pane closes it; Esc on the table does not quit.
+    s.keys(&["Enter"]);
+    s.wait_for(&["message  "]);
+    s.keys(&["q"]);
+    s.wait_for(&["row 1/43"]);
+    s.keys(&["Escape"]);
+    s.wait_for(&["q quits"]);
+    // l scrolls the message and fields sideways, h back.
+    s.keys(&["l"]);
+    s.wait_for(&["message and fields (→ 8)"]);
+    s.keys(&["h"]);
+    s.wait_gone("(→ 8)");
+    // The help fits 80 columns (nothing cut) and scrolls in 16 rows; q
+    // closes it.
+    s.keys(&["?"]);
+    let help = s.wait_for(&["keys", "j k scroll"]);
+    assert!(help.contains("next / previous event"), "{help}");
+    s.keys(&["G"]);
+    let end = s.wait_for(&["quits from anywhere"]);
+    assert!(end.contains("click the timeline jumps"), "cut at 80 columns:\n{end}");
+    s.keys(&["q"]);
+    s.wait_gone("quits from anywhere");
+    s.keys(&["q"]);
+    s.wait_exit_restored(0);
+}
+
+#[test]
 fn interactive_viewer_starts_with_the_given_filter() {
     if skip_without_tmux() {
         return;

@@ -215,10 +215,12 @@ fn detail_pane() {
     assert!(s.contains("request \\x1b[31mred\\x1b[0m"), "{s}");
     assert!(s.contains("/v1/\\x07bell\\u{202e}"), "{s}");
     insta::assert_snapshot!(s);
-    // Esc closes the pane before it quits.
+    // Esc closes the pane; on the table it does not quit (q does).
     key(&mut app, KeyCode::Esc);
     assert!(!app.detail_open() && !app.should_quit());
     key(&mut app, KeyCode::Esc);
+    assert!(!app.should_quit());
+    keys(&mut app, "q");
     assert!(app.should_quit());
 }
 
@@ -403,8 +405,108 @@ fn help_screen() {
     let mut app = app();
     keys(&mut app, "?");
     insta::assert_snapshot!(screen(&app));
+    // Other keys do not close it (nor act behind it); q, Esc and ? do.
     keys(&mut app, "x");
-    assert!(app.screen() == ScreenKind::Main && !app.prompt_open());
+    assert!(app.screen() == ScreenKind::Help && !app.prompt_open());
+    keys(&mut app, "q");
+    assert!(app.screen() == ScreenKind::Main && !app.should_quit());
+    keys(&mut app, "?");
+    key(&mut app, KeyCode::Esc);
+    assert!(app.screen() == ScreenKind::Main && !app.should_quit());
+}
+
+#[test]
+fn help_fits_or_scrolls() {
+    // Wide enough for the longest line at 80 columns: nothing is cut.
+    let mut app = app();
+    app.update(Msg::Resize(80, 40));
+    keys(&mut app, "?");
+    let full = screen(&app);
+    for needle in ["click the timeline jumps", "Ctrl-D Ctrl-U", "Ctrl-C", "q Esc ? close"] {
+        assert!(full.contains(needle), "{needle} missing:\n{full}");
+    }
+    // Too low for every line: it scrolls, and says where it is.
+    app.update(Msg::Resize(80, 12));
+    let top = screen(&app);
+    assert!(top.contains("next / previous event") && !top.contains("quits from anywhere"), "{top}");
+    assert!(top.contains("1-10 of"), "{top}");
+    keys(&mut app, "G");
+    let bottom = screen(&app);
+    assert!(bottom.contains("quits from anywhere") && !bottom.contains("next / previous event"), "{bottom}");
+    keys(&mut app, "k");
+    assert!(app.screen() == ScreenKind::Help);
+}
+
+#[test]
+fn q_and_esc_go_back_one_level_and_q_quits_from_the_table() {
+    let mut app = app();
+    // The detail pane: q and Esc close it.
+    keys(&mut app, "\n");
+    assert!(app.detail_open());
+    keys(&mut app, "q");
+    assert!(!app.detail_open() && !app.should_quit());
+    keys(&mut app, "\n");
+    key(&mut app, KeyCode::Esc);
+    assert!(!app.detail_open() && !app.should_quit());
+    // Esc on the table does not quit; it says what does.
+    key(&mut app, KeyCode::Esc);
+    assert!(!app.should_quit());
+    assert_eq!(app.message(), Some("q quits"));
+    // Groups: q goes from the groups to the keys, then to the table.
+    keys(&mut app, "b\n");
+    assert!(app.screen() == ScreenKind::Groups);
+    keys(&mut app, "q");
+    assert!(app.screen() == ScreenKind::Groups && !app.should_quit(), "back to the keys");
+    keys(&mut app, "q");
+    assert!(app.screen() == ScreenKind::Main && !app.should_quit());
+    keys(&mut app, "s");
+    keys(&mut app, "q");
+    assert!(app.screen() == ScreenKind::Main && !app.should_quit());
+    keys(&mut app, "q");
+    assert!(app.should_quit());
+}
+
+#[test]
+fn horizontal_scroll_shows_the_rest_of_long_lines() {
+    let mut app = app();
+    app.update(Msg::Resize(80, 30));
+    let row = app.selected_row().unwrap().clone();
+    let line = format!("{}  {}", row.message, ttlog_tui::fields_text(&row.fields));
+    let before = screen(&app);
+    assert!(before.contains(" message ") && !before.contains("(→"), "{before}");
+    keys(&mut app, "ll");
+    let after = screen(&app);
+    assert!(after.contains("message and fields (→ 16)"), "{after}");
+    let rest: String = line.chars().skip(16).take(20).collect();
+    assert!(after.contains(&rest), "{rest:?} not on screen:\n{after}");
+    key(&mut app, KeyCode::Left);
+    assert!(screen(&app).contains("(→ 8)"));
+    key(&mut app, KeyCode::Esc);
+    assert!(screen(&app).contains(" message "), "Esc scrolls back");
+}
+
+#[test]
+fn group_by_time_buckets_in_time_order_and_enter_goes_there() {
+    let mut app = app();
+    let keys_list = source().group_keys();
+    let at = keys_list.iter().position(|k| k == "time:1s").expect("time buckets offered");
+    keys(&mut app, "b");
+    for _ in 0..at {
+        keys(&mut app, "j");
+    }
+    keys(&mut app, "\n");
+    let text = screen(&app);
+    // Ten seconds of events: ten buckets, in time order.
+    let starts: Vec<usize> =
+        (25..35).map(|s| text.find(&format!("00:37:{s}")).unwrap_or_else(|| panic!("{s}:\n{text}"))).collect();
+    assert!(starts.windows(2).all(|w| w[0] < w[1]), "{text}");
+    // Enter on the third bucket: its first event, no filter.
+    keys(&mut app, "jj\n");
+    assert!(app.screen() == ScreenKind::Main);
+    assert_eq!(app.filter(), "");
+    assert_eq!(app.shown(), 200);
+    let ts = app.selected_row().unwrap().timestamp_ns;
+    assert_eq!(ts, BASE + 2_000_000_000);
 }
 
 #[test]
