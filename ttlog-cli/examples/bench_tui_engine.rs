@@ -210,6 +210,43 @@ fn measure(path: &Path, filters: &[String]) {
     }
     println!("memory after filters   {:.1} bytes/event", (rss() - rss0) as f64 / events as f64);
 
+    // Searches through the app from the top: Enter to the hit on screen,
+    // then the hit count ("hit 1 of N"), which is counted after the jump.
+    let searches: Vec<&str> =
+        if filters.is_empty() { vec!["NVDA", "giving up", "no such text"] } else { vec!["no such text"] };
+    for text in searches {
+        key(&mut app, KeyCode::Home);
+        key(&mut app, KeyCode::Char('/'));
+        for c in text.chars() {
+            key(&mut app, KeyCode::Char(c));
+        }
+        let t = Instant::now();
+        key(&mut app, KeyCode::Enter);
+        let mut found = None;
+        loop {
+            let tasks = app.take_tasks();
+            if tasks.is_empty() {
+                break;
+            }
+            for task in tasks {
+                let m = task.run();
+                let is_found = matches!(m, Msg::Found { .. });
+                app.update(m);
+                draw(&app, &mut term);
+                if is_found && found.is_none() {
+                    found = Some(t.elapsed());
+                }
+            }
+        }
+        println!(
+            "search {:<41} {}   (then {} until \"{}\")",
+            format!("/{text}"),
+            ms(found.unwrap_or_default()),
+            ms(t.elapsed()),
+            app.message().unwrap_or("")
+        );
+    }
+
     // Loading alone (after the filters: the memory a second dataset leaves
     // with the allocator would count in theirs).
     let t = Instant::now();

@@ -355,6 +355,115 @@ impl tui::Source for EngineSource {
     }
 }
 
+/// Rows fetched at a time by text searches.
+const SEARCH_BLOCK: usize = 4096;
+/// Positions a text search scans (in parallel blocks) before it looks for
+/// a hit: near hits come at once, far ones at the speed of both cores.
+const SEARCH_SEGMENT: usize = 16 * SEARCH_BLOCK;
+
+/// The positions of `range` of `view` whose text `re` matches, in order:
+/// blocks of rows fetched and matched in parallel; `decided(position)`
+/// answers without the row where it can (`None`: read the row). `None`
+/// when `progress` is cancelled.
+fn text_hits_in(
+    view: &dyn tui::View,
+    re: &regex::Regex,
+    range: Range<usize>,
+    decided: &(dyn Fn(usize) -> Option<bool> + Sync),
+    progress: &tui::Progress,
+) -> Option<Vec<u32>> {
+    use rayon::prelude::*;
+    let needle = tui::Needle::Text(re.clone());
+    let blocks: Vec<Option<Vec<u32>>> = (range.start..range.end)
+        .step_by(SEARCH_BLOCK)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|start| {
+            if progress.is_cancelled() {
+                return None;
+            }
+            let block = start..(start + SEARCH_BLOCK).min(range.end);
+            let mut out = Vec::new();
+            if block.clone().all(|p| decided(p).is_some()) {
+                out.extend(block.clone().filter(|&p| decided(p) == Some(true)).map(|p| p as u32));
+            } else {
+                let rows = view.rows(block.clone());
+                for (p, row) in block.clone().zip(&rows) {
+                    if decided(p).unwrap_or_else(|| needle.matches(row)) {
+                        out.push(p as u32);
+                    }
+                }
+            }
+            progress.add(block.len() as u64);
+            Some(out)
+        })
+        .collect();
+    Some(blocks.into_iter().collect::<Option<Vec<_>>>()?.into_iter().flatten().collect())
+}
+
+/// The first hit of `re` at or after `from` (at or before it, backward):
+/// from a known list of hits at once; else the segment at `from` is
+/// scanned (near hits come at once), then `all_hits` gives every hit of the
+/// view in one parallel pass, kept for the next search and the hit count
+/// (so a search that finds nothing, and its wrapped retry, cost one pass);
+/// where it gives nothing, the scan goes on segment by segment.
+#[allow(clippy::too_many_arguments)]
+fn find_text(
+    view: &dyn tui::View,
+    re: &regex::Regex,
+    from: usize,
+    direction: tui::Direction,
+    known: Option<&[u32]>,
+    all_hits: &dyn Fn() -> Option<Arc<Vec<u32>>>,
+    decided: &(dyn Fn(usize) -> Option<bool> + Sync),
+    progress: &tui::Progress,
+) -> Option<usize> {
+    let n = view.len();
+    let pick = |hits: &[u32], lo: usize, hi: usize| match direction {
+        tui::Direction::Forward => {
+            hits.get(hits.partition_point(|&p| (p as usize) < lo)).map(|&p| p as usize).filter(|&p| p < hi)
+        }
+        tui::Direction::Backward => {
+            hits.partition_point(|&p| (p as usize) < hi).checked_sub(1).map(|i| hits[i] as usize).filter(|&p| p >= lo)
+        }
+    };
+    if let Some(hits) = known {
+        return match direction {
+            tui::Direction::Forward => pick(hits, from, n),
+            tui::Direction::Backward => pick(hits, 0, from + 1),
+        };
+    }
+    progress.set_total(match direction {
+        tui::Direction::Forward => (n - from) as u64,
+        tui::Direction::Backward => from as u64 + 1,
+    });
+    let mut at = from;
+    loop {
+        let segment = match direction {
+            tui::Direction::Forward if at < n => at..(at + SEARCH_SEGMENT).min(n),
+            tui::Direction::Backward => (at + 1).saturating_sub(SEARCH_SEGMENT)..at + 1,
+            _ => return None,
+        };
+        let hits = text_hits_in(view, re, segment.clone(), decided, progress)?;
+        if let Some(p) = pick(&hits, segment.start, segment.end) {
+            return Some(p);
+        }
+        if at == from
+            && let Some(all) = all_hits()
+        {
+            return match direction {
+                tui::Direction::Forward => pick(&all, from, n),
+                tui::Direction::Backward => pick(&all, 0, from + 1),
+            };
+        }
+        match direction {
+            tui::Direction::Forward => at = segment.end,
+            tui::Direction::Backward if segment.start == 0 => return None,
+            tui::Direction::Backward => at = segment.start - 1,
+        }
+    }
+}
+
 /// The view of a source with nothing loaded.
 #[derive(Debug)]
 struct Empty;
@@ -498,7 +607,14 @@ struct IndexView {
     selection: Selection,
     filter: Filter,
     expr: String,
+    /// The positions the last counted text search matches.
+    hits: std::sync::Mutex<Option<(String, Arc<Vec<u32>>)>>,
 }
+
+/// Views of the index count the hits of a text search up to this many
+/// events (above, a count would decode every chunk: "hit N of M" is left
+/// out; the search itself still runs).
+const INDEX_COUNTS_HITS_UP_TO: usize = 5_000_000;
 
 impl std::fmt::Debug for IndexView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -507,6 +623,25 @@ impl std::fmt::Debug for IndexView {
 }
 
 impl IndexView {
+    /// Every hit of a text search, once per regex, up to
+    /// [`INDEX_COUNTS_HITS_UP_TO`] events (`None` above, or when cancelled).
+    fn text_hits(&self, re: &regex::Regex, progress: &tui::Progress) -> Option<Arc<Vec<u32>>> {
+        let n = tui::View::len(self);
+        if n > INDEX_COUNTS_HITS_UP_TO {
+            return None;
+        }
+        let mut cached = self.hits.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((text, hits)) = cached.as_ref()
+            && text == re.as_str()
+        {
+            return Some(Arc::clone(hits));
+        }
+        progress.set_total(n as u64);
+        let hits = Arc::new(text_hits_in(self, re, 0..n, &|_| None, progress)?);
+        *cached = Some((re.as_str().to_owned(), Arc::clone(&hits)));
+        Some(hits)
+    }
+
     fn new(
         index: Index,
         filter: Filter,
@@ -520,7 +655,7 @@ impl IndexView {
                 _ if progress.is_cancelled() => tui::FilterError::cancelled(),
                 e => tui::FilterError::new(0, e.to_string()),
             })?;
-        Ok(IndexView { index, selection, filter, expr })
+        Ok(IndexView { index, selection, filter, expr, hits: std::sync::Mutex::new(None) })
     }
 
     /// The streaming engine's answer to a question over this view's events.
@@ -609,6 +744,13 @@ impl tui::View for IndexView {
                 tui::Direction::Backward => ranks.filter(|&r| r <= from).max(),
             };
         }
+        if let tui::Needle::Text(re) = needle {
+            let known = self.hits.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let known = known.filter(|(text, _)| text == re.as_str()).map(|(_, hits)| hits);
+            let all = || self.text_hits(re, progress);
+            return find_text(self, re, from, direction, known.as_deref().map(|v| &v[..]), &all, &|_| None, progress);
+        }
+        let tui::Needle::Level(l) = needle else { return None };
         const BLOCK: usize = 4096;
         let positions: Box<dyn Iterator<Item = usize>> = match direction {
             tui::Direction::Forward => Box::new(from..n),
@@ -618,7 +760,6 @@ impl tui::View for IndexView {
             tui::Direction::Forward => (n - from) as u64,
             tui::Direction::Backward => from as u64 + 1,
         });
-        let mut block: Option<(usize, Vec<tui::Row>)> = None;
         for (checked, pos) in positions.enumerate() {
             if checked % BLOCK == 0 {
                 progress.add(if checked == 0 { 0 } else { BLOCK as u64 });
@@ -626,22 +767,28 @@ impl tui::View for IndexView {
                     return None;
                 }
             }
-            let hit = match needle {
-                tui::Needle::Level(l) => self.index.level(self.selection.position(pos)) >= *l,
-                _ => {
-                    let start = pos - pos % BLOCK;
-                    if block.as_ref().is_none_or(|(s, _)| *s != start) {
-                        block = Some((start, self.rows(start..start + BLOCK)));
-                    }
-                    let (s, rows) = block.as_ref().expect("just fetched");
-                    rows.get(pos - s).is_some_and(|r| needle.matches(r))
-                }
-            };
-            if hit {
+            if self.index.level(self.selection.position(pos)) >= *l {
                 return Some(pos);
             }
         }
         None
+    }
+
+    fn hit_rank(&self, needle: &tui::Needle, position: usize, progress: &tui::Progress) -> Option<(usize, usize)> {
+        let n = self.len();
+        match needle {
+            tui::Needle::Text(re) => {
+                let hits = self.text_hits(re, progress)?;
+                let i = hits.binary_search(&(position as u32)).ok()?;
+                Some((i, hits.len()))
+            }
+            tui::Needle::Level(l) => {
+                let severe = |p: usize| self.index.level(self.selection.position(p)) >= *l;
+                let before = (0..position.min(n)).filter(|&p| severe(p)).count();
+                Some((before, before + (position.min(n)..n).filter(|&p| severe(p)).count()))
+            }
+            _ => None,
+        }
     }
 
     fn position_of_time(&self, timestamp_ns: i64) -> usize {
@@ -683,6 +830,9 @@ struct EngineView {
     ts: Series,
     cs: Series,
     ev: Series,
+    /// The positions the last text search's regex matches, found in one
+    /// parallel pass: `n`/`N` and the hit count then need no other.
+    hits: std::sync::Mutex<Option<(String, Arc<Vec<u32>>)>>,
 }
 
 impl std::fmt::Debug for EngineView {
@@ -695,7 +845,45 @@ impl EngineView {
     fn new(view: View, expr: String) -> EngineView {
         let column = |name: &str| view.frame().column(name).expect("frame column").as_materialized_series().rechunk();
         let (ts, cs, ev) = (column(cols::TS), column(cols::CS), column(cols::EV));
-        EngineView { view, expr, ts, cs, ev }
+        EngineView { view, expr, ts, cs, ev, hits: std::sync::Mutex::new(None) }
+    }
+
+    /// The positions whose text `re` matches, in order; computed once per
+    /// regex ([`text_hits_in`] over the whole view). `None` when cancelled.
+    fn text_hits(&self, re: &regex::Regex, progress: &tui::Progress) -> Option<Arc<Vec<u32>>> {
+        let mut cached = self.hits.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((text, hits)) = cached.as_ref()
+            && text == re.as_str()
+        {
+            return Some(Arc::clone(hits));
+        }
+        let n = tui::View::len(self);
+        progress.set_total(n as u64);
+        let sites = self.site_verdicts(re);
+        let cs = self.cs();
+        let hits = Arc::new(text_hits_in(self, re, 0..n, &|p| sites[cs[p] as usize], progress)?);
+        *cached = Some((re.as_str().to_owned(), Arc::clone(&hits)));
+        Some(hits)
+    }
+
+    /// Per call-site code, whether `re` decides its events alone: `Some(true)`
+    /// when it matches the target or message, `Some(false)` when it does not
+    /// and the call site has no fields; `None` when the fields must be read.
+    fn site_verdicts(&self, re: &regex::Regex) -> Vec<Option<bool>> {
+        self.view
+            .dataset()
+            .sites()
+            .iter()
+            .map(|s| {
+                if re.is_match(&s.info.target) || re.is_match(&s.info.message) {
+                    Some(true)
+                } else if s.info.fields.is_empty() {
+                    Some(false)
+                } else {
+                    None
+                }
+            })
+            .collect()
     }
 
     fn ts(&self) -> &[i64] {
@@ -774,6 +962,15 @@ impl tui::View for EngineView {
         if from >= n {
             return None;
         }
+        if let tui::Needle::Text(re) = needle {
+            let known = self.hits.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let known = known.filter(|(text, _)| text == re.as_str()).map(|(_, hits)| hits);
+            let sites = self.site_verdicts(re);
+            let cs = self.cs();
+            let all = || self.text_hits(re, progress);
+            let decided = |p: usize| sites[cs[p] as usize];
+            return find_text(self, re, from, direction, known.as_deref().map(|v| &v[..]), &all, &decided, progress);
+        }
         // Level and id searches read the code columns; text searches fetch
         // rows a block at a time.
         const BLOCK: usize = 4096;
@@ -812,6 +1009,24 @@ impl tui::View for EngineView {
             }
         }
         None
+    }
+
+    fn hit_rank(&self, needle: &tui::Needle, position: usize, progress: &tui::Progress) -> Option<(usize, usize)> {
+        match needle {
+            tui::Needle::Text(re) => {
+                let hits = self.text_hits(re, progress)?;
+                let i = hits.binary_search(&(position as u32)).ok()?;
+                Some((i, hits.len()))
+            }
+            tui::Needle::Level(l) => {
+                // One pass over the call-site codes.
+                let severe: Vec<bool> = self.levels().iter().map(|x| x >= l).collect();
+                let cs = self.cs();
+                let before = cs[..position.min(cs.len())].iter().filter(|&&c| severe[c as usize]).count();
+                Some((before, before + cs[position.min(cs.len())..].iter().filter(|&&c| severe[c as usize]).count()))
+            }
+            tui::Needle::Ids(_) => None,
+        }
     }
 
     fn position_of_time(&self, timestamp_ns: i64) -> usize {

@@ -84,6 +84,19 @@ pub enum Msg {
         /// The position found.
         result: Option<usize>,
     },
+    /// Which hit of a search a found position is, and how many there are
+    /// ([`View::hit_rank`]), counted after the jump.
+    Ranked {
+        /// Which view.
+        generation: u64,
+        /// What was searched.
+        search: Search,
+        /// The position found.
+        position: usize,
+        /// Its rank among the hits and their number; `None` when the view
+        /// does not count them.
+        rank: Option<(usize, usize)>,
+    },
     /// An export finished: where, and how many events, or why not.
     Exported(Result<(PathBuf, u64), String>),
     /// Leave (a signal arrived).
@@ -109,6 +122,9 @@ impl fmt::Debug for Msg {
             Msg::Stats { generation, .. } => write!(f, "Stats({generation})"),
             Msg::Groups { generation, .. } => write!(f, "Groups({generation})"),
             Msg::Found { generation, result, .. } => write!(f, "Found({generation}, {result:?})"),
+            Msg::Ranked { generation, position, rank, .. } => {
+                write!(f, "Ranked({generation}, {position}, {rank:?})")
+            }
             Msg::Exported(r) => write!(f, "Exported({r:?})"),
             Msg::Quit => write!(f, "Quit"),
         }
@@ -534,7 +550,23 @@ impl App {
             Msg::Found { generation, search, result } if generation == self.view_generation => {
                 self.found(search, result);
             }
-            Msg::Histogram { .. } | Msg::Stats { .. } | Msg::Groups { .. } | Msg::Found { .. } => {}
+            Msg::Ranked { generation, search, position, rank: Some(rank) } if generation == self.view_generation => {
+                // Still on that hit, and no other search since.
+                if self.selected == position && self.searching.is_none() {
+                    let count = format!(
+                        "hit {} of {}",
+                        crate::text::count_text(rank.0 as u64 + 1),
+                        crate::text::count_text(rank.1 as u64)
+                    );
+                    let text = match self.message.as_ref().map(|m| m.0.clone()) {
+                        Some(m) if search.wrapped && m.starts_with(&search.label) => format!("{m} ({count})"),
+                        _ => format!("{}: {count}", search.label),
+                    };
+                    self.say(text, Tone::Info);
+                }
+            }
+            Msg::Histogram { .. } | Msg::Stats { .. } | Msg::Groups { .. } | Msg::Found { .. } | Msg::Ranked { .. } => {
+            }
             Msg::Exported(Ok((path, n))) => {
                 self.say(format!("exported {n} events to {}", path.display()), Tone::Info);
             }
@@ -758,6 +790,8 @@ impl App {
         let progress = Arc::new(Progress::new());
         self.searching =
             Some(Activity { label: format!("searching {}", search.label), progress: Arc::clone(&progress) });
+        // The last search's "not found" is not this one's answer.
+        self.message = None;
         let generation = self.view_generation;
         self.tasks.push(Task::new("find", move || {
             let result = view.find(from, search.direction, &search.needle, &progress);
@@ -777,6 +811,15 @@ impl App {
                         "top, went on at the bottom"
                     };
                     self.say(format!("{}: hit {end}", search.label), Tone::Info);
+                }
+                // Then which hit this is, counted in the background.
+                if let Some(view) = self.view.clone() {
+                    let generation = self.view_generation;
+                    let progress = Progress::new();
+                    self.tasks.push(Task::new("count hits", move || {
+                        let rank = view.hit_rank(&search.needle, pos, &progress);
+                        Msg::Ranked { generation, search, position: pos, rank }
+                    }));
                 }
             }
             None if !search.wrapped && self.shown() > 0 => {

@@ -130,6 +130,15 @@ pub trait View: Send + Sync {
     /// or `progress` was cancelled.
     fn find(&self, from: usize, direction: Direction, needle: &Needle, progress: &Progress) -> Option<usize>;
 
+    /// For a position that `needle` matches: which hit it is (0-based) and
+    /// how many events of the view `needle` matches, for "hit 3 of 10".
+    /// `None` when the view does not count hits (the default) or
+    /// `progress` was cancelled.
+    fn hit_rank(&self, needle: &Needle, position: usize, progress: &Progress) -> Option<(usize, usize)> {
+        let _ = (needle, position, progress);
+        None
+    }
+
     /// The position of the first event at or after `timestamp_ns` (UTC
     /// nanoseconds), [`View::len`] if none.
     fn position_of_time(&self, timestamp_ns: i64) -> usize;

@@ -300,15 +300,28 @@ fn search_highlights_and_moves_between_matches() {
     assert!(app.highlighting(), "highlighting starts as you type");
     key(&mut app, KeyCode::Enter);
     assert_eq!(app.selected(), 0, "the selected row matches");
+    // Ten disk errors: the status says which hit this is.
+    assert_eq!(app.message(), Some("/disk: hit 1 of 10"));
     keys(&mut app, "n");
     assert_eq!(app.selected(), 20);
     keys(&mut app, "n");
     assert_eq!(app.selected(), 40);
+    assert_eq!(app.message(), Some("/disk: hit 3 of 10"));
     keys(&mut app, "NN");
     assert_eq!(app.selected(), 0);
     keys(&mut app, "N");
     assert_eq!(app.selected(), 180, "wraps to the bottom");
-    assert!(app.message().unwrap().contains("hit top"));
+    assert_eq!(app.message(), Some("/disk: hit top, went on at the bottom (hit 10 of 10)"));
+    // A search that finds nothing says so; the next search clears that
+    // at once, not when it ends.
+    keys(&mut app, "/no such text\n");
+    assert_eq!(app.message(), Some("/no such text: not found"));
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::NONE)));
+    assert_eq!(app.message(), None, "a stale 'not found' while searching");
+    app.run_tasks_inline();
+    // Errors (e) count too.
+    keys(&mut app, "ge");
+    assert_eq!(app.message(), Some("next error: hit 2 of 10"));
     // Matches in fields count too.
     keys(&mut app, "/NVDA\n");
     assert!(app.selected_row().unwrap().fields.iter().any(|(_, v)| v == &Value::Str("NVDA".into())));
