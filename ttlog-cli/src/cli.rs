@@ -824,7 +824,8 @@ pub fn stream_events(plan: &Plan) -> anyhow::Result<Outcome> {
         crate::query::QueryError::Filter(e) => filter_error_of(plan, e),
         e => anyhow::Error::new(e),
     })?;
-    let bar = progress_bar(catalog.events_kept(), "reading");
+    // On a terminal, a bar that follows the events as they are written.
+    let bar = progress_bar(catalog.events_kept(), if plan.output.is_some() { "exporting" } else { "reading" });
     let progress = {
         let bar = bar.clone();
         move |n: u64| {
