@@ -292,16 +292,21 @@ fn install_panic_hook() {
             // Restore first, so that the message lands on a normal screen;
             // only while the viewer runs (the hook stays installed after).
             if ACTIVE.load(Ordering::Relaxed) {
-                PANICKED.store(true, Ordering::Relaxed);
                 let ui = *UI_THREAD.lock().unwrap_or_else(|e| e.into_inner());
                 if ui == Some(std::thread::current().id()) {
                     // The UI thread may be inside a draw: restore now.
+                    PANICKED.store(true, Ordering::Relaxed);
                     restore_terminal();
                 } else {
-                    // A worker: wait for the draw under way, if any; the UI
-                    // thread will not draw again once it sees PANICKED.
+                    // A worker: wait for the draw under way, if any, and
+                    // keep the UI thread from drawing until the message is
+                    // printed; it ends the viewer once it sees PANICKED,
+                    // which must not be before the message is out.
                     let _drawing = DRAWING.lock().unwrap_or_else(|e| e.into_inner());
                     restore_terminal();
+                    previous(info);
+                    PANICKED.store(true, Ordering::Relaxed);
+                    return;
                 }
             }
             previous(info);
