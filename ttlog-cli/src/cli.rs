@@ -756,8 +756,15 @@ pub fn sql_query(plan: &Plan, query: &str) -> anyhow::Result<Outcome> {
         until: plan.until.map(|u| u.resolve(last)),
         strict: plan.strict,
     };
-    let events = crate::sql::Events::new(catalog, selection);
+    let bar = progress_bar(catalog.events_kept(), "scanning");
+    let mut events = crate::sql::Events::new(catalog, selection);
+    if let Some(b) = bar.clone() {
+        events = events.on_progress(move |n| b.inc(n));
+    }
     let answer = events.query(query);
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
     {
         let scanned = events.scanned();
         for s in &scanned.streamed {

@@ -73,6 +73,8 @@ struct Scan {
     /// Column name of each field name.
     field_of_column: std::collections::HashMap<String, Arc<str>>,
     scanned: Mutex<Scanned>,
+    /// Called with the number of events of each chunk decoded.
+    progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
 }
 
 impl Events {
@@ -91,8 +93,19 @@ impl Events {
                 schema,
                 field_of_column,
                 scanned: Mutex::new(Scanned::default()),
+                progress: None,
             }),
         }
+    }
+
+    /// Calls `progress` with the number of events of each chunk that a
+    /// scan decodes (for a progress bar; a scan reads every selected chunk
+    /// once).
+    pub fn on_progress(mut self, progress: impl Fn(u64) + Send + Sync + 'static) -> Events {
+        if let Some(scan) = Arc::get_mut(&mut self.scan) {
+            scan.progress = Some(Arc::new(progress));
+        }
+        self
     }
 
     /// The tables of the inputs.
@@ -159,7 +172,12 @@ impl polars::prelude::AnonymousScan for Scan {
         let stream = Stream::new(&self.catalog, question).map_err(|e| polars_err!(ComputeError: "{e}"))?;
         let mut sink =
             Frames { columns: columns.clone(), pending: Vec::new(), parts: Vec::new(), out: OutOfRange::new() };
-        let streamed = stream.run(&mut sink, s.strict, &|_| ()).map_err(|e| polars_err!(ComputeError: "{e}"))?;
+        let progress = |n: u64| {
+            if let Some(p) = &self.progress {
+                p(n);
+            }
+        };
+        let streamed = stream.run(&mut sink, s.strict, &progress).map_err(|e| polars_err!(ComputeError: "{e}"))?;
         let mut df = match sink.parts.len() {
             0 => DataFrame::empty_with_schema(&self.schema.try_project(columns.iter().map(String::as_str))?),
             _ => {
