@@ -212,18 +212,21 @@ fn main() {
         return;
     }
 
-    // Damaged copies of chunked.bin.
+    // Damaged copies of chunked.bin, in their own folder (so that the
+    // clean samples can be read as one directory without warnings).
     let bytes = std::fs::read(target.join("chunked.bin")).expect("read chunked.bin");
+    let damaged = target.join("damaged");
+    std::fs::create_dir_all(&damaged).expect("create damaged/");
     let snap = Snapshot::from_bytes(bytes.clone(), "chunked.bin").expect("chunked.bin opens");
     assert!(snap.chunks().len() >= 5, "chunked.bin has several chunks");
     let c3 = snap.chunks()[3];
     let cut = c3.offset as usize + format::FRAME_LEN + c3.compressed_len as usize / 2;
-    std::fs::write(target.join("truncated.bin"), &bytes[..cut]).expect("write truncated.bin");
-    println!("truncated.bin: cut at byte {cut}, inside chunk 3 (frame at byte {})", c3.offset);
+    std::fs::write(damaged.join("truncated.bin"), &bytes[..cut]).expect("write truncated.bin");
+    println!("damaged/truncated.bin: cut at byte {cut}, inside chunk 3 (frame at byte {})", c3.offset);
     let c1 = snap.chunks()[1];
     let mut corrupt = bytes.clone();
     let at = c1.offset as usize + format::FRAME_LEN + c1.compressed_len as usize / 2;
     corrupt[at] ^= 0xA5;
-    std::fs::write(target.join("corrupt-chunk.bin"), &corrupt).expect("write corrupt-chunk.bin");
-    println!("corrupt-chunk.bin: byte {at} flipped, inside chunk 1 (frame at byte {})", c1.offset);
+    std::fs::write(damaged.join("corrupt-chunk.bin"), &corrupt).expect("write corrupt-chunk.bin");
+    println!("damaged/corrupt-chunk.bin: byte {at} flipped, inside chunk 1 (frame at byte {})", c1.offset);
 }

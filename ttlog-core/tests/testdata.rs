@@ -11,8 +11,15 @@ fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("testdata")
 }
 
+/// A committed file: in `testdata/`, or in `testdata/damaged/` for the
+/// damaged samples.
+fn path(name: &str) -> PathBuf {
+    let clean = dir().join(name);
+    if clean.exists() { clean } else { dir().join("damaged").join(name) }
+}
+
 fn open(name: &str) -> Snapshot {
-    Snapshot::open(dir().join(name)).unwrap_or_else(|e| panic!("{e}"))
+    Snapshot::open(path(name)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn events(s: &Snapshot) -> Vec<Event> {
@@ -224,15 +231,16 @@ fn every_committed_file_opens_with_the_expected_contents() {
         ("periodic-1.bin", check_periodic_1),
         ("periodic-2-panic.bin", check_periodic_2),
     ];
-    let mut on_disk: Vec<String> = std::fs::read_dir(dir())
-        .unwrap()
+    let mut on_disk: Vec<String> = [dir(), dir().join("damaged")]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).unwrap())
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".bin"))
         .collect();
     on_disk.sort();
     let mut known: Vec<String> = checks.iter().map(|(n, _)| n.to_string()).collect();
     known.sort();
-    assert_eq!(on_disk, known, "every file in testdata/ needs its check here");
+    assert_eq!(on_disk, known, "every file in testdata/ and testdata/damaged/ needs its check here");
     for (name, check) in checks {
         check(&open(name));
     }

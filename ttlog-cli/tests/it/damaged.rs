@@ -19,11 +19,15 @@ fn damaged_testdata_is_reported_and_its_intact_chunks_used() {
         assert!(out.stdout.is_empty());
         assert!(String::from_utf8_lossy(&out.stderr).contains("strict"));
     }
-    // The whole directory: exit 0 with the damage on stderr.
-    let out = view(&[&testdata().display().to_string(), "--stats"]);
+    // The damaged samples' directory: exit 0 with the damage on stderr.
+    let out = view(&[&testdata().join("damaged").display().to_string(), "--stats"]);
     assert_eq!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("corrupt-chunk.bin") && err.contains("truncated.bin"), "{err}");
+    // The clean samples' directory: no warning at all.
+    let out = view(&[&testdata().display().to_string(), "--stats"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
     view_ok(&[&td("normal.bin"), "--strict", "--stats"], 0);
 }
 

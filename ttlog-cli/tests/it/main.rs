@@ -31,7 +31,9 @@ pub fn testdata() -> PathBuf {
 
 /// A committed file.
 pub fn td(name: &str) -> String {
-    testdata().join(name).display().to_string()
+    let clean = testdata().join(name);
+    let path = if clean.exists() { clean } else { testdata().join("damaged").join(name) };
+    path.display().to_string()
 }
 
 /// Runs `ttlog-view` with `args`.
@@ -114,6 +116,18 @@ pub fn decode_merged(paths: &[String]) -> Vec<Expected> {
 }
 
 /// Every `.bin` file of testdata, sorted, as the directory input expands.
+/// The damaged samples, `testdata/damaged/*.bin`, sorted.
+pub fn damaged_files() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(testdata().join("damaged"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "bin"))
+        .map(|p| p.display().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
 pub fn testdata_files() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(testdata())
         .unwrap()

@@ -23,9 +23,9 @@ fn inputs_directory_glob_stdin_and_merge() {
     assert_eq!(out.lines().count(), all.len());
     assert_eq!(ts_of(&out), all.iter().map(|e| rfc(e.event.timestamp_ns)).collect::<Vec<_>>());
     // A glob pattern, expanded by ttlog-view itself.
-    let pattern = format!("{}/c*.bin", testdata().display());
+    let pattern = format!("{}/*/c*.bin", testdata().display());
     let out = view_ok(&[&pattern, "--format", "ndjson"], 0);
-    let expected = decode_merged(&[td("chunked.bin"), td("corrupt-chunk.bin")]);
+    let expected = decode_merged(&[td("corrupt-chunk.bin")]);
     assert_eq!(out.lines().count(), expected.len());
     // Standard input.
     let mut child = Command::new(env!("CARGO_BIN_EXE_ttlog-view"))

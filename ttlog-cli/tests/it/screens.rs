@@ -602,7 +602,7 @@ fn keys_are_answered_while_loading() {
 fn damaged_input_is_reported() {
     let data = crate::testdata();
     let mut app = App::new(Arc::new(EngineSource::new()), "", (80, 16));
-    app.update(Msg::Input(data.join("truncated.bin")));
+    app.update(Msg::Input(data.join("damaged").join("truncated.bin")));
     app.update(Msg::Input(data.join("README.md")));
     app.inputs_given();
     app.run_tasks_inline();

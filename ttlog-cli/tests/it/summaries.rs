@@ -20,9 +20,12 @@ fn counts_by<K: Ord>(ev: &[Expected], key: impl Fn(&Expected) -> K) -> BTreeMap<
 
 #[test]
 fn stats_json_counts_everything() {
-    let files = testdata_files();
+    // The clean samples and the damaged ones, as two directories.
+    let mut files = testdata_files();
+    files.extend(crate::damaged_files());
     let ev = decode_merged(&files);
-    let out = view_ok(&[&testdata().display().to_string(), "--stats", "--format", "json"], 0);
+    let damaged = testdata().join("damaged").display().to_string();
+    let out = view_ok(&[&testdata().display().to_string(), &damaged, "--stats", "--format", "json"], 0);
     let s: J = serde_json::from_str(&out).unwrap();
     assert_eq!(s["events"], ev.len() as u64);
     let first = ev.iter().map(|e| e.event.timestamp_ns).min().unwrap();
