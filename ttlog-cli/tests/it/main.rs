@@ -115,7 +115,6 @@ pub fn decode_merged(paths: &[String]) -> Vec<Expected> {
     kept.into_iter().map(|(_, e)| e).collect()
 }
 
-/// Every `.bin` file of testdata, sorted, as the directory input expands.
 /// The damaged samples, `testdata/damaged/*.bin`, sorted.
 pub fn damaged_files() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(testdata().join("damaged"))
@@ -128,6 +127,8 @@ pub fn damaged_files() -> Vec<String> {
     v
 }
 
+/// Every `.bin` file of testdata (the clean samples), sorted, as the
+/// directory input expands.
 pub fn testdata_files() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(testdata())
         .unwrap()
