@@ -43,7 +43,7 @@ fn interactive_viewer_in_tmux() {
     s.keys(&["/"]);
     s.text("disk");
     s.keys(&["Enter"]);
-    s.wait_for(&["search /disk"]);
+    s.wait_for(&["search /disk", "/disk: hit 1 of 1"]);
     s.keys(&["Enter"]);
     s.wait_for(&["message   disk full", "fields"]);
     s.keys(&["Enter"]);
@@ -62,6 +62,11 @@ fn interactive_viewer_in_tmux() {
     s.wait_gone("shown 43 ");
     s.keys(&["f", "C-u", "Enter"]);
     s.wait_for(&["shown 43 "]);
+    // Time buckets: in time order, Enter goes to the bucket.
+    s.keys(&["b"]);
+    s.wait_for(&["time:1s"]);
+    s.keys(&["q"]);
+    s.wait_for(&["row "]);
 
     // Export the shown events.
     let out = dir.path().join("out.ndjson");
