@@ -519,6 +519,15 @@ pub fn write_stats_text(
 ) -> io::Result<()> {
     let esc = |s: &str| ttlog_core::text::escape(s).into_owned();
     let mut o = String::new();
+    // What crashed (or stopped) first: a panic, a signal, a recovery.
+    let causes: Vec<_> = tables.sources.iter().filter_map(|s| s.cause().map(|c| (c, &s.path))).collect();
+    for (i, (cause, path)) in causes.iter().enumerate() {
+        let label = if i == 0 { "cause     " } else { "          " };
+        let _ = writeln!(o, "{label} {}  ({})", esc(&cause.to_string()), esc(path));
+    }
+    if !causes.is_empty() {
+        o.push('\n');
+    }
     let _ = writeln!(o, "events     {}", stats.events);
     if let Some((a, b)) = stats.span {
         let _ = write!(o, "span       {} .. {} ({:.3} s", format_rfc3339(a), format_rfc3339(b), (b - a) as f64 / 1e9);
@@ -660,7 +669,22 @@ pub fn stats_json(stats: &Stats, tables: &Tables, problems: &[SnapshotError]) ->
         Some((a, b)) => (json!(format_rfc3339(a)), json!(format_rfc3339(b))),
         None => (json!(null), json!(null)),
     };
+    // What crashed (or stopped): a panic, a signal, a recovery, per file.
+    let causes: Vec<serde_json::Value> = tables
+        .sources
+        .iter()
+        .filter_map(|s| {
+            s.cause().map(|c| match c {
+                crate::tables::Cause::Panic { message, location, thread } => json!({
+                    "file": s.path, "reason": "panic", "message": message, "location": location, "thread": thread,
+                }),
+                crate::tables::Cause::Signal(name) => json!({"file": s.path, "reason": s.reason, "signal": name}),
+                crate::tables::Cause::Recovered => json!({"file": s.path, "reason": "recovered"}),
+            })
+        })
+        .collect();
     json!({
+        "causes": causes,
         "events": stats.events,
         "first": first,
         "last": last,

@@ -28,6 +28,9 @@ pub struct SourceInfo {
     pub pid: u32,
     /// Why the snapshot was taken.
     pub reason: String,
+    /// For a snapshot taken by the panic hook: the panic's message,
+    /// location and thread.
+    pub panic: Option<ttlog_core::snapshot::PanicEntry>,
     /// When it was taken (UTC ns).
     pub created_at_ns: i64,
     /// The library that wrote it.
@@ -56,6 +59,65 @@ pub struct SourceInfo {
     pub(crate) site_offset: u32,
     /// Code of its thread index 0.
     pub(crate) thread_offset: u32,
+}
+
+/// Why a snapshot's process stopped or was looked at, when its reason says
+/// more than "a snapshot was asked for": a panic, a signal, a recovery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// The panic hook took the snapshot.
+    Panic {
+        /// The panic's message.
+        message: String,
+        /// `file:line:column`, if known.
+        location: Option<String>,
+        /// The panicking thread's name, if it has one.
+        thread: Option<String>,
+    },
+    /// A signal took it (`SIGTERM`, …).
+    Signal(String),
+    /// The process died without a snapshot; `ttlog-view recover` made this
+    /// one from its persistent rings.
+    Recovered,
+}
+
+impl SourceInfo {
+    /// The snapshot's cause, if its reason is a panic, a signal or a
+    /// recovery (not for periodic, manual or shutdown snapshots).
+    pub fn cause(&self) -> Option<Cause> {
+        match self.reason.as_str() {
+            "panic" => Some(match &self.panic {
+                Some(p) => {
+                    Cause::Panic { message: p.message.clone(), location: p.location.clone(), thread: p.thread.clone() }
+                }
+                None => Cause::Panic { message: String::new(), location: None, thread: None },
+            }),
+            "recovered" => Some(Cause::Recovered),
+            r if r.len() > 3 && r.starts_with("sig") && r[3..].bytes().all(|b| b.is_ascii_alphanumeric()) => {
+                Some(Cause::Signal(r.to_ascii_uppercase()))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cause::Panic { message, location, thread } => {
+                write!(f, "panic")?;
+                if let Some(t) = thread {
+                    write!(f, " in thread {t}")?;
+                }
+                if let Some(l) = location {
+                    write!(f, " at {l}")?;
+                }
+                write!(f, ": {message}")
+            }
+            Cause::Signal(name) => write!(f, "signal {name}"),
+            Cause::Recovered => write!(f, "the process died without a snapshot: recovered from its persistent rings"),
+        }
+    }
 }
 
 /// A call site of one snapshot: the row of the small table that `cs` codes
@@ -171,6 +233,7 @@ impl Tables {
                 hostname: Arc::from(h.hostname.as_str()),
                 pid: h.pid,
                 reason: h.reason.clone(),
+                panic: h.panic.clone(),
                 created_at_ns: h.created_at_ns,
                 library: h.library.clone(),
                 version: s.version(),

@@ -363,3 +363,66 @@ fn one_thread_label_everywhere() {
         assert_eq!(n, ev.len(), "thread={v}");
     }
 }
+
+#[test]
+fn stats_open_with_the_cause() {
+    // A panic: message, location and thread, from the snapshot's header.
+    let f = td("panic.bin");
+    let snap = Snapshot::open(&f).unwrap();
+    let p = snap.header().panic.clone().expect("panic.bin holds its panic");
+    let text = view_ok(&[&f, "--stats"], 0);
+    let first = text.lines().next().unwrap();
+    let want = format!(
+        "cause      panic in thread {} at {}: {}  ({f})",
+        p.thread.as_deref().unwrap(),
+        p.location.as_deref().unwrap(),
+        p.message
+    );
+    assert_eq!(first, want);
+    let json: J = serde_json::from_str(&view_ok(&[&f, "--stats", "--format", "json"], 0)).unwrap();
+    assert_eq!(json["causes"][0]["reason"], "panic");
+    assert_eq!(json["causes"][0]["message"], p.message.as_str());
+    assert_eq!(json["causes"][0]["location"], p.location.as_deref().unwrap());
+    assert_eq!(json["causes"][0]["thread"], p.thread.as_deref().unwrap());
+    // A signal and a recovery: snapshots with those reasons.
+    let dir = tempfile::tempdir().unwrap();
+    let event = ttlog_core::Event {
+        timestamp_ns: 1_795_307_845_000_000_000,
+        level: ttlog_core::Level::Info,
+        target: "svc".into(),
+        message: "working".into(),
+        file: "src/main.rs".into(),
+        line: 1,
+        module_path: "svc".into(),
+        thread_id: 1,
+        thread_name: Some("main".into()),
+        seq: 0,
+        callsite: 1,
+        fields: Vec::new(),
+    };
+    let capture = ttlog_core::Capture::from_events(&[event]);
+    for (reason, text_want, json_want) in [
+        ("sigterm", "cause      signal SIGTERM", serde_json::json!({"reason": "sigterm", "signal": "SIGTERM"})),
+        (
+            "recovered",
+            "cause      the process died without a snapshot: recovered from its persistent rings",
+            serde_json::json!({"reason": "recovered"}),
+        ),
+    ] {
+        let path = dir.path().join(format!("{reason}.bin"));
+        let meta = ttlog_core::snapshot::SnapshotMeta::new("svc", reason);
+        std::fs::write(&path, ttlog_core::snapshot::encode(&capture, &meta)).unwrap();
+        let p = path.display().to_string();
+        let text = view_ok(&[&p, "--stats"], 0);
+        assert!(text.starts_with(&format!("{text_want}  ({p})\n")), "{text}");
+        let json: J = serde_json::from_str(&view_ok(&[&p, "--stats", "--format", "json"], 0)).unwrap();
+        for (k, v) in json_want.as_object().unwrap() {
+            assert_eq!(&json["causes"][0][k], v, "{reason}: {json}");
+        }
+    }
+    // Periodic and manual snapshots have no cause line.
+    let text = view_ok(&[&td("normal.bin"), "--stats"], 0);
+    assert!(text.starts_with("events "), "{text}");
+    let json: J = serde_json::from_str(&view_ok(&[&td("normal.bin"), "--stats", "--format", "json"], 0)).unwrap();
+    assert_eq!(json["causes"], serde_json::json!([]));
+}
