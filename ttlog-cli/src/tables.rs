@@ -112,7 +112,7 @@ impl std::fmt::Display for Cause {
                 if let Some(l) = location {
                     write!(f, " at {l}")?;
                 }
-                write!(f, ": {message}")
+                if message.is_empty() { Ok(()) } else { write!(f, ": {message}") }
             }
             Cause::Signal(name) => write!(f, "signal {name}"),
             Cause::Recovered => write!(f, "the process died without a snapshot: recovered from its persistent rings"),

@@ -106,6 +106,8 @@ fn input_infos(dataset: &Dataset) -> Vec<tui::InputInfo> {
             overwritten: s.counters.overwritten,
             dropped: s.counters.dropped(),
             problems,
+            cause: s.cause().map(|c| c.to_string()),
+            panic_thread: s.panic.as_ref().and_then(|p| p.thread.clone()),
         })
         .collect()
 }
@@ -596,6 +598,8 @@ fn index_infos(index: &Index) -> Vec<tui::InputInfo> {
                 overwritten: s.counters.overwritten,
                 dropped: s.counters.dropped(),
                 problems,
+                cause: s.cause().map(|c| c.to_string()),
+                panic_thread: s.panic.as_ref().and_then(|p| p.thread.clone()),
             }
         })
         .collect()

@@ -275,6 +275,8 @@ pub struct App {
     pub(crate) hscroll: usize,
     /// First line of the key list shown.
     pub(crate) help_scroll: usize,
+    /// The next filtered view opens at its last event (`!`).
+    end_after_filter: bool,
     pub(crate) histogram: Option<Histogram>,
     pub(crate) search: Option<Regex>,
     pub(crate) searching: Option<Activity>,
@@ -343,6 +345,7 @@ impl App {
             detail: false,
             hscroll: 0,
             help_scroll: 0,
+            end_after_filter: false,
             histogram: None,
             search: None,
             searching: None,
@@ -668,6 +671,7 @@ impl App {
                 self.view = Some(Arc::clone(&view));
                 self.view_expr = self.requested_expr.clone();
                 let pos = match at {
+                    _ if std::mem::take(&mut self.end_after_filter) => len.saturating_sub(1),
                     Some(ts) if !first => view.position_of_time(ts).min(len.saturating_sub(1)),
                     _ => 0,
                 };
@@ -734,7 +738,7 @@ impl App {
 
     /// Rows of the table body.
     pub(crate) fn page_height(&self) -> usize {
-        ui::table_body_height(self.size, self.detail)
+        ui::table_body_height(self.size, self.detail, self.banner())
     }
 
     /// Selects `pos` (clamped) and scrolls so that it is visible, fetching
@@ -950,6 +954,7 @@ impl App {
                     self.start_search(Needle::Ids(ids), Direction::Forward, "next mark".into());
                 }
             }
+            KeyCode::Char('!') => self.panicking_thread(),
             KeyCode::Char('s') => self.request_stats(),
             KeyCode::Char('b') => {
                 self.screen = Screen::Groups(GroupScreen {
@@ -963,7 +968,35 @@ impl App {
         }
     }
 
+    /// Whether the header shows a banner with what ended the process.
+    pub(crate) fn banner(&self) -> bool {
+        self.summary.inputs.iter().any(|i| i.cause.is_some())
+    }
+
+    /// `!`: the panicking thread's events (of the newest snapshot taken by
+    /// a panic), at its last one.
+    fn panicking_thread(&mut self) {
+        let panicked = self
+            .summary
+            .inputs
+            .iter()
+            .filter(|i| i.panic_thread.is_some())
+            .max_by_key(|i| i.created_at_ns)
+            .map(|i| (i.panic_thread.clone().unwrap_or_default(), i.pid));
+        let Some((thread, pid)) = panicked else {
+            self.say("no snapshot here was taken by a panic in a named thread", Tone::Error);
+            return;
+        };
+        let quoted = format!("\"{}\"", thread.replace('\\', "\\\\").replace('"', "\\\""));
+        let several = self.summary.inputs.iter().map(|i| i.pid).collect::<BTreeSet<_>>().len() > 1;
+        self.query.expr = if several { format!("thread={quoted} and pid={pid}") } else { format!("thread={quoted}") };
+        self.end_after_filter = true;
+        self.refilter();
+        self.say(format!("the last events of thread {thread}, which panicked"), Tone::Info);
+    }
+
     fn groups_key(&mut self, key: KeyEvent) {
+        let banner = self.banner();
         let Screen::Groups(g) = &mut self.screen else { return };
         let choosing = g.groups.is_none();
         let (index, len) = match &g.groups {
@@ -971,7 +1004,7 @@ impl App {
             Some(Some(groups)) => (&mut g.group_index, groups.groups.len()),
             Some(None) => (&mut g.group_index, 0),
         };
-        let page = ui::table_body_height(self.size, false).max(1);
+        let page = ui::table_body_height(self.size, false, banner).max(1);
         match key.code {
             KeyCode::Char('j') | KeyCode::Down => *index = (*index + 1).min(len.saturating_sub(1)),
             KeyCode::Char('k') | KeyCode::Up => *index = index.saturating_sub(1),
@@ -1175,7 +1208,7 @@ impl App {
             MouseEventKind::ScrollDown => self.move_by(3),
             MouseEventKind::ScrollUp => self.move_by(-3),
             MouseEventKind::Down(MouseButton::Left) => {
-                let areas = ui::layout(Rect::new(0, 0, self.size.0, self.size.1), self.detail);
+                let areas = ui::layout(Rect::new(0, 0, self.size.0, self.size.1), self.detail, self.banner());
                 let body = areas.table_body();
                 if body.contains((m.column, m.row).into()) {
                     self.scroll_to(self.offset + (m.row - body.y) as usize);

@@ -198,6 +198,13 @@ pub struct InputInfo {
     pub dropped: u64,
     /// Damage found while reading (the intact parts are loaded).
     pub problems: Vec<String>,
+    /// What ended the process, when the snapshot says: a panic with its
+    /// message, location and thread, a signal, a recovery. Shown as a
+    /// banner.
+    pub cause: Option<String>,
+    /// The thread that panicked, for a snapshot taken by the panic hook
+    /// (`!` shows its last events).
+    pub panic_thread: Option<String>,
 }
 
 impl InputInfo {

@@ -40,10 +40,11 @@ impl Areas {
     }
 }
 
-/// The layout of a terminal area; `detail` when the detail pane is open.
-pub(crate) fn layout(area: Rect, detail: bool) -> Areas {
+/// The layout of a terminal area; `detail` when the detail pane is open,
+/// `banner` when the header has a row for what ended the process.
+pub(crate) fn layout(area: Rect, detail: bool, banner: bool) -> Areas {
     let [header, timeline, middle, status] = Layout::vertical([
-        Constraint::Length(HEADER_ROWS),
+        Constraint::Length(HEADER_ROWS + u16::from(banner)),
         Constraint::Length(TIMELINE_ROWS),
         Constraint::Fill(1),
         Constraint::Length(STATUS_ROWS),
@@ -59,8 +60,8 @@ pub(crate) fn layout(area: Rect, detail: bool) -> Areas {
 }
 
 /// Rows of the table body in a terminal of `size`.
-pub(crate) fn table_body_height(size: (u16, u16), detail: bool) -> usize {
-    layout(Rect::new(0, 0, size.0, size.1), detail).table_body().height as usize
+pub(crate) fn table_body_height(size: (u16, u16), detail: bool, banner: bool) -> usize {
+    layout(Rect::new(0, 0, size.0, size.1), detail, banner).table_body().height as usize
 }
 
 /// Columns of the timeline (one histogram bucket each).
@@ -71,7 +72,7 @@ pub(crate) fn timeline_width(size: (u16, u16)) -> u16 {
 /// Draws the whole screen.
 pub fn render(app: &App, frame: &mut Frame<'_>) {
     let area = frame.area();
-    let areas = layout(area, app.detail);
+    let areas = layout(area, app.detail, app.banner());
     render_header(app, frame, areas.header);
     match &app.screen {
         Screen::Main | Screen::Help => {
@@ -82,11 +83,11 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
             }
         }
         Screen::Stats(stats) => {
-            let body = Rect { height: area.height.saturating_sub(HEADER_ROWS + STATUS_ROWS), ..areas.timeline };
+            let body = Rect { height: area.height.saturating_sub(areas.header.height + STATUS_ROWS), ..areas.timeline };
             render_stats(stats.as_ref(), frame, body);
         }
         Screen::Groups(g) => {
-            let body = Rect { height: area.height.saturating_sub(HEADER_ROWS + STATUS_ROWS), ..areas.timeline };
+            let body = Rect { height: area.height.saturating_sub(areas.header.height + STATUS_ROWS), ..areas.timeline };
             render_groups(g, frame, body);
         }
     }
@@ -169,7 +170,18 @@ fn render_header(app: &App, frame: &mut Frame<'_>, area: Rect) {
         second.push(Span::raw("  "));
         second.extend(activity_spans(a, app.ticks));
     }
-    frame.render_widget(Paragraph::new(vec![Line::from(first), Line::from(second)]), area);
+    let mut lines = vec![Line::from(first), Line::from(second)];
+    // The banner: what ended the process (the newest snapshot that says).
+    if let Some(cause) =
+        s.inputs.iter().filter(|i| i.cause.is_some()).max_by_key(|i| i.created_at_ns).and_then(|i| i.cause.as_ref())
+    {
+        let hint = if s.inputs.iter().any(|i| i.panic_thread.is_some()) { "  (! its last events)" } else { "" };
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {} ", escape(cause)), Style::new().white().on_red().bold()),
+            Span::styled(hint, dim()),
+        ]));
+    }
+    frame.render_widget(Paragraph::new(lines), area);
 }
 
 fn activity_spans(a: &Activity, ticks: u64) -> Vec<Span<'static>> {
@@ -520,6 +532,7 @@ pub(crate) const HELP: &[(&str, &str)] = &[
     ("f :", "edit the filter (applied as you type)"),
     ("1 2 3 4 5", "show / hide TRACE DEBUG INFO WARN ERROR"),
     ("e E", "next / previous error"),
+    ("!", "the last events of the thread that panicked"),
     ("t", "go to a time (HH:MM:SS or RFC 3339)"),
     ("m '", "mark the event / go to the next mark"),
     ("s", "stats of the shown events"),

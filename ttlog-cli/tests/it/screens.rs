@@ -106,6 +106,11 @@ fn snapshot() -> &'static Path {
                 pid: 4242,
                 created_at_ns: BASE + 10_000_000_000,
                 instance: Some("0123456789abcdef0123456789abcdef".into()),
+                panic: Some(ttlog_core::snapshot::PanicEntry {
+                    message: "index out of bounds".into(),
+                    location: Some("src/book.rs:42:9".into()),
+                    thread: Some("worker-2".into()),
+                }),
                 ..SnapshotMeta::new("pricing", "panic")
             };
             let path = dir.path().join("ttlog-pricing-4242-20261122T003735Z-panic.bin");
@@ -480,6 +485,19 @@ fn q_and_esc_go_back_one_level_and_q_quits_from_the_table() {
 }
 
 #[test]
+fn the_cause_is_a_banner_and_bang_shows_the_panicking_thread() {
+    let mut app = app();
+    let s = screen(&app);
+    assert!(s.contains("panic in thread worker-2 at src/book.rs:42:9: index out of bounds"), "{s}");
+    keys(&mut app, "!");
+    assert_eq!(app.filter(), "thread=\"worker-2\"");
+    let rows = app.shown();
+    assert!(rows > 0 && rows < 200, "{rows}");
+    assert_eq!(app.selected(), rows - 1, "at the thread's last event");
+    assert_eq!(&*app.selected_row().unwrap().thread, "worker-2");
+}
+
+#[test]
 fn horizontal_scroll_shows_the_rest_of_long_lines() {
     let mut app = app();
     app.update(Msg::Resize(80, 30));
@@ -553,11 +571,12 @@ fn mouse_scrolls_and_selects() {
     assert_eq!(app.selected(), 3);
     app.update(mouse(MouseEventKind::ScrollUp, 10, 10));
     assert_eq!(app.selected(), 0);
-    // Header 2 rows, timeline 4, column titles 1: row 7 is the first event.
-    app.update(mouse(MouseEventKind::Down(MouseButton::Left), 30, 7 + 4));
+    // Header 3 rows (with the panic's banner), timeline 4, column titles 1:
+    // row 8 is the first event.
+    app.update(mouse(MouseEventKind::Down(MouseButton::Left), 30, 8 + 4));
     assert_eq!(app.selected(), 4);
     // A click on the timeline goes to that moment.
-    app.update(mouse(MouseEventKind::Down(MouseButton::Left), SIZE.0 / 2, 3));
+    app.update(mouse(MouseEventKind::Down(MouseButton::Left), SIZE.0 / 2, 4));
     assert!((98..=102).contains(&app.selected()), "{}", app.selected());
 }
 
