@@ -81,6 +81,12 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub tail: Option<usize>,
 
+    /// The last moments of every thread: its last N matching events, threads in the order of
+    /// their last event, each with its name, process, and the events its ring kept and overwrote.
+    /// Example: --last 5
+    #[arg(long, value_name = "N", conflicts_with_all = ["limit", "tail", "stats", "group_by", "sql", "interactive"])]
+    pub last: Option<usize>,
+
     /// Newest first.
     /// Example: --tail 20 --reverse
     #[arg(long)]
@@ -212,6 +218,8 @@ pub enum Mode {
     Interactive,
     /// `--sql`: a query over the table `events`.
     Sql(String),
+    /// `--last N`: the last N events of every thread.
+    Last(usize),
 }
 
 /// The validated command line.
@@ -315,6 +323,11 @@ impl Plan {
         }
         let mode = if let Some(q) = &a.sql {
             Mode::Sql(q.clone())
+        } else if let Some(n) = a.last {
+            if !matches!(a.format, Format::Text | Format::Json | Format::Ndjson) {
+                bail!("--last prints text, json or ndjson");
+            }
+            Mode::Last(n)
         } else if a.interactive {
             Mode::Interactive
         } else if a.stats || !a.group_by.is_empty() {
@@ -459,6 +472,7 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> anyho
         Mode::Interactive => interactive(&plan),
         Mode::Events => stream_events(&plan),
         Mode::Sql(query) => sql_query(&plan, &query),
+        Mode::Last(n) => last_moments(&plan, n),
         // With --group-by, --limit and --tail count groups: the question is
         // asked of every event.
         Mode::Summary { stats, group } if group.is_some() || (plan.limit.is_none() && plan.tail.is_none()) => {
@@ -805,6 +819,52 @@ pub fn sql_query(plan: &Plan, query: &str) -> anyhow::Result<Outcome> {
         }
     }
     Ok(if df.height() > 0 { Outcome::Matched } else { Outcome::NoMatch })
+}
+
+/// `--last N`: the last N events of every thread ([`crate::last`]), over
+/// the streaming engine.
+///
+/// # Errors
+/// Unreadable inputs, strict-mode damage, a filter that does not fit the
+/// data, output errors.
+pub fn last_moments(plan: &Plan, n: usize) -> anyhow::Result<Outcome> {
+    let (catalog, early) = open_for_streaming(plan)?;
+    let last = last_event(&catalog);
+    let question = crate::stream::EventQuestion {
+        filter: plan.filter.clone(),
+        since: plan.since.map(|s| s.resolve(last)),
+        until: plan.until.map(|u| u.resolve(last)),
+        ..Default::default()
+    };
+    let stream = crate::stream::Stream::new(&catalog, question).map_err(|e| match e {
+        crate::query::QueryError::Filter(e) => filter_error_of(plan, e),
+        e => anyhow::Error::new(e),
+    })?;
+    let bar = progress_bar(catalog.events_kept(), "reading");
+    let mut sink = crate::last::LastSink::new(n);
+    let result = {
+        let bar = bar.clone();
+        stream.run(&mut sink, plan.strict, &move |k| {
+            if let Some(b) = &bar {
+                b.inc(k);
+            }
+        })
+    };
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let done = result?;
+    let mut problems = early;
+    problems.extend(done.problems.iter().cloned());
+    warn_problems(&problems, stream.tables(), &catalog);
+    let format = match plan.format {
+        Format::Json => crate::last::LastFormat::Json,
+        Format::Ndjson => crate::last::LastFormat::Ndjson,
+        _ => crate::last::LastFormat::Text { color: plan.color },
+    };
+    let mut w = open_output(plan)?;
+    let events = crate::last::write_last(&sink, stream.tables(), format, &mut w)?;
+    Ok(if events == 0 { Outcome::NoMatch } else { Outcome::Matched })
 }
 
 /// Prints or exports the selected events in time order with the streaming

@@ -109,6 +109,7 @@
 //!
 //! **Output and front ends**
 //! - [`export`]: text, JSON, NDJSON, CSV and Parquet writers.
+//! - [`last`]: `--last N`, the last events of every thread.
 //! - [`cli`]: the `ttlog-view` command line ([`cli::run`]).
 //! - [`tui_source`]: [`EngineSource`], the data side of the interactive
 //!   viewer (`ttlog-view -i`, the `ttlog-tui` crate) on this engine.
@@ -128,6 +129,7 @@ pub mod compile;
 pub mod dataset;
 pub mod export;
 pub mod filter;
+pub mod last;
 pub mod query;
 pub mod sql;
 pub mod stats;

@@ -426,3 +426,49 @@ fn stats_open_with_the_cause() {
     let json: J = serde_json::from_str(&view_ok(&[&td("normal.bin"), "--stats", "--format", "json"], 0)).unwrap();
     assert_eq!(json["causes"], serde_json::json!([]));
 }
+
+#[test]
+fn last_moments_of_every_thread() {
+    let f = td("many-threads.bin");
+    let ev = decode(&f);
+    let json: J = serde_json::from_str(&view_ok(&[&f, "--last", "3", "--format", "json"], 0)).unwrap();
+    let threads = json.as_array().unwrap();
+    let by_thread = counts_by(&ev, |e| e.event.thread_name.clone().unwrap());
+    assert_eq!(threads.len(), by_thread.len());
+    let snap = Snapshot::open(&f).unwrap();
+    let mut last_seen = String::new();
+    for t in threads {
+        let name = t["thread"].as_str().unwrap();
+        // Its last three events, in time order, as the reference reader has them.
+        let mut mine: Vec<&Expected> = ev.iter().filter(|e| e.event.thread_name.as_deref() == Some(name)).collect();
+        mine.sort_by_key(|e| e.event.timestamp_ns);
+        let want: Vec<String> = mine[mine.len() - 3..].iter().map(|e| rfc(e.event.timestamp_ns)).collect();
+        let got: Vec<String> =
+            t["events"].as_array().unwrap().iter().map(|e| e["timestamp"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(got, want, "{name}");
+        // Threads in the order of their last event.
+        assert!(got[2] >= last_seen, "{name}");
+        last_seen = got[2].clone();
+        let h = snap.header().threads.iter().find(|h| h.name.as_deref() == Some(name)).unwrap();
+        assert_eq!(t["overwritten"], h.overwritten);
+        assert_eq!(t["kept"], h.written - h.overwritten);
+        assert_eq!(t["last"], got[2].as_str());
+    }
+    // Text: a heading per thread, then its events.
+    let text = view_ok(&[&f, "--last", "2", "--color", "never"], 0);
+    assert_eq!(text.matches("\n== thread ").count() + usize::from(text.starts_with("== thread ")), by_thread.len());
+    assert!(text.contains("its last 2 events; its ring kept 50, overwrote 0"), "{text}");
+    // One thread of a process across its overlapping snapshots is one thread.
+    let periodic = [td("periodic-1.bin"), td("periodic-2-panic.bin")];
+    let out = view_ok(&[&periodic[0], &periodic[1], "--last", "1", "--format", "ndjson"], 0);
+    let names: Vec<String> =
+        out.lines().map(|l| serde_json::from_str::<J>(l).unwrap()["thread"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(names.iter().filter(|n| *n == "main").count(), 1, "{names:?}");
+    // What --last does not do.
+    for args in [&["--last", "2", "--format", "csv"][..], &["--last", "2", "--limit", "3"], &["--last", "2", "--stats"]]
+    {
+        let mut all = vec![f.as_str()];
+        all.extend_from_slice(args);
+        assert_eq!(crate::view(&all).status.code(), Some(2), "{args:?}");
+    }
+}
