@@ -453,6 +453,7 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> anyho
     };
     match args.command.take() {
         Some(Command::Recover(r)) => return recover(r),
+        Some(Command::Diff(d)) => return diff_command(d),
         Some(Command::Completions { shell }) => {
             let mut out = io::stdout().lock();
             clap_complete::generate(shell, &mut <Args as clap::CommandFactory>::command(), "ttlog-view", &mut out);
@@ -491,6 +492,10 @@ pub enum Command {
     /// Turn the persistent rings of a dead process into a snapshot (reason `recovered`).
     #[command(after_help = RECOVER_HELP)]
     Recover(RecoverArgs),
+    /// Compare two sets of snapshots per call site: events and rate in A and B, their ratio,
+    /// call sites new in B or gone from B, error messages new in B; most changed first.
+    #[command(after_help = DIFF_HELP)]
+    Diff(DiffArgs),
     /// Print a completion script for SHELL on stdout.
     #[command(after_help = COMPLETIONS_HELP)]
     Completions {
@@ -501,6 +506,35 @@ pub enum Command {
     /// Print the manual page (roff) on stdout.
     #[command(after_help = "Install, for example: ttlog-view man > ~/.local/share/man/man1/ttlog-view.1")]
     Man,
+}
+
+const DIFF_HELP: &str = "\
+A and B are each a snapshot file, a directory or a glob pattern (quote it).
+Rates are events per second over each side's own time span. Exit code 0
+whenever the comparison ran, whatever the difference.
+Example: ttlog-view diff before/ after/ --filter 'level>=warn'";
+
+/// `ttlog-view diff A B`.
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// The first side: a snapshot file, a directory or a glob pattern.
+    #[arg(value_name = "A")]
+    pub a: String,
+    /// The second side, compared with the first.
+    #[arg(value_name = "B")]
+    pub b: String,
+    /// Only events for which EXPR holds, on both sides (the --filter language).
+    #[arg(short = 'f', long = "filter", value_name = "EXPR")]
+    pub filters: Vec<String>,
+    /// Output format: text, json (one document), ndjson (one change per line) or csv.
+    #[arg(long, value_enum, default_value_t = Format::Text, value_name = "FORMAT")]
+    pub format: Format,
+    /// Write to PATH instead of stdout.
+    #[arg(short = 'o', long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Treat any damaged input as an error (exit 2).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 const COMPLETIONS_HELP: &str = "\
@@ -532,6 +566,69 @@ const RECOVER_HELP: &str = "\
 Refuses (exit 2) while the process that owns the rings is alive. Only whole
 events are kept; damage is reported on stderr and the intact part kept.
 Then read the snapshot as usual: ttlog-view /dev/shm/ttlog/ttlog-*-recovered.bin";
+
+/// `ttlog-view diff A B` ([`crate::diff`]).
+fn diff_command(args: DiffArgs) -> anyhow::Result<Outcome> {
+    let mut filters = Vec::new();
+    for text in &args.filters {
+        filters.push(Filter::parse(text).map_err(|e| filter_error(text, e))?);
+    }
+    let filter = Filter::all_of(filters);
+    if args.format == Format::Parquet {
+        bail!("diff prints text, json, ndjson or csv");
+    }
+    let side = |which: &str, input: &str| -> anyhow::Result<crate::diff::Side> {
+        let inputs = Input::expand(&[input.to_owned()]).with_context(|| format!("diff: side {which}"))?;
+        crate::diff::Side::of(&inputs, &filter, args.strict).with_context(|| format!("diff: side {which} ({input})"))
+    };
+    let (a, b) = (side("A", &args.a)?, side("B", &args.b)?);
+    let changes = crate::diff::diff(&a, &b);
+    let mut w: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(io::BufWriter::new(io::stdout().lock())),
+    };
+    match args.format {
+        Format::Json => writeln!(w, "{}", crate::diff::json(&a, &b, &changes))?,
+        Format::Ndjson => {
+            for c in crate::diff::json(&a, &b, &changes)["changes"].as_array().into_iter().flatten() {
+                writeln!(w, "{c}")?;
+            }
+        }
+        Format::Csv => {
+            writeln!(w, "status,level,target,message,file,line,a_events,b_events,a_per_second,b_per_second,ratio")?;
+            let cell = |s: &str| {
+                if s.contains([',', '"', '\n', '\r']) {
+                    format!("\"{}\"", s.replace('"', "\"\""))
+                } else {
+                    s.to_owned()
+                }
+            };
+            let num = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
+            for c in &changes {
+                writeln!(
+                    w,
+                    "{},{},{},{},{},{},{},{},{},{},{}",
+                    c.status,
+                    c.site.level,
+                    cell(&ttlog_core::text::escape(&c.site.target)),
+                    cell(&ttlog_core::text::escape(&c.site.message)),
+                    cell(&ttlog_core::text::escape(&c.site.file)),
+                    c.site.line,
+                    c.events.0,
+                    c.events.1,
+                    num(c.rate.0),
+                    num(c.rate.1),
+                    num(c.ratio.filter(|_| c.status == "changed")),
+                )?;
+            }
+        }
+        _ => write!(w, "{}", crate::diff::text(&a, &b, &changes))?,
+    }
+    w.flush()?;
+    Ok(Outcome::Matched)
+}
 
 /// `ttlog-view recover DIR`.
 fn recover(args: RecoverArgs) -> anyhow::Result<Outcome> {

@@ -110,6 +110,7 @@
 //! **Output and front ends**
 //! - [`export`]: text, JSON, NDJSON, CSV and Parquet writers.
 //! - [`last`]: `--last N`, the last events of every thread.
+//! - [`diff`]: `ttlog-view diff A B`, per call site.
 //! - [`cli`]: the `ttlog-view` command line ([`cli::run`]).
 //! - [`tui_source`]: [`EngineSource`], the data side of the interactive
 //!   viewer (`ttlog-view -i`, the `ttlog-tui` crate) on this engine.
@@ -127,6 +128,7 @@ pub mod catalog;
 pub mod cli;
 pub mod compile;
 pub mod dataset;
+pub mod diff;
 pub mod export;
 pub mod filter;
 pub mod last;

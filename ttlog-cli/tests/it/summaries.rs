@@ -472,3 +472,84 @@ fn last_moments_of_every_thread() {
         assert_eq!(crate::view(&all).status.code(), Some(2), "{args:?}");
     }
 }
+
+#[test]
+fn diff_per_call_site_with_a_known_change_of_rates() {
+    use ttlog_core::{Capture, Event, Level};
+    // One process before and after: `request` triples its rate, `cache`
+    // stops, an error appears. Both sides span 10 s.
+    let ev = |ts: i64, seq: u64, callsite: u32, level: Level, target: &str, message: &str| Event {
+        timestamp_ns: 1_795_307_845_000_000_000 + ts,
+        level,
+        target: target.into(),
+        message: message.into(),
+        file: "src/main.rs".into(),
+        line: 10 + callsite,
+        module_path: "svc".into(),
+        thread_id: 1,
+        thread_name: Some("main".into()),
+        seq,
+        callsite,
+        fields: Vec::new(),
+    };
+    let side = |requests: u64, caches: u64, errors: u64| -> Vec<Event> {
+        let mut out = Vec::new();
+        let mut seq = 0;
+        for (callsite, n, level, target, message) in [
+            (1, requests, Level::Info, "http", "request"),
+            (2, caches, Level::Debug, "cache", "miss"),
+            (3, errors, Level::Error, "db", "connection lost"),
+        ] {
+            for i in 0..n {
+                // Spread over the 10 s; the first and last events bound the span.
+                out.push(ev((i as i64) * 10_000_000_000 / n.max(2) as i64, seq, callsite, level, target, message));
+                seq += 1;
+            }
+        }
+        out.push(ev(0, seq, 4, Level::Info, "svc", "start"));
+        out.push(ev(10_000_000_000, seq + 1, 5, Level::Info, "svc", "tick"));
+        out.sort_by_key(|e| e.timestamp_ns);
+        out
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, events: Vec<Event>| {
+        let path = dir.path().join(name);
+        let meta = ttlog_core::snapshot::SnapshotMeta::new("svc", "periodic");
+        std::fs::write(&path, ttlog_core::snapshot::encode(&Capture::from_events(&events), &meta)).unwrap();
+        path.display().to_string()
+    };
+    let a = write("a.bin", side(100, 50, 0));
+    let b = write("b.bin", side(300, 0, 5));
+    let json: J = serde_json::from_str(&view_ok(&["diff", &a, &b, "--format", "json"], 0)).unwrap();
+    assert_eq!(json["a"]["events"], 152);
+    assert_eq!(json["b"]["events"], 307);
+    assert_eq!(json["a"]["span_seconds"], 10.0);
+    let changes = json["changes"].as_array().unwrap();
+    let find = |message: &str| changes.iter().find(|c| c["message"] == message).unwrap_or_else(|| panic!("{message}"));
+    let request = find("request");
+    assert_eq!(request["status"], "changed");
+    assert_eq!((request["a_events"].as_u64(), request["b_events"].as_u64()), (Some(100), Some(300)));
+    assert!((request["a_per_second"].as_f64().unwrap() - 10.0).abs() < 1e-9, "{request}");
+    assert!((request["ratio"].as_f64().unwrap() - 3.0).abs() < 1e-9, "{request}");
+    assert_eq!(find("miss")["status"], "gone");
+    assert_eq!(find("connection lost")["status"], "new");
+    assert_eq!(json["new_errors"].as_array().unwrap().len(), 1);
+    assert_eq!(json["new_errors"][0]["message"], "connection lost");
+    // Most changed first: new and gone, then x3, then the unchanged.
+    let order: Vec<&str> = changes.iter().map(|c| c["message"].as_str().unwrap()).collect();
+    assert_eq!(&order[2..], &["request", "start", "tick"][..], "{order:?}");
+    // Text and csv say the same; exit 0 whatever the difference.
+    let text = view_ok(&["diff", &a, &b], 0);
+    assert!(text.contains("error messages new in B\n           5  db: connection lost"), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("changed") && l.contains("3.000x") && l.contains("http: request")),
+        "{text}"
+    );
+    let csv = view_ok(&["diff", &a, &b, "--format", "csv"], 0);
+    assert!(csv.lines().any(|l| l.starts_with("changed,INFO,http,request,src/main.rs,11,100,300,10,30,3")), "{csv}");
+    let same = view_ok(&["diff", &a, &a, "--format", "ndjson"], 0);
+    assert!(same.lines().all(|l| l.contains("\"status\":\"changed\"") && l.contains("\"ratio\":1.0")), "{same}");
+    let out = crate::view(&["diff", &a, "missing.bin"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("side B"), "{out:?}");
+}
