@@ -206,6 +206,15 @@ fn install_panic_hook() {
             location: info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column())),
             thread: std::thread::current().name().map(str::to_owned),
         };
+        // The panic is the panicking thread's last event (level ERROR,
+        // target `panic`, its message and location as fields), so that
+        // filters, group-bys and every export of the snapshot see it.
+        crate::error!(
+            target: "panic",
+            "panic",
+            message = entry.message.as_str(),
+            location = entry.location.as_deref().unwrap_or("")
+        );
         let service = std::env::current_exe()
             .ok()
             .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 use ttlog_core::snapshot::Snapshot;
-use ttlog_core::{Event, Trace, info, warn};
+use ttlog_core::{Event, Level, Trace, Value, info, warn};
 
 const CASE: &str = "TTLOG_TRIGGER_CASE";
 const DIR: &str = "TTLOG_TRIGGER_DIR";
@@ -241,8 +241,15 @@ fn panic_in_a_thread() {
     assert_eq!(p.thread.as_deref(), Some("exploder"));
     assert!(p.location.as_deref().unwrap().contains("triggers.rs:"));
     assert_eq!(ev.iter().filter(|e| &*e.message == "bystander").count(), 5);
+    // The panic is the panicking thread's last event, after its own last one.
     let last = ev.last().unwrap();
-    assert_eq!((&*last.message, last.thread_name.as_deref()), ("about to panic", Some("exploder")));
+    assert_eq!((&*last.target, &*last.message, last.level), ("panic", "panic", Level::Error));
+    assert_eq!(last.thread_name.as_deref(), Some("exploder"));
+    let field = |name: &str| last.fields.iter().find(|(n, _)| &**n == name).map(|(_, v)| v.clone());
+    assert_eq!(field("message"), Some(Value::Str("kaboom 42".into())));
+    assert_eq!(field("location"), Some(Value::Str(p.location.clone().unwrap())));
+    let before = &ev[ev.len() - 2];
+    assert_eq!((&*before.message, before.thread_name.as_deref()), ("about to panic", Some("exploder")));
     assert!(!ev.iter().any(|e| &*e.message == "main goes on"), "the snapshot ends at the panic");
 }
 
@@ -266,7 +273,10 @@ fn panic_then_abort() {
     let (s, ev) = only_snapshot(dir.path(), &out);
     assert_eq!(s.header().reason, "panic");
     assert_eq!(s.header().panic.as_ref().unwrap().message, "fatal: aborting");
-    assert_eq!(ev.last().unwrap().field("n"), Some(&ttlog_core::Value::U64(1)));
+    // The panic's own event, then the thread's last one before it.
+    let last = ev.last().unwrap();
+    assert_eq!((&*last.target, last.field("message")), ("panic", Some(&Value::Str("fatal: aborting".into()))));
+    assert_eq!(ev[ev.len() - 2].field("n"), Some(&ttlog_core::Value::U64(1)));
 }
 
 /// Builds `tests/panic-abort-child` (its own workspace and lockfile, built
@@ -342,9 +352,13 @@ fn panic_abort_program_leaves_its_snapshot() {
         .collect();
     let expected: Vec<_> = (0..5u64).map(|i| (Some("bystander"), Some(ttlog_core::Value::U64(i)))).collect();
     assert_eq!(steps, expected);
+    // The panic is the exploder's last event, after its own last one.
     let last = ev.last().unwrap();
-    assert_eq!((&*last.message, last.thread_name.as_deref()), ("about to fail", Some("exploder")));
-    assert_eq!(last.field("code"), Some(&ttlog_core::Value::U64(42)));
+    assert_eq!((&*last.target, last.thread_name.as_deref()), ("panic", Some("exploder")));
+    assert_eq!(last.field("location"), Some(&Value::Str(location.into())));
+    let before = &ev[ev.len() - 2];
+    assert_eq!((&*before.message, before.thread_name.as_deref()), ("about to fail", Some("exploder")));
+    assert_eq!(before.field("code"), Some(&ttlog_core::Value::U64(42)));
 }
 
 #[cfg(unix)]
