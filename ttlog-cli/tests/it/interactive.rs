@@ -185,3 +185,52 @@ fn a_panic_restores_the_terminal() {
     assert!(screen.contains("faulty source: panic fetching rows"), "{screen}");
     assert!(!screen.contains("row 1/43"), "alternate screen not left:\n{screen}");
 }
+
+#[test]
+fn long_exports_show_progress_on_a_terminal_only() {
+    if skip_without_tmux() {
+        return;
+    }
+    // A million events: the size from which ttlog-view shows a bar.
+    let dir = tempfile::tempdir().unwrap();
+    let events: Vec<ttlog_core::Event> = (0..1_000_000u64)
+        .map(|i| ttlog_core::Event {
+            timestamp_ns: 1_795_307_845_000_000_000 + i as i64 * 1000,
+            level: ttlog_core::Level::Info,
+            target: "svc".into(),
+            message: "tick".into(),
+            file: "src/main.rs".into(),
+            line: 1,
+            module_path: "svc".into(),
+            thread_id: 1,
+            thread_name: Some("main".into()),
+            seq: i,
+            callsite: 1,
+            fields: vec![(std::sync::Arc::from("n"), ttlog_core::Value::U64(i))],
+        })
+        .collect();
+    let snap = dir.path().join("big.bin");
+    let meta = ttlog_core::snapshot::SnapshotMeta::new("svc", "manual");
+    std::fs::write(&snap, ttlog_core::snapshot::encode(&ttlog_core::Capture::from_events(&events), &meta)).unwrap();
+    drop(events);
+    let out = dir.path().join("out.ndjson");
+    // On a terminal: the bar, labelled, while the events are written.
+    // Everything the program prints is piped to a log, since the bar is
+    // cleared at the end.
+    let log = dir.path().join("tty.log");
+    let args = format!("{} --format ndjson -o {}", snap.display(), out.display());
+    let s = Session::start(
+        "progress",
+        (120, 10),
+        &format!("sleep 0.5; {}", shell_line(Path::new(env!("CARGO_BIN_EXE_ttlog-view")), &args)),
+    );
+    tmux(&["pipe-pane", "-o", "-t", &s.name, &format!("cat >> {}", log.display())]);
+    s.wait_exit_restored(0);
+    let tty = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(tty.contains("exporting") && tty.contains("1,000,000 events"), "no progress bar on the terminal:\n{tty}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 1_000_000);
+    // Not a terminal: nothing on stderr.
+    let piped = crate::view(&[&snap.display().to_string(), "--format", "ndjson", "-o", &out.display().to_string()]);
+    assert_eq!(piped.status.code(), Some(0));
+    assert!(piped.stderr.is_empty(), "{}", String::from_utf8_lossy(&piped.stderr));
+}
