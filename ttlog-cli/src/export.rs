@@ -679,7 +679,10 @@ pub fn stats_json(stats: &Stats, tables: &Tables, problems: &[SnapshotError]) ->
                     "file": s.path, "reason": "panic", "message": message, "location": location, "thread": thread,
                 }),
                 crate::tables::Cause::Signal(name) => json!({"file": s.path, "reason": s.reason, "signal": name}),
-                crate::tables::Cause::Recovered => json!({"file": s.path, "reason": "recovered"}),
+                crate::tables::Cause::Recovered { last_event_ns } => json!({
+                    "file": s.path, "reason": "recovered",
+                    "last_event": last_event_ns.map(ttlog_core::time::format_rfc3339),
+                }),
             })
         })
         .collect();

@@ -33,6 +33,9 @@ pub struct SourceInfo {
     pub panic: Option<ttlog_core::snapshot::PanicEntry>,
     /// When it was taken (UTC ns).
     pub created_at_ns: i64,
+    /// Its newest event (UTC ns), from its chunks' statistics; `None`
+    /// when no chunk could be read.
+    pub last_event_ns: Option<i64>,
     /// The library that wrote it.
     pub library: String,
     /// File format.
@@ -78,7 +81,10 @@ pub enum Cause {
     Signal(String),
     /// The process died without a snapshot; `ttlog-view recover` made this
     /// one from its persistent rings.
-    Recovered,
+    Recovered {
+        /// When its last event was written (UTC ns), if any was read.
+        last_event_ns: Option<i64>,
+    },
 }
 
 impl SourceInfo {
@@ -92,7 +98,7 @@ impl SourceInfo {
                 }
                 None => Cause::Panic { message: String::new(), location: None, thread: None },
             }),
-            "recovered" => Some(Cause::Recovered),
+            "recovered" => Some(Cause::Recovered { last_event_ns: self.last_event_ns }),
             r if r.len() > 3 && r.starts_with("sig") && r[3..].bytes().all(|b| b.is_ascii_alphanumeric()) => {
                 Some(Cause::Signal(r.to_ascii_uppercase()))
             }
@@ -115,7 +121,13 @@ impl std::fmt::Display for Cause {
                 if message.is_empty() { Ok(()) } else { write!(f, ": {message}") }
             }
             Cause::Signal(name) => write!(f, "signal {name}"),
-            Cause::Recovered => write!(f, "the process died without a snapshot: recovered from its persistent rings"),
+            Cause::Recovered { last_event_ns } => {
+                write!(f, "the process died without a snapshot: recovered from its persistent rings")?;
+                match last_event_ns {
+                    Some(t) => write!(f, "; its last event at {}", ttlog_core::time::format_rfc3339(*t)),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -235,6 +247,7 @@ impl Tables {
                 reason: h.reason.clone(),
                 panic: h.panic.clone(),
                 created_at_ns: h.created_at_ns,
+                last_event_ns: catalog.stats[si].iter().filter_map(|st| st.as_ref().ok().map(|st| st.max_ts)).max(),
                 library: h.library.clone(),
                 version: s.version(),
                 counters: h.counters,

@@ -47,6 +47,15 @@ fn recover_turns_dead_rings_into_a_snapshot() {
     assert!(stdout.contains("threads 1, overwritten 0) into "), "{stdout}");
     assert_eq!(std::fs::read_dir(&rings).unwrap().count(), 0, "the rings directory is gone");
 
+    // --stats says how the process ended, and when it last wrote.
+    let stats = view_ok(&[out.to_str().unwrap(), "--stats"], 0);
+    let first = stats.lines().next().unwrap();
+    assert!(
+        first.starts_with(
+            "cause      the process died without a snapshot: recovered from its persistent rings; its last event at 20"
+        ),
+        "{stats}"
+    );
     let json = view_ok(&[out.to_str().unwrap(), "--format", "json"], 0);
     let events: serde_json::Value = serde_json::from_str(&json).unwrap();
     let events = events.as_array().unwrap();

@@ -405,8 +405,8 @@ fn stats_open_with_the_cause() {
         ("sigterm", "cause      signal SIGTERM", serde_json::json!({"reason": "sigterm", "signal": "SIGTERM"})),
         (
             "recovered",
-            "cause      the process died without a snapshot: recovered from its persistent rings",
-            serde_json::json!({"reason": "recovered"}),
+            "cause      the process died without a snapshot: recovered from its persistent rings; its last event at 2026-11-22T00:37:25.000000000Z",
+            serde_json::json!({"reason": "recovered", "last_event": "2026-11-22T00:37:25.000000000Z"}),
         ),
     ] {
         let path = dir.path().join(format!("{reason}.bin"));
