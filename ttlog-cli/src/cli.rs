@@ -599,18 +599,32 @@ fn progress_bar(total: u64, what: &str) -> Option<indicatif::ProgressBar> {
     })
 }
 
-/// Damage and differing copies, one line each on stderr.
+/// Damage and differing copies, one line each on stderr, up to
+/// [`LISTED_PROBLEMS`](crate::dataset::LISTED_PROBLEMS) lines of damage and
+/// then one line with the count of the rest.
 fn warn_problems(
     problems: &[ttlog_core::snapshot::SnapshotError],
     tables: &crate::tables::Tables,
     catalog: &crate::catalog::Catalog,
 ) {
-    for p in problems {
+    let listed = crate::dataset::LISTED_PROBLEMS;
+    for p in problems.iter().take(listed) {
         let lost = match catalog.chunk_events_at(&p.file, p.offset) {
             Some(n) => format!("its {n} events are unreadable, the intact chunks are used"),
             None => "the intact chunks are used".to_owned(),
         };
         eprintln!("ttlog-view: warning: {} ({lost})", ttlog_core::text::escape(&p.to_string()));
+    }
+    if problems.len() > listed {
+        let rest = &problems[listed..];
+        let files: std::collections::HashSet<&str> = rest.iter().map(|p| p.file.as_str()).collect();
+        let lost: u64 = rest.iter().filter_map(|p| catalog.chunk_events_at(&p.file, p.offset)).sum();
+        eprintln!(
+            "ttlog-view: warning: … and {} more problems in {} file{} ({lost} events in their chunks are unreadable)",
+            rest.len(),
+            files.len(),
+            if files.len() == 1 { "" } else { "s" }
+        );
     }
     for d in &tables.differing {
         eprintln!(

@@ -35,8 +35,23 @@ pub const END_MAGIC: [u8; 4] = *b"TEND";
 /// The largest header a reader accepts (a call-site table of a million
 /// entries fits).
 pub const MAX_HEADER_LEN: usize = 256 << 20;
-/// The largest uncompressed chunk a reader accepts.
-pub const MAX_CHUNK_RAW_LEN: usize = 64 << 20;
+/// The largest uncompressed chunk a reader accepts: above the most the
+/// writer can produce (it closes a chunk at [`MAX_CHUNK_EVENTS`] events or
+/// once its estimate of the raw size, 16 bytes per event plus 8 per payload
+/// word, reaches 4 MiB; the actual raw size is at most 5.25 times that
+/// estimate, which happens only for events of many one-byte fields each in a
+/// column of its own). A frame claiming more is rejected, so no chunk,
+/// hostile or not, decompresses into more than this.
+pub const MAX_CHUNK_RAW_LEN: usize = 24 << 20;
+/// The most bytes read from a stream of unknown length (a pipe, standard
+/// input, a device) as one snapshot: 1 GiB, about 250 M events of a
+/// service log. Regular files are read in full or by chunk, whatever their
+/// size, since their bytes exist.
+pub const MAX_SNAPSHOT_LEN: u64 = 1 << 30;
+/// The most events a chunk may hold: the writer closes a chunk at this many
+/// events, and a reader rejects a frame claiming more, so that no per-event
+/// buffer of a chunk grows beyond it whatever the frame says.
+pub const MAX_CHUNK_EVENTS: usize = 65_536;
 /// Fewest raw bytes one event takes in a chunk (one byte each for the
 /// timestamp delta, call site, thread and sequence delta), so `events` can be
 /// checked against `raw_len`.
@@ -70,7 +85,7 @@ pub const fn max_value_raw_len(kind: crate::Kind) -> usize {
 pub const LZ4_MAX_RATIO: usize = 255;
 
 /// Events per chunk the writer aims for.
-pub(crate) const CHUNK_EVENTS: usize = 65_536;
+pub(crate) const CHUNK_EVENTS: usize = MAX_CHUNK_EVENTS;
 /// Raw bytes per chunk at which the writer closes a chunk early.
 pub(crate) const CHUNK_RAW_TARGET: usize = 4 << 20;
 

@@ -1,0 +1,129 @@
+//! Hostile snapshots (issue 20): files that claim more than they hold, that
+//! decompress into more than a writer produces, streams without end, many
+//! failing inputs. Each is made here, small; each must give a clear error
+//! line naming the file, never a panic, an abort or an allocation from a
+//! count the file declares.
+
+use crate::{td, view};
+use std::process::{Command, Stdio};
+
+/// Where the hostile files go: a temporary directory, or the directory
+/// `TTLOG_KEEP_HOSTILE` names (to measure them with the binary by hand).
+fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) -> String {
+    let p = match std::env::var_os("TTLOG_KEEP_HOSTILE") {
+        Some(keep) => {
+            std::fs::create_dir_all(&keep).unwrap();
+            std::path::Path::new(&keep).join(name)
+        }
+        None => dir.join(name),
+    };
+    std::fs::write(&p, bytes).unwrap();
+    p.display().to_string()
+}
+
+/// Stderr of a run, checked for no panic and no abort.
+fn stderr_of(out: &std::process::Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.code().is_some(), "killed by a signal: {err}");
+    assert!(!err.contains("panicked") && !err.contains("memory allocation"), "{err}");
+    err
+}
+
+#[test]
+fn frames_claiming_more_than_a_writer_puts_in_a_chunk_are_rejected() {
+    let dir = scratch();
+    let normal = std::fs::read(td("normal.bin")).unwrap();
+    // The issue's abort: frames that each claim 16.7 M events in 64 MiB,
+    // over 263 KB of junk (LZ4 could expand that far), with valid CRCs.
+    let claims: Vec<_> = (0..4).map(|i| (1u32 << 24, 64u32 << 20, vec![i as u8; 263_200])).collect();
+    let file = write(dir.path(), "claims.bin", &ttlog_core::fuzz::claimed_chunks(&normal, &claims, true));
+    let out = view(&[&file, "--stats"]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "no event: {err}");
+    for i in 0..4 {
+        let line = format!("chunk frame {i}: claims 16777216 events, more than the 65536 a writer puts in a chunk");
+        assert!(err.lines().any(|l| l.contains("claims.bin: byte ") && l.contains(&line)), "{err}");
+    }
+
+    // A bomb: a frame whose data would decompress into 32 MiB, more than a
+    // writer's chunk, is rejected before anything is decompressed.
+    // (32 MiB of zeros compress to about this much LZ4.)
+    let bomb = ttlog_core::fuzz::claimed_chunks(&normal, &[(65_536, 32 << 20, vec![0; 131_600])], false);
+    let file = write(dir.path(), "bomb.bin", &bomb);
+    let out = view(&[&file, "--format", "ndjson"]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "no event: {err}");
+    assert!(
+        err.contains("bomb.bin: byte ")
+            && err.contains("chunk frame 0: claims 33554432 bytes once decompressed, more than the 25165824"),
+        "{err}"
+    );
+}
+
+#[test]
+fn declared_counts_reserve_nothing_before_the_chunks_decode() {
+    let dir = scratch();
+    let normal = std::fs::read(td("normal.bin")).unwrap();
+    // 2,000 frames that each claim the most a chunk may hold (65,536 events
+    // in 256 KiB, from 1,028 bytes), indexed in the header so that no chunk
+    // is decoded before the load: 131 M events declared by 2 MB of junk.
+    let claims: Vec<_> = (0..2000u32).map(|i| (65_536u32, 262_144u32, vec![(i % 251) as u8; 1_028])).collect();
+    let file = write(dir.path(), "declared.bin", &ttlog_core::fuzz::claimed_chunks(&normal, &claims, true));
+    // The library's engine, which loads every event into one frame.
+    let ds = ttlog_cli::Engine::new().load(&[ttlog_cli::Input::File(file.clone().into())]).unwrap();
+    assert_eq!(ds.all().len(), 0);
+    assert_eq!(ds.problems().len(), 2000, "one problem per chunk");
+    let out = view(&[&file, "--format", "ndjson"]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "no event: {err}");
+    // Ten lines of damage, then their count.
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 11, "{err}");
+    assert!(lines[0].contains("declared.bin: byte ") && lines[0].contains("LZ4 data is damaged"), "{err}");
+    assert!(
+        lines[10].ends_with("… and 1990 more problems in 1 file (130416640 events in their chunks are unreadable)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn streams_without_end_are_bounded() {
+    // A device that never ends and can start no snapshot: refused at once.
+    let out = view(&["/dev/zero", "--stats"]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("/dev/zero: byte 0: not a TTLog snapshot"), "{err}");
+    // The same on standard input.
+    let out = Command::new(env!("CARGO_BIN_EXE_ttlog-view"))
+        .args(["-", "--stats"])
+        .stdin(Stdio::from(std::fs::File::open("/dev/zero").unwrap()))
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("<stdin>: byte 0: not a TTLog snapshot"), "{err}");
+}
+
+#[test]
+fn many_failing_inputs_give_ten_lines_and_a_count() {
+    let dir = scratch();
+    let many = dir.path().join("many");
+    std::fs::create_dir(&many).unwrap();
+    for i in 0..500 {
+        std::fs::write(many.join(format!("empty-{i:04}.bin")), b"").unwrap();
+    }
+    let out = view(&[&many.display().to_string(), "--stats"]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 12, "{err}");
+    assert!(lines[0].starts_with("ttlog-view: error: none of the 500 inputs could be read as a snapshot:"), "{err}");
+    assert!(lines[1].contains("empty-0000.bin: byte 0: not a TTLog snapshot (0 bytes: too short)"), "{err}");
+    assert_eq!(lines[11], "  … and 490 more");
+    assert!(err.len() < 2000, "{} bytes", err.len());
+}
