@@ -129,21 +129,70 @@ pub fn write_json(view: &View, w: &mut dyn Write, array: bool) -> io::Result<()>
     w.flush()
 }
 
-fn push_csv(out: &mut String, s: &str) {
+/// Appends `s` as one CSV cell, the one rule of every CSV output (events,
+/// group tables, SQL answers): its text escaped as for a terminal
+/// ([`ttlog_core::text::escape`]: C0 and C1 controls, DEL, the
+/// bidirectional controls and U+2028 / U+2029, so no cell holds a raw line
+/// break, escape sequence or reordering mark), then quoted as RFC 4180 says
+/// when it holds `,` or `"`. With `formula_guard` (`--csv-safe`), a cell
+/// that starts with `=`, `+`, `-` or `@` (or a tab or CR) gets a `'` in
+/// front, so that a spreadsheet shows it as text instead of evaluating it;
+/// negative numbers then read `'-5`.
+///
+/// ```
+/// # use ttlog_cli::export::push_csv;
+/// let mut out = String::new();
+/// push_csv(&mut out, "a,\x1b[2Jb\u{2028}", false);
+/// out.push(',');
+/// push_csv(&mut out, "=SUM(A1:A9)", true);
+/// out.push(',');
+/// push_csv(&mut out, "=HYPERLINK(\"x\")", true);
+/// assert_eq!(out, r#""a,\x1b[2Jb\u{2028}",'=SUM(A1:A9),"'=HYPERLINK(""x"")""#);
+/// ```
+pub fn push_csv(out: &mut String, s: &str, formula_guard: bool) {
+    let s = ttlog_core::text::escape(s);
+    let guard = formula_guard && s.starts_with(['=', '+', '-', '@', '\t', '\r']);
     if s.contains([',', '"', '\n', '\r']) {
         out.push('"');
+        if guard {
+            out.push('\'');
+        }
         out.push_str(&s.replace('"', "\"\""));
         out.push('"');
     } else {
-        out.push_str(s);
+        if guard {
+            out.push('\'');
+        }
+        out.push_str(&s);
     }
+}
+
+/// `json` (JSON text) with the characters JSON allows raw but a terminal
+/// or spreadsheet should not get ([`ttlog_core::text::needs_escape`]: the
+/// bidirectional controls, U+2028, U+2029) written as `\uXXXX`: the same
+/// JSON value, safe in a CSV cell.
+fn json_for_csv(json: &str) -> std::borrow::Cow<'_, str> {
+    if !json.chars().any(ttlog_core::text::needs_escape) {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if ttlog_core::text::needs_escape(c) {
+            // All of them are in the Basic Multilingual Plane.
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The CSV header of [`write_csv`].
 pub const CSV_HEADER: &str = "timestamp,level,target,message,fields,thread,file,line,service,hostname,pid";
 
 /// Writes the view as CSV (RFC 4180): the event keys as columns, `fields`
-/// as a JSON object.
+/// as a JSON object; every cell as [`push_csv`] writes it (without the
+/// formula guard).
 ///
 /// # Errors
 /// Errors of the writer.
@@ -154,7 +203,7 @@ pub fn write_csv(view: &View, w: &mut dyn Write) -> io::Result<()> {
     let mut fields = String::new();
     let mut n = 0usize;
     view.try_for_each(0..view.len(), |e| {
-        push_event_csv(&mut buf, &mut fields, &e);
+        push_event_csv(&mut buf, &mut fields, &e, false);
         n += 1;
         if n.is_multiple_of(BATCH) {
             w.write_all(buf.as_bytes())?;
@@ -166,18 +215,18 @@ pub fn write_csv(view: &View, w: &mut dyn Write) -> io::Result<()> {
     w.flush()
 }
 
-/// Appends one event as a CSV line (with its newline); `fields` is scratch
-/// space.
-pub(crate) fn push_event_csv(buf: &mut String, fields: &mut String, e: &EventRef<'_>) {
+/// Appends one event as a CSV line (with its newline), each cell as
+/// [`push_csv`] writes it; `fields` is scratch space.
+pub(crate) fn push_event_csv(buf: &mut String, fields: &mut String, e: &EventRef<'_>, guard: bool) {
     let i = &e.site.info;
     push_rfc3339(buf, e.ts);
     buf.push(',');
     buf.push_str(i.level.as_str());
     buf.push(',');
-    push_csv(buf, &i.target);
+    push_csv(buf, &i.target, guard);
     buf.push(',');
     let (message, skip) = display_message(e);
-    push_csv(buf, message);
+    push_csv(buf, message, guard);
     buf.push(',');
     fields.clear();
     fields.push('{');
@@ -190,17 +239,17 @@ pub(crate) fn push_event_csv(buf: &mut String, fields: &mut String, e: &EventRef
         ttlog_core::json::push_value(fields, v);
     }
     fields.push('}');
-    push_csv(buf, fields);
+    push_csv(buf, &json_for_csv(fields), guard);
     buf.push(',');
-    push_csv(buf, &e.thread.label());
+    push_csv(buf, &e.thread.label(), guard);
     buf.push(',');
-    push_csv(buf, &i.file);
+    push_csv(buf, &i.file, guard);
     buf.push(',');
     buf.push_str(itoa::Buffer::new().format(i.line));
     buf.push(',');
-    push_csv(buf, &e.source.service);
+    push_csv(buf, &e.source.service, guard);
     buf.push(',');
-    push_csv(buf, &e.source.hostname);
+    push_csv(buf, &e.source.hostname, guard);
     buf.push(',');
     buf.push_str(itoa::Buffer::new().format(e.source.pid));
     buf.push('\n');
@@ -847,15 +896,20 @@ pub fn write_groups_text(t: &GroupTable, w: &mut dyn Write) -> io::Result<()> {
 ///
 /// # Errors
 /// Errors of the writer.
-pub fn write_groups_csv(t: &GroupTable, w: &mut dyn Write) -> io::Result<()> {
+pub fn write_groups_csv(t: &GroupTable, w: &mut dyn Write, formula_guard: bool) -> io::Result<()> {
     let mut o = String::new();
     let header: Vec<&str> =
         t.keys.iter().map(String::as_str).chain(["count"]).chain(t.aggs.iter().map(String::as_str)).collect();
-    o.push_str(&header.join(","));
+    for (i, h) in header.iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        push_csv(&mut o, h, formula_guard);
+    }
     o.push('\n');
     for r in &t.rows {
         for k in &r.key {
-            push_csv(&mut o, &k.to_string());
+            push_csv(&mut o, &k.to_string(), formula_guard);
             o.push(',');
         }
         let _ = write!(o, "{}", r.count);
@@ -885,8 +939,11 @@ pub enum Lines {
     Json,
     /// One JSON object per line.
     Ndjson,
-    /// CSV with a header row.
-    Csv,
+    /// CSV with a header row, every cell as [`push_csv`] writes it.
+    Csv {
+        /// `--csv-safe`: the formula guard of [`push_csv`].
+        formula_guard: bool,
+    },
 }
 
 /// Writes streamed events as lines (text, JSON, NDJSON, CSV): each batch is
@@ -944,7 +1001,7 @@ impl LineFormat {
                 push_event_json(out, e);
                 out.push('\n');
             }
-            Lines::Csv => push_event_csv(out, scratch, e),
+            Lines::Csv { formula_guard } => push_event_csv(out, scratch, e, formula_guard),
         }
     }
 }
@@ -955,7 +1012,7 @@ impl LineSink<'_> {
             self.started = true;
             match self.format {
                 Lines::Json => self.w.write_all(b"[")?,
-                Lines::Csv => writeln!(self.w, "{CSV_HEADER}")?,
+                Lines::Csv { .. } => writeln!(self.w, "{CSV_HEADER}")?,
                 _ => {}
             }
         }

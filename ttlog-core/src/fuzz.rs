@@ -119,6 +119,30 @@ pub fn claimed_chunks(template: &[u8], chunks: &[(u32, u32, Vec<u8>)], indexed: 
     out
 }
 
+/// The snapshot file `template` with its header changed by `edit` (and
+/// its CRC and length made right again); the chunks are kept as they are
+/// (the index offsets count from the end of the header, so they stay
+/// right). For tests of what a crafted header (names, counters, the
+/// call-site table) does to a reader.
+///
+/// # Panics
+/// When `template` is not a snapshot of this format.
+pub fn edit_header(template: &[u8], edit: impl FnOnce(&mut crate::snapshot::Header)) -> Vec<u8> {
+    use crate::snapshot::format;
+    let header_len = format::le_u32(template, 12) as usize;
+    let end = PREAMBLE_LEN + header_len;
+    let mut header: crate::snapshot::Header =
+        serde_cbor::from_slice(&template[PREAMBLE_LEN..end]).expect("a snapshot template");
+    edit(&mut header);
+    let header_bytes = serde_cbor::to_vec(&header).expect("CBOR encoding of the header");
+    let mut out = template[..12].to_vec();
+    out.extend_from_slice(&(header_bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&header_bytes).to_le_bytes());
+    out.extend_from_slice(&header_bytes);
+    out.extend_from_slice(&template[end..]);
+    out
+}
+
 /// A file in the original `ttlog` 0.1 layout (LZ4 block with a size prefix)
 /// holding `cbor`.
 pub fn frame_legacy(cbor: &[u8]) -> Vec<u8> {

@@ -127,3 +127,112 @@ fn many_failing_inputs_give_ten_lines_and_a_count() {
     assert_eq!(lines[11], "  … and 490 more");
     assert!(err.len() < 2000, "{} bytes", err.len());
 }
+
+/// Every character a terminal or spreadsheet must not get raw, and a
+/// formula.
+const EVIL: &str =
+    "x\x1b[2J\x07\r\n\t\u{7f}\u{85}\u{9b}\u{61c}\u{200e}\u{200f}\u{202a}\u{202e}\u{2066}\u{2069}\u{2028}\u{2029}y";
+
+/// `normal.bin` with every name in its header hostile: service, host,
+/// thread names, targets (formulas), messages, files, field names.
+fn evil_names(dir: &std::path::Path) -> String {
+    let normal = std::fs::read(td("normal.bin")).unwrap();
+    let bytes = ttlog_core::fuzz::edit_header(&normal, |h| {
+        h.service = format!("svc{EVIL}");
+        h.hostname = format!("host{EVIL}");
+        for t in &mut h.threads {
+            t.name = Some(format!("th{EVIL}"));
+        }
+        for c in &mut h.callsites {
+            c.target = format!("=HYPERLINK(\"http://x\"){EVIL}");
+            c.message = format!("+msg{EVIL}");
+            c.file = format!("@file{EVIL}");
+            for (i, f) in c.fields.iter_mut().enumerate() {
+                f.name = format!("-f{i}{EVIL}");
+            }
+        }
+    });
+    write(dir, "names.bin", &bytes)
+}
+
+/// `text` without the viewer's own colour sequences.
+fn uncolored(text: &str) -> String {
+    regex::Regex::new("\x1b\\[[0-9;]*m").unwrap().replace_all(text, "").into_owned()
+}
+
+/// Output with no character of `ttlog_core::text::needs_escape` but the
+/// line ends.
+fn assert_no_raw(what: &str, out: &str) {
+    for (n, line) in out.lines().enumerate() {
+        let bad: Vec<char> = line.chars().filter(|&c| ttlog_core::text::needs_escape(c)).collect();
+        assert!(bad.is_empty(), "{what}: line {n} holds {bad:?}: {line:?}");
+    }
+}
+
+#[test]
+fn every_output_escapes_every_column() {
+    let dir = scratch();
+    let names = evil_names(dir.path());
+    let evil = crate::fixtures().join("evil.bin").display().to_string();
+    let events = ttlog_core::snapshot::Snapshot::open(&names).unwrap().event_count() as usize;
+    for (args, lines) in [
+        (vec!["--format", "csv"], Some(events + 1)),
+        (vec!["--format", "csv", "--csv-safe"], Some(events + 1)),
+        (vec!["--color", "always"], Some(events)),
+        (vec!["--color", "never"], Some(events)),
+        (vec!["--stats"], None),
+        (vec!["--stats", "--group-by", "target,thread,service,hostname,file"], None),
+        (vec!["--group-by", "target,message,thread,service,hostname,file", "--format", "csv"], None),
+        (vec!["--group-by", "target", "--format", "csv", "--csv-safe"], None),
+        (vec!["--sql", "SELECT target, message, thread, file, service, hostname FROM events", "--format", "csv"], None),
+        (vec!["--sql", "SELECT * FROM events"], None),
+    ] {
+        let out = view(&[&[names.as_str()][..], &args].concat());
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert_no_raw(&format!("{args:?} stderr"), &err);
+        let text = String::from_utf8(out.stdout).unwrap();
+        // Colours are the viewer's own escape sequences: without them,
+        // nothing is left to escape.
+        assert_no_raw(&format!("{args:?}"), &uncolored(&text));
+        if let Some(n) = lines {
+            assert_eq!(text.lines().count(), n, "{args:?}: one line per event\n{text}");
+        }
+        if args.contains(&"--csv-safe") && args.contains(&"--group-by") {
+            let first = text.lines().nth(1).unwrap();
+            assert!(first.starts_with("\"'=HYPERLINK(\"\"http://x\"\")x\\x1b[2J"), "{first}");
+        } else if args.contains(&"--csv-safe") {
+            let first = text.lines().nth(1).unwrap();
+            assert!(first.contains(",\"'=HYPERLINK(\"\"http://x\"\")x\\x1b[2J"), "{first}");
+            assert!(first.contains(",'+msgx\\x1b[2J") && first.contains(",'@filex"), "{first}");
+        }
+        // Field values of the recorder's own hostile events.
+        let out = view(&[&[evil.as_str()][..], &args].concat());
+        assert_no_raw(&format!("evil.bin {args:?}"), &uncolored(&String::from_utf8_lossy(&out.stdout)));
+    }
+    // Without --csv-safe the formula is written as it is (escaped, quoted).
+    let csv = String::from_utf8(view(&[&names, "--format", "csv"]).stdout).unwrap();
+    assert!(
+        csv.lines().nth(1).unwrap().contains(",\"=HYPERLINK(\"\"http://x\"\")x\\x1b[2J\\x07\\r\\n\\t\\x7f\\u{85}"),
+        "{csv}"
+    );
+    assert!(csv.contains("\\u{61c}\\u{200e}\\u{200f}\\u{202a}\\u{202e}\\u{2066}\\u{2069}\\u{2028}\\u{2029}y"), "{csv}");
+    // --csv-safe is for CSV.
+    let out = view(&[&names, "--csv-safe"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--csv-safe guards CSV cells: add --format csv"));
+}
+
+#[test]
+fn error_messages_are_escaped() {
+    let dir = scratch();
+    let name = format!("bad{EVIL}.bin").replace(['\n', '\r'], "_");
+    let path = dir.path().join(&name);
+    std::fs::write(&path, b"").unwrap();
+    let out = view(&[&path.display().to_string(), "--stats"]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_no_raw("error", &err);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("badx\\x1b[2J\\x07_"), "{err}");
+}
