@@ -570,7 +570,13 @@ pub fn write_stats_text(
     let mut o = String::new();
     let _ = writeln!(o, "events     {}", stats.events);
     if let Some((a, b)) = stats.span {
-        let _ = write!(o, "span       {} .. {} ({:.3} s", format_rfc3339(a), format_rfc3339(b), (b - a) as f64 / 1e9);
+        let _ = write!(
+            o,
+            "span       {} .. {} ({:.3} s",
+            format_rfc3339(a),
+            format_rfc3339(b),
+            crate::stats::span_seconds(a, b)
+        );
         match stats.rate() {
             Some(r) => {
                 let _ = writeln!(o, ", {r:.1} events/s)");
@@ -603,11 +609,7 @@ pub fn write_stats_text(
     for f in &stats.files {
         let s = &f.source;
         let c = &s.counters;
-        let dropped = c.dropped_too_large
-            + c.dropped_reentrant
-            + c.dropped_thread_exit
-            + c.dropped_callsite_overflow
-            + c.dropped_not_installed;
+        let dropped = c.dropped();
         let _ = writeln!(o, "  {}", esc(&s.path));
         let _ = writeln!(
             o,
@@ -621,7 +623,7 @@ pub fn write_stats_text(
         );
         let _ = writeln!(
             o,
-            "      {} events shown, {} decoded, {} in the file's header, {} copies of newer snapshots' events skipped, {} in damaged chunks; logged {}, overwritten {}, dropped {}, unreadable {}",
+            "      {} events shown, {} decoded, {} in the file's header, {} copies of newer snapshots' events skipped, {} in damaged chunks; logged {}, overwritten {}, dropped {}, unreadable {}{}",
             f.events,
             s.events_loaded,
             c.in_snapshot,
@@ -630,13 +632,17 @@ pub fn write_stats_text(
             c.logged,
             c.overwritten,
             dropped,
-            c.unreadable
+            c.unreadable,
+            inconsistent(c)
         );
     }
     if !problems.is_empty() {
         let _ = writeln!(o, "\nproblems ({}; the events of intact chunks are counted above)", problems.len());
-        for p in problems {
+        for p in problems.iter().take(crate::dataset::LISTED_PROBLEMS) {
             let _ = writeln!(o, "  {}", esc(&p.to_string()));
+        }
+        if problems.len() > crate::dataset::LISTED_PROBLEMS {
+            let _ = writeln!(o, "  … and {} more", problems.len() - crate::dataset::LISTED_PROBLEMS);
         }
     }
     w.write_all(o.as_bytes())?;
@@ -647,6 +653,13 @@ pub fn write_stats_text(
 /// events shown once each, the copies skipped, and the counters of its
 /// newest snapshot (counters are never summed over snapshots of one process:
 /// each holds the process's totals so far).
+/// A note after a file's counters when they cannot be true (see
+/// [`Counters::consistent`](ttlog_core::snapshot::Counters::consistent)):
+/// shown as they are, saturated sums, never wrapped ones.
+fn inconsistent(c: &ttlog_core::snapshot::Counters) -> &'static str {
+    if c.consistent() { "" } else { " (inconsistent: the counters' parts add up to more than logged)" }
+}
+
 fn write_processes_text(tables: &Tables, files: &[crate::stats::FileStats], o: &mut String) {
     let esc = |s: &str| ttlog_core::text::escape(s).into_owned();
     let copies: u64 = files.iter().map(|f| f.source.duplicates).sum();
@@ -663,7 +676,7 @@ fn write_processes_text(tables: &Tables, files: &[crate::stats::FileStats], o: &
         let c = &newest.counters;
         let _ = writeln!(
             o,
-            "  {:>10}  {} on {}, pid {}{}: {} snapshot{}, {skipped} copies skipped; newest {} ({}): logged {}, overwritten {}, dropped {}",
+            "  {:>10}  {} on {}, pid {}{}: {} snapshot{}, {skipped} copies skipped; newest {} ({}): logged {}, overwritten {}, dropped {}{}",
             shown,
             esc(&newest.service),
             esc(&newest.hostname),
@@ -678,7 +691,8 @@ fn write_processes_text(tables: &Tables, files: &[crate::stats::FileStats], o: &
             esc(&newest.reason),
             c.logged,
             c.overwritten,
-            c.dropped()
+            c.dropped(),
+            inconsistent(c)
         );
     }
     for d in &tables.differing {
@@ -713,7 +727,7 @@ pub fn stats_json(stats: &Stats, tables: &Tables, problems: &[SnapshotError]) ->
         "events": stats.events,
         "first": first,
         "last": last,
-        "span_seconds": stats.span.map(|(a, b)| (b - a) as f64 / 1e9),
+        "span_seconds": stats.span_seconds(),
         "events_per_second": stats.rate(),
         "levels": level_counts_json(stats),
         "targets": stats.targets.iter().map(|(t, n)| json!({"target": &**t, "count": n})).collect::<Vec<_>>(),
@@ -744,6 +758,7 @@ pub fn stats_json(stats: &Stats, tables: &Tables, problems: &[SnapshotError]) ->
                 "logged": c.logged,
                 "overwritten": c.overwritten,
                 "dropped": c.dropped(),
+                "counters_consistent": c.consistent(),
             })
         }).collect::<Vec<_>>(),
         "differing_copies": tables.differing.iter().map(|d| json!({
@@ -779,6 +794,7 @@ pub fn stats_json(stats: &Stats, tables: &Tables, problems: &[SnapshotError]) ->
                     "dropped_callsite_overflow": c.dropped_callsite_overflow,
                     "dropped_not_installed": c.dropped_not_installed,
                     "truncated": c.truncated,
+                    "consistent": c.consistent(),
                 },
                 "problems": s.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
             })
@@ -1456,7 +1472,7 @@ impl Files {
             let dates: StringChunked = ts
                 .i64()?
                 .iter()
-                .map(|t| t.map(|t| format_date(t.div_euclid(86_400_000_000_000) * 86_400_000_000_000)))
+                .map(|t| t.map(|t| format_date(crate::stats::bucket_start(t, 86_400_000_000_000))))
                 .collect();
             df.with_column(dates.with_name("date".into()).into_column())?;
         }

@@ -236,3 +236,87 @@ fn error_messages_are_escaped() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("badx\\x1b[2J\\x07_"), "{err}");
 }
+
+#[test]
+fn arithmetic_never_wraps() {
+    use std::sync::Arc;
+    use ttlog_core::{Event, Level, Value};
+    let dir = scratch();
+    let event = |ts: i64, seq: u64| Event {
+        timestamp_ns: ts,
+        level: Level::Info,
+        target: "edge".into(),
+        message: "at the end of time".into(),
+        file: "src/edge.rs".into(),
+        line: 1,
+        module_path: "edge".into(),
+        thread_id: 1,
+        thread_name: Some("main".into()),
+        seq,
+        callsite: 0,
+        fields: vec![(Arc::from("n"), Value::U64(seq))],
+    };
+    let events = [event(i64::MIN, 0), event(i64::MIN + 1, 1), event(0, 2), event(i64::MAX, 3)];
+    let capture = ttlog_core::Capture::from_events(&events);
+    let bytes = ttlog_core::snapshot::encode(&capture, &ttlog_core::snapshot::SnapshotMeta::new("edge", "manual"));
+    // Counters near 2^64 whose sums would wrap.
+    let bytes = ttlog_core::fuzz::edit_header(&bytes, |h| {
+        let c = &mut h.counters;
+        c.logged = u64::MAX - 1;
+        c.overwritten = u64::MAX - 2;
+        c.dropped_too_large = u64::MAX - 3;
+        c.dropped_reentrant = u64::MAX - 4;
+        c.dropped_thread_exit = u64::MAX - 5;
+    });
+    let file = write(dir.path(), "edges.bin", &bytes);
+
+    let out = view(&[&file, "--stats"]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(
+            "span       1677-09-21T00:12:43.145224192Z .. 2262-04-11T23:47:16.854775807Z (18446744073.710 s, 0.0 events/s)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "logged 18446744073709551614, overwritten 18446744073709551613, dropped 18446744073709551615 (inconsistent: the counters' parts add up to more than logged)"
+        ),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&view(&[&file, "--stats", "--format", "json"]).stdout).unwrap();
+    assert_eq!(json["span_seconds"], 18446744073.709553);
+    assert!(json["events_per_second"].as_f64().unwrap() > 0.0);
+    assert_eq!(json["processes"][0]["dropped"], u64::MAX);
+    assert_eq!(json["processes"][0]["counters_consistent"], false);
+    assert_eq!(json["files"][0]["counters"]["consistent"], false);
+
+    // Time buckets at both ends: the first starts at the earliest time
+    // there is (not in 2262), the last holds i64::MAX.
+    let out = view(&[&file, "--group-by", "time:1s", "--format", "json"]);
+    let groups: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut keys: Vec<(String, u64)> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["key"].as_str().unwrap().to_owned(), g["count"].as_u64().unwrap()))
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            ("1677-09-21T00:12:43.145224192Z".to_owned(), 2),
+            ("1970-01-01T00:00:00.000000000Z".to_owned(), 1),
+            ("2262-04-11T23:47:16.000000000Z".to_owned(), 1)
+        ],
+        "{groups}"
+    );
+    // The engine of the interactive viewer and the library.
+    let ds = ttlog_cli::Engine::new().load(&[ttlog_cli::Input::File(file.clone().into())]).unwrap();
+    let stats = ds.all().stats();
+    assert_eq!(stats.span_seconds(), Some(18446744073.709553));
+    assert!(stats.rate().unwrap() > 0.0);
+}

@@ -467,13 +467,45 @@ pub struct Counters {
 }
 
 impl Counters {
-    /// All drop causes together.
+    /// All drop causes together, saturating at `u64::MAX` (a header may
+    /// hold any values; see [`Counters::consistent`]).
+    ///
+    /// ```
+    /// use ttlog_core::snapshot::Counters;
+    /// let c = Counters { dropped_too_large: u64::MAX - 4, dropped_reentrant: 9, ..Counters::default() };
+    /// assert_eq!(c.dropped(), u64::MAX);
+    /// ```
     pub fn dropped(&self) -> u64 {
-        self.dropped_too_large
-            + self.dropped_reentrant
-            + self.dropped_thread_exit
-            + self.dropped_callsite_overflow
-            + self.dropped_not_installed
+        [self.dropped_reentrant, self.dropped_thread_exit, self.dropped_callsite_overflow, self.dropped_not_installed]
+            .into_iter()
+            .fold(self.dropped_too_large, u64::saturating_add)
+    }
+
+    /// Whether the counters can be true: their parts (`in_snapshot`,
+    /// `unreadable`, `overwritten` and every `dropped_*`) add up, without
+    /// overflowing 64 bits, to at most `logged` (exactly `logged` in files
+    /// of this writer). A crafted or damaged header may hold anything.
+    ///
+    /// ```
+    /// use ttlog_core::snapshot::Counters;
+    /// assert!(Counters { logged: 10, in_snapshot: 7, overwritten: 3, ..Counters::default() }.consistent());
+    /// assert!(!Counters { logged: 10, in_snapshot: 7, overwritten: 4, ..Counters::default() }.consistent());
+    /// assert!(!Counters { logged: u64::MAX, dropped_too_large: u64::MAX, dropped_reentrant: 1, ..Counters::default() }.consistent());
+    /// ```
+    pub fn consistent(&self) -> bool {
+        [
+            self.in_snapshot,
+            self.unreadable,
+            self.overwritten,
+            self.dropped_too_large,
+            self.dropped_reentrant,
+            self.dropped_thread_exit,
+            self.dropped_callsite_overflow,
+            self.dropped_not_installed,
+        ]
+        .into_iter()
+        .try_fold(0u64, u64::checked_add)
+        .is_some_and(|parts| parts <= self.logged)
     }
 }
 
