@@ -51,7 +51,7 @@
 //! A module above this one that must see every call site as it registers
 //! (persistent rings append it to their `callsites` file, so that a crash
 //! leaves the table beside the rings) installs a hook with
-//! [`watch_registrations`] rather than being called from here: this module
+//! `watch_registrations` rather than being called from here: this module
 //! depends only on the level, filter, value and ring modules below it.
 
 use crate::level::Level;
