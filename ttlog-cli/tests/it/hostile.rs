@@ -41,6 +41,12 @@ fn frames_claiming_more_than_a_writer_puts_in_a_chunk_are_rejected() {
     // over 263 KB of junk (LZ4 could expand that far), with valid CRCs.
     let claims: Vec<_> = (0..4).map(|i| (1u32 << 24, 64u32 << 20, vec![i as u8; 263_200])).collect();
     let file = write(dir.path(), "claims.bin", &ttlog_core::fuzz::claimed_chunks(&normal, &claims, true));
+    if std::env::var_os("TTLOG_KEEP_HOSTILE").is_some() {
+        // The file, for measuring by hand: 255 such frames, 67 MB,
+        // indexed in the header.
+        let claims: Vec<_> = (0..255).map(|i| (1u32 << 24, 64u32 << 20, vec![i as u8; 263_200])).collect();
+        write(dir.path(), "claims-255.bin", &ttlog_core::fuzz::claimed_chunks(&normal, &claims, true));
+    }
     let out = view(&[&file, "--stats"]);
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1), "no event: {err}");
