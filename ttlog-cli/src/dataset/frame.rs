@@ -71,30 +71,43 @@ pub(super) fn decode_into(
     input: impl Fn(usize) -> usize + Sync,
     decode: impl Fn(usize) -> Decoded + Sync,
 ) -> (Filled, Vec<Decoded>) {
+    decode_batched(lengths, sources, input, decode, BATCH_SLOTS)
+}
+
+/// [`decode_into`] in batches of at most `batch` declared events.
+fn decode_batched(
+    lengths: &[usize],
+    sources: &[Arc<SourceInfo>],
+    input: impl Fn(usize) -> usize + Sync,
+    decode: impl Fn(usize) -> Decoded + Sync,
+    batch: usize,
+) -> (Filled, Vec<Decoded>) {
     crate::worker_stacks();
     let total: usize = lengths.iter().sum();
-    // One allocation at the final size when that is within one batch (or
-    // all frames tell the truth): the columns grow beyond it only by what
-    // was decoded.
-    let reserve = total.min(BATCH_SLOTS);
-    let (mut ts, mut cs, mut th) =
-        (Vec::<i64>::with_capacity(reserve), Vec::<u32>::with_capacity(reserve), Vec::<u32>::with_capacity(reserve));
+    // One zeroed allocation (pages the system hands out zeroed, untouched
+    // until written) at the final size when that is one batch: the columns
+    // grow beyond it only by what was decoded.
+    let reserve = total.min(batch);
+    let (mut ts, mut cs, mut th) = (vec![0i64; reserve], vec![0u32; reserve], vec![0u32; reserve]);
     let mut results = Vec::with_capacity(lengths.len());
     let mut chunks = Vec::with_capacity(lengths.len());
     let mut first = 0;
     while first < lengths.len() {
         let mut last = first + 1;
         let mut slots = lengths[first];
-        while last < lengths.len() && slots + lengths[last] <= BATCH_SLOTS {
+        while last < lengths.len() && slots + lengths[last] <= batch {
             slots += lengths[last];
             last += 1;
         }
-        let base = ts.len();
-        ts.resize(base + slots, 0);
-        cs.resize(base + slots, 0);
-        th.resize(base + slots, 0);
+        let base = if first == 0 { 0 } else { ts.len() };
+        if ts.len() < base + slots {
+            ts.resize(base + slots, 0);
+            cs.resize(base + slots, 0);
+            th.resize(base + slots, 0);
+        }
         let mut parts = Vec::with_capacity(last - first);
-        let (mut ts_rest, mut cs_rest, mut th_rest) = (&mut ts[base..], &mut cs[base..], &mut th[base..]);
+        let end = base + slots;
+        let (mut ts_rest, mut cs_rest, mut th_rest) = (&mut ts[base..end], &mut cs[base..end], &mut th[base..end]);
         for (j, &k) in lengths.iter().enumerate().take(last).skip(first) {
             let (a, r) = std::mem::take(&mut ts_rest).split_at_mut(k);
             ts_rest = r;
@@ -354,6 +367,60 @@ fn gallop(ts: &[i64], limit: i128) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_close_the_slots_of_failed_and_short_chunks() {
+        let source = Arc::new(SourceInfo {
+            path: "t.bin".into(),
+            service: "s".into(),
+            hostname: "h".into(),
+            pid: 1,
+            reason: "manual".into(),
+            created_at_ns: 0,
+            library: String::new(),
+            version: ttlog_core::snapshot::FormatVersion::Legacy,
+            counters: ttlog_core::snapshot::Counters::default(),
+            events_in_frames: 0,
+            events_loaded: 0,
+            duplicates: 0,
+            damaged: 0,
+            process: 0,
+            problems: Vec::new(),
+            site_offset: 0,
+            thread_offset: 0,
+        });
+        let lengths = [3, 2, 4, 1, 3, 2];
+        // Chunk 1 fails; chunk 4 keeps 2 of its 3 events (1 copy left out);
+        // chunk 5 claims 2 events and holds 1 (damaged).
+        let decode = |j: usize| -> Decoded {
+            let (n, dropped) = match j {
+                1 => {
+                    let problem = Problem::Invalid("bad".into());
+                    return Err(SnapshotError { file: "t.bin".into(), offset: 0, problem });
+                }
+                4 => (2, 1),
+                5 => (1, 0),
+                _ => (lengths[j], 0),
+            };
+            let cols = ChunkColumns {
+                timestamps: (0..n).map(|i| (j * 10 + i) as i64).collect(),
+                callsites: vec![1; n],
+                threads: vec![0; n],
+                ..ChunkColumns::default()
+            };
+            Ok((cols, dropped))
+        };
+        for batch in [1, 4, 5, 100] {
+            let (filled, results) = decode_batched(&lengths, std::slice::from_ref(&source), |_| 0, decode, batch);
+            assert_eq!(filled.ts, [0, 1, 2, 20, 21, 22, 23, 30, 40, 41], "batch {batch}");
+            assert_eq!(filled.cs, [0; 10]);
+            assert_eq!(
+                filled.chunks,
+                [(3, Some(true)), (0, None), (4, Some(true)), (1, Some(true)), (2, Some(true)), (0, None)]
+            );
+            assert_eq!(results.iter().filter(|r| r.is_err()).count(), 2);
+        }
+    }
 
     /// The reference: a stable sort of positions by time.
     fn stable_sort(ts: &[i64]) -> Vec<IdxSize> {
