@@ -326,3 +326,37 @@ fn arithmetic_never_wraps() {
     assert_eq!(stats.span_seconds(), Some(18446744073.709553));
     assert!(stats.rate().unwrap() > 0.0);
 }
+
+#[test]
+fn crafted_files_run_end_to_end_through_the_engine() {
+    // What the fuzzer would run (`ttlog_cli::fuzz_snapshot`): the reader
+    // into the engine, on the crafted files of this module, the committed
+    // testdata and the corpus of ttlog-core's snapshot fuzz targets.
+    let normal = std::fs::read(td("normal.bin")).unwrap();
+    let mut inputs: Vec<(String, Vec<u8>)> = vec![
+        ("claims".into(), ttlog_core::fuzz::claimed_chunks(&normal, &[(1 << 24, 64 << 20, vec![0; 263_200])], true)),
+        (
+            "declared".into(),
+            ttlog_core::fuzz::claimed_chunks(
+                &normal,
+                &[(65_536, 262_144, vec![1; 1_028]), (65_536, 262_144, vec![2; 1_028])],
+                true,
+            ),
+        ),
+        ("bomb".into(), ttlog_core::fuzz::claimed_chunks(&normal, &[(65_536, 32 << 20, vec![0; 131_600])], false)),
+        ("names".into(), std::fs::read(evil_names(scratch().path())).unwrap()),
+    ];
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    for dir in [root.join("testdata"), root.join("ttlog-core/fuzz/corpus/snapshot_file")] {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            inputs.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+        }
+    }
+    let mut loaded = 0;
+    for (name, bytes) in inputs {
+        let r = std::panic::catch_unwind(|| ttlog_cli::fuzz_snapshot(bytes));
+        loaded += r.unwrap_or_else(|_| panic!("{name} panicked"));
+    }
+    assert!(loaded > 1000, "the intact files load: {loaded}");
+}
