@@ -52,6 +52,10 @@ struct Shared {
     cache: Mutex<VecDeque<(u32, Arc<ChunkColumns>)>>,
 }
 
+/// The most events whose room [`Index::build`] reserves before it has read
+/// them (16 Mi, 144 MiB): beyond, the index grows with the events decoded.
+const RESERVE_MAX: usize = 1 << 24;
+
 /// The time order of the events of a catalog (or its first part while it
 /// is built), cheap to clone.
 #[derive(Debug, Clone)]
@@ -150,10 +154,13 @@ impl Index {
         let shared = Arc::new(Shared { catalog, tables, chunk_base, chunks, cache: Mutex::new(VecDeque::new()) });
         let question = EventQuestion { fields: Some(BTreeSet::new()), ..EventQuestion::default() };
         let stream = Stream::new(&shared.catalog, question)?;
+        // The count the files declare, reserved up to a cap: their frames
+        // are checked, their data only when decoded.
+        let expected = (shared.catalog.events_kept() as usize).min(RESERVE_MAX);
         let mut builder = Builder {
             shared: &shared,
-            order: Vec::with_capacity(shared.catalog.events_kept() as usize),
-            levels: Vec::with_capacity(shared.catalog.events_kept() as usize),
+            order: Vec::with_capacity(expected),
+            levels: Vec::with_capacity(expected),
             samples: Vec::new(),
             per_source: vec![0; sources],
             first: Some(first),

@@ -293,21 +293,22 @@ impl Catalog {
     /// ```
     ///
     /// # Errors
-    /// Reading standard input failed.
+    /// None today: an input that cannot be read (standard input included,
+    /// which is read up to
+    /// [`MAX_SNAPSHOT_LEN`](ttlog_core::snapshot::format::MAX_SNAPSHOT_LEN)
+    /// bytes) is listed among the failed inputs.
     pub fn open(inputs: &[Input], options: OpenOptions, progress: &(dyn Fn(u64) + Sync)) -> Result<Catalog, LoadError> {
         crate::worker_stacks();
-        let mut stdin = None;
-        if inputs.contains(&Input::Stdin) {
-            let mut buf = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut buf).map_err(LoadError::Stdin)?;
-            stdin = Some(buf);
-        }
+        // Bounded: standard input may be a pipe from anything.
+        let stdin = inputs
+            .contains(&Input::Stdin)
+            .then(|| ttlog_core::snapshot::read_stream(std::io::stdin().lock(), "<stdin>"));
         let opened: Vec<Result<(Snapshot, Vec<StatsOf>), SnapshotError>> = inputs
             .par_iter()
             .map(|i| {
                 let s = match i {
                     Input::File(p) => Snapshot::open(p),
-                    Input::Stdin => Snapshot::from_bytes(stdin.clone().unwrap_or_default(), "<stdin>"),
+                    Input::Stdin => Snapshot::from_bytes(stdin.clone().unwrap_or(Ok(Vec::new()))?, "<stdin>"),
                 }?;
                 let stats = chunk_stats(&s);
                 progress(1);

@@ -150,6 +150,13 @@ pub struct Args {
     #[arg(long, value_name = "KEY,...", value_delimiter = ',', requires = "output")]
     pub partition_by: Vec<String>,
 
+    /// With --format csv: put a ' before every cell that starts with =, +, -, @, a tab or a CR,
+    /// so that a spreadsheet shows it as text instead of evaluating it as a formula (negative
+    /// numbers then read '-5). Cells are always escaped (control, bidi characters) and quoted.
+    /// Example: --format csv --csv-safe
+    #[arg(long)]
+    pub csv_safe: bool,
+
     /// Treat any damaged or unreadable input as an error (exit 2) instead of a warning.
     /// Example: --strict
     #[arg(long)]
@@ -253,6 +260,8 @@ pub struct Plan {
     pub strict: bool,
     /// `--keep-duplicates`.
     pub keep_duplicates: bool,
+    /// `--csv-safe`.
+    pub csv_safe: bool,
     /// `--explain`.
     pub explain: bool,
     /// What to do.
@@ -356,6 +365,9 @@ impl Plan {
                 aggs.iter().map(|g| format!(", {}", g.name())).collect::<String>()
             );
         }
+        if a.csv_safe && a.format != Format::Csv {
+            bail!("--csv-safe guards CSV cells: add --format csv");
+        }
         if !a.partition_by.is_empty() && a.format != Format::Parquet {
             bail!("--partition-by writes Parquet datasets: add --format parquet");
         }
@@ -405,6 +417,7 @@ impl Plan {
             partition_by: a.partition_by,
             strict: a.strict,
             keep_duplicates: a.keep_duplicates,
+            csv_safe: a.csv_safe,
             explain: a.explain,
             mode,
             interactive_inputs,
@@ -774,18 +787,32 @@ fn progress_bar(total: u64, what: &str) -> Option<indicatif::ProgressBar> {
     })
 }
 
-/// Damage and differing copies, one line each on stderr.
+/// Damage and differing copies, one line each on stderr, up to
+/// [`LISTED_PROBLEMS`](crate::dataset::LISTED_PROBLEMS) lines of damage and
+/// then one line with the count of the rest.
 fn warn_problems(
     problems: &[ttlog_core::snapshot::SnapshotError],
     tables: &crate::tables::Tables,
     catalog: &crate::catalog::Catalog,
 ) {
-    for p in problems {
+    let listed = crate::dataset::LISTED_PROBLEMS;
+    for p in problems.iter().take(listed) {
         let lost = match catalog.chunk_events_at(&p.file, p.offset) {
             Some(n) => format!("its {n} events are unreadable, the intact chunks are used"),
             None => "the intact chunks are used".to_owned(),
         };
         eprintln!("ttlog-view: warning: {} ({lost})", ttlog_core::text::escape(&p.to_string()));
+    }
+    if problems.len() > listed {
+        let rest = &problems[listed..];
+        let files: std::collections::HashSet<&str> = rest.iter().map(|p| p.file.as_str()).collect();
+        let lost: u64 = rest.iter().filter_map(|p| catalog.chunk_events_at(&p.file, p.offset)).sum();
+        eprintln!(
+            "ttlog-view: warning: … and {} more problems in {} file{} ({lost} events in their chunks are unreadable)",
+            rest.len(),
+            files.len(),
+            if files.len() == 1 { "" } else { "s" }
+        );
     }
     for d in &tables.differing {
         eprintln!(
@@ -907,7 +934,7 @@ pub fn sql_query(plan: &Plan, query: &str) -> anyhow::Result<Outcome> {
         format => {
             let mut w = open_output(plan)?;
             match format {
-                Format::Csv => crate::sql::write_csv(&df, &mut w)?,
+                Format::Csv => crate::sql::write_csv(&df, &mut w, plan.csv_safe)?,
                 Format::Json => crate::sql::write_json(&df, &mut w, false)?,
                 Format::Ndjson => crate::sql::write_json(&df, &mut w, true)?,
                 _ => crate::sql::write_text(&df, &mut w)?,
@@ -1023,7 +1050,7 @@ pub fn stream_events(plan: &Plan) -> anyhow::Result<Outcome> {
                     Format::Text => export::Lines::Text { color: plan.color },
                     Format::Json => export::Lines::Json,
                     Format::Ndjson => export::Lines::Ndjson,
-                    _ => export::Lines::Csv,
+                    _ => export::Lines::Csv { formula_guard: plan.csv_safe },
                 };
                 let mut sink = export::LineSink::new(&mut w, lines, stream.tables());
                 stream.run(&mut sink, plan.strict, &progress)
@@ -1194,7 +1221,7 @@ fn write_summary(
             }
             if let Some(t) = groups {
                 if plan.format == Format::Csv {
-                    export::write_groups_csv(t, &mut w)?;
+                    export::write_groups_csv(t, &mut w, plan.csv_safe)?;
                 } else {
                     if stats.is_some() {
                         writeln!(w, "\ngroups")?;

@@ -492,7 +492,7 @@ impl PairFilter {
     }
 
     /// The terms on fields, which only an event's values decide: the
-    /// indices of [`Residual::Term`] refer to them.
+    /// indices of [`Residual::Term`] in [`PairFilter::residual`] refer to them.
     pub fn field_terms(&self) -> &[filter::Term] {
         &self.field_terms
     }

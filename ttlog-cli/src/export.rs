@@ -129,21 +129,70 @@ pub fn write_json(view: &View, w: &mut dyn Write, array: bool) -> io::Result<()>
     w.flush()
 }
 
-fn push_csv(out: &mut String, s: &str) {
+/// Appends `s` as one CSV cell, the one rule of every CSV output (events,
+/// group tables, SQL answers): its text escaped as for a terminal
+/// ([`ttlog_core::text::escape`]: C0 and C1 controls, DEL, the
+/// bidirectional controls and U+2028 / U+2029, so no cell holds a raw line
+/// break, escape sequence or reordering mark), then quoted as RFC 4180 says
+/// when it holds `,` or `"`. With `formula_guard` (`--csv-safe`), a cell
+/// that starts with `=`, `+`, `-` or `@` (or a tab or CR) gets a `'` in
+/// front, so that a spreadsheet shows it as text instead of evaluating it;
+/// negative numbers then read `'-5`.
+///
+/// ```
+/// # use ttlog_cli::export::push_csv;
+/// let mut out = String::new();
+/// push_csv(&mut out, "a,\x1b[2Jb\u{2028}", false);
+/// out.push(',');
+/// push_csv(&mut out, "=SUM(A1:A9)", true);
+/// out.push(',');
+/// push_csv(&mut out, "=HYPERLINK(\"x\")", true);
+/// assert_eq!(out, r#""a,\x1b[2Jb\u{2028}",'=SUM(A1:A9),"'=HYPERLINK(""x"")""#);
+/// ```
+pub fn push_csv(out: &mut String, s: &str, formula_guard: bool) {
+    let s = ttlog_core::text::escape(s);
+    let guard = formula_guard && s.starts_with(['=', '+', '-', '@', '\t', '\r']);
     if s.contains([',', '"', '\n', '\r']) {
         out.push('"');
+        if guard {
+            out.push('\'');
+        }
         out.push_str(&s.replace('"', "\"\""));
         out.push('"');
     } else {
-        out.push_str(s);
+        if guard {
+            out.push('\'');
+        }
+        out.push_str(&s);
     }
+}
+
+/// `json` (JSON text) with the characters JSON allows raw but a terminal
+/// or spreadsheet should not get ([`ttlog_core::text::needs_escape`]: the
+/// bidirectional controls, U+2028, U+2029) written as `\uXXXX`: the same
+/// JSON value, safe in a CSV cell.
+fn json_for_csv(json: &str) -> std::borrow::Cow<'_, str> {
+    if !json.chars().any(ttlog_core::text::needs_escape) {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if ttlog_core::text::needs_escape(c) {
+            // All of them are in the Basic Multilingual Plane.
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The CSV header of [`write_csv`].
 pub const CSV_HEADER: &str = "timestamp,level,target,message,fields,thread,file,line,service,hostname,pid";
 
 /// Writes the view as CSV (RFC 4180): the event keys as columns, `fields`
-/// as a JSON object.
+/// as a JSON object; every cell as [`push_csv`] writes it (without the
+/// formula guard).
 ///
 /// # Errors
 /// Errors of the writer.
@@ -154,7 +203,7 @@ pub fn write_csv(view: &View, w: &mut dyn Write) -> io::Result<()> {
     let mut fields = String::new();
     let mut n = 0usize;
     view.try_for_each(0..view.len(), |e| {
-        push_event_csv(&mut buf, &mut fields, &e);
+        push_event_csv(&mut buf, &mut fields, &e, false);
         n += 1;
         if n.is_multiple_of(BATCH) {
             w.write_all(buf.as_bytes())?;
@@ -166,18 +215,18 @@ pub fn write_csv(view: &View, w: &mut dyn Write) -> io::Result<()> {
     w.flush()
 }
 
-/// Appends one event as a CSV line (with its newline); `fields` is scratch
-/// space.
-pub(crate) fn push_event_csv(buf: &mut String, fields: &mut String, e: &EventRef<'_>) {
+/// Appends one event as a CSV line (with its newline), each cell as
+/// [`push_csv`] writes it; `fields` is scratch space.
+pub(crate) fn push_event_csv(buf: &mut String, fields: &mut String, e: &EventRef<'_>, guard: bool) {
     let i = &e.site.info;
     push_rfc3339(buf, e.ts);
     buf.push(',');
     buf.push_str(i.level.as_str());
     buf.push(',');
-    push_csv(buf, &i.target);
+    push_csv(buf, &i.target, guard);
     buf.push(',');
     let (message, skip) = display_message(e);
-    push_csv(buf, message);
+    push_csv(buf, message, guard);
     buf.push(',');
     fields.clear();
     fields.push('{');
@@ -190,17 +239,17 @@ pub(crate) fn push_event_csv(buf: &mut String, fields: &mut String, e: &EventRef
         ttlog_core::json::push_value(fields, v);
     }
     fields.push('}');
-    push_csv(buf, fields);
+    push_csv(buf, &json_for_csv(fields), guard);
     buf.push(',');
-    push_csv(buf, &e.thread.label());
+    push_csv(buf, &e.thread.label(), guard);
     buf.push(',');
-    push_csv(buf, &i.file);
+    push_csv(buf, &i.file, guard);
     buf.push(',');
     buf.push_str(itoa::Buffer::new().format(i.line));
     buf.push(',');
-    push_csv(buf, &e.source.service);
+    push_csv(buf, &e.source.service, guard);
     buf.push(',');
-    push_csv(buf, &e.source.hostname);
+    push_csv(buf, &e.source.hostname, guard);
     buf.push(',');
     buf.push_str(itoa::Buffer::new().format(e.source.pid));
     buf.push('\n');
@@ -530,7 +579,13 @@ pub fn write_stats_text(
     }
     let _ = writeln!(o, "events     {}", stats.events);
     if let Some((a, b)) = stats.span {
-        let _ = write!(o, "span       {} .. {} ({:.3} s", format_rfc3339(a), format_rfc3339(b), (b - a) as f64 / 1e9);
+        let _ = write!(
+            o,
+            "span       {} .. {} ({:.3} s",
+            format_rfc3339(a),
+            format_rfc3339(b),
+            crate::stats::span_seconds(a, b)
+        );
         match stats.rate() {
             Some(r) => {
                 let _ = writeln!(o, ", {r:.1} events/s)");
@@ -563,11 +618,7 @@ pub fn write_stats_text(
     for f in &stats.files {
         let s = &f.source;
         let c = &s.counters;
-        let dropped = c.dropped_too_large
-            + c.dropped_reentrant
-            + c.dropped_thread_exit
-            + c.dropped_callsite_overflow
-            + c.dropped_not_installed;
+        let dropped = c.dropped();
         let _ = writeln!(o, "  {}", esc(&s.path));
         let _ = writeln!(
             o,
@@ -581,7 +632,7 @@ pub fn write_stats_text(
         );
         let _ = writeln!(
             o,
-            "      {} events shown, {} decoded, {} in the file's header, {} copies of newer snapshots' events skipped, {} in damaged chunks; logged {}, overwritten {}, dropped {}, unreadable {}",
+            "      {} events shown, {} decoded, {} in the file's header, {} copies of newer snapshots' events skipped, {} in damaged chunks; logged {}, overwritten {}, dropped {}, unreadable {}{}",
             f.events,
             s.events_loaded,
             c.in_snapshot,
@@ -590,13 +641,17 @@ pub fn write_stats_text(
             c.logged,
             c.overwritten,
             dropped,
-            c.unreadable
+            c.unreadable,
+            inconsistent(c)
         );
     }
     if !problems.is_empty() {
         let _ = writeln!(o, "\nproblems ({}; the events of intact chunks are counted above)", problems.len());
-        for p in problems {
+        for p in problems.iter().take(crate::dataset::LISTED_PROBLEMS) {
             let _ = writeln!(o, "  {}", esc(&p.to_string()));
+        }
+        if problems.len() > crate::dataset::LISTED_PROBLEMS {
+            let _ = writeln!(o, "  … and {} more", problems.len() - crate::dataset::LISTED_PROBLEMS);
         }
     }
     w.write_all(o.as_bytes())?;
@@ -607,6 +662,13 @@ pub fn write_stats_text(
 /// events shown once each, the copies skipped, and the counters of its
 /// newest snapshot (counters are never summed over snapshots of one process:
 /// each holds the process's totals so far).
+/// A note after a file's counters when they cannot be true (see
+/// [`Counters::consistent`](ttlog_core::snapshot::Counters::consistent)):
+/// shown as they are, saturated sums, never wrapped ones.
+fn inconsistent(c: &ttlog_core::snapshot::Counters) -> &'static str {
+    if c.consistent() { "" } else { " (inconsistent: the counters' parts add up to more than logged)" }
+}
+
 fn write_processes_text(tables: &Tables, files: &[crate::stats::FileStats], o: &mut String) {
     let esc = |s: &str| ttlog_core::text::escape(s).into_owned();
     let copies: u64 = files.iter().map(|f| f.source.duplicates).sum();
@@ -623,7 +685,7 @@ fn write_processes_text(tables: &Tables, files: &[crate::stats::FileStats], o: &
         let c = &newest.counters;
         let _ = writeln!(
             o,
-            "  {:>10}  {} on {}, pid {}{}: {} snapshot{}, {skipped} copies skipped; newest {} ({}): logged {}, overwritten {}, dropped {}",
+            "  {:>10}  {} on {}, pid {}{}: {} snapshot{}, {skipped} copies skipped; newest {} ({}): logged {}, overwritten {}, dropped {}{}",
             shown,
             esc(&newest.service),
             esc(&newest.hostname),
@@ -638,7 +700,8 @@ fn write_processes_text(tables: &Tables, files: &[crate::stats::FileStats], o: &
             esc(&newest.reason),
             c.logged,
             c.overwritten,
-            c.dropped()
+            c.dropped(),
+            inconsistent(c)
         );
     }
     for d in &tables.differing {
@@ -691,7 +754,7 @@ pub fn stats_json(stats: &Stats, tables: &Tables, problems: &[SnapshotError]) ->
         "events": stats.events,
         "first": first,
         "last": last,
-        "span_seconds": stats.span.map(|(a, b)| (b - a) as f64 / 1e9),
+        "span_seconds": stats.span_seconds(),
         "events_per_second": stats.rate(),
         "levels": level_counts_json(stats),
         "targets": stats.targets.iter().map(|(t, n)| json!({"target": &**t, "count": n})).collect::<Vec<_>>(),
@@ -722,6 +785,7 @@ pub fn stats_json(stats: &Stats, tables: &Tables, problems: &[SnapshotError]) ->
                 "logged": c.logged,
                 "overwritten": c.overwritten,
                 "dropped": c.dropped(),
+                "counters_consistent": c.consistent(),
             })
         }).collect::<Vec<_>>(),
         "differing_copies": tables.differing.iter().map(|d| json!({
@@ -757,6 +821,7 @@ pub fn stats_json(stats: &Stats, tables: &Tables, problems: &[SnapshotError]) ->
                     "dropped_callsite_overflow": c.dropped_callsite_overflow,
                     "dropped_not_installed": c.dropped_not_installed,
                     "truncated": c.truncated,
+                    "consistent": c.consistent(),
                 },
                 "problems": s.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
             })
@@ -874,15 +939,20 @@ pub fn write_groups_text(t: &GroupTable, w: &mut dyn Write) -> io::Result<()> {
 ///
 /// # Errors
 /// Errors of the writer.
-pub fn write_groups_csv(t: &GroupTable, w: &mut dyn Write) -> io::Result<()> {
+pub fn write_groups_csv(t: &GroupTable, w: &mut dyn Write, formula_guard: bool) -> io::Result<()> {
     let mut o = String::new();
     let header: Vec<&str> =
         t.keys.iter().map(String::as_str).chain(["count"]).chain(t.aggs.iter().map(String::as_str)).collect();
-    o.push_str(&header.join(","));
+    for (i, h) in header.iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        push_csv(&mut o, h, formula_guard);
+    }
     o.push('\n');
     for r in &t.rows {
         for k in &r.key {
-            push_csv(&mut o, &k.to_string());
+            push_csv(&mut o, &k.to_string(), formula_guard);
             o.push(',');
         }
         let _ = write!(o, "{}", r.count);
@@ -912,8 +982,11 @@ pub enum Lines {
     Json,
     /// One JSON object per line.
     Ndjson,
-    /// CSV with a header row.
-    Csv,
+    /// CSV with a header row, every cell as [`push_csv`] writes it.
+    Csv {
+        /// `--csv-safe`: the formula guard of [`push_csv`].
+        formula_guard: bool,
+    },
 }
 
 /// Writes streamed events as lines (text, JSON, NDJSON, CSV): each batch is
@@ -971,7 +1044,7 @@ impl LineFormat {
                 push_event_json(out, e);
                 out.push('\n');
             }
-            Lines::Csv => push_event_csv(out, scratch, e),
+            Lines::Csv { formula_guard } => push_event_csv(out, scratch, e, formula_guard),
         }
     }
 }
@@ -982,7 +1055,7 @@ impl LineSink<'_> {
             self.started = true;
             match self.format {
                 Lines::Json => self.w.write_all(b"[")?,
-                Lines::Csv => writeln!(self.w, "{CSV_HEADER}")?,
+                Lines::Csv { .. } => writeln!(self.w, "{CSV_HEADER}")?,
                 _ => {}
             }
         }
@@ -1426,7 +1499,7 @@ impl Files {
             let dates: StringChunked = ts
                 .i64()?
                 .iter()
-                .map(|t| t.map(|t| format_date(t.div_euclid(86_400_000_000_000) * 86_400_000_000_000)))
+                .map(|t| t.map(|t| format_date(crate::stats::bucket_start(t, 86_400_000_000_000))))
                 .collect();
             df.with_column(dates.with_name("date".into()).into_column())?;
         }

@@ -143,6 +143,37 @@ pub mod tables;
 pub mod time;
 pub mod tui_source;
 
+/// The reader end to end into the engine, for fuzzing and for the tests
+/// that replay crafted files: `bytes` opened as a snapshot, then loaded
+/// into a dataset (stats, a group-by over a time bucket and the target with
+/// a quantile) and streamed as CSV. Returns the events loaded. Not part of
+/// the API.
+///
+/// # Panics
+/// Never for any input: a panic is a bug the fuzzer is to find.
+#[doc(hidden)]
+pub fn fuzz_snapshot(bytes: Vec<u8>) -> usize {
+    let Ok(snapshot) = ttlog_core::snapshot::Snapshot::from_bytes(bytes, "fuzz") else { return 0 };
+    let catalog = catalog::Catalog::of_snapshots(vec![snapshot], Vec::new(), catalog::OpenOptions::default());
+    let mut loaded = 0;
+    if let Ok(ds) = Engine::new().load_opened(&catalog) {
+        let view = ds.all();
+        loaded = view.len();
+        let _ = view.stats();
+        let keys = [GroupKey::parse("time:1s"), GroupKey::parse("target")];
+        let aggs = [Agg::parse("p99:n")];
+        if let ([Ok(a), Ok(b)], [Ok(p99)]) = (keys, aggs) {
+            let _ = view.group_by(&[a, b], &[p99]);
+        }
+    }
+    if let Ok(stream) = stream::Stream::new(&catalog, stream::EventQuestion::default()) {
+        let mut out = std::io::sink();
+        let mut sink = export::LineSink::new(&mut out, export::Lines::Csv { formula_guard: true }, stream.tables());
+        let _ = stream.run(&mut sink, false, &|_| {});
+    }
+    loaded
+}
+
 pub use dataset::{
     Dataset, Engine, EventRef, FieldInfo, FieldRef, Input, LoadError, Row, Site, SourceInfo, ThreadRef, View,
 };

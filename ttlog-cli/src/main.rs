@@ -11,7 +11,17 @@ fn main() -> ExitCode {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(e) if ttlog_cli::cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ttlog-view: error: {e:#}");
+            // Errors quote file names and file contents: escaped line by
+            // line, as all text for a terminal is.
+            let text = format!("{e:#}");
+            for (i, line) in text.lines().enumerate() {
+                let line = ttlog_core::text::escape(line);
+                if i == 0 {
+                    eprintln!("ttlog-view: error: {line}");
+                } else {
+                    eprintln!("{line}");
+                }
+            }
             ExitCode::from(2)
         }
     }

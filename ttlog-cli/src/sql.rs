@@ -369,21 +369,30 @@ pub fn write_text(df: &DataFrame, w: &mut dyn io::Write) -> io::Result<()> {
     Ok(())
 }
 
-/// Writes an answer as CSV (RFC 4180 quoting; a null is an empty field).
+/// Writes an answer as CSV: each cell as
+/// [`push_csv`](crate::export::push_csv) writes it (escaped, RFC 4180
+/// quoting, with `formula_guard` the `--csv-safe` guard); a null is an
+/// empty field.
 ///
 /// # Errors
 /// Errors of the writer or of polars.
-pub fn write_csv(df: &DataFrame, w: &mut dyn io::Write) -> io::Result<()> {
+pub fn write_csv(df: &DataFrame, w: &mut dyn io::Write, formula_guard: bool) -> io::Result<()> {
     let cols = cells(df).map_err(io::Error::other)?;
-    let quote = |s: &str| -> String {
-        let s = ttlog_core::text::escape(s);
-        if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.into_owned() }
+    let mut line = String::new();
+    let mut row = |line: &mut String, texts: &mut dyn Iterator<Item = String>| -> io::Result<()> {
+        line.clear();
+        for (i, t) in texts.enumerate() {
+            if i > 0 {
+                line.push(',');
+            }
+            crate::export::push_csv(line, &t, formula_guard);
+        }
+        line.push('\n');
+        w.write_all(line.as_bytes())
     };
-    let header: Vec<String> = df.get_column_names().iter().map(|n| quote(n)).collect();
-    writeln!(w, "{}", header.join(","))?;
+    row(&mut line, &mut df.get_column_names().iter().map(|n| n.to_string()))?;
     for r in 0..df.height() {
-        let row: Vec<String> = cols.iter().map(|c| quote(&c[r].text())).collect();
-        writeln!(w, "{}", row.join(","))?;
+        row(&mut line, &mut cols.iter().map(|c| c[r].text()))?;
     }
     Ok(())
 }

@@ -49,8 +49,42 @@ impl Stats {
     /// timestamps).
     pub fn rate(&self) -> Option<f64> {
         let (a, b) = self.span?;
-        (b > a).then(|| self.events as f64 / ((b - a) as f64 / 1e9))
+        (b > a).then(|| self.events as f64 / span_seconds(a, b))
     }
+
+    /// Seconds from the first event to the last, over the whole range of
+    /// timestamps (`i64::MIN` to `i64::MAX` is about 584.5 years, not a
+    /// wrapped negative number).
+    pub fn span_seconds(&self) -> Option<f64> {
+        self.span.map(|(a, b)| span_seconds(a, b))
+    }
+}
+
+/// Seconds from `a` to `b` (UTC ns), computed in 128 bits so that no pair
+/// of timestamps overflows.
+///
+/// ```
+/// assert_eq!(ttlog_cli::stats::span_seconds(i64::MIN, i64::MAX), 18_446_744_073.709_553);
+/// assert_eq!(ttlog_cli::stats::span_seconds(0, 1_500_000_000), 1.5);
+/// ```
+pub fn span_seconds(a: i64, b: i64) -> f64 {
+    (i128::from(b) - i128::from(a)) as f64 / 1e9
+}
+
+/// The start of the time bucket of `bucket_ns` nanoseconds that holds `ts`
+/// (buckets are aligned on the Unix epoch). The earliest bucket begins
+/// before the earliest representable time: its start is then that time,
+/// `i64::MIN`, rather than a product that wraps to the year 2262.
+///
+/// ```
+/// use ttlog_cli::stats::bucket_start;
+/// assert_eq!(bucket_start(1_500, 1_000), 1_000);
+/// assert_eq!(bucket_start(-1, 1_000), -1_000);
+/// assert_eq!(bucket_start(i64::MIN, 1_000_000_000), i64::MIN);
+/// assert_eq!(bucket_start(i64::MAX, 1_000_000_000), 9_223_372_036_000_000_000);
+/// ```
+pub fn bucket_start(ts: i64, bucket_ns: i64) -> i64 {
+    ts.div_euclid(bucket_ns).checked_mul(bucket_ns).unwrap_or(i64::MIN)
 }
 
 /// Events of one message.
@@ -194,7 +228,7 @@ impl View {
                 GroupKey::Time(bucket) => {
                     let ts = self.frame().column(cols::TS).map_err(perr)?.i64().map_err(perr)?.clone();
                     let b = *bucket;
-                    let c = ts.apply_values(|t| t.div_euclid(b) * b);
+                    let c = ts.apply_values(|t| bucket_start(t, b));
                     columns.push(c.with_name(name.as_str().into()).into_column());
                     decoders.push(Decoder::Time);
                 }

@@ -809,7 +809,7 @@ impl tui::View for IndexView {
         let lines = match format {
             tui::ExportFormat::Json => crate::export::Lines::Json,
             tui::ExportFormat::Ndjson => crate::export::Lines::Ndjson,
-            tui::ExportFormat::Csv => crate::export::Lines::Csv,
+            tui::ExportFormat::Csv => crate::export::Lines::Csv { formula_guard: false },
         };
         let result = {
             let mut sink = crate::export::LineSink::new(&mut w, lines, stream.tables());

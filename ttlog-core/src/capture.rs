@@ -223,8 +223,14 @@ impl Capture {
     /// ```
     pub fn from_events(events: &[Event]) -> Capture {
         type SiteKey = (Level, Arc<str>, Arc<str>, Arc<str>, u32, Arc<str>, Vec<(Arc<str>, Kind)>);
-        let base = events.iter().map(|e| e.timestamp_ns).min().unwrap_or(0);
-        let calibration = Calibration { source: ClockSource::Monotonic, ticks: 0, utc_ns: base, ns_per_tick: 1.0 };
+        // Ticks are nanoseconds from the middle of the events' range, offset
+        // by 2^63: every timestamp, `i64::MIN` to `i64::MAX`, maps to a tick
+        // and back exactly.
+        let (lo, hi) =
+            events.iter().fold((i64::MAX, i64::MIN), |(lo, hi), e| (lo.min(e.timestamp_ns), hi.max(e.timestamp_ns)));
+        let base = if lo > hi { 0 } else { ((i128::from(lo) + i128::from(hi)) / 2) as i64 };
+        let calibration =
+            Calibration { source: ClockSource::Monotonic, ticks: 1 << 63, utc_ns: base, ns_per_tick: 1.0 };
         let mut sites: HashMap<SiteKey, u32> = HashMap::new();
         let mut callsites = Vec::new();
         let mut threads: Vec<(ThreadInfo, RingRead)> = Vec::new();
@@ -273,7 +279,7 @@ impl Capture {
             let read = &mut threads[ring].1;
             read.starts.push(read.words.len() as u32);
             read.words.push(pack_header(read.written, len_words, id));
-            read.words.push(e.timestamp_ns.wrapping_sub(base) as u64);
+            read.words.push((e.timestamp_ns.wrapping_sub(base) as u64).wrapping_add(1 << 63));
             read.words.extend_from_slice(&payload);
             read.written += 1;
             read.end_pos = read.words.len() as u64;

@@ -168,7 +168,12 @@ impl Calibration {
     /// UTC nanoseconds since the Unix epoch for `ticks`.
     #[inline]
     pub fn to_utc_ns(&self, ticks: u64) -> i64 {
-        let d = ticks.wrapping_sub(self.ticks) as i64 as f64 * self.ns_per_tick;
-        self.utc_ns.saturating_add(d as i64)
+        let d = ticks.wrapping_sub(self.ticks) as i64;
+        if self.ns_per_tick == 1.0 {
+            // Ticks that are nanoseconds: exact, however far apart (a
+            // product in f64 keeps only 53 bits).
+            return self.utc_ns.saturating_add(d);
+        }
+        self.utc_ns.saturating_add((d as f64 * self.ns_per_tick) as i64)
     }
 }

@@ -50,6 +50,99 @@ pub fn frame_chunk(template: &[u8], input: &[u8]) -> Vec<u8> {
     file
 }
 
+/// A snapshot file with the header of the snapshot file `template` (which
+/// has at least one call site and one thread) and one chunk per
+/// `(events, raw_len, payload)` of `chunks`: frames and, with `indexed`, a
+/// header index that declare those counts and sizes, with valid CRCs and
+/// lengths, over `payload` as the compressed data; then a valid end marker.
+/// The header's `in_snapshot` counter agrees with the frames.
+/// What the frames claim is checked only by the reader's bounds (for the
+/// hostile-input tests: claims that no writer makes, payloads that do not
+/// hold them).
+///
+/// # Panics
+/// When `template` is not a snapshot of this format.
+pub fn claimed_chunks(template: &[u8], chunks: &[(u32, u32, Vec<u8>)], indexed: bool) -> Vec<u8> {
+    use crate::snapshot::format::{self, ChunkIndexEntry, ChunkStats, Header, SiteCount, ThreadSeqs};
+    let header_len = format::le_u32(template, 12) as usize;
+    let mut header: Header =
+        serde_cbor::from_slice(&template[PREAMBLE_LEN..PREAMBLE_LEN + header_len]).expect("a snapshot template");
+    let mut at = 0u64;
+    let mut body = Vec::new();
+    let mut index = Vec::new();
+    let mut total = 0u64;
+    for (events, raw, payload) in chunks {
+        let crc = crc32fast::hash(payload);
+        let mut frame = Vec::with_capacity(FRAME_LEN);
+        frame.extend_from_slice(&CHUNK_MAGIC);
+        frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        frame.extend_from_slice(&raw.to_le_bytes());
+        frame.extend_from_slice(&events.to_le_bytes());
+        frame.extend_from_slice(&crc.to_le_bytes());
+        let frame_crc = crc32fast::hash(&frame);
+        frame.extend_from_slice(&frame_crc.to_le_bytes());
+        body.extend_from_slice(&frame);
+        body.extend_from_slice(payload);
+        let t = header.created_at_ns;
+        index.push(ChunkIndexEntry {
+            at,
+            len: payload.len() as u32,
+            raw: *raw,
+            crc,
+            stats: ChunkStats {
+                events: *events,
+                min_ts: t,
+                max_ts: t,
+                threads: vec![ThreadSeqs {
+                    thread: 0,
+                    first_seq: total,
+                    last_seq: total + u64::from(*events).saturating_sub(1),
+                    events: *events,
+                }],
+                counts: vec![SiteCount { callsite: 1, thread: 0, events: *events }],
+            },
+        });
+        at += (FRAME_LEN + payload.len()) as u64;
+        total += u64::from(*events);
+    }
+    header.chunks = indexed.then_some(index);
+    header.counters.in_snapshot = total;
+    let header_bytes = serde_cbor::to_vec(&header).expect("CBOR encoding of the header");
+    let mut out = template[..8].to_vec();
+    out.extend_from_slice(&format::VERSION_MAJOR.to_le_bytes());
+    out.extend_from_slice(&format::VERSION_MINOR.to_le_bytes());
+    out.extend_from_slice(&(header_bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&header_bytes).to_le_bytes());
+    out.extend_from_slice(&header_bytes);
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&format::end_frame(chunks.len() as u32, total));
+    out
+}
+
+/// The snapshot file `template` with its header changed by `edit` (and
+/// its CRC and length made right again); the chunks are kept as they are
+/// (the index offsets count from the end of the header, so they stay
+/// right). For tests of what a crafted header (names, counters, the
+/// call-site table) does to a reader.
+///
+/// # Panics
+/// When `template` is not a snapshot of this format.
+pub fn edit_header(template: &[u8], edit: impl FnOnce(&mut crate::snapshot::Header)) -> Vec<u8> {
+    use crate::snapshot::format;
+    let header_len = format::le_u32(template, 12) as usize;
+    let end = PREAMBLE_LEN + header_len;
+    let mut header: crate::snapshot::Header =
+        serde_cbor::from_slice(&template[PREAMBLE_LEN..end]).expect("a snapshot template");
+    edit(&mut header);
+    let header_bytes = serde_cbor::to_vec(&header).expect("CBOR encoding of the header");
+    let mut out = template[..12].to_vec();
+    out.extend_from_slice(&(header_bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&header_bytes).to_le_bytes());
+    out.extend_from_slice(&header_bytes);
+    out.extend_from_slice(&template[end..]);
+    out
+}
+
 /// A file in the original `ttlog` 0.1 layout (LZ4 block with a size prefix)
 /// holding `cbor`.
 pub fn frame_legacy(cbor: &[u8]) -> Vec<u8> {

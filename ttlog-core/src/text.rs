@@ -245,6 +245,23 @@ mod tests {
     }
 
     #[test]
+    fn escapes_every_bidi_control_and_separator() {
+        // Unicode's Bidi_Control property (PropList.txt): ALM, LRM, RLM,
+        // LRE..RLO, LRI..PDI; and the line and paragraph separators.
+        let bidi = ['\u{61c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}'];
+        let isolates = ['\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}'];
+        for c in bidi.into_iter().chain(isolates).chain(['\u{2028}', '\u{2029}']) {
+            assert!(needs_escape(c), "{c:?}");
+            assert_eq!(escape(&format!("a{c}b")), format!("a\\u{{{:x}}}b", c as u32));
+        }
+        assert_eq!(escape("\u{61c}"), "\\u{61c}");
+        // Neighbours that are ordinary text.
+        for c in ['\u{61b}', '\u{200d}', '\u{2027}', '\u{202f}'] {
+            assert!(!needs_escape(c), "{c:?}");
+        }
+    }
+
+    #[test]
     fn invalid_utf8_bytes_are_shown_as_hex() {
         assert!(matches!(escape_bytes(b"ok"), Cow::Borrowed("ok")));
         assert_eq!(escape_bytes(b"\xe2\x80\xae\xe2\x80"), "\\u{202e}\\xe2\\x80");

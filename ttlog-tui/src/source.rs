@@ -161,17 +161,18 @@ pub struct Summary {
 impl Summary {
     /// Events of every input.
     pub fn total_events(&self) -> u64 {
-        self.inputs.iter().map(|i| i.events).sum()
+        self.inputs.iter().map(|i| i.events).fold(0, u64::saturating_add)
     }
 
-    /// Events overwritten in the rings before the snapshots, all inputs.
+    /// Events overwritten in the rings before the snapshots, all inputs
+    /// (saturating: headers may hold any counts).
     pub fn overwritten(&self) -> u64 {
-        self.inputs.iter().map(|i| i.overwritten).sum()
+        self.inputs.iter().map(|i| i.overwritten).fold(0, u64::saturating_add)
     }
 
-    /// Events dropped before reaching a ring, all inputs.
+    /// Events dropped before reaching a ring, all inputs (saturating).
     pub fn dropped(&self) -> u64 {
-        self.inputs.iter().map(|i| i.dropped).sum()
+        self.inputs.iter().map(|i| i.dropped).fold(0, u64::saturating_add)
     }
 }
 

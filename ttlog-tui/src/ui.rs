@@ -604,7 +604,8 @@ fn render_stats(stats: Option<&Stats>, frame: &mut Frame<'_>, area: Rect) {
     let label = |t: &str| Span::styled(format!("{t:<12}"), dim());
     lines.push(Line::from(vec![label("events"), Span::raw(count_text(s.events))]));
     if let Some((a, b)) = s.span_ns {
-        let secs = (b - a) as f64 / 1e9;
+        // In 128 bits: the extreme timestamps are 584 years apart.
+        let secs = (i128::from(b) - i128::from(a)) as f64 / 1e9;
         lines.push(Line::from(vec![label("from"), Span::raw(format_rfc3339(a))]));
         lines.push(Line::from(vec![label("to"), Span::raw(format_rfc3339(b))]));
         let rate = if secs > 0.0 { format!("  ({:.1} events/s)", s.events as f64 / secs) } else { String::new() };

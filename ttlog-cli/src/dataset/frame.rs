@@ -39,83 +39,147 @@ pub(super) struct Filled {
     ts: Vec<i64>,
     cs: Vec<u32>,
     th: Vec<u32>,
-    /// Per chunk: its slots in the columns, how many of them it filled (its
-    /// events kept), and whether its timestamps are in order (`None`: it
-    /// failed to decode, its slots are empty).
-    chunks: Vec<FilledChunk>,
+    /// Per chunk: how many events it filled (its events kept, one after the
+    /// other in the columns), and whether they are in time order (`None`: it
+    /// failed to decode and filled none).
+    chunks: Vec<(usize, Option<bool>)>,
 }
 
-/// A chunk's slots, the events it filled, whether they are in time order
-/// (see [`Filled`]).
-type FilledChunk = (usize, usize, Option<bool>);
+/// The most event slots reserved at once from the counts that chunk frames
+/// declare, before the chunks are decoded: 4 Mi slots, 64 MiB for the three
+/// columns. A file's frames can declare many more events than it holds
+/// (a frame is checked, its data only when decoded), so the columns grow
+/// batch by batch with the events actually decoded, and no more than this
+/// is ever reserved on a frame's word alone.
+const BATCH_SLOTS: usize = 1 << 22;
 
 /// Decodes chunk `j` of `lengths.len()` (of up to `lengths[j]` events, as
 /// its frame says; fewer when copies are left out) with `decode(j)`, in
-/// parallel, straight into its part of
-/// columns allocated once at their full size: each chunk's own timestamp
-/// and thread columns are freed as soon as they are copied, so the next
-/// chunk decoded on that thread reuses their memory. `input(j)` is the
+/// parallel, straight into its part of the columns. `input(j)` is the
 /// snapshot of chunk `j`, whose code offsets apply. Returns the columns and
 /// each chunk's decoded rest (field values, sequence numbers).
+///
+/// The chunks go in batches of at most [`BATCH_SLOTS`] declared events (or
+/// one chunk): the columns grow by a batch's declared events, its chunks
+/// are decoded in parallel into their slots, and the slots of chunks that
+/// failed or kept fewer events are closed before the next batch. Each
+/// chunk's own timestamp and thread columns are freed as soon as they are
+/// copied, so the next chunk decoded on that thread reuses their memory.
 pub(super) fn decode_into(
     lengths: &[usize],
     sources: &[Arc<SourceInfo>],
     input: impl Fn(usize) -> usize + Sync,
     decode: impl Fn(usize) -> Decoded + Sync,
 ) -> (Filled, Vec<Decoded>) {
+    decode_batched(lengths, sources, input, decode, BATCH_SLOTS)
+}
+
+/// [`decode_into`] in batches of at most `batch` declared events.
+fn decode_batched(
+    lengths: &[usize],
+    sources: &[Arc<SourceInfo>],
+    input: impl Fn(usize) -> usize + Sync,
+    decode: impl Fn(usize) -> Decoded + Sync,
+    batch: usize,
+) -> (Filled, Vec<Decoded>) {
     crate::worker_stacks();
-    let n: usize = lengths.iter().sum();
-    let mut ts = vec![0i64; n];
-    let mut cs = vec![0u32; n];
-    let mut th = vec![0u32; n];
-    let mut parts = Vec::with_capacity(lengths.len());
-    let (mut ts_rest, mut cs_rest, mut th_rest) = (&mut ts[..], &mut cs[..], &mut th[..]);
-    for (j, &k) in lengths.iter().enumerate() {
-        let (a, r) = std::mem::take(&mut ts_rest).split_at_mut(k);
-        ts_rest = r;
-        let (b, r) = std::mem::take(&mut cs_rest).split_at_mut(k);
-        cs_rest = r;
-        let (c, r) = std::mem::take(&mut th_rest).split_at_mut(k);
-        th_rest = r;
-        parts.push((j, a, b, c));
+    let total: usize = lengths.iter().sum();
+    // One zeroed allocation (pages the system hands out zeroed, untouched
+    // until written) at the final size when that is one batch: the columns
+    // grow beyond it only by what was decoded.
+    let reserve = total.min(batch);
+    let (mut ts, mut cs, mut th) = (vec![0i64; reserve], vec![0u32; reserve], vec![0u32; reserve]);
+    let mut results = Vec::with_capacity(lengths.len());
+    let mut chunks = Vec::with_capacity(lengths.len());
+    let mut first = 0;
+    while first < lengths.len() {
+        let mut last = first + 1;
+        let mut slots = lengths[first];
+        while last < lengths.len() && slots + lengths[last] <= batch {
+            slots += lengths[last];
+            last += 1;
+        }
+        let base = if first == 0 { 0 } else { ts.len() };
+        if ts.len() < base + slots {
+            ts.resize(base + slots, 0);
+            cs.resize(base + slots, 0);
+            th.resize(base + slots, 0);
+        }
+        let mut parts = Vec::with_capacity(last - first);
+        let end = base + slots;
+        let (mut ts_rest, mut cs_rest, mut th_rest) = (&mut ts[base..end], &mut cs[base..end], &mut th[base..end]);
+        for (j, &k) in lengths.iter().enumerate().take(last).skip(first) {
+            let (a, r) = std::mem::take(&mut ts_rest).split_at_mut(k);
+            ts_rest = r;
+            let (b, r) = std::mem::take(&mut cs_rest).split_at_mut(k);
+            cs_rest = r;
+            let (c, r) = std::mem::take(&mut th_rest).split_at_mut(k);
+            th_rest = r;
+            parts.push((j, a, b, c));
+        }
+        let done: Vec<(Decoded, usize, Option<bool>)> =
+            parts.into_par_iter().map(|(j, ts, cs, th)| decode_one(j, ts, cs, th, sources, &input, &decode)).collect();
+        // Close the gaps: each chunk's events move down to follow the
+        // previous chunk's.
+        let (mut from, mut to) = (base, base);
+        for (j, (r, n, sorted)) in (first..last).zip(done) {
+            if to < from && n > 0 {
+                ts.copy_within(from..from + n, to);
+                cs.copy_within(from..from + n, to);
+                th.copy_within(from..from + n, to);
+            }
+            from += lengths[j];
+            to += n;
+            results.push(r);
+            chunks.push((n, sorted));
+        }
+        ts.truncate(to);
+        cs.truncate(to);
+        th.truncate(to);
+        first = last;
     }
-    let done: Vec<(Decoded, FilledChunk)> = parts
-        .into_par_iter()
-        .map(|(j, ts, cs, th)| {
-            let (mut c, dropped) = match decode(j) {
-                Ok(c) => c,
-                Err(e) => return (Err(e), (ts.len(), 0, None)),
-            };
-            // The decoder checks a chunk against its frame's count; should
-            // that ever differ, the chunk counts as damaged.
-            if c.len() + dropped as usize != ts.len() {
-                let problem =
-                    Problem::Invalid(format!("a chunk holds {} events, its frame says {}", c.len(), ts.len()));
-                return (
-                    Err(SnapshotError { file: sources[input(j)].path.clone(), offset: 0, problem }),
-                    (ts.len(), 0, None),
-                );
-            }
-            let slots = ts.len();
-            let n = c.len();
-            let (ts, cs, th) = (&mut ts[..n], &mut cs[..n], &mut th[..n]);
-            let src = &sources[input(j)];
-            ts.copy_from_slice(&c.timestamps);
-            c.timestamps = Vec::new();
-            // Call-site ids are 1-based and checked by the decoder.
-            for (o, &l) in cs.iter_mut().zip(&c.callsites) {
-                *o = l - 1 + src.site_offset;
-            }
-            for (o, &t) in th.iter_mut().zip(&c.threads) {
-                *o = t + src.thread_offset;
-            }
-            c.threads = Vec::new();
-            let sorted = ts.windows(2).all(|w| w[0] <= w[1]);
-            (Ok((c, dropped)), (slots, n, Some(sorted)))
-        })
-        .collect();
-    let (results, chunks) = done.into_iter().unzip();
+    ts.shrink_to_fit();
+    cs.shrink_to_fit();
+    th.shrink_to_fit();
     (Filled { ts, cs, th, chunks }, results)
+}
+
+/// Decodes chunk `j` into its slots (see [`decode_into`]): its result, the
+/// events it filled, and whether they are in time order (`None`: failed).
+fn decode_one(
+    j: usize,
+    ts: &mut [i64],
+    cs: &mut [u32],
+    th: &mut [u32],
+    sources: &[Arc<SourceInfo>],
+    input: &(impl Fn(usize) -> usize + Sync),
+    decode: &(impl Fn(usize) -> Decoded + Sync),
+) -> (Decoded, usize, Option<bool>) {
+    let (mut c, dropped) = match decode(j) {
+        Ok(c) => c,
+        Err(e) => return (Err(e), 0, None),
+    };
+    // The decoder checks a chunk against its frame's count; should that
+    // ever differ, the chunk counts as damaged.
+    if c.len() as u64 + dropped != ts.len() as u64 {
+        let problem = Problem::Invalid(format!("a chunk holds {} events, its frame says {}", c.len(), ts.len()));
+        return (Err(SnapshotError { file: sources[input(j)].path.clone(), offset: 0, problem }), 0, None);
+    }
+    let n = c.len();
+    let (ts, cs, th) = (&mut ts[..n], &mut cs[..n], &mut th[..n]);
+    let src = &sources[input(j)];
+    ts.copy_from_slice(&c.timestamps);
+    c.timestamps = Vec::new();
+    // Call-site ids are 1-based and checked by the decoder.
+    for (o, &l) in cs.iter_mut().zip(&c.callsites) {
+        *o = l - 1 + src.site_offset;
+    }
+    for (o, &t) in th.iter_mut().zip(&c.threads) {
+        *o = t + src.thread_offset;
+    }
+    c.threads = Vec::new();
+    let sorted = ts.windows(2).all(|w| w[0] <= w[1]);
+    (Ok((c, dropped)), n, Some(sorted))
 }
 
 /// The frame of the decoded chunks' events, in time order; `ev` is each
@@ -123,26 +187,8 @@ pub(super) fn decode_into(
 /// flag: whether that is already time order (`ev` is `0..n`).
 pub(super) fn assemble(filled: Filled) -> PolarsResult<(DataFrame, bool)> {
     let Filled { mut ts, mut cs, mut th, chunks } = filled;
-    if chunks.iter().any(|&(slots, n, sorted)| sorted.is_none() || n < slots) {
-        // Damage or copies left out: close the gaps of the chunks that
-        // failed or kept fewer events than their slots.
-        let mut kept = Vec::new();
-        let mut at = 0;
-        for &(slots, n, sorted) in &chunks {
-            if sorted.is_some() {
-                kept.push(at..at + n);
-            }
-            at += slots;
-        }
-        fn close<T: Copy>(v: &[T], kept: &[Range<usize>]) -> Vec<T> {
-            kept.iter().flat_map(|r| v[r.clone()].iter().copied()).collect()
-        }
-        ts = close(&ts, &kept);
-        cs = close(&cs, &kept);
-        th = close(&th, &kept);
-    }
     let n = ts.len();
-    let chunks: Vec<(usize, bool)> = chunks.into_iter().filter_map(|(_, n, s)| Some((n, s?))).collect();
+    let chunks: Vec<(usize, bool)> = chunks.into_iter().filter_map(|(n, s)| Some((n, s?))).collect();
 
     let order = if chunks.iter().all(|&(_, s)| s) {
         let runs = sorted_runs(&ts, chunks.iter().map(|&(len, _)| len));
@@ -321,6 +367,62 @@ fn gallop(ts: &[i64], limit: i128) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_close_the_slots_of_failed_and_short_chunks() {
+        let source = Arc::new(SourceInfo {
+            path: "t.bin".into(),
+            service: "s".into(),
+            hostname: "h".into(),
+            pid: 1,
+            reason: "manual".into(),
+            panic: None,
+            created_at_ns: 0,
+            last_event_ns: None,
+            library: String::new(),
+            version: ttlog_core::snapshot::FormatVersion::Legacy,
+            counters: ttlog_core::snapshot::Counters::default(),
+            events_in_frames: 0,
+            events_loaded: 0,
+            duplicates: 0,
+            damaged: 0,
+            process: 0,
+            problems: Vec::new(),
+            site_offset: 0,
+            thread_offset: 0,
+        });
+        let lengths = [3, 2, 4, 1, 3, 2];
+        // Chunk 1 fails; chunk 4 keeps 2 of its 3 events (1 copy left out);
+        // chunk 5 claims 2 events and holds 1 (damaged).
+        let decode = |j: usize| -> Decoded {
+            let (n, dropped) = match j {
+                1 => {
+                    let problem = Problem::Invalid("bad".into());
+                    return Err(SnapshotError { file: "t.bin".into(), offset: 0, problem });
+                }
+                4 => (2, 1),
+                5 => (1, 0),
+                _ => (lengths[j], 0),
+            };
+            let cols = ChunkColumns {
+                timestamps: (0..n).map(|i| (j * 10 + i) as i64).collect(),
+                callsites: vec![1; n],
+                threads: vec![0; n],
+                ..ChunkColumns::default()
+            };
+            Ok((cols, dropped))
+        };
+        for batch in [1, 4, 5, 100] {
+            let (filled, results) = decode_batched(&lengths, std::slice::from_ref(&source), |_| 0, decode, batch);
+            assert_eq!(filled.ts, [0, 1, 2, 20, 21, 22, 23, 30, 40, 41], "batch {batch}");
+            assert_eq!(filled.cs, [0; 10]);
+            assert_eq!(
+                filled.chunks,
+                [(3, Some(true)), (0, None), (4, Some(true)), (1, Some(true)), (2, Some(true)), (0, None)]
+            );
+            assert_eq!(results.iter().filter(|r| r.is_err()).count(), 2);
+        }
+    }
 
     /// The reference: a stable sort of positions by time.
     fn stable_sort(ts: &[i64]) -> Vec<IdxSize> {

@@ -72,14 +72,41 @@ impl Input {
     }
 }
 
+/// The most problems listed one per line, in an error or among warnings;
+/// the rest are counted on one more line (5,000 empty files give 11 lines,
+/// not one line of 369 KB).
+pub const LISTED_PROBLEMS: usize = 10;
+
+/// The message of [`LoadError::NothingReadable`]: one problem on the line,
+/// or each on a line of its own (escaped) up to [`LISTED_PROBLEMS`], then
+/// how many more.
+fn nothing_readable(errors: &[SnapshotError]) -> String {
+    match errors {
+        [] => "no snapshot could be read: no input".to_owned(),
+        [e] => format!("no snapshot could be read: {}", ttlog_core::text::escape(&e.to_string())),
+        _ => {
+            let mut out = format!("none of the {} inputs could be read as a snapshot:", errors.len());
+            for e in errors.iter().take(LISTED_PROBLEMS) {
+                out.push_str("\n  ");
+                out.push_str(&ttlog_core::text::escape(&e.to_string()));
+            }
+            if errors.len() > LISTED_PROBLEMS {
+                out.push_str(&format!("\n  … and {} more", errors.len() - LISTED_PROBLEMS));
+            }
+            out
+        }
+    }
+}
+
 /// Why [`Engine::load`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// An input argument names nothing readable.
     #[error("{0}")]
     Input(String),
-    /// No input could be opened as a snapshot; each reason is listed.
-    #[error("no snapshot could be read: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    /// No input could be opened as a snapshot; the reasons are listed, one
+    /// line each up to [`LISTED_PROBLEMS`], then their count.
+    #[error("{}", nothing_readable(.0))]
     NothingReadable(Vec<SnapshotError>),
     /// `strict` is set and an input is damaged.
     #[error("damaged input (strict mode): {0}")]

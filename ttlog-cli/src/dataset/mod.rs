@@ -39,7 +39,7 @@ use crate::catalog::{Differing, Process};
 use crate::filter::{Filter, FilterError};
 pub use crate::tables::{FieldInfo, Site, SourceInfo, Tables, ThreadRef};
 pub use event::{EventRef, FieldRef, Row};
-pub use load::{Engine, Input, LoadError, events_in};
+pub use load::{Engine, Input, LISTED_PROBLEMS, LoadError, events_in};
 use polars::prelude::*;
 use rayon::prelude::*;
 use std::fmt;

@@ -206,7 +206,7 @@ impl<'c> Plan<'c> {
     fn bucket_of(&self, ts: i64) -> Option<i64> {
         let (keys, _) = self.question.group.as_ref()?;
         keys.iter().find_map(|k| match k {
-            GroupKey::Time(b) => Some(ts.div_euclid(*b) * b),
+            GroupKey::Time(b) => Some(crate::stats::bucket_start(ts, *b)),
             _ => None,
         })
     }
@@ -345,7 +345,7 @@ impl<'c> Plan<'c> {
         let Some((keys, _)) = &self.question.group else { return };
         for (i, k) in keys.iter().enumerate() {
             key.push(match k {
-                GroupKey::Time(b) => KeyValue::Time(ts.unwrap_or(0).div_euclid(*b) * b),
+                GroupKey::Time(b) => KeyValue::Time(crate::stats::bucket_start(ts.unwrap_or(0), *b)),
                 GroupKey::Key(Key::Thread) => KeyValue::U64(u64::from(self.tables.thread_canon[th as usize])),
                 GroupKey::Key(Key::Field(_)) => match key_cols.get(i) {
                     Some(Some((by_site, info))) => match by_site[local as usize] {

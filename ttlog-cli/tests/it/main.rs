@@ -10,6 +10,7 @@ mod damaged;
 mod exports;
 mod filters;
 mod fuzz_corpus;
+mod hostile;
 mod interactive;
 mod options;
 mod plans;

@@ -35,8 +35,23 @@ pub const END_MAGIC: [u8; 4] = *b"TEND";
 /// The largest header a reader accepts (a call-site table of a million
 /// entries fits).
 pub const MAX_HEADER_LEN: usize = 256 << 20;
-/// The largest uncompressed chunk a reader accepts.
-pub const MAX_CHUNK_RAW_LEN: usize = 64 << 20;
+/// The largest uncompressed chunk a reader accepts: above the most the
+/// writer can produce (it closes a chunk at [`MAX_CHUNK_EVENTS`] events or
+/// once its estimate of the raw size, 16 bytes per event plus 8 per payload
+/// word, reaches 4 MiB; the actual raw size is at most 5.25 times that
+/// estimate, which happens only for events of many one-byte fields each in a
+/// column of its own). A frame claiming more is rejected, so no chunk,
+/// hostile or not, decompresses into more than this.
+pub const MAX_CHUNK_RAW_LEN: usize = 24 << 20;
+/// The most bytes read from a stream of unknown length (a pipe, standard
+/// input, a device) as one snapshot: 1 GiB, about 250 M events of a
+/// service log. Regular files are read in full or by chunk, whatever their
+/// size, since their bytes exist.
+pub const MAX_SNAPSHOT_LEN: u64 = 1 << 30;
+/// The most events a chunk may hold: the writer closes a chunk at this many
+/// events, and a reader rejects a frame claiming more, so that no per-event
+/// buffer of a chunk grows beyond it whatever the frame says.
+pub const MAX_CHUNK_EVENTS: usize = 65_536;
 /// Fewest raw bytes one event takes in a chunk (one byte each for the
 /// timestamp delta, call site, thread and sequence delta), so `events` can be
 /// checked against `raw_len`.
@@ -70,7 +85,7 @@ pub const fn max_value_raw_len(kind: crate::Kind) -> usize {
 pub const LZ4_MAX_RATIO: usize = 255;
 
 /// Events per chunk the writer aims for.
-pub(crate) const CHUNK_EVENTS: usize = 65_536;
+pub(crate) const CHUNK_EVENTS: usize = MAX_CHUNK_EVENTS;
 /// Raw bytes per chunk at which the writer closes a chunk early.
 pub(crate) const CHUNK_RAW_TARGET: usize = 4 << 20;
 
@@ -452,13 +467,45 @@ pub struct Counters {
 }
 
 impl Counters {
-    /// All drop causes together.
+    /// All drop causes together, saturating at `u64::MAX` (a header may
+    /// hold any values; see [`Counters::consistent`]).
+    ///
+    /// ```
+    /// use ttlog_core::snapshot::Counters;
+    /// let c = Counters { dropped_too_large: u64::MAX - 4, dropped_reentrant: 9, ..Counters::default() };
+    /// assert_eq!(c.dropped(), u64::MAX);
+    /// ```
     pub fn dropped(&self) -> u64 {
-        self.dropped_too_large
-            + self.dropped_reentrant
-            + self.dropped_thread_exit
-            + self.dropped_callsite_overflow
-            + self.dropped_not_installed
+        [self.dropped_reentrant, self.dropped_thread_exit, self.dropped_callsite_overflow, self.dropped_not_installed]
+            .into_iter()
+            .fold(self.dropped_too_large, u64::saturating_add)
+    }
+
+    /// Whether the counters can be true: their parts (`in_snapshot`,
+    /// `unreadable`, `overwritten` and every `dropped_*`) add up, without
+    /// overflowing 64 bits, to at most `logged` (exactly `logged` in files
+    /// of this writer). A crafted or damaged header may hold anything.
+    ///
+    /// ```
+    /// use ttlog_core::snapshot::Counters;
+    /// assert!(Counters { logged: 10, in_snapshot: 7, overwritten: 3, ..Counters::default() }.consistent());
+    /// assert!(!Counters { logged: 10, in_snapshot: 7, overwritten: 4, ..Counters::default() }.consistent());
+    /// assert!(!Counters { logged: u64::MAX, dropped_too_large: u64::MAX, dropped_reentrant: 1, ..Counters::default() }.consistent());
+    /// ```
+    pub fn consistent(&self) -> bool {
+        [
+            self.in_snapshot,
+            self.unreadable,
+            self.overwritten,
+            self.dropped_too_large,
+            self.dropped_reentrant,
+            self.dropped_thread_exit,
+            self.dropped_callsite_overflow,
+            self.dropped_not_installed,
+        ]
+        .into_iter()
+        .try_fold(0u64, u64::checked_add)
+        .is_some_and(|parts| parts <= self.logged)
     }
 }
 

@@ -56,7 +56,7 @@ pub use legacy::MAX_LEGACY_RAW_LEN;
 pub(crate) use reader::callsite_info;
 pub use reader::{
     ChunkColumns, ChunkInfo, Events, FieldColumn, FieldSet, FormatVersion, Problem, Projection, Snapshot,
-    SnapshotError, StrColumn, Values,
+    SnapshotError, StrColumn, Values, read_stream,
 };
 pub use writer::{
     Retention, SnapshotMeta, apply_retention, default_dir, encode, encode_chunked, file_name, process_instance,

@@ -17,6 +17,52 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
+/// The bytes of a stream of unknown length (a pipe, standard input, a
+/// device) that should hold one snapshot, `name` used in errors: at most
+/// [`MAX_SNAPSHOT_LEN`](super::format::MAX_SNAPSHOT_LEN) bytes, and none
+/// past the first eight if they can start no snapshot.
+///
+/// ```
+/// let e = ttlog_core::snapshot::read_stream(std::io::repeat(0), "zeros").unwrap_err();
+/// assert!(e.to_string().starts_with("zeros: byte 0: not a TTLog snapshot"), "{e}");
+/// ```
+///
+/// # Errors
+/// When the stream cannot be read, holds more than `MAX_SNAPSHOT_LEN`
+/// bytes, or starts with bytes that no snapshot starts with.
+pub fn read_stream(reader: impl std::io::Read, name: &str) -> Result<Vec<u8>, SnapshotError> {
+    read_capped(reader, name, format::MAX_SNAPSHOT_LEN)
+}
+
+/// [`read_stream`] with a cap of `max` bytes.
+fn read_capped(reader: impl std::io::Read, name: &str, max: u64) -> Result<Vec<u8>, SnapshotError> {
+    use std::io::Read;
+    let err = |offset: u64, problem: Problem| SnapshotError { file: name.to_owned(), offset, problem };
+    let io = |e: std::io::Error| err(0, Problem::Io(e.to_string()));
+    let mut limited = reader.take(max + 1);
+    let mut data = Vec::new();
+    (&mut limited).take(8).read_to_end(&mut data).map_err(io)?;
+    if data.len() == 8 && data[..] != format::MAGIC {
+        let size = format::le_u32(&data, 0) as usize;
+        if size == 0 || size > legacy::MAX_LEGACY_RAW_LEN {
+            return Err(err(
+                0,
+                Problem::NotASnapshot(format!(
+                    "no TTLOGSNP magic, and not a ttlog 0.1 snapshot: its first bytes declare {size} bytes"
+                )),
+            ));
+        }
+    }
+    limited.read_to_end(&mut data).map_err(io)?;
+    if data.len() as u64 > max {
+        return Err(err(
+            max,
+            Problem::Invalid(format!("more than {} bytes (the most read from a pipe or device): not a snapshot", max)),
+        ));
+    }
+    Ok(data)
+}
+
 /// Which format a file was written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FormatVersion {
@@ -409,9 +455,34 @@ impl Snapshot {
         if let Some(s) = Snapshot::open_indexed(&mut file, len, path, &name).map_err(io)? {
             return Ok(s);
         }
-        let mut data = Vec::new();
-        std::io::Read::read_to_end(&mut file, &mut data).map_err(io)?;
-        Snapshot::from_bytes(data, name)
+        if file.metadata().map_err(io)?.is_file() {
+            // A regular file's bytes exist: reading them costs their size.
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut file, &mut data).map_err(io)?;
+            Snapshot::from_bytes(data, name)
+        } else {
+            Snapshot::from_reader(file, name)
+        }
+    }
+
+    /// Like [`Snapshot::open`], for a stream of unknown length (a pipe,
+    /// standard input, a device): reads at most
+    /// [`MAX_SNAPSHOT_LEN`](super::format::MAX_SNAPSHOT_LEN) bytes, and
+    /// stops at the first bytes if they can start no snapshot (`/dev/zero`
+    /// fails at once rather than fill memory).
+    ///
+    /// ```
+    /// use ttlog_core::snapshot::Snapshot;
+    /// let e = Snapshot::from_reader(std::io::repeat(0), "zeros").unwrap_err();
+    /// assert!(e.to_string().starts_with("zeros: byte 0: not a TTLog snapshot"), "{e}");
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Snapshot::open`], and when the stream holds more than
+    /// `MAX_SNAPSHOT_LEN` bytes.
+    pub fn from_reader(reader: impl std::io::Read, name: impl Into<String>) -> Result<Snapshot, SnapshotError> {
+        let name = name.into();
+        Snapshot::from_bytes(read_stream(reader, &name)?, name)
     }
 
     /// Opens a file of format 1.1 or later whose header indexes its chunks,
@@ -465,9 +536,7 @@ impl Snapshot {
         let mut events = 0u64;
         let mut chunks = Vec::with_capacity(index.len());
         for (i, e) in index.iter().enumerate() {
-            let sane = e.at == at
-                && limits.allows(e.stats.events, e.raw)
-                && (e.raw as usize) <= (e.len as usize).saturating_mul(format::LZ4_MAX_RATIO) + 16;
+            let sane = e.at == at && limits.check(e.stats.events, e.raw, e.len).is_ok();
             if !sane {
                 return false;
             }
@@ -486,7 +555,10 @@ impl Snapshot {
             && crc32fast::hash(&end[..20]) == format::le_u32(end, 20)
             && format::le_u32(end, 4) as usize == index.len()
             && u64::from_le_bytes(end[8..16].try_into().expect("8 bytes")) == events;
-        if !end_ok || base + at + format::FRAME_LEN as u64 != file_len {
+        // The index must agree with the header's own count, as a writer's
+        // does: a crafted index that claims more is not trusted (the chunks
+        // are scanned and decoded for their statistics instead).
+        if !end_ok || base + at + format::FRAME_LEN as u64 != file_len || events != self.header.counters.in_snapshot {
             return false;
         }
         self.indexed = (0..chunks.len() as u32).map(Some).collect();
@@ -955,14 +1027,29 @@ impl ChunkLimits {
         }
     }
 
-    /// Whether a chunk of `events` events can take `raw_len` raw bytes.
-    fn allows(&self, events: u32, raw_len: u32) -> bool {
-        let events = events as usize;
-        let raw = raw_len as usize;
-        events > 0
-            && raw <= format::MAX_CHUNK_RAW_LEN
-            && events.saturating_mul(format::MIN_EVENT_RAW_LEN) <= raw
-            && raw <= events.saturating_mul(self.max_event).saturating_add(self.overhead)
+    /// Whether a chunk of `events` events can take `raw_len` raw bytes
+    /// stored in `compressed_len` bytes; if not, why not.
+    fn check(&self, events: u32, raw_len: u32, compressed_len: u32) -> Result<(), String> {
+        let (n, raw, packed) = (events as usize, raw_len as usize, compressed_len as usize);
+        let sizes = format!("{compressed_len} compressed bytes, {raw_len} raw bytes, {events} events");
+        if n == 0 {
+            Err(format!("impossible sizes ({sizes}): a chunk holds at least one event"))
+        } else if n > format::MAX_CHUNK_EVENTS {
+            Err(format!("claims {events} events, more than the {} a writer puts in a chunk", format::MAX_CHUNK_EVENTS))
+        } else if raw > format::MAX_CHUNK_RAW_LEN {
+            Err(format!(
+                "claims {raw_len} bytes once decompressed, more than the {} a writer puts in a chunk",
+                format::MAX_CHUNK_RAW_LEN
+            ))
+        } else if raw > packed.saturating_mul(format::LZ4_MAX_RATIO) + 16 {
+            Err(format!("impossible sizes ({sizes}): LZ4 expands at most {} times", format::LZ4_MAX_RATIO))
+        } else if n.saturating_mul(format::MIN_EVENT_RAW_LEN) > raw {
+            Err(format!("impossible sizes ({sizes}): an event takes at least {} raw bytes", format::MIN_EVENT_RAW_LEN))
+        } else if raw > n.saturating_mul(self.max_event).saturating_add(self.overhead) {
+            Err(format!("impossible sizes ({sizes}): more raw bytes than the call sites' events can take"))
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -971,6 +1058,8 @@ impl ChunkLimits {
 fn scan(data: &[u8], mut pos: usize, name: &str, limits: ChunkLimits) -> (Vec<ChunkInfo>, Vec<SnapshotError>, bool) {
     let mut chunks = Vec::new();
     let mut problems = Vec::new();
+    // Chunk frames with a valid CRC seen, intact or not.
+    let mut frames = 0usize;
     let problem =
         |offset: usize, problem: Problem| SnapshotError { file: name.to_owned(), offset: offset as u64, problem };
     // Magic first: the CRC is computed only where a frame could start.
@@ -1054,15 +1143,9 @@ fn scan(data: &[u8], mut pos: usize, name: &str, limits: ChunkLimits) -> (Vec<Ch
             ));
             return (chunks, problems, false);
         }
-        let sane = limits.allows(events, raw_len)
-            && (raw_len as usize) <= (compressed_len as usize).saturating_mul(format::LZ4_MAX_RATIO) + 16;
-        if !sane {
-            problems.push(problem(
-                pos,
-                Problem::Invalid(format!(
-                    "chunk frame with impossible sizes ({compressed_len} compressed bytes, {raw_len} raw bytes, {events} events)"
-                )),
-            ));
+        frames += 1;
+        if let Err(why) = limits.check(events, raw_len, compressed_len) {
+            problems.push(problem(pos, Problem::Invalid(format!("chunk frame {}: {why}", frames - 1))));
         } else {
             chunks.push(ChunkInfo { index: chunks.len(), offset: pos as u64, compressed_len, raw_len, events, crc });
         }
@@ -1325,12 +1408,32 @@ mod tests {
     fn chunk_limits_follow_the_call_site_table() {
         let l = ChunkLimits::new(&[site(&[Kind::U64, Kind::F64])]);
         assert_eq!(l.max_event, 28 + 20 + 18);
-        assert!(l.allows(10, 40));
-        assert!(!l.allows(10, 39), "fewer than 4 bytes per event");
-        assert!(l.allows(10, 10 * 66 + 256 + 128));
-        assert!(!l.allows(10, 10 * 66 + 256 + 129), "more than the call sites allow");
-        assert!(!l.allows(0, 0));
+        let allows = |l: &ChunkLimits, n, raw| l.check(n, raw, u32::MAX).is_ok();
+        assert!(allows(&l, 10, 40));
+        assert!(!allows(&l, 10, 39), "fewer than 4 bytes per event");
+        assert!(allows(&l, 10, 10 * 66 + 256 + 128));
+        assert!(!allows(&l, 10, 10 * 66 + 256 + 129), "more than the call sites allow");
+        assert!(!allows(&l, 0, 0));
+        assert!(l.check(10, 271, 1).is_ok() && l.check(10, 272, 1).is_err(), "LZ4 expands at most 255 times");
         let l = ChunkLimits::new(&[site(&[Kind::Str])]);
-        assert!(!l.allows(u32::MAX, u32::MAX), "64 MiB cap");
+        let e = l.check(u32::MAX, u32::MAX, u32::MAX).unwrap_err();
+        assert!(e.contains("more than the 65536 a writer puts in a chunk"), "{e}");
+        let e = l.check(65_536, 25 << 20, u32::MAX).unwrap_err();
+        assert!(e.contains("more than the 25165824 a writer"), "{e}");
+        assert!(allows(&l, 65_536, 24 << 20));
+    }
+
+    #[test]
+    fn streams_are_read_up_to_the_cap() {
+        let endless = std::io::Read::chain(&b"TTLOGSNP"[..], std::io::repeat(0));
+        let e = read_capped(endless, "endless", 1000).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "endless: byte 1000: more than 1000 bytes (the most read from a pipe or device): not a snapshot"
+        );
+        assert_eq!(read_capped(&b"TTLOGSNP"[..], "short", 1000).unwrap(), b"TTLOGSNP");
+        assert_eq!(read_capped(&[7u8; 1000][..], "legacy-like", 1000).unwrap().len(), 1000);
+        let e = read_capped(std::io::repeat(0), "zeros", 1000).unwrap_err();
+        assert!(e.to_string().starts_with("zeros: byte 0: not a TTLog snapshot (no TTLOGSNP magic"), "{e}");
     }
 }
