@@ -163,6 +163,9 @@ pub struct Search {
     direction: Direction,
     label: String,
     wrapped: bool,
+    /// Where the first pass started: from the first event forward (or the
+    /// last backward) it saw them all, and there is nothing to wrap to.
+    from: usize,
 }
 
 /// Which full screen is shown ([`App::screen`]).
@@ -783,7 +786,7 @@ impl App {
             Direction::Backward if self.selected == 0 => self.shown(),
             Direction::Backward => self.selected - 1,
         };
-        self.spawn_find(Search { needle, direction, label, wrapped: false }, from);
+        self.spawn_find(Search { needle, direction, label, wrapped: false, from }, from);
     }
 
     fn spawn_find(&mut self, search: Search, from: usize) {
@@ -826,7 +829,14 @@ impl App {
                     }));
                 }
             }
-            None if !search.wrapped && self.shown() > 0 => {
+            // Wrap around once, unless the first pass saw every event.
+            None if !search.wrapped
+                && self.shown() > 0
+                && !match search.direction {
+                    Direction::Forward => search.from == 0,
+                    Direction::Backward => search.from + 1 == self.shown(),
+                } =>
+            {
                 search.wrapped = true;
                 let from = if search.direction == Direction::Forward { 0 } else { self.shown() - 1 };
                 self.spawn_find(search, from);
@@ -1164,7 +1174,13 @@ impl App {
                         // The selected row counts: search from it.
                         let label = format!("/{}", re.as_str());
                         self.spawn_find(
-                            Search { needle: Needle::Text(re), direction: Direction::Forward, label, wrapped: false },
+                            Search {
+                                needle: Needle::Text(re),
+                                direction: Direction::Forward,
+                                label,
+                                wrapped: false,
+                                from: self.selected,
+                            },
                             self.selected,
                         );
                     }

@@ -324,6 +324,17 @@ fn search_highlights_and_moves_between_matches() {
     app.update(Msg::Key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::NONE)));
     assert_eq!(app.message(), None, "a stale 'not found' while searching");
     app.run_tasks_inline();
+    // From the first event, one pass sees them all: no wrapped retry (at
+    // fleet scale a pass reads every chunk).
+    keys(&mut app, "g/zzz");
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    let finds = app.take_tasks();
+    assert_eq!(finds.len(), 1);
+    for t in finds {
+        app.update(t.run());
+    }
+    assert!(app.take_tasks().is_empty(), "no second pass");
+    assert_eq!(app.message(), Some("/zzz: not found"));
     // Errors (e) count too.
     keys(&mut app, "ge");
     assert_eq!(app.message(), Some("next error: hit 2 of 10"));
