@@ -357,6 +357,72 @@ impl tui::Source for EngineSource {
     }
 }
 
+/// The hits of the last text search of a view, computed once per regex:
+/// `n`/`N` and the hit count then need no other pass.
+#[derive(Debug, Default)]
+struct HitCache(std::sync::Mutex<Option<(String, Arc<Vec<u32>>)>>);
+
+impl HitCache {
+    /// The hits of `re`, if they are known.
+    fn known(&self, re: &regex::Regex) -> Option<Arc<Vec<u32>>> {
+        let cached = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        cached.as_ref().filter(|(text, _)| text == re.as_str()).map(|(_, hits)| Arc::clone(hits))
+    }
+
+    /// The hits of `re`: known, or found by `search` and kept (`None` when
+    /// `search` gives none, as when it is cancelled).
+    fn get(&self, re: &regex::Regex, search: impl FnOnce() -> Option<Vec<u32>>) -> Option<Arc<Vec<u32>>> {
+        let mut cached = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((text, hits)) = cached.as_ref()
+            && text == re.as_str()
+        {
+            return Some(Arc::clone(hits));
+        }
+        let hits = Arc::new(search()?);
+        *cached = Some((re.as_str().to_owned(), Arc::clone(&hits)));
+        Some(hits)
+    }
+}
+
+/// Which hit `position` is among `hits`, and how many there are.
+fn rank_among(hits: &[u32], position: usize) -> Option<(usize, usize)> {
+    let i = hits.binary_search(&u32::try_from(position).ok()?).ok()?;
+    Some((i, hits.len()))
+}
+
+/// The first of a view's `n` positions from `from` on in `direction` (to
+/// the last, or back to the first) for which `hit` holds; progress by
+/// blocks, `None` when cancelled or there is none.
+fn scan_positions(
+    n: usize,
+    from: usize,
+    direction: tui::Direction,
+    progress: &tui::Progress,
+    hit: impl Fn(usize) -> bool,
+) -> Option<usize> {
+    const BLOCK: usize = 4096;
+    let positions: Box<dyn Iterator<Item = usize>> = match direction {
+        tui::Direction::Forward => Box::new(from..n),
+        tui::Direction::Backward => Box::new((0..=from).rev()),
+    };
+    progress.set_total(match direction {
+        tui::Direction::Forward => (n - from) as u64,
+        tui::Direction::Backward => from as u64 + 1,
+    });
+    for (checked, pos) in positions.enumerate() {
+        if checked % BLOCK == 0 {
+            progress.add(if checked == 0 { 0 } else { BLOCK as u64 });
+            if progress.is_cancelled() {
+                return None;
+            }
+        }
+        if hit(pos) {
+            return Some(pos);
+        }
+    }
+    None
+}
+
 /// Rows fetched at a time by text searches.
 const SEARCH_BLOCK: usize = 4096;
 /// Positions a text search scans (in parallel blocks) before it looks for
@@ -612,7 +678,7 @@ struct IndexView {
     filter: Filter,
     expr: String,
     /// The positions the last counted text search matches.
-    hits: std::sync::Mutex<Option<(String, Arc<Vec<u32>>)>>,
+    hits: HitCache,
 }
 
 /// Views of the index count the hits of a text search up to this many
@@ -634,16 +700,10 @@ impl IndexView {
         if n > INDEX_COUNTS_HITS_UP_TO {
             return None;
         }
-        let mut cached = self.hits.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((text, hits)) = cached.as_ref()
-            && text == re.as_str()
-        {
-            return Some(Arc::clone(hits));
-        }
-        progress.set_total(n as u64);
-        let hits = Arc::new(text_hits_in(self, re, 0..n, &|_| None, progress)?);
-        *cached = Some((re.as_str().to_owned(), Arc::clone(&hits)));
-        Some(hits)
+        self.hits.get(re, || {
+            progress.set_total(n as u64);
+            text_hits_in(self, re, 0..n, &|_| None, progress)
+        })
     }
 
     fn new(
@@ -659,7 +719,7 @@ impl IndexView {
                 _ if progress.is_cancelled() => tui::FilterError::cancelled(),
                 e => tui::FilterError::new(0, e.to_string()),
             })?;
-        Ok(IndexView { index, selection, filter, expr, hits: std::sync::Mutex::new(None) })
+        Ok(IndexView { index, selection, filter, expr, hits: HitCache::default() })
     }
 
     /// The streaming engine's answer to a question over this view's events.
@@ -749,43 +809,18 @@ impl tui::View for IndexView {
             };
         }
         if let tui::Needle::Text(re) = needle {
-            let known = self.hits.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            let known = known.filter(|(text, _)| text == re.as_str()).map(|(_, hits)| hits);
+            let known = self.hits.known(re);
             let all = || self.text_hits(re, progress);
             return find_text(self, re, from, direction, known.as_deref().map(|v| &v[..]), &all, &|_| None, progress);
         }
         let tui::Needle::Level(l) = needle else { return None };
-        const BLOCK: usize = 4096;
-        let positions: Box<dyn Iterator<Item = usize>> = match direction {
-            tui::Direction::Forward => Box::new(from..n),
-            tui::Direction::Backward => Box::new((0..=from).rev()),
-        };
-        progress.set_total(match direction {
-            tui::Direction::Forward => (n - from) as u64,
-            tui::Direction::Backward => from as u64 + 1,
-        });
-        for (checked, pos) in positions.enumerate() {
-            if checked % BLOCK == 0 {
-                progress.add(if checked == 0 { 0 } else { BLOCK as u64 });
-                if progress.is_cancelled() {
-                    return None;
-                }
-            }
-            if self.index.level(self.selection.position(pos)) >= *l {
-                return Some(pos);
-            }
-        }
-        None
+        scan_positions(n, from, direction, progress, |pos| self.index.level(self.selection.position(pos)) >= *l)
     }
 
     fn hit_rank(&self, needle: &tui::Needle, position: usize, progress: &tui::Progress) -> Option<(usize, usize)> {
         let n = self.len();
         match needle {
-            tui::Needle::Text(re) => {
-                let hits = self.text_hits(re, progress)?;
-                let i = hits.binary_search(&(position as u32)).ok()?;
-                Some((i, hits.len()))
-            }
+            tui::Needle::Text(re) => rank_among(&self.text_hits(re, progress)?, position),
             tui::Needle::Level(l) => {
                 let severe = |p: usize| self.index.level(self.selection.position(p)) >= *l;
                 let before = (0..position.min(n)).filter(|&p| severe(p)).count();
@@ -835,8 +870,8 @@ struct EngineView {
     cs: Series,
     ev: Series,
     /// The positions the last text search's regex matches, found in one
-    /// parallel pass: `n`/`N` and the hit count then need no other.
-    hits: std::sync::Mutex<Option<(String, Arc<Vec<u32>>)>>,
+    /// parallel pass.
+    hits: HitCache,
 }
 
 impl std::fmt::Debug for EngineView {
@@ -849,25 +884,19 @@ impl EngineView {
     fn new(view: View, expr: String) -> EngineView {
         let column = |name: &str| view.frame().column(name).expect("frame column").as_materialized_series().rechunk();
         let (ts, cs, ev) = (column(cols::TS), column(cols::CS), column(cols::EV));
-        EngineView { view, expr, ts, cs, ev, hits: std::sync::Mutex::new(None) }
+        EngineView { view, expr, ts, cs, ev, hits: HitCache::default() }
     }
 
     /// The positions whose text `re` matches, in order; computed once per
     /// regex ([`text_hits_in`] over the whole view). `None` when cancelled.
     fn text_hits(&self, re: &regex::Regex, progress: &tui::Progress) -> Option<Arc<Vec<u32>>> {
-        let mut cached = self.hits.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((text, hits)) = cached.as_ref()
-            && text == re.as_str()
-        {
-            return Some(Arc::clone(hits));
-        }
-        let n = tui::View::len(self);
-        progress.set_total(n as u64);
-        let sites = self.site_verdicts(re);
-        let cs = self.cs();
-        let hits = Arc::new(text_hits_in(self, re, 0..n, &|p| sites[cs[p] as usize], progress)?);
-        *cached = Some((re.as_str().to_owned(), Arc::clone(&hits)));
-        Some(hits)
+        self.hits.get(re, || {
+            let n = tui::View::len(self);
+            progress.set_total(n as u64);
+            let sites = self.site_verdicts(re);
+            let cs = self.cs();
+            text_hits_in(self, re, 0..n, &|p| sites[cs[p] as usize], progress)
+        })
     }
 
     /// Per call-site code, whether `re` decides its events alone: `Some(true)`
@@ -967,61 +996,27 @@ impl tui::View for EngineView {
             return None;
         }
         if let tui::Needle::Text(re) = needle {
-            let known = self.hits.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            let known = known.filter(|(text, _)| text == re.as_str()).map(|(_, hits)| hits);
+            let known = self.hits.known(re);
             let sites = self.site_verdicts(re);
             let cs = self.cs();
             let all = || self.text_hits(re, progress);
             let decided = |p: usize| sites[cs[p] as usize];
             return find_text(self, re, from, direction, known.as_deref().map(|v| &v[..]), &all, &decided, progress);
         }
-        // Level and id searches read the code columns; text searches fetch
-        // rows a block at a time.
-        const BLOCK: usize = 4096;
-        let positions: Box<dyn Iterator<Item = usize>> = match direction {
-            tui::Direction::Forward => Box::new(from..n),
-            tui::Direction::Backward => Box::new((0..=from).rev()),
-        };
-        progress.set_total(match direction {
-            tui::Direction::Forward => (n - from) as u64,
-            tui::Direction::Backward => from as u64 + 1,
-        });
+        // Level and id searches read the code columns.
         let levels = self.levels();
         let (cs, ev) = (self.cs(), self.ev());
-        let mut block: Option<(usize, Vec<tui::Row>)> = None;
-        for (checked, pos) in positions.enumerate() {
-            if checked % BLOCK == 0 {
-                progress.add(if checked == 0 { 0 } else { BLOCK as u64 });
-                if progress.is_cancelled() {
-                    return None;
-                }
-            }
-            let hit = match needle {
-                tui::Needle::Level(l) => levels[cs[pos] as usize] >= *l,
-                tui::Needle::Ids(ids) => ids.contains(&u64::from(ev[pos])),
-                tui::Needle::Text(_) => {
-                    let start = pos - pos % BLOCK;
-                    if block.as_ref().is_none_or(|(s, _)| *s != start) {
-                        block = Some((start, self.rows(start..start + BLOCK)));
-                    }
-                    let (s, rows) = block.as_ref().expect("just fetched");
-                    needle.matches(&rows[pos - s])
-                }
-            };
-            if hit {
-                return Some(pos);
-            }
-        }
-        None
+        scan_positions(n, from, direction, progress, |pos| match needle {
+            tui::Needle::Level(l) => levels[cs[pos] as usize] >= *l,
+            tui::Needle::Ids(ids) => ids.contains(&u64::from(ev[pos])),
+            // Text searches are answered above.
+            tui::Needle::Text(_) => false,
+        })
     }
 
     fn hit_rank(&self, needle: &tui::Needle, position: usize, progress: &tui::Progress) -> Option<(usize, usize)> {
         match needle {
-            tui::Needle::Text(re) => {
-                let hits = self.text_hits(re, progress)?;
-                let i = hits.binary_search(&(position as u32)).ok()?;
-                Some((i, hits.len()))
-            }
+            tui::Needle::Text(re) => rank_among(&self.text_hits(re, progress)?, position),
             tui::Needle::Level(l) => {
                 // One pass over the call-site codes.
                 let severe: Vec<bool> = self.levels().iter().map(|x| x >= l).collect();
