@@ -945,6 +945,26 @@ pub fn sql_query(plan: &Plan, query: &str) -> anyhow::Result<Outcome> {
     Ok(if df.height() > 0 { Outcome::Matched } else { Outcome::NoMatch })
 }
 
+/// The stream of `question` (its order and limits) over the plan's filter
+/// and time bounds, planned over `catalog`.
+fn plan_stream<'c>(
+    plan: &Plan,
+    catalog: &'c crate::catalog::Catalog,
+    question: crate::stream::EventQuestion,
+) -> anyhow::Result<crate::stream::Stream<'c>> {
+    let last = last_event(catalog);
+    let question = crate::stream::EventQuestion {
+        filter: plan.filter.clone(),
+        since: plan.since.map(|s| s.resolve(last)),
+        until: plan.until.map(|u| u.resolve(last)),
+        ..question
+    };
+    crate::stream::Stream::new(catalog, question).map_err(|e| match e {
+        crate::query::QueryError::Filter(e) => filter_error_of(plan, e),
+        e => anyhow::Error::new(e),
+    })
+}
+
 /// `--last N`: the last N events of every thread ([`crate::last`]), over
 /// the streaming engine.
 ///
@@ -953,17 +973,7 @@ pub fn sql_query(plan: &Plan, query: &str) -> anyhow::Result<Outcome> {
 /// data, output errors.
 pub fn last_moments(plan: &Plan, n: usize) -> anyhow::Result<Outcome> {
     let (catalog, early) = open_for_streaming(plan)?;
-    let last = last_event(&catalog);
-    let question = crate::stream::EventQuestion {
-        filter: plan.filter.clone(),
-        since: plan.since.map(|s| s.resolve(last)),
-        until: plan.until.map(|u| u.resolve(last)),
-        ..Default::default()
-    };
-    let stream = crate::stream::Stream::new(&catalog, question).map_err(|e| match e {
-        crate::query::QueryError::Filter(e) => filter_error_of(plan, e),
-        e => anyhow::Error::new(e),
-    })?;
+    let stream = plan_stream(plan, &catalog, crate::stream::EventQuestion::default())?;
     let bar = progress_bar(catalog.events_kept(), "reading");
     let mut sink = crate::last::LastSink::new(n);
     let result = {
@@ -1001,20 +1011,14 @@ pub fn last_moments(plan: &Plan, n: usize) -> anyhow::Result<Outcome> {
 /// data, output errors.
 pub fn stream_events(plan: &Plan) -> anyhow::Result<Outcome> {
     let (catalog, early) = open_for_streaming(plan)?;
-    let last = last_event(&catalog);
-    let question = crate::stream::EventQuestion {
-        filter: plan.filter.clone(),
-        since: plan.since.map(|s| s.resolve(last)),
-        until: plan.until.map(|u| u.resolve(last)),
+    let order = crate::stream::EventQuestion {
         reverse: plan.reverse,
         limit: plan.limit,
         tail: plan.tail,
         fields: None,
+        ..Default::default()
     };
-    let stream = crate::stream::Stream::new(&catalog, question).map_err(|e| match e {
-        crate::query::QueryError::Filter(e) => filter_error_of(plan, e),
-        e => anyhow::Error::new(e),
-    })?;
+    let stream = plan_stream(plan, &catalog, order)?;
     // On a terminal, a bar that follows the events as they are written.
     let bar = progress_bar(catalog.events_kept(), if plan.output.is_some() { "exporting" } else { "reading" });
     let progress = {

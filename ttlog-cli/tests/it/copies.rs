@@ -3,7 +3,7 @@
 //! the same process), one file named twice or through a symlink, a forged
 //! file claiming another process's identity, and `--keep-duplicates`.
 
-use crate::{decode, decode_merged, view, view_ok};
+use crate::{bins, decode, decode_merged, view, view_ok};
 use serde_json::Value as J;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -104,17 +104,6 @@ fn child(dir: &Path, mode: &str, env: &[(&str, &str)]) -> std::process::ExitStat
         .output()
         .unwrap()
         .status
-}
-
-fn bins(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "bin"))
-        .map(|p| p.display().to_string())
-        .collect();
-    v.sort();
-    v
 }
 
 /// `(from the worker thread, n)` of every tick and step in NDJSON output,

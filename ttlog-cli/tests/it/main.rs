@@ -116,9 +116,9 @@ pub fn decode_merged(paths: &[String]) -> Vec<Expected> {
     kept.into_iter().map(|(_, e)| e).collect()
 }
 
-/// The damaged samples, `testdata/damaged/*.bin`, sorted.
-pub fn damaged_files() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(testdata().join("damaged"))
+/// The `.bin` files of `dir`, sorted, as a directory input expands.
+pub fn bins(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "bin"))
@@ -128,17 +128,15 @@ pub fn damaged_files() -> Vec<String> {
     v
 }
 
+/// The damaged samples, `testdata/damaged/*.bin`, sorted.
+pub fn damaged_files() -> Vec<String> {
+    bins(&testdata().join("damaged"))
+}
+
 /// Every `.bin` file of testdata (the clean samples), sorted, as the
 /// directory input expands.
 pub fn testdata_files() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(testdata())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "bin"))
-        .map(|p| p.display().to_string())
-        .collect();
-    v.sort();
-    v
+    bins(&testdata())
 }
 
 /// A value as a number, for comparisons by hand.
