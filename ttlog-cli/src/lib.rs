@@ -123,6 +123,21 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub, rust_2018_idioms)]
 
+/// Every committed sample snapshot, the clean ones of `testdata/` and the
+/// damaged ones of `testdata/damaged/`, sorted: the unit tests' inputs.
+#[cfg(test)]
+pub(crate) fn testdata_files() -> Vec<std::path::PathBuf> {
+    let td = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata");
+    let mut files: Vec<_> = [td.clone(), td.join("damaged")]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "bin"))
+        .collect();
+    files.sort();
+    files
+}
+
 pub mod browse;
 pub mod catalog;
 pub mod cli;

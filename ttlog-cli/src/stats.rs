@@ -780,8 +780,7 @@ mod tests {
 
     #[test]
     fn count_by_codes_is_the_general_group_by() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata");
-        let inputs = Input::expand(&[dir.display().to_string()]).unwrap();
+        let inputs: Vec<Input> = crate::testdata_files().into_iter().map(Input::File).collect();
         let ds = Engine::new().load(&inputs).unwrap();
         let filtered = ds.filter(&crate::Filter::parse("level>=info").unwrap()).unwrap();
         for view in [ds.all(), filtered, ds.all().head(0)] {

@@ -549,13 +549,7 @@ pub(crate) mod equivalence {
 
     #[test]
     fn every_testdata_file_and_all_of_them() {
-        let td = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata");
-        let mut files: Vec<_> = std::fs::read_dir(&td)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "bin"))
-            .collect();
-        files.sort();
+        let files = crate::testdata_files();
         for f in &files {
             check(&[Input::File(f.clone())]);
         }
