@@ -107,16 +107,7 @@ pub fn claimed_chunks(template: &[u8], chunks: &[(u32, u32, Vec<u8>)], indexed: 
     }
     header.chunks = indexed.then_some(index);
     header.counters.in_snapshot = total;
-    let header_bytes = serde_cbor::to_vec(&header).expect("CBOR encoding of the header");
-    let mut out = template[..8].to_vec();
-    out.extend_from_slice(&format::VERSION_MAJOR.to_le_bytes());
-    out.extend_from_slice(&format::VERSION_MINOR.to_le_bytes());
-    out.extend_from_slice(&(header_bytes.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&header_bytes).to_le_bytes());
-    out.extend_from_slice(&header_bytes);
-    out.extend_from_slice(&body);
-    out.extend_from_slice(&format::end_frame(chunks.len() as u32, total));
-    out
+    crate::snapshot::writer::assemble(&header, &body, chunks.len() as u32, total)
 }
 
 /// The snapshot file `template` with its header changed by `edit` (and

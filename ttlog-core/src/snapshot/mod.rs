@@ -46,7 +46,7 @@
 pub mod format;
 mod legacy;
 mod reader;
-mod writer;
+pub(crate) mod writer;
 
 pub use format::{
     CallSiteEntry, ChunkIndexEntry, ChunkStats, ClockEntry, Counters, FieldEntry, Header, PanicEntry, SiteCount,

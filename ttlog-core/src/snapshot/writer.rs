@@ -481,7 +481,14 @@ pub fn encode_chunked(capture: &Capture, meta: &SnapshotMeta, chunk_events: usiz
     }
     let chunks = index.len() as u32;
     let header = header(capture, meta, rows.len() as u64, unreadable, index);
-    let header_bytes = serde_cbor::to_vec(&header).expect("CBOR encoding of the header");
+    assemble(&header, &body, chunks, rows.len() as u64)
+}
+
+/// A snapshot file of `header` and the chunk frames of `body` (`chunks` of
+/// them, `events` in all): the preamble (magic, version, header length and
+/// CRC), the header, the body, the end frame.
+pub(crate) fn assemble(header: &format::Header, body: &[u8], chunks: u32, events: u64) -> Vec<u8> {
+    let header_bytes = serde_cbor::to_vec(header).expect("CBOR encoding of the header");
     let mut out = Vec::with_capacity(format::PREAMBLE_LEN + header_bytes.len() + body.len() + format::FRAME_LEN);
     out.extend_from_slice(&format::MAGIC);
     out.extend_from_slice(&format::VERSION_MAJOR.to_le_bytes());
@@ -489,8 +496,8 @@ pub fn encode_chunked(capture: &Capture, meta: &SnapshotMeta, chunk_events: usiz
     out.extend_from_slice(&(header_bytes.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(&header_bytes).to_le_bytes());
     out.extend_from_slice(&header_bytes);
-    out.extend_from_slice(&body);
-    out.extend_from_slice(&format::end_frame(chunks, rows.len() as u64));
+    out.extend_from_slice(body);
+    out.extend_from_slice(&format::end_frame(chunks, events));
     out
 }
 
