@@ -611,23 +611,19 @@ fn diff_command(args: DiffArgs) -> anyhow::Result<Outcome> {
         }
         Format::Csv => {
             writeln!(w, "status,level,target,message,file,line,a_events,b_events,a_per_second,b_per_second,ratio")?;
-            let cell = |s: &str| {
-                if s.contains([',', '"', '\n', '\r']) {
-                    format!("\"{}\"", s.replace('"', "\"\""))
-                } else {
-                    s.to_owned()
-                }
-            };
             let num = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
+            let mut line = String::new();
             for c in &changes {
+                // Text cells through the one CSV rule of every export.
+                line.clear();
+                line.push_str(c.status);
+                for text in [c.site.level.as_str(), &c.site.target, &c.site.message, &c.site.file] {
+                    line.push(',');
+                    export::push_csv(&mut line, text, false);
+                }
                 writeln!(
                     w,
-                    "{},{},{},{},{},{},{},{},{},{},{}",
-                    c.status,
-                    c.site.level,
-                    cell(&ttlog_core::text::escape(&c.site.target)),
-                    cell(&ttlog_core::text::escape(&c.site.message)),
-                    cell(&ttlog_core::text::escape(&c.site.file)),
+                    "{line},{},{},{},{},{},{}",
                     c.site.line,
                     c.events.0,
                     c.events.1,
