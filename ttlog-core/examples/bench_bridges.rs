@@ -52,6 +52,44 @@ struct Noop;
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Noop {}
 
+/// A layer that reads every field of every event and keeps nothing: the
+/// least any layer pays to see an event's values through `tracing`'s
+/// `Visit` (numbers taken as they come, text and the message formatted into
+/// a writer that discards it).
+struct ReadOnly;
+
+struct Discard(u64);
+
+impl std::fmt::Write for Discard {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0 = self.0.wrapping_add(s.len() as u64);
+        Ok(())
+    }
+}
+
+impl tracing::field::Visit for Discard {
+    fn record_u64(&mut self, _: &tracing::field::Field, value: u64) {
+        self.0 = self.0.wrapping_add(value);
+    }
+    fn record_f64(&mut self, _: &tracing::field::Field, value: f64) {
+        self.0 = self.0.wrapping_add(value.to_bits());
+    }
+    fn record_str(&mut self, _: &tracing::field::Field, value: &str) {
+        self.0 = self.0.wrapping_add(value.len() as u64);
+    }
+    fn record_debug(&mut self, _: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        let _ = std::fmt::Write::write_fmt(self, format_args!("{value:?}"));
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ReadOnly {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let mut d = Discard(0);
+        event.record(&mut d);
+        black_box(d.0);
+    }
+}
+
 fn main() {
     let trace = ttlog_core::Trace::builder()
         .service("bench-bridges")
@@ -87,6 +125,7 @@ fn main() {
         })
     }
     let noop = Dispatch::new(tracing_subscriber::registry().with(Noop));
+    let read_only = Dispatch::new(tracing_subscriber::registry().with(ReadOnly));
     let mut cases: Vec<Case> = vec![
         (
             "ttlog_core::info! (native macro)",
@@ -98,6 +137,7 @@ fn main() {
         ("tracing::info! + ttlog layer, in a span", under(&ttlog, true)),
         ("tracing::info! + a layer that does nothing", under(&noop, false)),
         ("tracing::info! + a layer that does nothing, in a span", under(&noop, true)),
+        ("tracing::info! + a layer that only reads the fields", under(&read_only, false)),
         ("tracing::info! + fmt layer (to io::sink)", under(&fmt, false)),
         ("tracing::info! + fmt layer (to io::sink), in a span", under(&fmt, true)),
         ("tracing::info! + ttlog layer + fmt layer", under(&both, false)),
@@ -124,10 +164,14 @@ fn main() {
         cases
             .push(("log::debug!, disabled", Box::new(|run| run(&mut |i| log::debug!(qty = black_box(i); "disabled")))));
     }
-    // `bench_bridges TEXT` runs only the cases whose name contains TEXT.
+    // `bench_bridges TEXT` runs only the cases whose name contains TEXT;
+    // `bench_bridges =NAME` only the case named NAME.
     let all = std::env::args().nth(1).is_none();
     if let Some(only) = std::env::args().nth(1) {
-        cases.retain(|(name, _)| name.contains(&only));
+        match only.strip_prefix('=') {
+            Some(exact) => cases.retain(|(name, _)| *name == exact),
+            None => cases.retain(|(name, _)| name.contains(&only)),
+        }
     }
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
     for _ in 0..ROUNDS {

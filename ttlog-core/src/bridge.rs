@@ -30,36 +30,62 @@ use std::hash::{BuildHasherDefault, Hasher};
 pub(crate) const PAYLOAD_WORDS: usize = MAX_RECORD_WORDS - RECORD_HEADER_WORDS;
 
 /// A payload being encoded, in a buffer the thread reuses (so no allocation
-/// after its first events, and no 8 KiB of stack to clear per event). Counts
-/// the words pushed beyond what a record can hold, so that an event too large
-/// for a record is dropped by the ring and counted as such.
+/// after its first events, and no 8 KiB of stack to clear per event). The
+/// buffer holds what a record can hold; words pushed beyond are counted, not
+/// kept, so that an event too large for a record is dropped by the ring and
+/// counted as such. A push is one compare and one store.
 pub(crate) struct Payload {
-    words: Vec<u64>,
-    extra: usize,
+    words: Box<[u64; PAYLOAD_WORDS]>,
+    /// Words pushed, kept or not.
+    len: usize,
     pub(crate) truncated: u32,
     /// Where `Display`/`Debug` values are formatted before they are encoded
     /// (reused too: no allocation once it has grown to the longest text).
     text: String,
 }
 
+impl Default for Payload {
+    fn default() -> Payload {
+        Payload {
+            words: Box::new([0; PAYLOAD_WORDS]),
+            len: 0,
+            truncated: 0,
+            text: String::with_capacity(crate::value::MAX_STR_BYTES),
+        }
+    }
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Payload").field("len", &self.len).field("truncated", &self.truncated).finish()
+    }
+}
+
 thread_local! {
-    static SCRATCH: std::cell::Cell<(Vec<u64>, String)> = const { std::cell::Cell::new((Vec::new(), String::new())) };
+    static SCRATCH: std::cell::Cell<Option<Payload>> = const { std::cell::Cell::new(None) };
 }
 
 impl Payload {
-    /// Takes this thread's buffers (fresh ones if they are in use: a field's
+    /// Takes this thread's buffer (a fresh one if it is in use: a field's
     /// `Debug` that logs while we encode).
     #[inline]
     pub(crate) fn take() -> Payload {
-        let (mut words, text) = SCRATCH.try_with(std::cell::Cell::take).unwrap_or_default();
-        words.clear();
-        Payload { words, extra: 0, truncated: 0, text }
+        let mut p = SCRATCH.try_with(std::cell::Cell::take).ok().flatten().unwrap_or_default();
+        p.clear();
+        p
     }
 
-    /// Gives the buffers back to the thread.
+    /// Gives the buffer back to the thread.
     #[inline]
     pub(crate) fn give_back(self) {
-        let _ = SCRATCH.try_with(|s| s.set((self.words, self.text)));
+        let _ = SCRATCH.try_with(|s| s.set(Some(self)));
+    }
+
+    /// Empties the buffer for the next event (its memory kept).
+    #[inline]
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+        self.truncated = 0;
     }
 
     /// Formats `args` and encodes the text as one string value.
@@ -74,13 +100,13 @@ impl Payload {
     /// Words pushed so far (possibly more than were kept).
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.words.len() + self.extra
+        self.len
     }
 
     /// The words of `start..end`, clipped to what was kept.
     #[inline]
     pub(crate) fn get(&self, start: usize, end: usize) -> &[u64] {
-        let end = end.min(self.words.len());
+        let end = end.min(self.len).min(PAYLOAD_WORDS);
         &self.words[start.min(end)..end]
     }
 }
@@ -88,30 +114,26 @@ impl Payload {
 impl WordSink for Payload {
     #[inline]
     fn push(&mut self, word: u64) {
-        if self.words.len() < PAYLOAD_WORDS {
-            self.words.push(word);
-        } else {
-            self.extra += 1;
+        if let Some(w) = self.words.get_mut(self.len) {
+            *w = word;
         }
+        self.len += 1;
     }
     fn note_truncated(&mut self) {
         self.truncated += 1;
     }
 }
 
-/// Whether the string value encoded in `words` is `text` (no allocation).
-pub(crate) fn str_value_is(words: &[u64], text: &str) -> bool {
-    let Some(&first) = words.first() else { return false };
-    let len = (first & 0xffff) as usize;
-    if len != text.len() || words.len() < crate::value::str_words(len) {
-        return false;
-    }
-    let t = text.as_bytes();
-    let head = len.min(6);
-    if first.to_le_bytes()[2..2 + head] != t[..head] {
-        return false;
-    }
-    t[head..].chunks(8).zip(&words[1..]).all(|(c, w)| w.to_le_bytes()[..c.len()] == *c)
+/// Whether `a` and `b` (of equal length) hold the same bytes: eight at a
+/// time, inline. Messages are short; a call to `memcmp` cost more than the
+/// comparison.
+#[inline]
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    debug_assert_eq!(a.len(), b.len());
+    let word = |c: &[u8]| u64::from_le_bytes(c.try_into().expect("8 bytes"));
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    x.by_ref().zip(y.by_ref()).all(|(p, q)| word(p) == word(q))
+        && x.remainder().iter().zip(y.remainder()).all(|(p, q)| p == q)
 }
 
 /// A vector of words as a [`WordSink`] (span fields, kept on the heap).
@@ -233,15 +255,21 @@ mod tests {
     }
 
     #[test]
-    fn string_values_compare_without_decoding() {
-        for text in ["", "abc", "sixsix", "seven77", "a longer message with é and 𝄞 in it"] {
-            let mut words = Vec::new();
-            crate::value::put_str(text, &mut words);
-            assert!(str_value_is(&words, text), "{text:?}");
-            assert!(!str_value_is(&words, "other"));
-            assert!(!str_value_is(&words, &format!("{text}x")));
+    fn bytes_compare_eight_at_a_time() {
+        let text = b"a longer message with \xc3\xa9 in it";
+        for n in 0..text.len() {
+            assert!(same_bytes(&text[..n], &text[..n]));
+            let mut other = text[..n].to_vec();
+            if let Some(last) = other.last_mut() {
+                *last ^= 1;
+                assert!(!same_bytes(&text[..n], &other), "{n}");
+            }
+            if n > 0 {
+                let mut first = text[..n].to_vec();
+                first[0] ^= 0x20;
+                assert!(!same_bytes(&text[..n], &first), "{n}");
+            }
         }
-        assert!(!str_value_is(&[], ""));
     }
 
     #[test]

@@ -47,7 +47,7 @@
 //!
 //! [`max_level_hint`]: tracing_subscriber::Layer::max_level_hint
 
-use crate::bridge::{FxBuild, KindSig, PAYLOAD_WORDS, Payload, SIG_FIELDS, bits, sig_kind, sig_with, str_value_is};
+use crate::bridge::{FxBuild, KindSig, PAYLOAD_WORDS, Payload, SIG_FIELDS, bits, same_bytes, sig_kind, sig_with};
 use crate::callsite::register_dynamic;
 use crate::filter;
 use crate::level::{self, Level};
@@ -64,9 +64,6 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// Spans of an event's scope that are recorded, innermost first.
 const MAX_SPANS: usize = 16;
-/// Words of a shape key: the event's (call site, message flag) and
-/// signature, then (call site, signature) per span.
-const KEY_WORDS: usize = 2 + 2 * MAX_SPANS;
 /// Words of span fields kept before a span's buffer is compacted.
 const SPAN_COMPACT_WORDS: usize = 4096;
 
@@ -102,73 +99,229 @@ struct Slot {
     end: u32,
 }
 
-/// Collects field values into a [`Payload`], one slot per field index.
-struct Collect<'a> {
+/// Where one field's words are in a buffer, by field index.
+#[derive(Debug, Clone, Copy)]
+struct FieldAt {
+    index: u32,
+    slot: Slot,
+}
+
+/// Collects field values into a [`Payload`] in the order they come, and
+/// where each one is.
+struct Collect<'a, 'm> {
     payload: &'a mut Payload,
-    slots: [Slot; SIG_FIELDS],
+    /// Where each field is, in the order they came: kept only when asked
+    /// for (spans, and events whose fields came out of order).
+    fields: Option<&'a mut Vec<FieldAt>>,
+    /// Whether the fields came by ascending index (`tracing`'s macros visit
+    /// in field order): then their words are in the payload in field order.
+    in_order: bool,
+    /// One more than the last field index seen.
+    next: u32,
     sig: KindSig,
     /// `{ bit i set: field i is present }`.
     mask: u32,
-    /// Whether the `message` field is taken apart (events) or kept as a
-    /// field (spans).
-    take_message: bool,
-    message: Option<Slot>,
+    /// The index of the field that is the event's message (events), or
+    /// `usize::MAX` (spans keep `message` as a field).
+    message_index: usize,
+    message: Message<'m>,
 }
 
-impl<'a> Collect<'a> {
-    fn new(payload: &'a mut Payload, take_message: bool) -> Collect<'a> {
-        Collect { payload, slots: [Slot::default(); SIG_FIELDS], sig: 0, mask: 0, take_message, message: None }
+/// An event's message as it is formatted: compared with the call site's
+/// usual message while the two agree, copied out only once they differ, so
+/// that the usual message costs no copy and no encoding.
+struct Message<'a> {
+    usual: &'a str,
+    /// Bytes of `usual` matched so far.
+    matched: usize,
+    /// `Some` once the text differs from `usual`: the text so far.
+    differs: Option<&'a mut String>,
+    /// The buffer `differs` takes (the thread's, reused).
+    spare: Option<&'a mut String>,
+    /// Whether the event had a message field at all.
+    seen: bool,
+}
+
+impl<'a> Message<'a> {
+    fn new(usual: &'a str, text: &'a mut String) -> Message<'a> {
+        Message { usual, matched: 0, differs: None, spare: Some(text), seen: false }
+    }
+
+    /// Whether the message is the usual one.
+    fn is_usual(&self) -> bool {
+        self.differs.is_none() && self.matched == self.usual.len() && (self.seen || self.usual.is_empty())
+    }
+
+    /// Where the text is once formatting is over.
+    fn end(self) -> MessageEnd {
+        if self.is_usual() {
+            MessageEnd::Usual
+        } else if self.differs.is_some() {
+            MessageEnd::Own { seen: self.seen }
+        } else {
+            MessageEnd::Prefix { len: self.matched }
+        }
+    }
+}
+
+/// An event's message, once formatted.
+#[derive(Debug, Clone, Copy)]
+enum MessageEnd {
+    /// The call site's usual message.
+    Usual,
+    /// The first `len` bytes of the usual message (which it is not).
+    Prefix { len: usize },
+    /// The text in the thread's message buffer.
+    Own { seen: bool },
+}
+
+impl MessageEnd {
+    /// The text of a message that is not the usual one.
+    fn text<'a>(self, usual: &'a str, own: &'a str) -> &'a str {
+        match self {
+            MessageEnd::Usual => usual,
+            MessageEnd::Prefix { len } => &usual[..len],
+            MessageEnd::Own { .. } => own,
+        }
+    }
+}
+
+impl fmt::Write for Message<'_> {
+    #[inline]
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if let Some(text) = &mut self.differs {
+            text.push_str(s);
+            return Ok(());
+        }
+        let rest = &self.usual.as_bytes()[self.matched..];
+        if rest.len() >= s.len() && same_bytes(&rest[..s.len()], s.as_bytes()) {
+            self.matched += s.len();
+            return Ok(());
+        }
+        let text = self.spare.take().expect("taken once");
+        text.clear();
+        text.push_str(&self.usual[..self.matched]);
+        text.push_str(s);
+        self.differs = Some(text);
+        Ok(())
+    }
+}
+
+impl<'a, 'm> Collect<'a, 'm> {
+    fn new(
+        payload: &'a mut Payload,
+        mut fields: Option<&'a mut Vec<FieldAt>>,
+        message_index: usize,
+        message: Message<'m>,
+    ) -> Collect<'a, 'm> {
+        payload.clear();
+        if let Some(f) = &mut fields {
+            f.clear();
+        }
+        Collect { payload, fields, in_order: true, next: 0, sig: 0, mask: 0, message_index, message }
+    }
+
+    /// A collector for span fields (no message taken apart).
+    fn span_fields(payload: &'a mut Payload, fields: &'a mut Vec<FieldAt>, text: &'m mut String) -> Collect<'a, 'm> {
+        Collect::new(payload, Some(fields), usize::MAX, Message::new("", text))
+    }
+
+    /// Puts the fields in field order (they are, unless `in_order` is false).
+    fn sort_fields(fields: &mut Vec<FieldAt>, in_order: bool) {
+        if !in_order {
+            // Stable: a field recorded twice keeps its last value.
+            fields.sort_by_key(|f| f.index);
+            fields.reverse();
+            fields.dedup_by_key(|f| f.index);
+            fields.reverse();
+        }
     }
 
     #[inline]
     fn put(&mut self, field: &Field, kind: Kind, write: impl FnOnce(&mut Payload)) {
         let i = field.index();
-        let start = self.payload.len() as u32;
-        if self.take_message && field.name() == "message" {
-            write(self.payload);
-            self.message = Some(Slot { start, end: self.payload.len() as u32 });
-            return;
-        }
         if i >= SIG_FIELDS {
             return;
         }
+        let start = self.payload.len() as u32;
         write(self.payload);
-        self.slots[i] = Slot { start, end: self.payload.len() as u32 };
+        if (i as u32) < self.next {
+            self.in_order = false;
+        }
+        self.next = i as u32 + 1;
+        if let Some(fields) = &mut self.fields {
+            fields.push(FieldAt { index: i as u32, slot: Slot { start, end: self.payload.len() as u32 } });
+        }
         self.sig = sig_with(self.sig, i, kind);
         self.mask |= 1 << i;
     }
 
+    /// Formats `args` as the message, or as a text field.
     fn put_text(&mut self, field: &Field, args: fmt::Arguments<'_>) {
-        self.put(field, Kind::Str, |p| p.put_fmt(args));
+        if field.index() == self.message_index {
+            self.message.seen = true;
+            let _ = fmt::Write::write_fmt(&mut self.message, args);
+        } else {
+            self.put(field, Kind::Str, |p| p.put_fmt(args));
+        }
+    }
+
+    /// Whether `field` is the message (then formatted as text).
+    #[inline]
+    fn is_message(&self, field: &Field) -> bool {
+        field.index() == self.message_index
     }
 }
 
-impl Visit for Collect<'_> {
+impl Visit for Collect<'_, '_> {
     fn record_u64(&mut self, field: &Field, value: u64) {
+        if self.is_message(field) {
+            return self.put_text(field, format_args!("{value}"));
+        }
         self.put(field, Kind::U64, |p| p.push(value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
+        if self.is_message(field) {
+            return self.put_text(field, format_args!("{value}"));
+        }
         self.put(field, Kind::I64, |p| p.push(value as u64));
     }
     fn record_u128(&mut self, field: &Field, value: u128) {
+        if self.is_message(field) {
+            return self.put_text(field, format_args!("{value}"));
+        }
         self.put(field, Kind::U128, |p| {
             p.push(value as u64);
             p.push((value >> 64) as u64);
         });
     }
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.record_u128(field, value as u128);
-        if field.index() < SIG_FIELDS && !(self.take_message && field.name() == "message") {
-            self.sig = sig_with(self.sig, field.index(), Kind::I128);
+        if self.is_message(field) {
+            return self.put_text(field, format_args!("{value}"));
         }
+        self.put(field, Kind::I128, |p| {
+            p.push(value as u64);
+            p.push((value as u128 >> 64) as u64);
+        });
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
+        if self.is_message(field) {
+            return self.put_text(field, format_args!("{value}"));
+        }
         self.put(field, Kind::F64, |p| p.push(value.to_bits()));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
+        if self.is_message(field) {
+            return self.put_text(field, format_args!("{value}"));
+        }
         self.put(field, Kind::Bool, |p| p.push(value as u64));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
+        if self.is_message(field) {
+            self.message.seen = true;
+            let _ = fmt::Write::write_str(&mut self.message, value);
+            return;
+        }
         self.put(field, Kind::Str, |p| put_str(value, p));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
@@ -211,14 +364,16 @@ impl SpanFields {
     }
 
     /// Records new values over the old ones.
-    fn merge(&mut self, record: impl FnOnce(&mut Collect<'_>)) {
+    fn merge(&mut self, record: impl FnOnce(&mut Collect<'_, '_>)) {
         let mut payload = Payload::take();
-        let mut c = Collect::new(&mut payload, false);
+        let (mut text, mut fields) = (String::new(), Vec::new());
+        let mut c = Collect::span_fields(&mut payload, &mut fields, &mut text);
         record(&mut c);
-        let (sig, mask, slots) = (c.sig, c.mask, c.slots);
-        for i in bits(mask) {
+        let (sig, in_order) = (c.sig, c.in_order);
+        Collect::sort_fields(&mut fields, in_order);
+        for &FieldAt { index, slot } in &fields {
+            let i = index as usize;
             let kind = sig_kind(sig, i).expect("present fields have a kind");
-            let slot = slots[i];
             let start = self.words.len() as u32;
             self.words.extend_from_slice(payload.get(slot.start as usize, slot.end as usize));
             self.slots[i] = Slot { start, end: self.words.len() as u32 };
@@ -254,26 +409,121 @@ impl SpanFields {
 /// What a thread knows about one `tracing` call site.
 #[derive(Debug)]
 struct SiteCache {
+    /// The call site's metadata address (its key).
+    key: usize,
     /// Filter generation `enabled` was computed for.
     generation: u64,
     enabled: bool,
+    /// The index of its `message` field (`usize::MAX`: none).
+    message_index: usize,
     /// The message the call site showed first: events with it use the
     /// call site whose table message it is.
     usual_message: Arc<str>,
+    /// The shape of its last event and our call site for it: the next event
+    /// of the same shape (nearly always) finds it without hashing.
+    last: Option<Arc<Shape>>,
 }
 
 /// One of our call sites for one shape, as a thread caches it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Shape {
+    /// `[call site | usual message << 64, signature, (span call site,
+    /// signature) per span, innermost first]`.
+    key: Box<[u128]>,
     id: u32,
     /// The `spans` text value, encoded once.
     spans_words: Box<[u64]>,
 }
 
-#[derive(Default)]
+/// Entries of the direct-mapped table from a call site's address to its
+/// [`SiteCache`]: a lookup is one multiply, one load and one compare.
+const DIRECT_SLOTS: usize = 256;
+
+/// The slot of call site `key` in the direct-mapped table (the top bits of
+/// an Fx multiply: addresses of statics differ in their middle bits).
+#[inline]
+fn direct_slot(key: usize) -> usize {
+    ((key as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - DIRECT_SLOTS.trailing_zeros())) as usize
+}
+
 struct ThreadCache {
-    sites: HashMap<usize, SiteCache, FxBuild>,
-    shapes: HashMap<Box<[u128]>, Shape, FxBuild>,
+    /// `(call site key, index in sites)`: the last call site seen in each
+    /// slot (key 0: empty).
+    direct: Box<[(usize, u32); DIRECT_SLOTS]>,
+    sites: Vec<SiteCache>,
+    /// Every call site this thread met, for the ones the table lost.
+    by_key: HashMap<usize, u32, FxBuild>,
+    shapes: HashMap<Box<[u128]>, Arc<Shape>, FxBuild>,
+    /// Where a message that is not the usual one is formatted.
+    text: String,
+    /// The enclosing spans of the event being recorded.
+    spans: Vec<SpanInfo>,
+    /// The event's encoded values, and where each field is.
+    payload: Payload,
+    fields: Vec<FieldAt>,
+}
+
+impl Default for ThreadCache {
+    fn default() -> ThreadCache {
+        ThreadCache {
+            direct: Box::new([(0, 0); DIRECT_SLOTS]),
+            sites: Vec::new(),
+            by_key: HashMap::default(),
+            shapes: HashMap::default(),
+            // Room for every message kept whole: no growth after the first.
+            text: String::with_capacity(crate::value::MAX_STR_BYTES),
+            spans: Vec::with_capacity(MAX_SPANS),
+            payload: Payload::default(),
+            fields: Vec::with_capacity(SIG_FIELDS),
+        }
+    }
+}
+
+impl ThreadCache {
+    /// The index of call site `meta` in `sites`, with its filter decision
+    /// up to date.
+    #[inline]
+    fn site(&mut self, meta: &'static Metadata<'static>, level: Level) -> usize {
+        let key = meta_key(meta);
+        let slot = direct_slot(key);
+        let (k, i) = self.direct[slot];
+        let i = if k == key { i as usize } else { self.site_slow(meta, slot) };
+        let generation = filter::generation();
+        if self.sites[i].generation != generation {
+            let site = &mut self.sites[i];
+            site.enabled = filter::current().enabled(level, meta.target());
+            site.generation = generation;
+        }
+        i
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn site_slow(&mut self, meta: &'static Metadata<'static>, slot: usize) -> usize {
+        let key = meta_key(meta);
+        let i = match self.by_key.get(&key) {
+            Some(&i) => i as usize,
+            None => {
+                let usual_message =
+                    with_shared(|sh| sh.usual_messages.get(&key).cloned()).unwrap_or_else(|| Arc::from(""));
+                let message_index = meta.fields().field("message").map_or(usize::MAX, |f| f.index());
+                self.sites.push(SiteCache {
+                    key,
+                    // Never a generation: decided on first use.
+                    generation: u64::MAX,
+                    enabled: false,
+                    message_index,
+                    usual_message,
+                    last: None,
+                });
+                let i = self.sites.len() - 1;
+                self.by_key.insert(key, i as u32);
+                i
+            }
+        };
+        self.direct[slot] = (key, i as u32);
+        i
+    }
 }
 
 thread_local! {
@@ -284,7 +534,7 @@ thread_local! {
 /// registered shapes.
 struct Shared {
     usual_messages: HashMap<usize, Arc<str>, FxBuild>,
-    shapes: HashMap<Box<[u128]>, Shape, FxBuild>,
+    shapes: HashMap<Box<[u128]>, Arc<Shape>, FxBuild>,
 }
 
 static SHARED: Mutex<Option<Shared>> = Mutex::new(None);
@@ -354,49 +604,50 @@ where
     S: Subscriber + for<'l> LookupSpan<'l>,
 {
     let meta = event.metadata();
-    let key0 = meta_key(meta);
-    let generation = filter::generation();
-    let site = match cache.sites.get_mut(&key0) {
-        Some(s) if s.generation == generation => s,
-        _ => {
-            let enabled = filter::current().enabled(level, meta.target());
-            let usual_message = match cache.sites.get(&key0) {
-                Some(s) => Arc::clone(&s.usual_message),
-                None => with_shared(|sh| sh.usual_messages.get(&key0).cloned()).unwrap_or_else(|| Arc::from("")),
-            };
-            cache.sites.insert(key0, SiteCache { generation, enabled, usual_message });
-            cache.sites.get_mut(&key0).expect("just inserted")
-        }
-    };
+    let i = cache.site(meta, level);
+    let ThreadCache { sites, shapes, text, spans, payload, fields, .. } = cache;
+    let site = &mut sites[i];
     if !site.enabled {
         return;
     }
 
-    let mut payload = Payload::take();
-    let mut c = Collect::new(&mut payload, true);
+    let mut c = Collect::new(payload, None, site.message_index, Message::new(&site.usual_message, text));
     event.record(&mut c);
-    let (sig, mask, slots, message) = (c.sig, c.mask, c.slots, c.message);
-
-    // The message: the call site's usual one, or a field of its own.
-    let message_range = message.map_or(0..0, |m| m.start as usize..m.end as usize);
-    let message_words = payload.get(message_range.start, message_range.end);
-    let mut usual = is_text(message_words, &site.usual_message);
-    if !usual && site.usual_message.is_empty() && !message_words.is_empty() {
+    let (mut sig, in_order, mut message) = (c.sig, c.in_order, c.message.end());
+    if !in_order {
+        // Fields out of order (a value set built by hand): again, noting
+        // where each one is.
+        let mut c = Collect::new(payload, Some(fields), site.message_index, Message::new(&site.usual_message, text));
+        event.record(&mut c);
+        (sig, message) = (c.sig, c.message.end());
+        Collect::sort_fields(fields, false);
+    }
+    let fields_end = payload.len();
+    let mut usual = matches!(message, MessageEnd::Usual);
+    if let MessageEnd::Own { seen: true } = message
+        && site.usual_message.is_empty()
+        && !text.is_empty()
+    {
         // The first event of this call site (in this thread): its message
         // becomes the usual one, for every thread.
-        let text = decode_text(message_words);
+        let first = text.as_str();
         let shared =
-            with_shared(|sh| Arc::clone(sh.usual_messages.entry(key0).or_insert_with(|| Arc::from(text.as_str()))));
-        usual = is_text(message_words, &shared);
+            with_shared(|sh| Arc::clone(sh.usual_messages.entry(site.key).or_insert_with(|| Arc::from(first))));
+        usual = *shared == *first;
         site.usual_message = shared;
     }
+    // The message, when it is not the usual one: a field of its own (the
+    // empty text when the event had none).
+    let message_start = payload.len();
+    if !usual {
+        put_str(message.text(&site.usual_message, text), payload);
+    }
+    let message_end = payload.len();
 
     // The enclosing spans, innermost first: their fields are copied into the
     // payload buffer now, so that no span or extension guard is held (or
     // dropped) per span later.
-    let message_is_empty = message_words.is_empty();
-    let mut spans = [SpanInfo::NONE; MAX_SPANS];
-    let mut n_spans = 0;
+    spans.clear();
     let mut truncated = payload.truncated;
     if let Some(scope) = ctx.event_scope(event) {
         for span in scope.take(MAX_SPANS) {
@@ -408,33 +659,40 @@ where
                 info.end = payload.len() as u32;
                 truncated += sf.truncated;
             }
-            spans[n_spans] = info;
-            n_spans += 1;
+            spans.push(info);
         }
     }
-    let spans = &spans[..n_spans];
+    let spans = &spans[..];
 
-    let mut key = [0u128; KEY_WORDS];
-    key[0] = key0 as u128 | (u128::from(usual) << 64);
-    key[1] = sig;
-    for (i, span) in spans.iter().enumerate() {
-        key[2 + 2 * i] = span.meta.map_or(0, meta_key) as u128;
-        key[3 + 2 * i] = span.sig;
-    }
-    let key = &key[..2 + 2 * n_spans];
-    let shape = match cache.shapes.get(key) {
-        Some(shape) => shape,
-        None => {
-            let shape = register_shape(key, meta, level, usual, &site.usual_message, spans);
-            cache.shapes.entry(key.into()).or_insert(shape)
+    // The shape: the call site's last one, else the thread's map, else
+    // registered.
+    let shape = match &site.last {
+        Some(last) if last.matches(usual, sig, spans) => last,
+        _ => {
+            // A stack key: a shape met before costs no allocation.
+            let mut key = [0u128; 2 + 2 * MAX_SPANS];
+            key[0] = site.key as u128 | (u128::from(usual) << 64);
+            key[1] = sig;
+            for (i, span) in spans.iter().enumerate() {
+                key[2 + 2 * i] = span.meta.map_or(0, meta_key) as u128;
+                key[3 + 2 * i] = span.sig;
+            }
+            let key = &key[..2 + 2 * spans.len()];
+            let shape = match shapes.get(key) {
+                Some(shape) => Arc::clone(shape),
+                None => {
+                    let shape = register_shape(key, meta, level, usual, &site.usual_message, spans);
+                    shapes.insert(key.into(), Arc::clone(&shape));
+                    shape
+                }
+            };
+            site.last.insert(shape)
         }
     };
 
-    let message_words = payload.get(message_range.start, message_range.end);
-    let mut total = if usual { 0 } else { message_words.len().max(1) };
-    for i in bits(mask) {
-        total += (slots[i].end - slots[i].start) as usize;
-    }
+    let message_words = payload.get(message_start, message_end);
+    let mut total = message_words.len();
+    total += if in_order { fields_end } else { fields.iter().map(|f| (f.slot.end - f.slot.start) as usize).sum() };
     total += spans.iter().map(|s| (s.end - s.start) as usize).sum::<usize>();
     total += shape.spans_words.len();
     if total > PAYLOAD_WORDS || payload.len() > PAYLOAD_WORDS {
@@ -445,15 +703,13 @@ where
         if total > PAYLOAD_WORDS {
             return;
         }
-        if !usual {
-            if message_is_empty {
-                w.push(0); // the empty text
-            } else {
-                message_words.iter().for_each(|&x| w.push(x));
+        message_words.iter().for_each(|&x| w.push(x));
+        if in_order {
+            payload.get(0, fields_end).iter().for_each(|&x| w.push(x));
+        } else {
+            for f in fields {
+                payload.get(f.slot.start as usize, f.slot.end as usize).iter().for_each(|&x| w.push(x));
             }
-        }
-        for i in bits(mask) {
-            payload.get(slots[i].start as usize, slots[i].end as usize).iter().for_each(|&x| w.push(x));
         }
         // Outermost span first.
         for span in spans.iter().rev() {
@@ -464,7 +720,21 @@ where
             w.note_truncated();
         }
     });
-    payload.give_back();
+}
+
+impl Shape {
+    /// Whether an event of this shape is another one like the last.
+    #[inline]
+    fn matches(&self, usual: bool, sig: KindSig, spans: &[SpanInfo]) -> bool {
+        let k = &self.key;
+        (k[0] >> 64 != 0) == usual
+            && k[1] == sig
+            && k.len() == 2 + 2 * spans.len()
+            && k[2..]
+                .chunks_exact(2)
+                .zip(spans)
+                .all(|(pair, s)| pair[0] == s.meta.map_or(0, meta_key) as u128 && pair[1] == s.sig)
+    }
 }
 
 /// One enclosing span of an event, with its field values copied into the
@@ -481,18 +751,6 @@ impl SpanInfo {
     const NONE: SpanInfo = SpanInfo { meta: None, sig: 0, start: 0, end: 0 };
 }
 
-/// Whether the encoded text `words` (none: no message) is `text`.
-fn is_text(words: &[u64], text: &str) -> bool {
-    if words.is_empty() { text.is_empty() } else { str_value_is(words, text) }
-}
-
-fn decode_text(words: &[u64]) -> String {
-    match crate::value::decode(Kind::Str, words) {
-        Some((crate::Value::Str(s), _)) => s,
-        _ => String::new(),
-    }
-}
-
 #[cold]
 #[inline(never)]
 fn register_shape(
@@ -502,10 +760,10 @@ fn register_shape(
     usual: bool,
     usual_message: &str,
     spans: &[SpanInfo],
-) -> Shape {
+) -> Arc<Shape> {
     with_shared(|sh| {
         if let Some(s) = sh.shapes.get(key) {
-            return s.clone();
+            return Arc::clone(s);
         }
         let sig = key[1];
         let mut fields: Vec<(String, Kind)> = Vec::new();
@@ -542,8 +800,8 @@ fn register_shape(
             meta.module_path().unwrap_or(meta.target()),
             &refs,
         );
-        let shape = Shape { id, spans_words: spans_words.into_boxed_slice() };
-        sh.shapes.insert(key.into(), shape.clone());
+        let shape = Arc::new(Shape { key: key.into(), id, spans_words: spans_words.into_boxed_slice() });
+        sh.shapes.insert(key.into(), Arc::clone(&shape));
         shape
     })
 }
