@@ -45,6 +45,26 @@
 //! makes us (`?`/`%` values and a formatted message), into a buffer the
 //! thread reuses: no allocation per event after the thread's first events.
 //!
+//! What an event costs beyond `tracing`'s own dispatch and the visit of its
+//! fields (which any layer that reads them pays), each step without a lock
+//! or a hash:
+//!
+//! - its call site's state: a direct-mapped table of metadata addresses per
+//!   thread (a multiply, a load, a compare), the filter decision cached in it
+//!   against the filter generation;
+//! - its message: compared with the call site's usual message while
+//!   `tracing` formats it, so the usual message is neither copied nor
+//!   encoded;
+//! - its values: written in the order `tracing` visits them into a fixed
+//!   buffer the thread keeps, positions noted only when they come out of
+//!   field order;
+//! - its spans: the layer mirrors the registry's stack of entered spans per
+//!   thread (`on_enter`/`on_exit`), and an entered span keeps its scope
+//!   (names, kinds and values of it and its parents) from its first event
+//!   until any span's fields change (`on_record` moves a process-wide
+//!   generation), so an event inside spans does not walk the registry;
+//! - its shape: compared with the call site's last one, field by field.
+//!
 //! [`max_level_hint`]: tracing_subscriber::Layer::max_level_hint
 
 use crate::bridge::{FxBuild, KindSig, PAYLOAD_WORDS, Payload, SIG_FIELDS, bits, same_bytes, sig_kind, sig_with};
@@ -55,12 +75,13 @@ use crate::value::{Kind, WordSink, put_str};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, LevelFilter, Metadata, Subscriber};
 use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 /// Spans of an event's scope that are recorded, innermost first.
 const MAX_SPANS: usize = 16;
@@ -70,8 +91,18 @@ const SPAN_COMPACT_WORDS: usize = 4096;
 /// The `tracing` layer; see the [module documentation](self).
 #[derive(Debug, Clone, Default)]
 pub struct TracingLayer {
-    _private: (),
+    /// This layer's identity among the layers of the process, given when
+    /// it is added to a subscriber (`on_layer`); 0 before, and then the
+    /// layer does not trust its mirror of the entered spans.
+    id: u64,
 }
+
+/// The last layer identity handed out.
+static LAYER_IDS: AtomicU64 = AtomicU64::new(0);
+
+/// `{ number of span field updates (on_record) in the process }`: the
+/// cached scope of an entered span is good while this has not moved.
+static RECORD_GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// A [`TracingLayer`], to add to a `tracing_subscriber` registry:
 /// `tracing_subscriber::registry().with(ttlog_core::layer()).init()`.
@@ -456,8 +487,14 @@ struct ThreadCache {
     shapes: HashMap<Box<[u128]>, Arc<Shape>, FxBuild>,
     /// Where a message that is not the usual one is formatted.
     text: String,
-    /// The enclosing spans of the event being recorded.
-    spans: Vec<SpanInfo>,
+    /// The spans each of our layers saw entered on this thread, by layer.
+    entered: Vec<(u64, Vec<Entered>)>,
+    /// Scopes of exited spans, kept for the next ones entered (no
+    /// allocation per span entered once warm).
+    spare: Vec<Scope>,
+    /// The scope of an event that is not the current span's (an explicit
+    /// parent, or no mirror to trust).
+    scratch: Scope,
     /// The event's encoded values, and where each field is.
     payload: Payload,
     fields: Vec<FieldAt>,
@@ -472,7 +509,9 @@ impl Default for ThreadCache {
             shapes: HashMap::default(),
             // Room for every message kept whole: no growth after the first.
             text: String::with_capacity(crate::value::MAX_STR_BYTES),
-            spans: Vec::with_capacity(MAX_SPANS),
+            entered: Vec::new(),
+            spare: Vec::new(),
+            scratch: Scope::default(),
             payload: Payload::default(),
             fields: Vec::with_capacity(SIG_FIELDS),
         }
@@ -526,6 +565,103 @@ impl ThreadCache {
     }
 }
 
+/// A span entered on this thread, as one of our layers saw it: the
+/// registry's stack of entered spans, mirrored, so that an event finds its
+/// current span without the registry.
+#[derive(Debug)]
+struct Entered {
+    id: u64,
+    /// Entered again while already entered (the registry's current span is
+    /// the last entry that is not a duplicate).
+    duplicate: bool,
+    /// Its scope, worked out at its first event (and again after any span's
+    /// fields changed); `filled` says whether it was.
+    scope: Scope,
+    filled: bool,
+}
+
+/// What our mirror of the entered spans says an event's scope is.
+enum Mirror<'a> {
+    /// The current span, whose scope is the event's.
+    Current(&'a mut Entered),
+    /// No span entered: no scope.
+    Root,
+    /// The mirror does not know (an event with an explicit parent, or a
+    /// layer that was never added to a subscriber): ask the registry.
+    Unknown,
+}
+
+/// The current span of `layer` on this thread for `event`, by the
+/// registry's rule: the last entered span that is not a duplicate entry.
+///
+/// The mirror sees every `on_enter` and `on_exit` of the layer's
+/// subscriber. A per-layer filter that hides a span from this layer hides
+/// its enters too, and an event inside it is then attributed to the nearest
+/// entered span the layer saw (the registry would pick the hidden span's
+/// nearest visible ancestor: the same span but where a span was entered on a
+/// thread other than its parent's).
+fn mirror<'a>(entered: &'a mut [(u64, Vec<Entered>)], layer: u64, event: &Event<'_>) -> Mirror<'a> {
+    if event.is_root() {
+        return Mirror::Root;
+    }
+    if layer == 0 || !event.is_contextual() {
+        return Mirror::Unknown;
+    }
+    match entered.iter_mut().find(|(l, _)| *l == layer) {
+        Some((_, stack)) => match stack.iter_mut().rev().find(|e| !e.duplicate) {
+            Some(e) => Mirror::Current(e),
+            None => Mirror::Root,
+        },
+        None => Mirror::Root,
+    }
+}
+
+/// An event's enclosing spans, innermost first, with their field values.
+#[derive(Debug, Default)]
+struct Scope {
+    /// [`RECORD_GENERATION`] when it was worked out.
+    generation: u64,
+    spans: Vec<SpanInfo>,
+    /// The spans' field values; each [`SpanInfo`] says where its own are.
+    words: Vec<u64>,
+    /// Strings cut short among them.
+    truncated: u32,
+}
+
+impl Scope {
+    /// Fills in the spans of `scope` (innermost first).
+    fn fill<'a, R: LookupSpan<'a> + 'a>(&mut self, scope: impl Iterator<Item = SpanRef<'a, R>>) {
+        self.clear();
+        for span in scope.take(MAX_SPANS) {
+            let mut info = SpanInfo { meta: Some(span.metadata()), ..SpanInfo::NONE };
+            if let Some(sf) = span.extensions().get::<SpanFields>() {
+                info.sig = sf.sig;
+                info.start = self.words.len() as u32;
+                self.words.extend(sf.values());
+                info.end = self.words.len() as u32;
+                self.truncated += sf.truncated;
+            }
+            self.spans.push(info);
+        }
+    }
+
+    /// No span.
+    fn clear(&mut self) {
+        // Before any value is read: an update in between makes the next
+        // event read them again.
+        self.generation = RECORD_GENERATION.load(Ordering::Acquire);
+        self.spans.clear();
+        self.words.clear();
+        self.truncated = 0;
+    }
+
+    /// Whether no span's fields changed since it was worked out.
+    #[inline]
+    fn is_fresh(&self) -> bool {
+        self.generation == RECORD_GENERATION.load(Ordering::Acquire)
+    }
+}
+
 thread_local! {
     static CACHE: RefCell<ThreadCache> = RefCell::new(ThreadCache::default());
 }
@@ -563,6 +699,46 @@ where
         })
     }
 
+    fn on_layer(&mut self, _subscriber: &mut S) {
+        self.id = LAYER_IDS.fetch_add(1, Ordering::Relaxed) + 1;
+    }
+
+    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
+        if self.id == 0 {
+            return;
+        }
+        let _ = CACHE.try_with(|cache| {
+            let Ok(mut cache) = cache.try_borrow_mut() else { return };
+            let ThreadCache { entered, spare, .. } = &mut *cache;
+            let stack = match entered.iter().position(|(l, _)| *l == self.id) {
+                Some(i) => &mut entered[i].1,
+                None => {
+                    entered.push((self.id, Vec::new()));
+                    &mut entered.last_mut().expect("just pushed").1
+                }
+            };
+            let id = id.into_u64();
+            let duplicate = stack.iter().any(|e| e.id == id);
+            stack.push(Entered { id, duplicate, scope: spare.pop().unwrap_or_default(), filled: false });
+        });
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        if self.id == 0 {
+            return;
+        }
+        let _ = CACHE.try_with(|cache| {
+            let Ok(mut cache) = cache.try_borrow_mut() else { return };
+            let ThreadCache { entered, spare, .. } = &mut *cache;
+            let Some((_, stack)) = entered.iter_mut().find(|(l, _)| *l == self.id) else { return };
+            let id = id.into_u64();
+            // As the registry pops: the last entry of this span.
+            if let Some(i) = stack.iter().rposition(|e| e.id == id) {
+                spare.push(stack.remove(i).scope);
+            }
+        });
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
             span.extensions_mut().insert(SpanFields::from_values(attrs.values()));
@@ -581,6 +757,8 @@ where
                 }
             }
         }
+        // { the values above are in place }: cached scopes are stale.
+        RECORD_GENERATION.fetch_add(1, Ordering::AcqRel);
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -594,18 +772,18 @@ where
                 // A field's Debug logged through tracing while we recorded.
                 return crate::recorder::count_reentrant();
             };
-            record_event(&mut cache, event, level, &ctx);
+            record_event(&mut cache, self.id, event, level, &ctx);
         });
     }
 }
 
-fn record_event<S>(cache: &mut ThreadCache, event: &Event<'_>, level: Level, ctx: &Context<'_, S>)
+fn record_event<S>(cache: &mut ThreadCache, layer: u64, event: &Event<'_>, level: Level, ctx: &Context<'_, S>)
 where
     S: Subscriber + for<'l> LookupSpan<'l>,
 {
     let meta = event.metadata();
     let i = cache.site(meta, level);
-    let ThreadCache { sites, shapes, text, spans, payload, fields, .. } = cache;
+    let ThreadCache { sites, shapes, text, payload, fields, entered, scratch, .. } = cache;
     let site = &mut sites[i];
     if !site.enabled {
         return;
@@ -644,25 +822,33 @@ where
     }
     let message_end = payload.len();
 
-    // The enclosing spans, innermost first: their fields are copied into the
-    // payload buffer now, so that no span or extension guard is held (or
-    // dropped) per span later.
-    spans.clear();
-    let mut truncated = payload.truncated;
-    if let Some(scope) = ctx.event_scope(event) {
-        for span in scope.take(MAX_SPANS) {
-            let mut info = SpanInfo { meta: Some(span.metadata()), ..SpanInfo::NONE };
-            if let Some(sf) = span.extensions().get::<SpanFields>() {
-                info.sig = sf.sig;
-                info.start = payload.len() as u32;
-                sf.values().for_each(|&x| payload.push(x));
-                info.end = payload.len() as u32;
-                truncated += sf.truncated;
+    // The enclosing spans: the current span's scope, kept with our mirror of
+    // the entered spans until a span's fields change; else looked up.
+    let scope: &Scope = match mirror(entered, layer, event) {
+        Mirror::Current(current) => {
+            if !(current.filled && current.scope.is_fresh()) {
+                match ctx.span(&Id::from_u64(current.id)) {
+                    Some(span) => current.scope.fill(span.scope()),
+                    None => current.scope.clear(),
+                }
+                current.filled = true;
             }
-            spans.push(info);
+            &current.scope
         }
-    }
-    let spans = &spans[..];
+        Mirror::Root => {
+            scratch.clear();
+            scratch
+        }
+        Mirror::Unknown => {
+            match ctx.event_scope(event) {
+                Some(spans) => scratch.fill(spans),
+                None => scratch.clear(),
+            }
+            scratch
+        }
+    };
+    let spans = &scope.spans[..];
+    let truncated = payload.truncated + scope.truncated;
 
     // The shape: the call site's last one, else the thread's map, else
     // registered.
@@ -713,7 +899,7 @@ where
         }
         // Outermost span first.
         for span in spans.iter().rev() {
-            payload.get(span.start as usize, span.end as usize).iter().for_each(|&x| w.push(x));
+            scope.words[span.start as usize..span.end as usize].iter().for_each(|&x| w.push(x));
         }
         shape.spans_words.iter().for_each(|&x| w.push(x));
         for _ in 0..truncated {
@@ -737,9 +923,9 @@ impl Shape {
     }
 }
 
-/// One enclosing span of an event, with its field values copied into the
-/// event's payload buffer at `start..end`.
-#[derive(Clone, Copy)]
+/// One enclosing span of an event, with where its field values are in its
+/// [`Scope`]'s words (`start..end`).
+#[derive(Debug, Clone, Copy)]
 struct SpanInfo {
     meta: Option<&'static Metadata<'static>>,
     sig: KindSig,

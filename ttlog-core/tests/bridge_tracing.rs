@@ -194,3 +194,114 @@ fn the_layer_never_hides_events_from_the_other_layers() {
     let got: Vec<String> = snapshot_events("tr-beside").iter().map(|e| e.message.to_string()).collect();
     assert_eq!(got, ["for both"]);
 }
+
+/// Notes, for every event, its message and the names of the spans that the
+/// registry says enclose it (outermost first, joined by `>`): what the
+/// layer's `spans` field must say.
+#[derive(Clone, Default)]
+struct Witness(std::sync::Arc<Mutex<Vec<(String, String)>>>);
+
+struct MessageText(String);
+
+impl tracing::field::Visit for MessageText {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for Witness
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        let mut message = MessageText(String::new());
+        event.record(&mut message);
+        let names: Vec<String> = ctx
+            .event_scope(event)
+            .map(|scope| scope.from_root().map(|s| s.name().to_owned()).collect())
+            .unwrap_or_default();
+        self.0.lock().unwrap().push((message.0, names.join(">")));
+    }
+}
+
+#[test]
+fn each_event_has_the_spans_the_registry_gives_it_however_spans_are_entered_and_left() {
+    trace();
+    let witness = Witness::default();
+    let subscriber = tracing_subscriber::registry().with(ttlog_core::layer()).with(witness.clone());
+    let dispatch = tracing::Dispatch::new(subscriber);
+    let n_values = tracing::dispatcher::with_default(&dispatch, || {
+        tracing::info!(target: "tr-mirror", "e0");
+        let a = tracing::info_span!("a");
+        let ga = a.enter();
+        tracing::info!(target: "tr-mirror", "e1");
+        let b = tracing::info_span!("b", n = 1u64);
+        let gb = b.enter();
+        tracing::info!(target: "tr-mirror", "e2");
+        // Entered again while entered: the registry keeps `b` current.
+        let ga2 = a.enter();
+        tracing::info!(target: "tr-mirror", "e3");
+        drop(ga2);
+        tracing::info!(target: "tr-mirror", "e4");
+        // A field recorded while entered: the next event shows it.
+        b.record("n", 2u64);
+        tracing::info!(target: "tr-mirror", "e5");
+        drop(gb);
+        tracing::info!(target: "tr-mirror", "e6");
+        // A root span entered inside `a`, an explicit parent, a root event.
+        let c = tracing::info_span!(parent: None, "c");
+        let gc = c.enter();
+        tracing::info!(target: "tr-mirror", "e7");
+        tracing::info!(target: "tr-mirror", parent: &b, "e8");
+        tracing::info!(target: "tr-mirror", parent: None, "e9");
+        drop(gc);
+        // Left out of order: `a` exits first, `x` (a child of `a`) stays.
+        let x = tracing::info_span!("x");
+        let gx = x.clone().entered();
+        drop(ga);
+        tracing::info!(target: "tr-mirror", "e10");
+        drop(gx);
+        tracing::info!(target: "tr-mirror", "e11");
+        // Entered on another thread, and a nested dispatcher of its own.
+        let d = dispatch.clone();
+        let b2 = b.clone();
+        std::thread::spawn(move || {
+            tracing::dispatcher::with_default(&d, || {
+                let _g = b2.enter();
+                tracing::info!(target: "tr-mirror", "e12");
+            })
+        })
+        .join()
+        .unwrap();
+        let inner = tracing_subscriber::registry().with(ttlog_core::layer());
+        let _g = x.enter();
+        tracing::subscriber::with_default(inner, || tracing::info!(target: "tr-mirror", "e13"));
+        tracing::info!(target: "tr-mirror", "e14");
+        b.record("n", 3u64);
+        let _g = b.enter();
+        tracing::info!(target: "tr-mirror", "e15");
+        let events: Vec<ttlog_core::Event> =
+            trace().events().into_iter().filter(|e| &*e.target == "tr-mirror").collect();
+        events.iter().filter_map(|e| e.field("b.n").cloned()).collect::<Vec<_>>()
+    });
+    let seen = witness.0.lock().unwrap().clone();
+    assert_eq!(seen.len(), 15, "{seen:?}");
+    let events: Vec<ttlog_core::Event> = trace().events().into_iter().filter(|e| &*e.target == "tr-mirror").collect();
+    for (message, spans) in &seen {
+        let e = events.iter().find(|e| &*e.message == message).unwrap_or_else(|| panic!("{message} not recorded"));
+        let got = match e.field("spans") {
+            Some(Value::Str(s)) => s.as_str(),
+            None => "",
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(got, spans, "{message}");
+    }
+    // e13 went through the inner subscriber, which has no span entered.
+    let e13 = events.iter().find(|e| &*e.message == "e13").unwrap();
+    assert_eq!(e13.field("spans"), None);
+    // `b.n` as recorded when each event inside `b` happened: e2, e3, e4 (1),
+    // e5 (2), e8 and e12 (2), e15 (3).
+    assert_eq!(n_values, [1, 1, 1, 2, 2, 2, 3].map(Value::U64));
+}
