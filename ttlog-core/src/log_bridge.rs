@@ -35,8 +35,20 @@
 //! level (kept in step by [`crate::set_filter`] once [`init`] ran), so `log`'s
 //! own check disables the rest; per-target decisions are cached per target
 //! and thread.
+//!
+//! # Cost
+//!
+//! `log` hands over no call-site identity, so each thread keeps a
+//! direct-mapped table of statements, slotted by line, level and the lengths
+//! of target and file (no pass over their bytes) and confirmed by comparing
+//! target and file eight bytes at a time. An entry holds the statement's
+//! last shape, our call site for it and the filter's answer: a record like
+//! the last one of its statement (nearly every record) is visited once, its
+//! key names compared with the entry's as they come, and written. Anything
+//! else (a new statement in the slot, a new shape) visits the record again
+//! and goes through the thread's map of shapes, hashed by content.
 
-use crate::bridge::{FxBuild, KindSig, Payload, SIG_FIELDS, sig_with};
+use crate::bridge::{FxBuild, KindSig, Payload, SIG_FIELDS, same_bytes, sig_with};
 use crate::callsite::register_dynamic;
 use crate::filter;
 use crate::level::{self, Level};
@@ -44,8 +56,8 @@ use crate::value::{Kind, WordSink, put_str};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// The `log` logger; install it with [`init`].
 #[derive(Debug, Default, Clone, Copy)]
@@ -105,15 +117,36 @@ struct ShapeKey {
     names: Box<[Box<str>]>,
 }
 
-/// Key-values of one record, collected.
-struct Collect<'a> {
+impl ShapeKey {
+    /// Whether a record of `level`, `target`, `file` and `line` comes from
+    /// the statement this shape was seen at (compared eight bytes at a time).
+    #[inline]
+    fn same_site(&self, level: Level, target: &str, file: &str, line: u32) -> bool {
+        self.level == level as u8 && self.line == line && same_str(&self.target, target) && same_str(&self.file, file)
+    }
+}
+
+#[inline]
+fn same_str(a: &str, b: &str) -> bool {
+    a.len() == b.len() && same_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// Key-values of one record, collected: compared with the names of an
+/// expected shape as they come (the statement's last one), or kept for a
+/// new shape.
+struct Collect<'a, 'e> {
     payload: &'a mut Payload,
-    names: [&'a str; SIG_FIELDS],
+    /// The names of the expected shape.
+    expected: &'e [Box<str>],
+    /// Whether the names so far are the expected ones.
+    as_expected: bool,
+    /// The names, when kept.
+    names: Option<&'e mut [&'a str; SIG_FIELDS]>,
     n: usize,
     sig: KindSig,
 }
 
-impl<'kvs> log::kv::VisitSource<'kvs> for Collect<'kvs> {
+impl<'kvs> log::kv::VisitSource<'kvs> for Collect<'kvs, '_> {
     fn visit_pair(&mut self, key: log::kv::Key<'kvs>, value: log::kv::Value<'kvs>) -> Result<(), log::kv::Error> {
         if self.n >= SIG_FIELDS {
             return Ok(());
@@ -126,7 +159,10 @@ impl<'kvs> log::kv::VisitSource<'kvs> for Collect<'kvs> {
         let mut v = ValueKind { payload: &mut *self.payload, kind: Kind::Str };
         value.visit(&mut v)?;
         let kind = v.kind;
-        self.names[self.n] = name;
+        self.as_expected &= self.expected.get(self.n).is_some_and(|e| same_str(e, name));
+        if let Some(names) = &mut self.names {
+            names[self.n] = name;
+        }
         self.sig = sig_with(self.sig, self.n, kind);
         self.n += 1;
         Ok(())
@@ -193,11 +229,46 @@ impl<'v> log::kv::VisitValue<'v> for ValueKind<'_> {
     }
 }
 
-#[derive(Default)]
+/// Entries of the direct-mapped table of statements.
+const DIRECT_SLOTS: usize = 256;
+
+/// A statement as a thread last saw it in its slot: the shape of its last
+/// record, our call site for it, and whether the filter passes it.
+#[derive(Debug, Clone)]
+struct Site {
+    shape: Arc<ShapeKey>,
+    id: u32,
+    /// Filter generation `enabled` was computed for.
+    generation: u64,
+    enabled: bool,
+}
+
+/// The slot of a statement: from its line, level and the lengths of its
+/// target and file (no pass over their bytes).
+#[inline]
+fn direct_slot(level: Level, target: &str, file: &str, line: u32) -> usize {
+    let k = u64::from(line) | (level as u64) << 32 | (target.len() as u64) << 40 | (file.len() as u64) << 52;
+    (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - DIRECT_SLOTS.trailing_zeros())) as usize
+}
+
 struct ThreadCache {
     /// Per target: the filter generation and whether each level passes.
     targets: HashMap<Box<str>, (u64, u8), FxBuild>,
     shapes: Shapes,
+    /// The last statement seen in each slot.
+    direct: Box<[Option<Site>]>,
+    payload: Payload,
+}
+
+impl Default for ThreadCache {
+    fn default() -> ThreadCache {
+        ThreadCache {
+            targets: HashMap::default(),
+            shapes: Shapes::default(),
+            direct: vec![None; DIRECT_SLOTS].into_boxed_slice(),
+            payload: Payload::default(),
+        }
+    }
 }
 
 thread_local! {
@@ -205,26 +276,32 @@ thread_local! {
 }
 
 /// Shape hash → the shapes with that hash and their ids.
-type Shapes = HashMap<u64, Vec<(ShapeKey, u32)>, FxBuild>;
+type Shapes = HashMap<u64, Vec<(Arc<ShapeKey>, u32)>, FxBuild>;
 
 static SHARED: Mutex<Option<Shapes>> = Mutex::new(None);
 
 impl ThreadCache {
     /// Whether the filter passes `level` for `target` (cached per target).
     fn enabled(&mut self, level: Level, target: &str) -> bool {
-        let generation = filter::generation();
-        let code = match self.targets.get(target) {
-            Some(&(g, code)) if g == generation => code,
-            _ => {
-                let f = filter::current();
-                // The most verbose level that passes, as a code.
-                let code = Level::ALL.iter().find(|l| f.enabled(**l, target)).map_or(u8::MAX, |l| *l as u8);
-                self.targets.insert(target.into(), (generation, code));
-                code
-            }
-        };
-        level as u8 >= code
+        target_enabled(&mut self.targets, level, target)
     }
+}
+
+/// Whether the filter passes `level` for `target`, cached per target in
+/// `targets`.
+fn target_enabled(targets: &mut HashMap<Box<str>, (u64, u8), FxBuild>, level: Level, target: &str) -> bool {
+    let generation = filter::generation();
+    let code = match targets.get(target) {
+        Some(&(g, code)) if g == generation => code,
+        _ => {
+            let f = filter::current();
+            // The most verbose level that passes, as a code.
+            let code = Level::ALL.iter().find(|l| f.enabled(**l, target)).map_or(u8::MAX, |l| *l as u8);
+            targets.insert(target.into(), (generation, code));
+            code
+        }
+    };
+    level as u8 >= code
 }
 
 impl log::Log for LogBridge {
@@ -245,9 +322,7 @@ impl log::Log for LogBridge {
             let Ok(mut cache) = cache.try_borrow_mut() else {
                 return crate::recorder::count_reentrant();
             };
-            if cache.enabled(level, record.target()) {
-                record_one(&mut cache, record, level);
-            }
+            record_one(&mut cache, record, level);
         });
     }
 
@@ -255,18 +330,78 @@ impl log::Log for LogBridge {
 }
 
 fn record_one(cache: &mut ThreadCache, record: &log::Record<'_>, level: Level) {
-    let mut payload = Payload::take();
+    let (target, file, line) = (record.target(), record.file().unwrap_or(""), record.line().unwrap_or(0));
+    let slot = direct_slot(level, target, file, line);
+    let generation = filter::generation();
+    let ThreadCache { targets, shapes, direct, payload } = cache;
+    // The statement's entry: its last shape and the filter's answer.
+    let enabled = match &mut direct[slot] {
+        Some(site) if site.shape.same_site(level, target, file, line) => {
+            if site.generation != generation {
+                site.enabled = target_enabled(targets, level, target);
+                site.generation = generation;
+            }
+            site.enabled
+        }
+        _ => target_enabled(targets, level, target),
+    };
+    if !enabled {
+        return;
+    }
+    let site = direct[slot].as_ref().filter(|s| s.shape.same_site(level, target, file, line));
+    let expected: &[Box<str>] = site.map_or(&[], |s| &s.shape.names);
+
+    payload.clear();
     let literal = record.args().as_str();
     if literal.is_none() {
         payload.put_fmt(*record.args());
     }
-    let kvs = record.key_values();
-    let mut c = Collect { payload: &mut payload, names: [""; SIG_FIELDS], n: 0, sig: 0 };
-    let _ = kvs.visit(&mut c);
-    let (names, n, sig) = (c.names, c.n, c.sig);
-    let names = &names[..n];
-
     let message_key = literal.map_or((0, 0), |m| (m.as_ptr() as usize, m.len()));
+    let kvs = record.key_values();
+    let mut c = Collect { payload, expected, as_expected: true, names: None, n: 0, sig: 0 };
+    let _ = kvs.visit(&mut c);
+    let (n, sig) = (c.n, c.sig);
+    let same_shape = site
+        .is_some_and(|s| c.as_expected && n == expected.len() && s.shape.sig == sig && s.shape.message == message_key);
+    let id = match site {
+        Some(site) if same_shape => site.id,
+        _ => {
+            // A new statement in this slot, or a new shape of it: again,
+            // keeping the names, and through the thread's map.
+            payload.clear();
+            if literal.is_none() {
+                payload.put_fmt(*record.args());
+            }
+            let mut names = [""; SIG_FIELDS];
+            let mut c = Collect { payload, expected: &[], as_expected: false, names: Some(&mut names), n: 0, sig: 0 };
+            let _ = kvs.visit(&mut c);
+            let (n, sig) = (c.n, c.sig);
+            let (shape, id) = shape_of(shapes, record, level, message_key, literal, sig, &names[..n]);
+            direct[slot] = Some(Site { shape, id, generation, enabled: true });
+            id
+        }
+    };
+    let total = payload.len();
+    let truncated = payload.truncated;
+    crate::recorder::record_with(id, total, |w| {
+        payload.get(0, total).iter().for_each(|&x| w.push(x));
+        for _ in 0..truncated {
+            w.note_truncated();
+        }
+    });
+}
+
+/// The shape of a record and our call site for it, from the thread's map
+/// (registered on first sight).
+fn shape_of(
+    shapes: &mut Shapes,
+    record: &log::Record<'_>,
+    level: Level,
+    message_key: (usize, usize),
+    literal: Option<&'static str>,
+    sig: KindSig,
+    names: &[&str],
+) -> (Arc<ShapeKey>, u32) {
     let file = record.file().unwrap_or("");
     let line = record.line().unwrap_or(0);
     let mut h = FxBuild::default().build_hasher();
@@ -283,41 +418,29 @@ fn record_one(cache: &mut ThreadCache, record: &log::Record<'_>, level: Level) {
             && k.names.len() == names.len()
             && k.names.iter().zip(names).all(|(a, b)| **a == **b)
     };
-    let cached = cache.shapes.get(&hash).and_then(|v| v.iter().find(|(k, _)| matches(k))).map(|(_, id)| *id);
-    let id = match cached {
-        Some(id) => id,
-        None => {
-            let key = ShapeKey {
-                level: level as u8,
-                message: message_key,
-                target: record.target().into(),
-                file: file.into(),
-                line,
-                sig,
-                names: names.iter().map(|n| Box::from(*n)).collect(),
-            };
-            let id = register_shape(hash, &key, literal, record.module_path());
-            cache.shapes.entry(hash).or_default().push((key, id));
-            id
-        }
-    };
-    let total = payload.len();
-    let truncated = payload.truncated;
-    crate::recorder::record_with(id, total, |w| {
-        payload.get(0, total).iter().for_each(|&x| w.push(x));
-        for _ in 0..truncated {
-            w.note_truncated();
-        }
+    if let Some((k, id)) = shapes.get(&hash).and_then(|v| v.iter().find(|(k, _)| matches(k))) {
+        return (Arc::clone(k), *id);
+    }
+    let key = Arc::new(ShapeKey {
+        level: level as u8,
+        message: message_key,
+        target: record.target().into(),
+        file: file.into(),
+        line,
+        sig,
+        names: names.iter().map(|n| Box::from(*n)).collect(),
     });
-    payload.give_back();
+    let id = register_shape(hash, &key, literal, record.module_path());
+    shapes.entry(hash).or_default().push((Arc::clone(&key), id));
+    (key, id)
 }
 
 #[cold]
 #[inline(never)]
-fn register_shape(hash: u64, key: &ShapeKey, literal: Option<&'static str>, module_path: Option<&str>) -> u32 {
+fn register_shape(hash: u64, key: &Arc<ShapeKey>, literal: Option<&'static str>, module_path: Option<&str>) -> u32 {
     let mut g = SHARED.lock().unwrap_or_else(|e| e.into_inner());
     let shared = g.get_or_insert_with(HashMap::default);
-    if let Some((_, id)) = shared.get(&hash).and_then(|v| v.iter().find(|(k, _)| k == key)) {
+    if let Some((_, id)) = shared.get(&hash).and_then(|v| v.iter().find(|(k, _)| **k == **key)) {
         return *id;
     }
     let mut fields: Vec<(&str, Kind)> = Vec::new();
@@ -337,15 +460,6 @@ fn register_shape(hash: u64, key: &ShapeKey, literal: Option<&'static str>, modu
         module_path.unwrap_or(&key.target),
         &fields,
     );
-    let owned = ShapeKey {
-        level: key.level,
-        message: key.message,
-        target: key.target.clone(),
-        file: key.file.clone(),
-        line: key.line,
-        sig: key.sig,
-        names: key.names.clone(),
-    };
-    shared.entry(hash).or_default().push((owned, id));
+    shared.entry(hash).or_default().push((Arc::clone(key), id));
     id
 }

@@ -84,3 +84,47 @@ fn per_target_directives_and_run_time_changes_apply_to_log() {
     let got: Vec<String> = snapshot_events("lg::quiet::db").iter().map(|e| e.message.to_string()).collect();
     assert_eq!(got, ["shown", "shown after set_level"]);
 }
+
+#[test]
+fn one_statement_with_run_time_targets_names_and_kinds_keeps_each_record_apart() {
+    trace();
+    // One statement (one file and line, one level): targets of one length
+    // made at run time, a value whose kind changes, and the quiet target
+    // the filter silences; every record must keep its own target and fields.
+    fn log_one(target: &str, v: log::kv::Value<'_>) {
+        log::info!(target: target, v = v; "same statement");
+    }
+    // Targets of one length: the same slot of the bridge's cache.
+    let targets: Vec<String> =
+        ["lg::ma", "lg::mb", "lg::ma", "lg::mb", "lg::ma"].iter().map(|t| t.to_string()).collect();
+    log_one(&targets[0], log::kv::Value::from(1u64));
+    log_one(&targets[1], log::kv::Value::from(2u64));
+    log_one(&targets[2], log::kv::Value::from("text"));
+    log_one(&targets[3], log::kv::Value::from(3u64));
+    log_one(&targets[4], log::kv::Value::from(4u64));
+    // A silenced target of the same length as a loud one.
+    for (i, t) in ["lg::loudy", "lg::quiet", "lg::loudy", "lg::quiet"].iter().enumerate() {
+        log_one(t, log::kv::Value::from(i as u64));
+    }
+    let values = |target| snapshot_events(target).iter().map(|e| e.field("v").cloned()).collect::<Vec<_>>();
+    assert_eq!(values("lg::ma"), [Some(Value::U64(1)), Some(Value::Str("text".into())), Some(Value::U64(4))]);
+    assert_eq!(values("lg::mb"), [Some(Value::U64(2)), Some(Value::U64(3))]);
+    assert_eq!(values("lg::loudy"), [Some(Value::U64(0)), Some(Value::U64(2))]);
+    assert!(values("lg::quiet").is_empty());
+    // Two statements of one target, level and message on neighbouring
+    // lines, with different names.
+    fn named(first: bool) {
+        if first {
+            log::info!(target: "lg::names", a = 1u64; "n");
+        } else {
+            log::info!(target: "lg::names", b = 2u64; "n");
+        }
+    }
+    named(true);
+    named(false);
+    named(true);
+    let ev = snapshot_events("lg::names");
+    let got: Vec<(Option<Value>, Option<Value>)> =
+        ev.iter().map(|e| (e.field("a").cloned(), e.field("b").cloned())).collect();
+    assert_eq!(got, [(Some(Value::U64(1)), None), (None, Some(Value::U64(2))), (Some(Value::U64(1)), None)]);
+}
