@@ -55,6 +55,7 @@
 //! depends only on the level, filter, value and ring modules below it.
 
 use crate::level::Level;
+use crate::limit::RateLimit;
 use crate::ring::MAX_CALLSITE_ID;
 use crate::value::Kind;
 use std::collections::HashMap;
@@ -85,20 +86,23 @@ pub struct Metadata {
 const UNREGISTERED: u32 = 0;
 /// Id of a call site that could not get one (more than [`MAX_CALLSITE_ID`]
 /// call sites); its events are dropped and counted. Above every real id.
-pub(crate) const OVERFLOW: u32 = 0x7fff_ffff;
+pub(crate) const OVERFLOW: u32 = 0x3fff_ffff;
 /// Bit of the state word: the filter disables this call site's events.
 pub(crate) const FILTERED_OUT: u32 = 1 << 31;
+/// Bit of the state word: a [rate limit](crate::limit) decides whether
+/// each event is written (the cold path).
+pub(crate) const LIMITED: u32 = 1 << 30;
 /// Whether `state` is a registered, wanted call site with an id of its own
-/// (not unregistered, not [`OVERFLOW`], not filtered out): one comparison.
-/// The macros' hot path takes only these.
+/// (not unregistered, not [`OVERFLOW`], not filtered out, not limited): one
+/// comparison. The macros' hot path takes only these.
 #[inline(always)]
 pub(crate) const fn is_ready(state: u32) -> bool {
-    // { UNREGISTERED = 0 < id < OVERFLOW < FILTERED_OUT }
+    // { UNREGISTERED = 0 < id < OVERFLOW < LIMITED < FILTERED_OUT }
     state.wrapping_sub(1) < OVERFLOW - 1
 }
 
 /// The id bits of the state word.
-const ID_MASK: u32 = !FILTERED_OUT;
+pub(crate) const ID_MASK: u32 = !(FILTERED_OUT | LIMITED);
 
 /// A logging statement's static metadata plus its registered id.
 ///
@@ -106,8 +110,14 @@ const ID_MASK: u32 = !FILTERED_OUT;
 /// documentation](self) for how registration works.
 pub struct CallSite {
     meta: Metadata,
-    /// `{ filtered_out: 1 bit | UNREGISTERED, id in 1..=MAX_CALLSITE_ID, or OVERFLOW: 31 bits }`.
+    /// `{ filtered_out: 1 bit | limited: 1 bit | UNREGISTERED, id in
+    /// 1..=MAX_CALLSITE_ID, or OVERFLOW: 30 bits }`.
     state: AtomicU32,
+    /// The limit the statement declared (`info!(limit: 100 / s, …)`).
+    own_limit: Option<&'static RateLimit>,
+    /// The limit a filter rule gave it, made the first time one did and
+    /// updated in place after (`per_second` none when no rule applies).
+    rule_limit: OnceLock<&'static RateLimit>,
 }
 
 impl fmt::Debug for CallSite {
@@ -122,7 +132,37 @@ impl fmt::Debug for CallSite {
 impl CallSite {
     /// A call site that is not registered yet.
     pub const fn new(meta: Metadata) -> CallSite {
-        CallSite { meta, state: AtomicU32::new(UNREGISTERED) }
+        CallSite::limited(meta, None)
+    }
+
+    /// A call site with the rate limit its statement declared.
+    #[doc(hidden)]
+    pub const fn limited(meta: Metadata, limit: Option<&'static RateLimit>) -> CallSite {
+        CallSite { meta, state: AtomicU32::new(UNREGISTERED), own_limit: limit, rule_limit: OnceLock::new() }
+    }
+
+    /// The rate limit that decides its events, if one does.
+    pub(crate) fn limit(&self) -> Option<&'static RateLimit> {
+        self.own_limit.or_else(|| self.rule_limit.get().copied())
+    }
+
+    /// Brings the call site's rule limit in step with `filter`, and returns
+    /// the `LIMITED` bit its state word must carry.
+    fn apply_limits(&'static self, filter: &crate::Filter) -> u32 {
+        let rule = filter.limit_for(self.meta.target);
+        if self.own_limit.is_none() {
+            match self.rule_limit.get() {
+                Some(l) => l.set(rule),
+                None if rule.is_some() => {
+                    let l: &'static RateLimit = Box::leak(Box::new(RateLimit::new(rule)));
+                    let _ = self.rule_limit.set(l);
+                }
+                None => {}
+            }
+        }
+        let ring_events = crate::recorder::ring_events_max().unwrap_or(u64::MAX);
+        let limit = self.limit().and_then(RateLimit::per_second);
+        if crate::limit::matters(limit, ring_events) { LIMITED } else { 0 }
     }
 
     /// The metadata.
@@ -151,14 +191,22 @@ impl CallSite {
         state & FILTERED_OUT == 0
     }
 
+    /// The call site's state word, registering it (once) on first use.
+    /// `kinds` are the kinds of its field values, one per field name. `None`
+    /// when the filter disables the call site.
+    #[inline(always)]
+    pub(crate) fn registered(&'static self, kinds: &'static [Kind]) -> Option<u32> {
+        let state = self.state();
+        let state = if state != UNREGISTERED { state } else { self.register(kinds) };
+        CallSite::interested(state).then_some(state)
+    }
+
     /// The call site's id, registering it (once) on first use. `kinds` are
     /// the kinds of its field values, one per field name. `None` when the
     /// filter disables the call site.
     #[inline(always)]
     pub fn id(&'static self, kinds: &'static [Kind]) -> Option<u32> {
-        let state = self.state();
-        let state = if state != UNREGISTERED { state } else { self.register(kinds) };
-        CallSite::interested(state).then_some(state)
+        self.registered(kinds).map(|state| state & ID_MASK)
     }
 
     #[cold]
@@ -173,7 +221,8 @@ impl CallSite {
         let m = &self.meta;
         let fields = m.fields.iter().zip(kinds.iter().copied()).map(|(n, k)| (reg.intern(n), k)).collect();
         let id = reg.add(m.level, m.target, m.message, m.file, m.line, m.module_path, fields);
-        let state = id | interest_bit(&crate::filter::current(), m);
+        let filter = crate::filter::current();
+        let state = id | interest_bit(&filter, m) | self.apply_limits(&filter);
         // Overflowed sites too: a filter change must reach them, or one
         // filtered out at registration would stay silent (and uncounted)
         // once enabled.
@@ -209,6 +258,18 @@ pub struct CallSiteInfo {
     pub module_path: Arc<str>,
     /// Field names and the kind of each value.
     pub fields: Vec<(Arc<str>, Kind)>,
+    /// Its [rate limit](crate::limit) and the events it suppressed so far,
+    /// when it has (or had) one.
+    pub rate_limit: Option<RateLimitInfo>,
+}
+
+/// A call site's rate limit and what it suppressed, as of when it was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitInfo {
+    /// Events a second written at most (`None`: the limit was lifted).
+    pub per_second: Option<u32>,
+    /// Events not written because of the limit.
+    pub suppressed: u64,
 }
 
 /// The process-wide call-site registry and string interner.
@@ -259,9 +320,9 @@ impl Registry {
     pub(crate) fn refresh_interest(&self, filter: &crate::Filter) {
         for site in &self.statics {
             let id = site.state.load(Ordering::Relaxed) & ID_MASK;
-            // { state = id | filtered_out under the new filter }; Release as in
-            // `register`.
-            site.state.store(id | interest_bit(filter, &site.meta), Ordering::Release);
+            // { state = id | filtered_out | limited under the new filter };
+            // Release as in `register`.
+            site.state.store(id | interest_bit(filter, &site.meta) | site.apply_limits(filter), Ordering::Release);
         }
     }
 
@@ -300,6 +361,7 @@ impl Registry {
             line,
             module_path: self.intern(module_path),
             fields,
+            rate_limit: None,
         };
         let info = Arc::new(info);
         if let Some(hook) = ON_REGISTER.get() {
@@ -352,9 +414,21 @@ pub fn register_dynamic(
     reg.add(level, target, message, file, line, module_path, fields)
 }
 
-/// A copy of the call-site table (cheap: shared strings).
+/// A copy of the call-site table (cheap: shared strings), with each rate
+/// limit's suppressed count as of now.
 pub fn callsites() -> Vec<Arc<CallSiteInfo>> {
-    registry().all().to_vec()
+    let reg = registry();
+    let mut sites = reg.all().to_vec();
+    for site in &reg.statics {
+        let Some(limit) = site.limit() else { continue };
+        let id = site.state.load(Ordering::Acquire) & ID_MASK;
+        let Some(info) = (id as usize).checked_sub(1).and_then(|i| sites.get_mut(i)) else { continue };
+        let rate_limit = RateLimitInfo { per_second: limit.per_second(), suppressed: limit.suppressed() };
+        if rate_limit.per_second.is_some() || rate_limit.suppressed > 0 {
+            *info = Arc::new(CallSiteInfo { rate_limit: Some(rate_limit), ..(**info).clone() });
+        }
+    }
+    sites
 }
 
 #[cfg(test)]

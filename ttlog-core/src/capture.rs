@@ -267,6 +267,7 @@ impl Capture {
                     line: k.4,
                     module_path: Arc::clone(&k.5),
                     fields: k.6.clone(),
+                    rate_limit: None,
                 }));
                 next
             });

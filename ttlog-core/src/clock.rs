@@ -90,6 +90,13 @@ pub(crate) fn now() -> u64 {
     monotonic_ns()
 }
 
+/// Ticks in one second (of the rough rate: a rate limit's window need not be
+/// exact); measured once.
+pub(crate) fn ticks_per_second() -> u64 {
+    static TICKS: OnceLock<u64> = OnceLock::new();
+    *TICKS.get_or_init(|| ((1e9 / Calibration::quick().ns_per_tick) as u64).max(1))
+}
+
 #[inline]
 fn monotonic_ns() -> u64 {
     let base = MONO_BASE.get_or_init(Instant::now);

@@ -54,22 +54,29 @@ use std::sync::{Arc, RwLock};
 pub struct Filter {
     /// `{ Level as u8 | LEVEL_OFF }` for targets no directive matches.
     default: u8,
-    /// `(target, { Level as u8 | LEVEL_OFF })`, longest target first.
-    directives: Vec<(String, u8)>,
+    /// The rate limit of targets no directive matches (events a second per
+    /// call site).
+    default_limit: Option<u32>,
+    /// `(target, { Level as u8 | LEVEL_OFF }, rate limit)`, longest target first.
+    directives: Vec<(String, u8, Option<u32>)>,
 }
 
-/// The error of parsing a [`Filter`].
+/// The error of parsing a [`Filter`]: which directive, where it starts in
+/// the text, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseFilterError {
     directive: String,
+    at: usize,
+    problem: &'static str,
 }
 
 impl fmt::Display for ParseFilterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "invalid filter directive {:?} (expected LEVEL, TARGET or TARGET=LEVEL; levels: trace, debug, info, warn, error, off)",
-            self.directive
+            "invalid filter directive {:?} at byte {}: {} (expected LEVEL, TARGET or TARGET=LEVEL, each optionally \
+             followed by @N/s; levels: trace, debug, info, warn, error, off)",
+            self.directive, self.at, self.problem
         )
     }
 }
@@ -97,7 +104,7 @@ fn code_name(code: u8) -> &'static str {
 impl Filter {
     /// Every target at `level`.
     pub fn new(level: Level) -> Filter {
-        Filter { default: level as u8, directives: Vec::new() }
+        Filter { default: level as u8, default_limit: None, directives: Vec::new() }
     }
 
     /// Adds (or replaces) the directive for `target`; `None` turns the target
@@ -109,11 +116,31 @@ impl Filter {
     /// assert!(f.enabled(Level::Debug, "db"));
     /// assert!(!f.enabled(Level::Error, "chatty::x"));
     /// ```
-    pub fn with_target(mut self, target: impl Into<String>, level: Option<Level>) -> Filter {
+    pub fn with_target(self, target: impl Into<String>, level: Option<Level>) -> Filter {
+        self.with_target_limited(target, level, None)
+    }
+
+    /// Adds (or replaces) the directive for `target`, with a rate limit: at
+    /// most `per_second` events a second from each of its call sites (see
+    /// [`limit`](crate::limit)).
+    ///
+    /// ```
+    /// use ttlog_core::{Filter, Level};
+    /// let f = Filter::new(Level::Info).with_target_limited("net::conn", Some(Level::Warn), Some(50));
+    /// assert_eq!(f.limit_for("net::conn::tls"), Some(50));
+    /// assert_eq!(f.limit_for("net"), None);
+    /// assert_eq!(f.to_string(), "info,net::conn=warn@50/s");
+    /// ```
+    pub fn with_target_limited(
+        mut self,
+        target: impl Into<String>,
+        level: Option<Level>,
+        per_second: Option<u32>,
+    ) -> Filter {
         let target = target.into();
         let code = level.map_or(LEVEL_OFF, |l| l as u8);
-        self.directives.retain(|(t, _)| *t != target);
-        self.directives.push((target, code));
+        self.directives.retain(|(t, _, _)| *t != target);
+        self.directives.push((target, code, per_second));
         // Longest first, so the first match is the most specific; ties by
         // name keep the order (and `Display`) deterministic.
         self.directives.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
@@ -125,16 +152,27 @@ impl Filter {
         Level::from_u8(self.default)
     }
 
-    /// The code of the level that applies to `target`.
-    fn code_for(&self, target: &str) -> u8 {
-        for (t, code) in &self.directives {
+    /// The code of the level and the rate limit that apply to `target`.
+    fn rule_for(&self, target: &str) -> (u8, Option<u32>) {
+        for (t, code, limit) in &self.directives {
             if let Some(rest) = target.strip_prefix(t.as_str())
                 && (rest.is_empty() || rest.starts_with("::"))
             {
-                return *code;
+                return (*code, *limit);
             }
         }
-        self.default
+        (self.default, self.default_limit)
+    }
+
+    /// The code of the level that applies to `target`.
+    fn code_for(&self, target: &str) -> u8 {
+        self.rule_for(target).0
+    }
+
+    /// The rate limit (events a second per call site) that applies to
+    /// `target`: the one of the directive that decides its level.
+    pub fn limit_for(&self, target: &str) -> Option<u32> {
+        self.rule_for(target).1
     }
 
     /// Whether an event of `level` and `target` passes.
@@ -150,7 +188,7 @@ impl Filter {
 
     /// `{ Level as u8 | LEVEL_OFF }`: the most verbose level of all.
     pub(crate) fn min_code(&self) -> u8 {
-        self.directives.iter().map(|(_, c)| *c).fold(self.default, u8::min)
+        self.directives.iter().map(|(_, c, _)| *c).fold(self.default, u8::min)
     }
 
     /// Whether some directive can disable a target the default would allow:
@@ -175,21 +213,34 @@ impl FromStr for Filter {
     /// text is [`Filter::default`].
     fn from_str(s: &str) -> Result<Filter, ParseFilterError> {
         let mut f = Filter::default();
-        for d in s.split(',').map(str::trim).filter(|d| !d.is_empty()) {
-            let err = || ParseFilterError { directive: d.to_owned() };
-            match d.split_once('=') {
+        let mut at = 0;
+        for raw in s.split(',') {
+            let start = at + (raw.len() - raw.trim_start().len());
+            at += raw.len() + 1;
+            let d = raw.trim();
+            if d.is_empty() {
+                continue;
+            }
+            let err = |problem| ParseFilterError { directive: d.to_owned(), at: start, problem };
+            let (rule, limit) = match d.split_once('@') {
+                Some((rule, rate)) => (rule.trim(), Some(parse_rate(rate.trim()).map_err(err)?)),
+                None => (d, None),
+            };
+            match rule.split_once('=') {
                 Some((target, level)) => {
                     let (target, level) = (target.trim(), level.trim());
-                    let code = level_code(level).ok_or_else(err)?;
+                    let code = level_code(level).ok_or_else(|| err("unknown level"))?;
                     if target.is_empty() || target.contains(char::is_whitespace) {
-                        return Err(err());
+                        return Err(err("a target is one word"));
                     }
-                    f = f.with_target(target, Level::from_u8(code));
+                    f = f.with_target_limited(target, Level::from_u8(code), limit);
                 }
-                None => match level_code(d) {
-                    Some(code) => f.default = code,
-                    None if !d.contains(char::is_whitespace) => f = f.with_target(d, Some(Level::Trace)),
-                    None => return Err(err()),
+                None => match level_code(rule) {
+                    Some(code) => (f.default, f.default_limit) = (code, limit),
+                    None if !rule.is_empty() && !rule.contains(char::is_whitespace) => {
+                        f = f.with_target_limited(rule, Some(Level::Trace), limit)
+                    }
+                    None => return Err(err("neither a level nor a target")),
                 },
             }
         }
@@ -197,11 +248,21 @@ impl FromStr for Filter {
     }
 }
 
+/// Parses a rate limit, `N/s` (N events a second, 0 to silence).
+fn parse_rate(rate: &str) -> Result<u32, &'static str> {
+    let (n, unit) = rate.split_once('/').ok_or("a rate limit is N/s")?;
+    if unit.trim() != "s" {
+        return Err("a rate limit is counted per second: N/s");
+    }
+    n.trim().parse::<u32>().map_err(|_| "the rate limit's N is a whole number of events a second")
+}
+
 impl fmt::Display for Filter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(code_name(self.default))?;
-        for (t, c) in &self.directives {
-            write!(f, ",{t}={}", code_name(*c))?;
+        let rate = |limit: Option<u32>| limit.map(|n| format!("@{n}/s")).unwrap_or_default();
+        write!(f, "{}{}", code_name(self.default), rate(self.default_limit))?;
+        for (t, c, limit) in &self.directives {
+            write!(f, ",{t}={}{}", code_name(*c), rate(*limit))?;
         }
         Ok(())
     }
@@ -270,5 +331,29 @@ mod tests {
         assert!("a b".parse::<Filter>().is_err());
         let text = "info,db::pool=trace,hyper=off,db=debug";
         assert_eq!(text.parse::<Filter>().unwrap().to_string(), text);
+    }
+
+    #[test]
+    fn rate_limits_ride_on_directives() {
+        let f: Filter = "info@1000/s, ttlog=info, net::conn=warn@50/s, chatty@0/s".parse().unwrap();
+        assert_eq!(f.limit_for("net::conn::tls"), Some(50));
+        assert!(!f.enabled(Level::Info, "net::conn"));
+        assert_eq!(f.limit_for("ttlog::x"), None, "a directive without a limit lifts the default's");
+        assert_eq!(f.limit_for("elsewhere"), Some(1000));
+        assert_eq!(f.limit_for("chatty"), Some(0));
+        assert!(f.enabled(Level::Trace, "chatty"));
+        assert_eq!(f.to_string(), "info@1000/s,net::conn=warn@50/s,chatty=trace@0/s,ttlog=info");
+        assert_eq!(f.to_string().parse::<Filter>().unwrap(), f);
+        for (text, at, problem) in [
+            ("info,net=warn@50", 5, "a rate limit is N/s"),
+            ("info, net=warn@fast/s", 6, "whole number"),
+            ("net=warn@5/min", 0, "per second"),
+            ("a,b=loud", 2, "unknown level"),
+        ] {
+            let e = text.parse::<Filter>().unwrap_err();
+            assert_eq!(e.at, at, "{text}");
+            assert!(e.to_string().contains(problem), "{text}: {e}");
+            assert!(e.to_string().contains(&format!("at byte {at}")), "{e}");
+        }
     }
 }

@@ -78,6 +78,7 @@ mod filter;
 pub mod fuzz;
 pub mod json;
 mod level;
+pub mod limit;
 pub mod listener;
 #[cfg(feature = "log")]
 pub mod log_bridge;
@@ -99,7 +100,7 @@ pub mod tracing_layer;
 mod triggers;
 mod value;
 
-pub use callsite::{CallSite, CallSiteInfo, Metadata, callsites, register_dynamic};
+pub use callsite::{CallSite, CallSiteInfo, Metadata, RateLimitInfo, callsites, register_dynamic};
 pub use capture::{Capture, Dropped, Event, RawRecord, ThreadCapture, ThreadInfo};
 pub use clock::{Calibration, ClockSource};
 pub use control::{filter, level, set_filter, set_level};
@@ -121,6 +122,7 @@ pub use value::{Encode, Kind, MAX_STR_BYTES, TRUNCATION_MARKER, Value, ValueRef}
 pub mod __private {
     pub use crate::callsite::{CallSite, Metadata};
     pub use crate::level::enabled;
+    pub use crate::limit::RateLimit;
     pub use crate::recorder::{FieldSet, record};
     pub use crate::value::FmtBuf;
 }

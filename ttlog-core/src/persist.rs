@@ -837,6 +837,7 @@ mod tests {
             line: 1,
             module_path: "t".into(),
             fields: vec![],
+            limit: None,
         };
         let mut bytes = Vec::new();
         for id in 1..=3 {

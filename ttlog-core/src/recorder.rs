@@ -120,6 +120,12 @@ struct Table {
     next_thread_id: u64,
 }
 
+/// The most events one thread's ring can hold (records of a header alone),
+/// once a recorder is installed.
+pub(crate) fn ring_events_max() -> Option<u64> {
+    RECORDER.get().map(|r| (r.config.ring_words / crate::ring::RECORD_HEADER_WORDS) as u64)
+}
+
 /// The installed recorder.
 #[derive(Debug)]
 pub(crate) struct Recorder {
@@ -200,15 +206,18 @@ pub fn record<F: FieldSet>(callsite: &'static CallSite, state: u32, fields: F) {
     }
 }
 
-/// A call site's first event (it registers), or an event of a call site
-/// past the id limit (counted as dropped).
+/// A call site's first event (it registers), an event of a call site with a
+/// rate limit (which decides), or of a call site past the id limit (counted
+/// as dropped).
 #[cold]
 #[inline(never)]
 fn record_unready<F: FieldSet>(callsite: &'static CallSite, fields: F) {
     // `None`: the filter disables the call site (registration just found out).
-    if let Some(id) = callsite.id(F::KINDS) {
-        record_with(id, fields.words(), |w| fields.encode(w));
+    let Some(state) = callsite.registered(F::KINDS) else { return };
+    if state & callsite::LIMITED != 0 && !callsite.limit().is_none_or(|l| l.admit(clock::now())) {
+        return;
     }
+    record_with(state & callsite::ID_MASK, fields.words(), |w| fields.encode(w));
 }
 
 /// Records one event of call site `id` whose payload is `words` words,

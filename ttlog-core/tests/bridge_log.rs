@@ -25,6 +25,12 @@ fn trace() -> &'static Trace {
     })
 }
 
+/// Tests that change the filter, or depend on it, run one at a time.
+fn filter_lock() -> std::sync::MutexGuard<'static, ()> {
+    static L: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    L.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn snapshot_events(target: &str) -> Vec<Event> {
     let path = trace().request_snapshot(target).unwrap();
     let snap = Snapshot::open(&path).unwrap();
@@ -73,6 +79,7 @@ fn records_with_key_values_round_trip_through_a_snapshot() {
 #[test]
 fn per_target_directives_and_run_time_changes_apply_to_log() {
     trace();
+    let _g = filter_lock();
     log::warn!(target: "lg::quiet::db", "hidden");
     log::error!(target: "lg::quiet::db", "shown");
     assert_eq!(log::max_level(), log::LevelFilter::Debug);
@@ -88,6 +95,7 @@ fn per_target_directives_and_run_time_changes_apply_to_log() {
 #[test]
 fn one_statement_with_run_time_targets_names_and_kinds_keeps_each_record_apart() {
     trace();
+    let _g = filter_lock();
     // One statement (one file and line, one level): targets of one length
     // made at run time, a value whose kind changes, and the quiet target
     // the filter silences; every record must keep its own target and fields.

@@ -90,7 +90,7 @@ fn request_snapshot_round_trips_every_kind_across_threads() {
 
     let snap = Snapshot::open(&path).unwrap();
     assert!(snap.is_complete(), "{:?}", snap.problems());
-    assert_eq!(snap.version(), FormatVersion::Chunked { major: 1, minor: 1 });
+    assert_eq!(snap.version(), FormatVersion::Chunked { major: 1, minor: 2 });
     // Format 1.1: indexed, so opened without reading the chunks.
     assert!(snap.reads_lazily());
     let h = snap.header();

@@ -21,8 +21,9 @@ pub const MAGIC: [u8; 8] = *b"TTLOGSNP";
 pub const VERSION_MAJOR: u16 = 1;
 /// Minor version: additions a reader of the same major version may ignore.
 /// 1.1 added the process instance and the chunk index with statistics
-/// ([`Header::instance`], [`Header::chunks`]).
-pub const VERSION_MINOR: u16 = 1;
+/// ([`Header::instance`], [`Header::chunks`]); 1.2 the rate limits of call
+/// sites and what they suppressed ([`CallSiteEntry::limit`]).
+pub const VERSION_MINOR: u16 = 2;
 /// Bytes before the CBOR header.
 pub const PREAMBLE_LEN: usize = 20;
 /// Bytes of a chunk frame (and of the end frame).
@@ -427,6 +428,19 @@ pub struct CallSiteEntry {
     pub module_path: String,
     /// Field names and kinds, in recording order.
     pub fields: Vec<FieldEntry>,
+    /// Its rate limit and what it suppressed (format 1.2), when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<LimitEntry>,
+}
+
+/// A call site's rate limit as stored (format 1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitEntry {
+    /// Events a second written at most, when the limit was snapshotted
+    /// (`None`: the limit was lifted after it suppressed events).
+    pub per_second: Option<u32>,
+    /// Events not written because of the limit, since the process started.
+    pub suppressed: u64,
 }
 
 /// One field of a call site.

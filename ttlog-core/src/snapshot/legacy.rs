@@ -219,6 +219,7 @@ pub(crate) fn parse(data: &[u8]) -> Result<(Header, ChunkColumns), (u64, Problem
                 line: key.4,
                 module_path: key.1.clone(),
                 fields: key.5.iter().map(|(n, k)| FieldEntry { name: n.clone(), kind: *k as u8 }).collect(),
+                limit: None,
             });
             next
         });

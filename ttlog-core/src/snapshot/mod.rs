@@ -49,8 +49,8 @@ mod reader;
 pub(crate) mod writer;
 
 pub use format::{
-    CallSiteEntry, ChunkIndexEntry, ChunkStats, ClockEntry, Counters, FieldEntry, Header, PanicEntry, SiteCount,
-    ThreadEntry, ThreadSeqs,
+    CallSiteEntry, ChunkIndexEntry, ChunkStats, ClockEntry, Counters, FieldEntry, Header, LimitEntry, PanicEntry,
+    SiteCount, ThreadEntry, ThreadSeqs,
 };
 pub use legacy::MAX_LEGACY_RAW_LEN;
 pub(crate) use reader::callsite_info;

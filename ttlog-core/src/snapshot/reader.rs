@@ -9,7 +9,7 @@
 
 use super::format::{self, CallSiteEntry, ChunkStats, ChunkWire, Header, Varints, encoding};
 use super::legacy;
-use crate::callsite::CallSiteInfo;
+use crate::callsite::{CallSiteInfo, RateLimitInfo};
 use crate::capture::{Event, ThreadInfo};
 use crate::level::Level;
 use crate::value::{Kind, Value};
@@ -1003,6 +1003,7 @@ pub(crate) fn callsite_info(c: &CallSiteEntry) -> Result<CallSiteInfo, String> {
         line: c.line,
         module_path: Arc::from(c.module_path.as_str()),
         fields,
+        rate_limit: c.limit.map(|l| RateLimitInfo { per_second: l.per_second, suppressed: l.suppressed }),
     })
 }
 
@@ -1401,6 +1402,7 @@ mod tests {
             line: 1,
             module_path: "t".into(),
             fields: kinds.iter().map(|k| (Arc::from("x"), *k)).collect(),
+            rate_limit: None,
         })
     }
 

@@ -419,6 +419,7 @@ pub(crate) fn callsite_entry(c: &crate::CallSiteInfo) -> super::CallSiteEntry {
         line: c.line,
         module_path: c.module_path.to_string(),
         fields: c.fields.iter().map(|(n, k)| super::FieldEntry { name: n.to_string(), kind: *k as u8 }).collect(),
+        limit: c.rate_limit.map(|l| super::LimitEntry { per_second: l.per_second, suppressed: l.suppressed }),
     }
 }
 
