@@ -606,6 +606,29 @@ pub fn write_stats_text(
     for m in stats.messages.iter().take(TOP) {
         let _ = writeln!(o, "  {:>10}  {:<5} {}: {}", m.count, m.level.as_str(), esc(&m.target), esc(&m.message));
     }
+    if !stats.limited.is_empty() {
+        let suppressed: u64 = stats.limited.iter().map(|l| l.suppressed).fold(0, u64::saturating_add);
+        let _ = writeln!(
+            o,
+            "\nrate-limited call sites ({} in all, {suppressed} events suppressed)\n  {:>10}  {:>10}  {:>9}",
+            stats.limited.len(),
+            "written",
+            "suppressed",
+            "limit"
+        );
+        for l in stats.limited.iter().take(TOP) {
+            let limit = l.per_second.map_or_else(|| "lifted".to_owned(), |n| format!("{n}/s"));
+            let _ = writeln!(
+                o,
+                "  {:>10}  {:>10}  {limit:>9}  {:<5} {}: {}",
+                l.written,
+                l.suppressed,
+                l.level.as_str(),
+                esc(&l.target),
+                esc(&l.message)
+            );
+        }
+    }
     let _ = writeln!(o, "\nthreads ({} in all)", stats.threads.len());
     for t in stats.threads.iter().take(TOP) {
         let th = tables.threads.iter().find(|x| x.source as usize == t.source && x.id == t.id);
@@ -760,6 +783,10 @@ pub fn stats_json(stats: &Stats, tables: &Tables, problems: &[SnapshotError]) ->
         "targets": stats.targets.iter().map(|(t, n)| json!({"target": &**t, "count": n})).collect::<Vec<_>>(),
         "messages": stats.messages.iter().map(|m| json!({
             "level": m.level.as_str(), "target": &*m.target, "message": &*m.message, "count": m.count
+        })).collect::<Vec<_>>(),
+        "rate_limited": stats.limited.iter().map(|l| json!({
+            "level": l.level.as_str(), "target": &*l.target, "message": &*l.message,
+            "limit_per_second": l.per_second, "written": l.written, "suppressed": l.suppressed,
         })).collect::<Vec<_>>(),
         "threads": stats.threads.iter().map(|t| json!({
             "thread": t.name.as_deref().map(str::to_owned).unwrap_or_else(|| format!("#{}", t.id)),

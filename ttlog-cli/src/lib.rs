@@ -193,7 +193,7 @@ pub use dataset::{
     Dataset, Engine, EventRef, FieldInfo, FieldRef, Input, LoadError, Row, Site, SourceInfo, ThreadRef, View,
 };
 pub use filter::{Filter, FilterError};
-pub use stats::{Agg, AggFn, GroupError, GroupKey, GroupRow, GroupTable, KeyValue, Stats};
+pub use stats::{Agg, AggFn, GroupError, GroupKey, GroupRow, GroupTable, KeyValue, LimitedCount, Stats};
 pub use tui_source::EngineSource;
 
 /// The stack of each thread of rayon's global pool, which runs the

@@ -42,6 +42,29 @@ pub struct Stats {
     /// Per snapshot file: what it holds and how many of its events are in
     /// the view.
     pub files: Vec<FileStats>,
+    /// Call sites with a rate limit, most suppressed first.
+    pub limited: Vec<LimitedCount>,
+}
+
+/// A rate-limited statement: its limit, its events in the view and the
+/// events its limit kept out of the rings (per process the count of its
+/// newest snapshot, a count since the process started; summed over
+/// processes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitedCount {
+    /// Level.
+    pub level: Level,
+    /// Target.
+    pub target: Arc<str>,
+    /// Message.
+    pub message: Arc<str>,
+    /// The limit, events a second (`None`: lifted before the snapshot;
+    /// the highest where processes differ).
+    pub per_second: Option<u32>,
+    /// Its events in the view.
+    pub written: u64,
+    /// Events not written because of the limit.
+    pub suppressed: u64,
 }
 
 impl Stats {
@@ -171,7 +194,35 @@ pub(crate) fn stats_of(
         .collect();
     sort_desc(&mut threads, |t| t.count, |t| (t.source, t.id));
     let files = sources.iter().zip(per_file).map(|(s, events)| FileStats { source: Arc::clone(s), events }).collect();
-    Stats { events, span, levels, targets, messages, threads, files }
+    let limited = limited_of(tables, &messages);
+    Stats { events, span, levels, targets, messages, threads, files, limited }
+}
+
+/// The rate-limited statements of the newest snapshot of each process.
+fn limited_of(tables: &Tables, messages: &[MessageCount]) -> Vec<LimitedCount> {
+    let newest: std::collections::HashSet<u32> =
+        tables.processes.iter().filter_map(|p| p.sources.first()).map(|&s| s as u32).collect();
+    // (level, target, message) → (highest limit, suppressed).
+    type Statement = (Level, Arc<str>, Arc<str>);
+    let mut by_message: HashMap<Statement, (Option<u32>, u64)> = HashMap::new();
+    for site in tables.sites.iter().filter(|s| newest.contains(&s.source)) {
+        let (i, Some(limit)) = (&site.info, site.info.rate_limit) else { continue };
+        let e = by_message.entry((i.level, Arc::clone(&i.target), Arc::clone(&i.message))).or_default();
+        e.0 = e.0.max(limit.per_second);
+        e.1 = e.1.saturating_add(limit.suppressed);
+    }
+    let mut limited: Vec<LimitedCount> = by_message
+        .into_iter()
+        .map(|((level, target, message), (per_second, suppressed))| {
+            let written = messages
+                .iter()
+                .find(|m| m.level == level && m.target == target && m.message == message)
+                .map_or(0, |m| m.count);
+            LimitedCount { level, target, message, per_second, written, suppressed }
+        })
+        .collect();
+    sort_desc(&mut limited, |l| l.suppressed, |l| (Arc::clone(&l.target), Arc::clone(&l.message)));
+    limited
 }
 
 impl View {

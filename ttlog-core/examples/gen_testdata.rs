@@ -24,7 +24,7 @@ use std::process::Command;
 use ttlog_core::snapshot::{Snapshot, SnapshotMeta, encode_chunked, file_name, format, write_file};
 use ttlog_core::{Trace, debug, error, info, warn};
 
-const CASES: [&str; 6] = ["normal", "many-threads", "panic", "chunked", "legacy", "periodic"];
+const CASES: [&str; 7] = ["normal", "many-threads", "panic", "chunked", "legacy", "periodic", "rate-limited"];
 
 fn install(out: &Path) -> Trace {
     Trace::builder()
@@ -142,6 +142,25 @@ fn child(case: &str, out: &Path) {
             ttlog::ttlog_macros::warn!(region = "eu-west", "slow upstream");
             ttlog::ttlog_macros::error!("database unreachable");
             trace.request_snapshot("manual");
+        }
+        "rate-limited" => {
+            let trace = Trace::builder()
+                .service("testdata")
+                .filter("info,net::conn=warn@5/s")
+                .env_filter(false)
+                .storage_path(out)
+                .snapshot_on_signals(false)
+                .snapshot_interval(None)
+                .install()
+                .expect("install");
+            for i in 0..100u64 {
+                warn!(target: "net::conn", "connection reset", peer = i);
+                info!(limit: 10 / s, "retrying", attempt = i);
+            }
+            for i in 0..20u64 {
+                info!("steady", i);
+            }
+            trace.request_snapshot("manual").expect("snapshot");
         }
         other => panic!("unknown case {other}"),
     }

@@ -217,10 +217,29 @@ fn check_periodic_2(s: &Snapshot) {
     assert_eq!(h.panic.as_ref().unwrap().message, "boom after the periodic snapshot");
 }
 
+/// `rate-limited.bin`: format 1.2, a rule's limit (5/s on `net::conn`) and a
+/// statement's own (10/s), each of 100 events written up to its limit and
+/// the rest counted in the call-site table; 20 unlimited events.
+fn check_rate_limited(s: &Snapshot) {
+    assert!(s.is_complete(), "{:?}", s.problems());
+    assert_eq!(s.version(), FormatVersion::Chunked { major: 1, minor: 2 });
+    let ev = events(s);
+    let count = |m: &str| ev.iter().filter(|e| &*e.message == m).count() as u64;
+    let limit = |m: &str| s.callsites().iter().find(|c| &*c.message == m).and_then(|c| c.rate_limit);
+    let reset = limit("connection reset").expect("the rule's limit is stored");
+    assert_eq!(reset.per_second, Some(5));
+    assert!((5..=10).contains(&count("connection reset")));
+    assert_eq!(count("connection reset") + reset.suppressed, 100);
+    let retry = limit("retrying").expect("the statement's limit is stored");
+    assert_eq!(retry.per_second, Some(10));
+    assert_eq!(count("retrying") + retry.suppressed, 100);
+    assert_eq!((count("steady"), limit("steady")), (20, None));
+}
+
 #[test]
 fn every_committed_file_opens_with_the_expected_contents() {
     type Check = (&'static str, fn(&Snapshot));
-    let checks: [Check; 9] = [
+    let checks: [Check; 10] = [
         ("normal.bin", check_normal),
         ("many-threads.bin", check_many_threads),
         ("panic.bin", check_panic),
@@ -230,6 +249,7 @@ fn every_committed_file_opens_with_the_expected_contents() {
         ("legacy-0.1.21.bin", check_legacy),
         ("periodic-1.bin", check_periodic_1),
         ("periodic-2-panic.bin", check_periodic_2),
+        ("rate-limited.bin", check_rate_limited),
     ];
     let mut on_disk: Vec<String> = [dir(), dir().join("damaged")]
         .iter()

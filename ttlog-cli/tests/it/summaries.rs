@@ -553,3 +553,32 @@ fn diff_per_call_site_with_a_known_change_of_rates() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("side B"), "{out:?}");
 }
+
+#[test]
+fn stats_show_what_rate_limits_suppressed_beside_what_they_wrote() {
+    let f = td("rate-limited.bin");
+    let snap = Snapshot::open(&f).unwrap();
+    let limit = |m: &str| snap.callsites().iter().find(|c| &*c.message == m).and_then(|c| c.rate_limit).unwrap();
+    let written = |m: &str| decode(&f).iter().filter(|e| &*e.event.message == m).count() as u64;
+    let (reset, retry) = (limit("connection reset"), limit("retrying"));
+    let text = view_ok(&[&f, "--stats"], 0);
+    let total = reset.suppressed + retry.suppressed;
+    assert!(text.contains(&format!("rate-limited call sites (2 in all, {total} events suppressed)")), "{text}");
+    let row = |w: u64, s: u64, l: &str, rest: &str| format!("  {w:>10}  {s:>10}  {l:>9}  {rest}");
+    assert!(
+        text.contains(&row(written("connection reset"), reset.suppressed, "5/s", "WARN  net::conn: connection reset")),
+        "{text}"
+    );
+    assert!(text.contains(&row(written("retrying"), retry.suppressed, "10/s", "INFO  gen_testdata: retrying")));
+    let json: J = serde_json::from_str(&view_ok(&[&f, "--stats", "--format", "json"], 0)).unwrap();
+    let rows = json["rate_limited"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let first = &rows[0];
+    assert_eq!(first["message"], "connection reset");
+    assert_eq!(first["limit_per_second"], 5);
+    assert_eq!(first["suppressed"], reset.suppressed);
+    assert_eq!(first["written"], written("connection reset"));
+    // A file without limits has none to show.
+    let plain = view_ok(&[&td("normal.bin"), "--stats"], 0);
+    assert!(!plain.contains("rate-limited"));
+}
