@@ -6,7 +6,7 @@
 //! or from a filter rule for its target (`net::conn=warn@50/s`, see
 //! [`Filter`](crate::Filter)); the statement's own wins. A call site with a
 //! limit has a bit of its state word set, so that its events leave the
-//! macros' one-comparison fast path for the cold path, where [`RateLimit::admit`]
+//! macros' one-comparison fast path for the cold path, where the limit
 //! decides; a call site without one pays nothing.
 //!
 //! # The window
