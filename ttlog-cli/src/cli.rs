@@ -176,6 +176,15 @@ pub struct Args {
     #[arg(long)]
     pub explain: bool,
 
+    /// The most memory a question may take: bytes, a size (512MB, 2GiB: KB, MB, GB in powers of
+    /// 1000, KiB, MiB, GiB in powers of 1024) or a percentage of the physical memory (70%).
+    /// Inputs whose events would need more to load (-i, a legacy ttlog 0.1 file, a pipe) stop
+    /// with one line naming the input and the figures, exit 2. Default: 50% of the physical
+    /// memory (or of the control group's limit).
+    /// Example: --memory-limit 4GiB
+    #[arg(long, value_name = "SIZE", global = true, value_parser = crate::memory::parse_limit)]
+    pub memory_limit: Option<u64>,
+
     /// Start the interactive viewer (ttlog-tui): directories are loaded and watched for new
     /// snapshots; with no INPUT, $TTLOG_DIR (or $TMPDIR/ttlog) is. --filter sets the first filter.
     /// Example: ttlog-view -i /var/tmp/ttlog/
@@ -464,6 +473,7 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> anyho
             return Ok(if usage { Outcome::Usage } else { Outcome::Matched });
         }
     };
+    ttlog_core::memory::set_limit(args.memory_limit.or_else(crate::memory::default_limit));
     match args.command.take() {
         Some(Command::Recover(r)) => return recover(r),
         Some(Command::Diff(d)) => return diff_command(d),
@@ -764,7 +774,14 @@ fn open_catalog(plan: &Plan) -> anyhow::Result<crate::catalog::Catalog> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    Ok(catalog?)
+    let catalog = catalog?;
+    // An input too large for the memory limit ends the question: the
+    // answer without it would look whole.
+    let over = catalog.failed.iter().find(|e| matches!(e.problem, ttlog_core::snapshot::Problem::MemoryLimit { .. }));
+    if let Some(e) = over {
+        return Err(e.clone().into());
+    }
+    Ok(catalog)
 }
 
 /// A progress bar on stderr when it is a terminal and there is much to do.

@@ -112,6 +112,8 @@
 //! - [`last`]: `--last N`, the last events of every thread.
 //! - [`diff`]: `ttlog-view diff A B`, per call site.
 //! - [`cli`]: the `ttlog-view` command line ([`cli::run`]).
+//! - [`memory`]: `--memory-limit`, and what each engine estimates it needs
+//!   before it builds what grows with the events.
 //! - [`tui_source`]: [`EngineSource`], the data side of the interactive
 //!   viewer (`ttlog-view -i`, the `ttlog-tui` crate) on this engine.
 //! - `sys.rs`: the one unsafe call (giving freed memory back to the
@@ -147,6 +149,7 @@ pub mod diff;
 pub mod export;
 pub mod filter;
 pub mod last;
+pub mod memory;
 pub mod query;
 pub mod sql;
 pub mod stats;

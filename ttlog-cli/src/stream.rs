@@ -86,6 +86,11 @@ impl Decoded {
     fn ts(&self, i: usize) -> i64 {
         self.cols.timestamps[self.rows[i] as usize]
     }
+
+    /// The memory it holds.
+    fn bytes(&self) -> u64 {
+        (self.cols.heap_bytes() + self.rows.capacity() * std::mem::size_of::<u32>()) as u64
+    }
 }
 
 /// One event of a batch: a decoded chunk and a row of it (a sink that
@@ -350,8 +355,14 @@ impl<'c> Stream<'c> {
     /// Runs the stream into `sink`. `progress(events)` is called as chunks
     /// are decoded.
     ///
+    /// The chunks held at once (the active set, and with `--tail` those
+    /// that hold the rows kept) are checked against the memory limit
+    /// ([`crate::memory`]) as each is decoded: chunks that all overlap in
+    /// time would otherwise all be held.
+    ///
     /// # Errors
-    /// Errors of the sink; damage with `strict`.
+    /// Errors of the sink; damage with `strict`; more chunks held at once
+    /// than the memory limit allows.
     pub fn run(
         &self,
         sink: &mut dyn Sink,
@@ -377,6 +388,9 @@ impl<'c> Stream<'c> {
         let mut active: Vec<(Arc<Decoded>, usize)> = Vec::new();
         let mut next = 0;
         let mut left = want;
+        let limit = ttlog_core::memory::limit();
+        // Bytes of the chunks in `active` or in `collected`.
+        let mut held = 0u64;
         while left > 0 && (next < order.len() || !active.is_empty()) {
             let take = &order[next..(next + decode_batch()).min(order.len())];
             next += take.len();
@@ -389,6 +403,18 @@ impl<'c> Stream<'c> {
                         done.rows_decoded += d.cols.len() as u64;
                         progress(d.cols.len() as u64);
                         if !d.rows.is_empty() {
+                            held += d.bytes();
+                            if let Err(over) = ttlog_core::memory::check_against(held, limit) {
+                                let what = format!(
+                                    "merging in time order {} chunks that overlap in time needs about {}",
+                                    active.len() + 1,
+                                    ttlog_core::memory::size_text(held)
+                                );
+                                let inputs = self.catalog.snapshots[d.s].name().to_owned();
+                                return Err(
+                                    crate::dataset::LoadError::MemoryLimit { inputs, what, limit: over.limit }.into()
+                                );
+                            }
                             active.push((Arc::new(d), 0));
                         }
                     }
@@ -397,8 +423,11 @@ impl<'c> Stream<'c> {
                 }
             }
             done.most_active = done.most_active.max(active.len());
-            // The window ends where the next chunk not yet read begins.
-            let end = order.get(next).map(|&i| begins(i));
+            // The window ends where the next chunk not yet read begins: its
+            // time, and its place in input order for the events at that
+            // time (chunks that all begin at one instant are then written
+            // one after the other, not all held until the last is read).
+            let end = order.get(next).map(|&i| (begins(i), (self.live[i].s, self.live[i].c)));
             let batch = window(&mut active, end, backward, left);
             left -= batch.len();
             if collect {
@@ -408,7 +437,15 @@ impl<'c> Stream<'c> {
                 done.events += rows.len() as u64;
                 sink.batch(&self.tables, &rows)?;
             }
-            active.retain(|(d, p)| *p < d.rows.len());
+            active.retain(|(d, p)| {
+                let keep = *p < d.rows.len();
+                // Every row of a chunk that leaves the active set was
+                // handed over; when they are collected, it stays held.
+                if !keep && !collect {
+                    held -= d.bytes();
+                }
+                keep
+            });
         }
         if collect {
             collected.reverse();
@@ -426,19 +463,27 @@ impl<'c> Stream<'c> {
 
 /// Takes from the active chunks, in order, their rows before `end`
 /// (after it, backwards; all of them when `None`), at most `left`, as
-/// (active index, row). Each chunk's position counts the rows it gave:
-/// from its first row forwards, from its last backwards. Ties of time go
-/// by input order (snapshot, chunk, row), backwards reversed: the order a
-/// stable sort of all events would give.
-fn window(active: &mut [(Arc<Decoded>, usize)], end: Option<i64>, backward: bool, left: usize) -> Vec<(usize, u32)> {
+/// (active index, row). `end` is the first timestamp of the next chunk to
+/// read (its last, backwards) and its (snapshot, chunk): rows at that time
+/// of chunks before it in input order come before it (after it,
+/// backwards). Each chunk's position counts the rows it gave: from its
+/// first row forwards, from its last backwards. Ties of time go by input
+/// order (snapshot, chunk, row), backwards reversed: the order a stable
+/// sort of all events would give.
+fn window(
+    active: &mut [(Arc<Decoded>, usize)],
+    end: Option<(i64, (usize, usize))>,
+    backward: bool,
+    left: usize,
+) -> Vec<(usize, u32)> {
     type Key = (i64, (usize, usize), usize);
-    let before = |t: i64| match end {
+    let before = |k: &Key| match end {
         None => true,
         Some(e) => {
             if backward {
-                t > e
+                (k.0, k.1) > e
             } else {
-                t < e
+                (k.0, k.1) < e
             }
         }
     };
@@ -451,7 +496,7 @@ fn window(active: &mut [(Arc<Decoded>, usize)], end: Option<i64>, backward: bool
     let mut fwd: BinaryHeap<(Reverse<Key>, usize)> = BinaryHeap::new();
     let mut bwd: BinaryHeap<(Key, usize)> = BinaryHeap::new();
     let push = |fwd: &mut BinaryHeap<(Reverse<Key>, usize)>, bwd: &mut BinaryHeap<(Key, usize)>, k: Key, a: usize| {
-        if before(k.0) {
+        if before(&k) {
             if backward { bwd.push((k, a)) } else { fwd.push((Reverse(k), a)) }
         }
     };

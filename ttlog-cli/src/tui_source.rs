@@ -46,6 +46,9 @@ pub struct EngineSource {
     /// Inputs of more events than this are indexed, not loaded
     /// ([`INDEX_ABOVE`]; 0 for that default).
     index_above: u64,
+    /// The memory limit of its loads and indexes; `None`: the
+    /// process-wide one ([`crate::memory`]).
+    memory_limit: Option<u64>,
 }
 
 /// Inputs of more events than this stay in their files behind an index
@@ -127,6 +130,15 @@ impl EngineSource {
         EngineSource { index_above: events, ..EngineSource::default() }
     }
 
+    /// The same source, refusing inputs whose events would need more than
+    /// `bytes` of memory loaded or indexed (instead of the process-wide
+    /// limit): the load fails with a message naming the input and the
+    /// figures, and what was shown stays.
+    pub fn memory_limit(mut self, bytes: u64) -> EngineSource {
+        self.memory_limit = Some(bytes);
+        self
+    }
+
     /// Loads `paths` (opened as `catalog`): the events into a dataset, or
     /// above the threshold an index of them. Returns what the header shows
     /// of each input; on failure or cancellation the state stays as it was.
@@ -146,6 +158,15 @@ impl EngineSource {
         };
         let above = if self.index_above == 0 { INDEX_ABOVE } else { self.index_above };
         if catalog.events_kept() > above {
+            let events = catalog.events_kept();
+            let need = events.saturating_mul(crate::memory::INDEX_BYTES_PER_EVENT);
+            let limit = self.memory_limit.or_else(ttlog_core::memory::limit);
+            if let Err(over) = ttlog_core::memory::check_against(need, limit) {
+                let inputs = crate::memory::inputs_name(catalog.snapshots.iter().map(|s| (s.name(), s.event_count())));
+                let what = format!("an index of {events} events needs about {}", ttlog_core::memory::size_text(need));
+                let e = crate::LoadError::MemoryLimit { inputs, what, limit: over.limit };
+                return restore(load_message(&e, catalog.snapshots.len()));
+            }
             // Indexed: the first part is published as soon as it is merged.
             let mut publish = |first: Index| {
                 let inputs = index_infos(&first);
@@ -186,7 +207,7 @@ impl EngineSource {
         let dataset = match dataset {
             Ok(_) if progress.is_cancelled() => return restore("cancelled".into()),
             Ok(d) => d,
-            Err(e) => return restore(format!("{e:#}")),
+            Err(e) => return restore(load_message(&e, catalog.snapshots.len())),
         };
         let infos = input_infos(&dataset);
         *self.state.write().unwrap_or_else(|e| e.into_inner()) =
@@ -215,6 +236,18 @@ impl EngineSource {
         let first = Engine::new().load_prefix(catalog, part).ok()?;
         let inputs = input_infos(&first);
         Some(State { paths: paths.to_vec(), dataset: Some(first), index: None, inputs })
+    }
+}
+
+/// A failed load of `inputs` snapshots as the viewer says it after the
+/// input's name: a memory limit names the inputs only when there are
+/// several.
+fn load_message(e: &crate::LoadError, inputs: usize) -> String {
+    match e {
+        crate::LoadError::MemoryLimit { what, limit, .. } if inputs == 1 => {
+            format!("{what}: more than the memory limit of {}", ttlog_core::memory::size_text(*limit))
+        }
+        e => format!("{e:#}"),
     }
 }
 
@@ -275,9 +308,12 @@ impl tui::Source for EngineSource {
         // 'static callback: count into an atomic, copied into `progress`.
         let decoded = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&decoded);
-        let engine = Engine::new().on_progress(move |n| {
+        let mut engine = Engine::new().on_progress(move |n| {
             counter.fetch_add(n, Ordering::Relaxed);
         });
+        if let Some(bytes) = self.memory_limit {
+            engine = engine.memory_limit(bytes);
+        }
         let catalog = match engine.open(&inputs) {
             Ok(c) => c,
             Err(e) => return fail_all(format!("{e:#}")),

@@ -110,6 +110,63 @@ pub fn claimed_chunks(template: &[u8], chunks: &[(u32, u32, Vec<u8>)], indexed: 
     crate::snapshot::writer::assemble(&header, &body, chunks.len() as u32, total)
 }
 
+/// A valid snapshot of `chunks` chunks that each hold the most events a
+/// writer puts in a chunk (65,536), all of one call site without fields, on
+/// one thread, at one instant: as many events per byte of file as the
+/// format allows (about 1 KiB of file per chunk, some 64 events a byte).
+/// The preamble and header are those of `template` with one call site and
+/// one thread. For the memory-limit tests: every chunk is intact, so a
+/// reader has every reason to decode it.
+///
+/// # Panics
+/// When `template` is not a snapshot of this format.
+pub fn compressible(template: &[u8], chunks: usize) -> Vec<u8> {
+    use crate::snapshot::format::{self, CallSiteEntry, ChunkWire, MAX_CHUNK_EVENTS, ThreadEntry};
+    let n = MAX_CHUNK_EVENTS;
+    let total = (n * chunks) as u64;
+    let mut t0 = 0;
+    let template = edit_header(template, |h| {
+        h.callsites = vec![CallSiteEntry {
+            id: 1,
+            level: 2,
+            target: "bomb".into(),
+            message: "the same event".into(),
+            file: "bomb.rs".into(),
+            line: 1,
+            module_path: "bomb".into(),
+            fields: Vec::new(),
+            limit: None,
+        }];
+        h.threads = vec![ThreadEntry {
+            id: 1,
+            name: Some("main".into()),
+            written: total,
+            overwritten: 0,
+            dropped_too_large: 0,
+        }];
+        h.panic = None;
+        h.chunks = None;
+        h.counters = format::Counters { logged: total, in_snapshot: total, ..format::Counters::default() };
+        t0 = h.created_at_ns;
+    });
+    let (ts, cs, th) = (vec![0u8; n], vec![1u8; n], vec![0u8; n]);
+    let payloads: Vec<(u32, u32, Vec<u8>)> = (0..chunks)
+        .map(|k| {
+            // A chunk's first sequence number is given whole, the others
+            // as +1 (zig-zag 2).
+            let mut seq = Vec::with_capacity(n + 8);
+            format::put_varint(&mut seq, format::zigzag((k * n) as i64));
+            seq.resize(seq.len() + n - 1, 2);
+            let wire =
+                ChunkWire { n: n as u32, t0, ts: &ts, csw: 1, cs: &cs, thw: 1, th: &th, seq: &seq, cols: Vec::new() };
+            let raw = serde_cbor::to_vec(&wire).expect("CBOR of a chunk");
+            let compressed = lz4::block::compress(&raw, None, false).expect("LZ4 of a chunk");
+            (n as u32, raw.len() as u32, compressed)
+        })
+        .collect();
+    claimed_chunks(&template, &payloads, true)
+}
+
 /// The snapshot file `template` with its header changed by `edit` (and
 /// its CRC and length made right again); the chunks are kept as they are
 /// (the index offsets count from the end of the header, so they stay
@@ -138,6 +195,51 @@ pub fn edit_header(template: &[u8], edit: impl FnOnce(&mut crate::snapshot::Head
 /// holding `cbor`.
 pub fn frame_legacy(cbor: &[u8]) -> Vec<u8> {
     lz4::block::compress(cbor, None, true).unwrap_or_default()
+}
+
+/// A `ttlog` 0.1 snapshot of `events` identical small events with one
+/// field: the shape of a legacy decompression bomb, whose block is 78
+/// bytes per event (and 85 more) and compresses about 250 times: 13,765,919
+/// events declare 1,073,741,767 bytes, just under the 1 GiB a reader
+/// accepts, in 5.3 MB.
+pub fn legacy_events(events: u32) -> Vec<u8> {
+    use serde_cbor::Value as V;
+    let text = |s: &str| V::Text(s.into());
+    let cbor = |v: &V| serde_cbor::to_vec(v).expect("CBOR of a value");
+    let kv = V::Map([(text("n"), V::Integer(7))].into_iter().collect());
+    let event = V::Map(
+        [
+            (text("packed_meta"), V::Integer(1_700_000_000_000 << 12 | 2 << 8 | 1)),
+            (text("message"), text("tick")),
+            (text("target"), text("app")),
+            (text("kv"), kv),
+            (text("file"), text("main.rs")),
+            (text("position"), V::Array(vec![V::Integer(1), V::Integer(1)])),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    let event = cbor(&event);
+    // A map of six entries, the last the array of events.
+    let mut out = vec![0xa6];
+    for (k, v) in [
+        ("service", text("legacy")),
+        ("hostname", text("host")),
+        ("pid", V::Integer(1)),
+        ("created_at", text("20240101000000")),
+        ("reason", text("bomb")),
+    ] {
+        out.extend(cbor(&text(k)));
+        out.extend(cbor(&v));
+    }
+    out.extend(cbor(&text("events")));
+    out.push(0x9a);
+    out.extend_from_slice(&events.to_be_bytes());
+    out.reserve(event.len() * events as usize);
+    for _ in 0..events {
+        out.extend_from_slice(&event);
+    }
+    frame_legacy(&out)
 }
 
 /// The files of a rings directory in one byte string, for the

@@ -59,6 +59,8 @@
 //! - [`set_filter`], [`set_level`] (the control module, private): what is
 //!   recorded, changed at run time.
 //! - [`snapshot`]: snapshot files: the writer and the reader.
+//! - [`memory`]: the memory limit a reading program sets, checked before
+//!   allocations whose size comes from a file.
 //! - the triggers (private): when snapshots are taken (request, panic,
 //!   signal, timer, shutdown).
 //! - [`bridge`], [`tracing_layer`], [`log_bridge`](crate#services-that-log-through-tracing-or-log):
@@ -83,6 +85,7 @@ pub mod listener;
 #[cfg(feature = "log")]
 pub mod log_bridge;
 mod macros;
+pub mod memory;
 pub mod persist;
 mod recorder;
 mod ring;

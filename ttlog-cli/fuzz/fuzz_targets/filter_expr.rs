@@ -1,15 +1,11 @@
 //! Any text as a `--filter` expression (the language of `ttlog-view` and of
 //! the TUI's filter box): `ttlog_cli::filter::fuzz_check` must hold.
 //!
-//! The parser (`src/filter/`, with the escaping of `src/text.rs` it uses
-//! for messages) depends on nothing but `std` and `thiserror`; compiling
-//! those files here keeps polars, which the rest of `ttlog-cli` needs,
-//! out of the fuzzer's build.
+//! The parser (`src/filter/`) depends on nothing but `std`, `thiserror` and
+//! `ttlog_core::text` (the escaping of its messages); compiling its files
+//! here keeps polars, which the rest of `ttlog-cli` needs, out of this
+//! target's build.
 #![no_main]
-
-#[allow(dead_code)]
-#[path = "../../src/text.rs"]
-mod text;
 
 // The re-exports of the syntax tree are unused here.
 #[allow(dead_code, unused_imports)]

@@ -117,6 +117,17 @@ pub enum LoadError {
     /// Reading standard input failed.
     #[error("reading standard input: {0}")]
     Stdin(std::io::Error),
+    /// The question would need more memory than the limit
+    /// ([`crate::memory`]): what, for which inputs, and the figures.
+    #[error("{inputs}: {what}: more than the memory limit of {}", ttlog_core::memory::size_text(*.limit))]
+    MemoryLimit {
+        /// The input, or the inputs (their number and the largest).
+        inputs: String,
+        /// What would need the memory, and about how much.
+        what: String,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// An error of the polars engine.
     #[error(transparent)]
     Polars(#[from] PolarsError),
@@ -135,11 +146,17 @@ pub struct Engine {
     progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
     strict: bool,
     keep_duplicates: bool,
+    /// The memory limit of its loads; `None`: the process-wide one.
+    memory_limit: Option<u64>,
 }
 
 impl fmt::Debug for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Engine").field("progress", &self.progress.is_some()).field("strict", &self.strict).finish()
+        f.debug_struct("Engine")
+            .field("progress", &self.progress.is_some())
+            .field("strict", &self.strict)
+            .field("memory_limit", &self.memory_limit)
+            .finish()
     }
 }
 
@@ -175,6 +192,27 @@ impl Engine {
     pub fn keep_duplicates(mut self, keep: bool) -> Engine {
         self.keep_duplicates = keep;
         self
+    }
+
+    /// Refuses loads that would need more than `bytes` of memory (see
+    /// [`crate::memory`]), instead of the process-wide limit of
+    /// [`ttlog_core::memory::limit`].
+    ///
+    /// ```
+    /// use ttlog_cli::{Engine, Input, LoadError};
+    /// let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/chunked.bin");
+    /// let e = Engine::new().memory_limit(64 << 10).load(&[Input::File(p)]).unwrap_err();
+    /// assert!(matches!(e, LoadError::MemoryLimit { .. }));
+    /// assert!(e.to_string().contains("chunked.bin: loading 1000 events needs about 109.4 KiB"), "{e}");
+    /// ```
+    pub fn memory_limit(mut self, bytes: u64) -> Engine {
+        self.memory_limit = Some(bytes);
+        self
+    }
+
+    /// The memory limit of this engine's loads.
+    fn limit(&self) -> Option<u64> {
+        self.memory_limit.or_else(ttlog_core::memory::limit)
     }
 
     /// Opens the inputs (in parallel) without decoding their chunks: the
@@ -294,6 +332,21 @@ impl Engine {
         let total: usize = lengths.iter().sum();
         if total as u64 > u64::from(IdxSize::MAX) {
             return Err(LoadError::TooMany(total as u64));
+        }
+        // Before anything is decoded: the events of every chunk to load,
+        // and their field values (at most their decompressed bytes).
+        let raw: u64 = jobs.iter().map(|&(si, c)| u64::from(snaps[si].chunks()[c].raw_len)).sum();
+        let need = (total as u64).saturating_mul(crate::memory::LOAD_BYTES_PER_EVENT).saturating_add(raw);
+        if let Err(over) = ttlog_core::memory::check_against(need, self.limit()) {
+            let mut events = vec![0u64; snaps.len()];
+            for (&(si, _), &n) in jobs.iter().zip(&lengths) {
+                events[si] += n as u64;
+            }
+            let inputs = crate::memory::inputs_name(
+                snaps.iter().zip(&events).filter(|&(_, &n)| n > 0).map(|(s, &n)| (s.name(), n)),
+            );
+            let what = format!("loading {total} events needs about {}", ttlog_core::memory::size_text(need));
+            return Err(LoadError::MemoryLimit { inputs, what, limit: over.limit });
         }
         let (filled, decoded) = frame::decode_into(
             &lengths,

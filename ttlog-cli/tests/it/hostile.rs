@@ -142,8 +142,12 @@ const EVIL: &str =
 /// `normal.bin` with every name in its header hostile: service, host,
 /// thread names, targets (formulas), messages, files, field names.
 fn evil_names(dir: &std::path::Path) -> String {
+    write(dir, "names.bin", &evil_names_bytes())
+}
+
+fn evil_names_bytes() -> Vec<u8> {
     let normal = std::fs::read(td("normal.bin")).unwrap();
-    let bytes = ttlog_core::fuzz::edit_header(&normal, |h| {
+    ttlog_core::fuzz::edit_header(&normal, |h| {
         h.service = format!("svc{EVIL}");
         h.hostname = format!("host{EVIL}");
         for t in &mut h.threads {
@@ -157,8 +161,29 @@ fn evil_names(dir: &std::path::Path) -> String {
                 f.name = format!("-f{i}{EVIL}");
             }
         }
-    });
-    write(dir, "names.bin", &bytes)
+    })
+}
+
+/// The hostile files of this module, small, by name: what the fuzz target
+/// `snapshot_engine` keeps as regressions (`fuzz/regressions/`, replayed by
+/// `fuzz_corpus.rs`).
+pub(crate) fn crafted() -> Vec<(&'static str, Vec<u8>)> {
+    let normal = std::fs::read(td("normal.bin")).unwrap();
+    let claimed = |chunks: &[(u32, u32, Vec<u8>)], indexed| ttlog_core::fuzz::claimed_chunks(&normal, chunks, indexed);
+    vec![
+        // A frame claiming 16.7 M events in 64 MiB over junk that LZ4
+        // could expand that far.
+        ("claims", claimed(&[(1 << 24, 64 << 20, vec![0; 263_200])], true)),
+        // Frames claiming the most a chunk may hold, over 1 KB of junk each.
+        ("declared", claimed(&[(65_536, 262_144, vec![1; 1_028]), (65_536, 262_144, vec![2; 1_028])], true)),
+        // A frame whose data would decompress into 32 MiB.
+        ("bomb", claimed(&[(65_536, 32 << 20, vec![0; 131_600])], false)),
+        ("names", evil_names_bytes()),
+        // 262,144 valid, identical events at one instant in 4 KiB.
+        ("compressible", ttlog_core::fuzz::compressible(&normal, 4)),
+        // A ttlog 0.1 file whose block is 1.5 MiB.
+        ("legacy", ttlog_core::fuzz::legacy_events(20_000)),
+    ]
 }
 
 /// `text` without the viewer's own colour sequences.
@@ -332,20 +357,7 @@ fn crafted_files_run_end_to_end_through_the_engine() {
     // What the fuzzer would run (`ttlog_cli::fuzz_snapshot`): the reader
     // into the engine, on the crafted files of this module, the committed
     // testdata and the corpus of ttlog-core's snapshot fuzz targets.
-    let normal = std::fs::read(td("normal.bin")).unwrap();
-    let mut inputs: Vec<(String, Vec<u8>)> = vec![
-        ("claims".into(), ttlog_core::fuzz::claimed_chunks(&normal, &[(1 << 24, 64 << 20, vec![0; 263_200])], true)),
-        (
-            "declared".into(),
-            ttlog_core::fuzz::claimed_chunks(
-                &normal,
-                &[(65_536, 262_144, vec![1; 1_028]), (65_536, 262_144, vec![2; 1_028])],
-                true,
-            ),
-        ),
-        ("bomb".into(), ttlog_core::fuzz::claimed_chunks(&normal, &[(65_536, 32 << 20, vec![0; 131_600])], false)),
-        ("names".into(), std::fs::read(evil_names(scratch().path())).unwrap()),
-    ];
+    let mut inputs: Vec<(String, Vec<u8>)> = crafted().into_iter().map(|(n, b)| (n.to_owned(), b)).collect();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let dirs =
         [root.join("testdata"), root.join("testdata/damaged"), root.join("ttlog-core/fuzz/corpus/snapshot_file")];

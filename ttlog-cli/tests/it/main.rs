@@ -12,6 +12,7 @@ mod filters;
 mod fuzz_corpus;
 mod hostile;
 mod interactive;
+mod memory;
 mod options;
 mod plans;
 mod recover;

@@ -23,14 +23,15 @@ use std::collections::HashMap;
 /// The largest uncompressed legacy snapshot accepted.
 pub const MAX_LEGACY_RAW_LEN: usize = 1 << 30;
 
-#[derive(Debug, Deserialize)]
+/// The snapshot's own fields; its events are converted one by one as they
+/// are read ([`Rows`]), never held as a list of [`LegacyEvent`]s.
+#[derive(Debug, Default)]
 struct LegacySnapshot {
     service: String,
     hostname: String,
     pid: u32,
     created_at: String,
     reason: String,
-    events: Vec<LegacyEvent>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,6 +160,195 @@ fn empty_values(kind: Kind) -> Values {
 
 type SiteKey = (u8, String, String, String, u32, Vec<(String, Kind)>);
 
+/// One event of a legacy snapshot, converted: its time, thread, call site
+/// and field values (the sequence number is given once all are read).
+struct Row {
+    ts: i64,
+    thread: u32,
+    seq: u64,
+    cs: u32,
+    values: Vec<Value>,
+}
+
+/// The events of a legacy snapshot, converted as they are read, with an
+/// estimate of the memory they take, checked against `limit`.
+#[derive(Default)]
+struct Rows {
+    limit: Option<u64>,
+    /// Bytes held besides the rows (the decompressed block).
+    base: u64,
+    /// Bytes the rows' own allocations take (values, strings).
+    held: u64,
+    sites: HashMap<SiteKey, u32>,
+    site_list: Vec<CallSiteEntry>,
+    thread_index: HashMap<u8, u32>,
+    threads: Vec<ThreadEntry>,
+    rows: Vec<Row>,
+    /// Set when the limit was passed: the events read, and the limit.
+    over: Option<(usize, u64)>,
+}
+
+/// What one allocation costs besides its bytes (the allocator's header and
+/// rounding).
+const ALLOCATION: u64 = 16;
+
+impl Rows {
+    /// The memory the decoding takes at its peak: the block, the rows, and
+    /// the columns built from the rows (about as large again).
+    fn need(&self) -> u64 {
+        let rows = (self.rows.capacity() * std::mem::size_of::<Row>()) as u64 + self.held;
+        self.base.saturating_add(rows.saturating_mul(2))
+    }
+
+    /// Converts one event; `Err` when the memory limit is passed.
+    fn push(&mut self, e: LegacyEvent) -> Result<(), String> {
+        let millis = e.packed_meta >> 12;
+        let level = (((e.packed_meta >> 8) & 0xf) as u8).min(4);
+        let tid = (e.packed_meta & 0xff) as u8;
+        let mut fields: Vec<(String, Value)> = match &e.kv {
+            Cbor::Map(m) => m.iter().map(|(k, v)| (key_text(k), to_value(v))).collect(),
+            Cbor::Null => Vec::new(),
+            other => vec![("kv".to_owned(), to_value(other))],
+        };
+        fields.sort_by(|a, b| a.0.cmp(&b.0));
+        let kinds: Vec<(String, Kind)> = fields.iter().map(|(n, v)| (n.clone(), v.kind())).collect();
+        let key: SiteKey = (level, e.target, e.message, e.file, e.position.0, kinds);
+        let next = self.site_list.len() as u32 + 1;
+        let site_list = &mut self.site_list;
+        let cs = *self.sites.entry(key.clone()).or_insert_with(|| {
+            site_list.push(CallSiteEntry {
+                id: next,
+                level: key.0,
+                target: key.1.clone(),
+                message: key.2.clone(),
+                file: key.3.clone(),
+                line: key.4,
+                module_path: key.1.clone(),
+                fields: key.5.iter().map(|(n, k)| FieldEntry { name: n.clone(), kind: *k as u8 }).collect(),
+                limit: None,
+            });
+            next
+        });
+        let threads = &mut self.threads;
+        let thread = *self.thread_index.entry(tid).or_insert_with(|| {
+            threads.push(ThreadEntry {
+                id: u64::from(tid),
+                name: None,
+                written: 0,
+                overwritten: 0,
+                dropped_too_large: 0,
+            });
+            threads.len() as u32 - 1
+        });
+        let ts = (millis.min(i64::MAX as u64 / 1_000_000) as i64) * 1_000_000;
+        let values: Vec<Value> = fields.into_iter().map(|(_, v)| v).collect();
+        if !values.is_empty() {
+            self.held += ALLOCATION + (values.capacity() * std::mem::size_of::<Value>()) as u64;
+            for v in &values {
+                if let Value::Str(s) = v {
+                    self.held += ALLOCATION + s.capacity() as u64;
+                }
+            }
+        }
+        self.rows.push(Row { ts, thread, seq: 0, cs, values });
+        if let Err(over) = crate::memory::check_against(self.need(), self.limit) {
+            self.over = Some((self.rows.len(), over.limit));
+            return Err("over the memory limit".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// The top-level map of a legacy snapshot, its events converted into
+/// [`Rows`] as they are read.
+struct SnapshotSeed<'a>(&'a mut Rows);
+
+impl<'de> serde::de::DeserializeSeed<'de> for SnapshotSeed<'_> {
+    type Value = LegacySnapshot;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<LegacySnapshot, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for SnapshotSeed<'_> {
+    type Value = LegacySnapshot;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a ttlog 0.1 snapshot")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<LegacySnapshot, A::Error> {
+        use serde::de::Error;
+        let mut snap = LegacySnapshot::default();
+        let mut seen = [false; 6];
+        while let Some(key) = map.next_key::<String>()? {
+            let i = match key.as_str() {
+                "service" => {
+                    snap.service = map.next_value()?;
+                    0
+                }
+                "hostname" => {
+                    snap.hostname = map.next_value()?;
+                    1
+                }
+                "pid" => {
+                    snap.pid = map.next_value()?;
+                    2
+                }
+                "created_at" => {
+                    snap.created_at = map.next_value()?;
+                    3
+                }
+                "reason" => {
+                    snap.reason = map.next_value()?;
+                    4
+                }
+                "events" => {
+                    map.next_value_seed(EventsSeed(&mut *self.0))?;
+                    5
+                }
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    continue;
+                }
+            };
+            seen[i] = true;
+        }
+        let names = ["service", "hostname", "pid", "created_at", "reason", "events"];
+        match seen.iter().position(|s| !s) {
+            Some(i) => Err(A::Error::missing_field(names[i])),
+            None => Ok(snap),
+        }
+    }
+}
+
+/// The array of events of a legacy snapshot, each converted as it is read.
+struct EventsSeed<'a>(&'a mut Rows);
+
+impl<'de> serde::de::DeserializeSeed<'de> for EventsSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for EventsSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of events")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(e) = seq.next_element::<LegacyEvent>()? {
+            self.0.push(e).map_err(<A::Error as serde::de::Error>::custom)?;
+        }
+        Ok(())
+    }
+}
+
 /// Parses a legacy snapshot into a header and one chunk of columns, or the
 /// offset and nature of the problem.
 pub(crate) fn parse(data: &[u8]) -> Result<(Header, ChunkColumns), (u64, Problem)> {
@@ -177,67 +367,48 @@ pub(crate) fn parse(data: &[u8]) -> Result<(Header, ChunkColumns), (u64, Problem
             )),
         ));
     }
+    // The block is decompressed whole, then its events are converted one
+    // by one, with the memory they take checked as they come.
+    crate::memory::check(size as u64).map_err(|over| {
+        let what = format!("this ttlog 0.1 snapshot decompresses into {} first", crate::memory::size_text(size as u64));
+        (0, Problem::MemoryLimit { what, limit: over.limit })
+    })?;
     let raw = lz4::block::decompress(body, Some(size as i32)).map_err(|e| {
         (4, Problem::NotASnapshot(format!("no TTLOGSNP magic, and not a ttlog 0.1 snapshot (LZ4 data: {e})")))
     })?;
-    let snap: LegacySnapshot = serde_cbor::from_slice(&raw).map_err(|e| {
-        (4, Problem::NotASnapshot(format!("no TTLOGSNP magic, and not a ttlog 0.1 snapshot (CBOR: {e})")))
-    })?;
-
-    let mut sites: HashMap<SiteKey, u32> = HashMap::new();
-    let mut site_list: Vec<CallSiteEntry> = Vec::new();
-    let mut thread_index: HashMap<u8, u32> = HashMap::new();
-    let mut threads: Vec<ThreadEntry> = Vec::new();
-    struct Row {
-        ts: i64,
-        thread: u32,
-        seq: u64,
-        cs: u32,
-        values: Vec<Value>,
+    let mut rows = Rows { limit: crate::memory::limit(), base: raw.len() as u64, ..Rows::default() };
+    let mut de = serde_cbor::Deserializer::from_slice(&raw);
+    let parsed = serde::de::DeserializeSeed::deserialize(SnapshotSeed(&mut rows), &mut de).and_then(|snap| {
+        de.end()?;
+        Ok(snap)
+    });
+    let snap = match parsed {
+        Ok(snap) => snap,
+        Err(_) if rows.over.is_some() => {
+            let (events, limit) = rows.over.unwrap_or_default();
+            let what = format!(
+                "decoding this ttlog 0.1 snapshot ({} once decompressed) takes about {} after {events} of its events",
+                crate::memory::size_text(size as u64),
+                crate::memory::size_text(rows.need())
+            );
+            return Err((0, Problem::MemoryLimit { what, limit }));
+        }
+        Err(e) => {
+            return Err((
+                4,
+                Problem::NotASnapshot(format!("no TTLOGSNP magic, and not a ttlog 0.1 snapshot (CBOR: {e})")),
+            ));
+        }
+    };
+    drop(raw);
+    let Rows { site_list, mut threads, mut rows, .. } = rows;
+    for t in &mut threads {
+        t.written = 0;
     }
-    let mut rows = Vec::with_capacity(snap.events.len());
-    for e in snap.events {
-        let millis = e.packed_meta >> 12;
-        let level = (((e.packed_meta >> 8) & 0xf) as u8).min(4);
-        let tid = (e.packed_meta & 0xff) as u8;
-        let mut fields: Vec<(String, Value)> = match &e.kv {
-            Cbor::Map(m) => m.iter().map(|(k, v)| (key_text(k), to_value(v))).collect(),
-            Cbor::Null => Vec::new(),
-            other => vec![("kv".to_owned(), to_value(other))],
-        };
-        fields.sort_by(|a, b| a.0.cmp(&b.0));
-        let kinds: Vec<(String, Kind)> = fields.iter().map(|(n, v)| (n.clone(), v.kind())).collect();
-        let key: SiteKey = (level, e.target, e.message, e.file, e.position.0, kinds);
-        let next = site_list.len() as u32 + 1;
-        let cs = *sites.entry(key.clone()).or_insert_with(|| {
-            site_list.push(CallSiteEntry {
-                id: next,
-                level: key.0,
-                target: key.1.clone(),
-                message: key.2.clone(),
-                file: key.3.clone(),
-                line: key.4,
-                module_path: key.1.clone(),
-                fields: key.5.iter().map(|(n, k)| FieldEntry { name: n.clone(), kind: *k as u8 }).collect(),
-                limit: None,
-            });
-            next
-        });
-        let thread = *thread_index.entry(tid).or_insert_with(|| {
-            threads.push(ThreadEntry {
-                id: u64::from(tid),
-                name: None,
-                written: 0,
-                overwritten: 0,
-                dropped_too_large: 0,
-            });
-            threads.len() as u32 - 1
-        });
-        let t = &mut threads[thread as usize];
-        let seq = t.written;
+    for r in &mut rows {
+        let t = &mut threads[r.thread as usize];
+        r.seq = t.written;
         t.written += 1;
-        let ts = (millis.min(i64::MAX as u64 / 1_000_000) as i64) * 1_000_000;
-        rows.push(Row { ts, thread, seq, cs, values: fields.into_iter().map(|(_, v)| v).collect() });
     }
     rows.sort_by_key(|r| r.ts);
 

@@ -31,12 +31,19 @@ use std::sync::Arc;
 /// When the stream cannot be read, holds more than `MAX_SNAPSHOT_LEN`
 /// bytes, or starts with bytes that no snapshot starts with.
 pub fn read_stream(reader: impl std::io::Read, name: &str) -> Result<Vec<u8>, SnapshotError> {
-    read_capped(reader, name, format::MAX_SNAPSHOT_LEN)
+    read_capped(reader, name, format::MAX_SNAPSHOT_LEN, crate::memory::limit())
 }
 
-/// [`read_stream`] with a cap of `max` bytes.
-fn read_capped(reader: impl std::io::Read, name: &str, max: u64) -> Result<Vec<u8>, SnapshotError> {
+/// [`read_stream`] with a cap of `max` bytes, or `memory_limit` if less.
+fn read_capped(
+    reader: impl std::io::Read,
+    name: &str,
+    max: u64,
+    memory_limit: Option<u64>,
+) -> Result<Vec<u8>, SnapshotError> {
     use std::io::Read;
+    let by_memory = memory_limit.is_some_and(|l| l < max);
+    let max = memory_limit.map_or(max, |l| l.min(max));
     let err = |offset: u64, problem: Problem| SnapshotError { file: name.to_owned(), offset, problem };
     let io = |e: std::io::Error| err(0, Problem::Io(e.to_string()));
     let mut limited = reader.take(max + 1);
@@ -54,6 +61,13 @@ fn read_capped(reader: impl std::io::Read, name: &str, max: u64) -> Result<Vec<u
         }
     }
     limited.read_to_end(&mut data).map_err(io)?;
+    if data.len() as u64 > max && by_memory {
+        let what = format!(
+            "a pipe or device is read into memory whole, and this one goes on past {}",
+            crate::memory::size_text(max)
+        );
+        return Err(err(max, Problem::MemoryLimit { what, limit: max }));
+    }
     if data.len() as u64 > max {
         return Err(err(
             max,
@@ -118,6 +132,14 @@ pub enum Problem {
     /// A structure is invalid.
     #[error("{0}")]
     Invalid(String),
+    /// Reading it would pass the memory limit ([`crate::memory`]).
+    #[error("{what}: more than the memory limit of {}", crate::memory::size_text(*.limit))]
+    MemoryLimit {
+        /// What would need the memory, and about how much.
+        what: String,
+        /// The limit, in bytes.
+        limit: u64,
+    },
 }
 
 /// An error in a snapshot file: which file, where, and what.
@@ -314,6 +336,34 @@ impl ChunkColumns {
         self.callsites.is_empty()
     }
 
+    /// The bytes of memory its buffers hold (their capacity): what keeping
+    /// it costs, for a memory budget ([`crate::memory`]).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of_val;
+        fn cap<T>(v: &Vec<T>) -> usize {
+            v.capacity() * std::mem::size_of::<T>()
+        }
+        let values = |v: &Values| match v {
+            Values::Bool(v) => cap(v),
+            Values::Char(v) => cap(v),
+            Values::U64(v) => cap(v),
+            Values::I64(v) => cap(v),
+            Values::U128(v) => cap(v),
+            Values::I128(v) => cap(v),
+            Values::F32(v) => cap(v),
+            Values::F64(v) => cap(v),
+            Values::Str(s) => cap(&s.offsets) + s.data.capacity(),
+        };
+        cap(&self.timestamps)
+            + cap(&self.callsites)
+            + cap(&self.threads)
+            + cap(&self.seqs)
+            + cap(&self.ranks)
+            + cap(&self.columns)
+            + self.columns.iter().map(|c| values(&c.values)).sum::<usize>()
+            + size_of_val(self)
+    }
+
     /// The column of field `field` of call site `callsite`.
     pub fn column(&self, callsite: u32, field: u32) -> Option<&FieldColumn> {
         let i = self.columns.binary_search_by_key(&(callsite, field), |c| (c.callsite, c.field)).ok()?;
@@ -457,6 +507,17 @@ impl Snapshot {
         }
         if file.metadata().map_err(io)?.is_file() {
             // A regular file's bytes exist: reading them costs their size.
+            crate::memory::check(len).map_err(|over| SnapshotError {
+                file: name.clone(),
+                offset: 0,
+                problem: Problem::MemoryLimit {
+                    what: format!(
+                        "this file has no chunk index, so it is read whole: {}",
+                        crate::memory::size_text(len)
+                    ),
+                    limit: over.limit,
+                },
+            })?;
             let mut data = Vec::new();
             std::io::Read::read_to_end(&mut file, &mut data).map_err(io)?;
             Snapshot::from_bytes(data, name)
@@ -1428,14 +1489,29 @@ mod tests {
     #[test]
     fn streams_are_read_up_to_the_cap() {
         let endless = std::io::Read::chain(&b"TTLOGSNP"[..], std::io::repeat(0));
-        let e = read_capped(endless, "endless", 1000).unwrap_err();
+        let e = read_capped(endless, "endless", 1000, None).unwrap_err();
         assert_eq!(
             e.to_string(),
             "endless: byte 1000: more than 1000 bytes (the most read from a pipe or device): not a snapshot"
         );
-        assert_eq!(read_capped(&b"TTLOGSNP"[..], "short", 1000).unwrap(), b"TTLOGSNP");
-        assert_eq!(read_capped(&[7u8; 1000][..], "legacy-like", 1000).unwrap().len(), 1000);
-        let e = read_capped(std::io::repeat(0), "zeros", 1000).unwrap_err();
+        assert_eq!(read_capped(&b"TTLOGSNP"[..], "short", 1000, None).unwrap(), b"TTLOGSNP");
+        assert_eq!(read_capped(&[7u8; 1000][..], "legacy-like", 1000, None).unwrap().len(), 1000);
+        let e = read_capped(std::io::repeat(0), "zeros", 1000, None).unwrap_err();
         assert!(e.to_string().starts_with("zeros: byte 0: not a TTLog snapshot (no TTLOGSNP magic"), "{e}");
+    }
+
+    #[test]
+    fn a_memory_limit_below_the_cap_bounds_a_stream() {
+        let endless = || std::io::Read::chain(&b"TTLOGSNP"[..], std::io::repeat(0));
+        let e = read_capped(endless(), "pipe", 1 << 20, Some(4096)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "pipe: byte 4096: a pipe or device is read into memory whole, and this one goes on past 4.0 KiB: more than the memory limit of 4.0 KiB"
+        );
+        assert!(matches!(e.problem, Problem::MemoryLimit { limit: 4096, .. }));
+        // Up to the limit, the stream is read; a limit above the cap changes nothing.
+        assert_eq!(read_capped(&[7u8; 4096][..], "fits", 1 << 20, Some(4096)).unwrap().len(), 4096);
+        let e = read_capped(endless(), "endless", 1000, Some(1 << 30)).unwrap_err();
+        assert!(e.to_string().contains("(the most read from a pipe or device): not a snapshot"), "{e}");
     }
 }
