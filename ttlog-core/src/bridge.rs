@@ -179,6 +179,17 @@ pub(crate) fn sig_kind(sig: KindSig, index: usize) -> Option<Kind> {
     Kind::from_u8(((sig >> (4 * index as u32)) & 0xf) as u8)
 }
 
+/// Entries of the bridges' direct-mapped per-thread tables of call sites.
+pub(crate) const DIRECT_SLOTS: usize = 256;
+
+/// The slot of `key` in a table of [`DIRECT_SLOTS`] entries: the top bits of
+/// a Fibonacci multiply, so that keys differing only in their middle bits
+/// (addresses of statics, lines) spread.
+#[inline]
+pub(crate) fn direct_slot(key: u64) -> usize {
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - DIRECT_SLOTS.trailing_zeros())) as usize
+}
+
 /// A fast hasher for the shape maps (keys are pointers and small integers
 /// already well spread; the Fx multiply-rotate of rustc).
 #[derive(Debug, Default, Clone, Copy)]

@@ -48,7 +48,7 @@
 //! else (a new statement in the slot, a new shape) visits the record again
 //! and goes through the thread's map of shapes, hashed by content.
 
-use crate::bridge::{FxBuild, KindSig, Payload, SIG_FIELDS, same_bytes, sig_with};
+use crate::bridge::{DIRECT_SLOTS, FxBuild, KindSig, Payload, SIG_FIELDS, same_bytes, sig_with};
 use crate::callsite::register_dynamic;
 use crate::filter;
 use crate::level::{self, Level};
@@ -229,9 +229,6 @@ impl<'v> log::kv::VisitValue<'v> for ValueKind<'_> {
     }
 }
 
-/// Entries of the direct-mapped table of statements.
-const DIRECT_SLOTS: usize = 256;
-
 /// A statement as a thread last saw it in its slot: the shape of its last
 /// record, our call site for it, and whether the filter passes it.
 #[derive(Debug, Clone)]
@@ -246,9 +243,10 @@ struct Site {
 /// The slot of a statement: from its line, level and the lengths of its
 /// target and file (no pass over their bytes).
 #[inline]
-fn direct_slot(level: Level, target: &str, file: &str, line: u32) -> usize {
-    let k = u64::from(line) | (level as u64) << 32 | (target.len() as u64) << 40 | (file.len() as u64) << 52;
-    (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - DIRECT_SLOTS.trailing_zeros())) as usize
+fn statement_slot(level: Level, target: &str, file: &str, line: u32) -> usize {
+    crate::bridge::direct_slot(
+        u64::from(line) | (level as u64) << 32 | (target.len() as u64) << 40 | (file.len() as u64) << 52,
+    )
 }
 
 struct ThreadCache {
@@ -331,7 +329,7 @@ impl log::Log for LogBridge {
 
 fn record_one(cache: &mut ThreadCache, record: &log::Record<'_>, level: Level) {
     let (target, file, line) = (record.target(), record.file().unwrap_or(""), record.line().unwrap_or(0));
-    let slot = direct_slot(level, target, file, line);
+    let slot = statement_slot(level, target, file, line);
     let generation = filter::generation();
     let ThreadCache { targets, shapes, direct, payload } = cache;
     // The statement's entry: its last shape and the filter's answer.

@@ -67,7 +67,10 @@
 //!
 //! [`max_level_hint`]: tracing_subscriber::Layer::max_level_hint
 
-use crate::bridge::{FxBuild, KindSig, PAYLOAD_WORDS, Payload, SIG_FIELDS, bits, same_bytes, sig_kind, sig_with};
+use crate::bridge::{
+    DIRECT_SLOTS, FxBuild, KindSig, PAYLOAD_WORDS, Payload, SIG_FIELDS, bits, direct_slot, same_bytes, sig_kind,
+    sig_with,
+};
 use crate::callsite::register_dynamic;
 use crate::filter;
 use crate::level::{self, Level};
@@ -466,17 +469,6 @@ struct Shape {
     spans_words: Box<[u64]>,
 }
 
-/// Entries of the direct-mapped table from a call site's address to its
-/// [`SiteCache`]: a lookup is one multiply, one load and one compare.
-const DIRECT_SLOTS: usize = 256;
-
-/// The slot of call site `key` in the direct-mapped table (the top bits of
-/// an Fx multiply: addresses of statics differ in their middle bits).
-#[inline]
-fn direct_slot(key: usize) -> usize {
-    ((key as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - DIRECT_SLOTS.trailing_zeros())) as usize
-}
-
 struct ThreadCache {
     /// `(call site key, index in sites)`: the last call site seen in each
     /// slot (key 0: empty).
@@ -524,7 +516,7 @@ impl ThreadCache {
     #[inline]
     fn site(&mut self, meta: &'static Metadata<'static>, level: Level) -> usize {
         let key = meta_key(meta);
-        let slot = direct_slot(key);
+        let slot = direct_slot(key as u64);
         let (k, i) = self.direct[slot];
         let i = if k == key { i as usize } else { self.site_slow(meta, slot) };
         let generation = filter::generation();

@@ -13,7 +13,9 @@ fn scratch() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
-fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) -> String {
+/// Writes `bytes` as `name` into `dir`, or into `TTLOG_KEEP_HOSTILE`; the
+/// path written.
+pub(crate) fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) -> String {
     let p = match std::env::var_os("TTLOG_KEEP_HOSTILE") {
         Some(keep) => {
             std::fs::create_dir_all(&keep).unwrap();

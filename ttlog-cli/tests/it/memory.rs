@@ -3,24 +3,11 @@
 //! streaming questions over the same inputs stay far below it; the
 //! committed samples work under a modest limit.
 
+use crate::hostile::write;
 use crate::{td, testdata, view};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use ttlog_tui::Source as _;
-
-/// Where the files go: a temporary directory, or the directory
-/// `TTLOG_KEEP_HOSTILE` names (to measure them with the binary by hand).
-fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) -> String {
-    let p = match std::env::var_os("TTLOG_KEEP_HOSTILE") {
-        Some(keep) => {
-            std::fs::create_dir_all(&keep).unwrap();
-            std::path::Path::new(&keep).join(name)
-        }
-        None => dir.join(name),
-    };
-    std::fs::write(&p, bytes).unwrap();
-    p.display().to_string()
-}
 
 /// Whether the large files of the note are to be written too.
 fn keep() -> bool {
