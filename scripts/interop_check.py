@@ -9,6 +9,7 @@ import datetime
 import io
 import json
 import math
+import os
 import pathlib
 import shutil
 import subprocess
@@ -79,6 +80,7 @@ def polars_answers(ds, column):
 
 
 SPARK = None
+SHOW = os.environ.get("INTEROP_SHOW") == "1"
 
 
 def spark_answers(ds, column):
@@ -121,6 +123,7 @@ def check(name, inputs, field):
             return False
     column = "field_" + field
     ok = True
+    answers = {}
     for engine, answer in (("duckdb", duckdb_answers), ("polars", polars_answers), ("spark", spark_answers)):
         started = time.monotonic()
         try:
@@ -141,10 +144,25 @@ def check(name, inputs, field):
             g = got[2].get(t)
             if g is not None and (g[0] != n or not same_p99(g[1], p)):
                 problems.append(f"{t}: count, p99 {g} != {(n, p)}")
+        answers[engine] = got
         verdict = "agrees" if not problems else "DISAGREES: " + "; ".join(problems)
         print(f"  {engine}: {took:.2f} s, {got[0]} rows, {len(got[2])} targets: {verdict}")
         ok &= not problems
+    if SHOW:
+        show(want, answers, column)
     return ok
+
+
+def show(want, answers, column):
+    """Each engine's answers beside ttlog-view's (INTEROP_SHOW=1)."""
+    engines = [e for e in ("duckdb", "polars", "spark") if e in answers]
+    print(f"    {'':16} {'ttlog-view':>28} " + " ".join(f"{e:>28}" for e in engines))
+    print(f"    {'first, last (µs)':16} {want[1][0]:>28} " + " ".join(f"{answers[e][1][0]:>28}" for e in engines))
+    print(f"    {'':16} {want[1][1]:>28} " + " ".join(f"{answers[e][1][1]:>28}" for e in engines))
+    for t in sorted(want[2]):
+        cell = lambda a: "-" if a is None else f"{a[0]} / {a[1]}"
+        print(f"    {t[:16]:16} {cell(want[2][t]):>28} " + " ".join(f"{cell(answers[e][2].get(t)):>28}" for e in engines))
+    print(f"    (count / p99 of {column} by target)")
 
 
 testdata = sorted(str(p) for p in (ROOT / "testdata").glob("*.bin"))
