@@ -629,6 +629,7 @@ pub fn write_stats_text(
             );
         }
     }
+    write_pressure_text(tables, &stats.pressure, &mut o);
     let _ = writeln!(o, "\nthreads ({} in all)", stats.threads.len());
     for t in stats.threads.iter().take(TOP) {
         let th = tables.threads.iter().find(|x| x.source as usize == t.source && x.id == t.id);
@@ -679,6 +680,95 @@ pub fn write_stats_text(
     }
     w.write_all(o.as_bytes())?;
     w.flush()
+}
+
+/// Call sites listed per thread in the ring-pressure section.
+const RING_SITES_SHOWN: usize = 5;
+
+/// The ring-pressure section of `--stats`: per thread (most overwritten
+/// first) its ring, what it wrote and lost, the time it still held, and the
+/// call sites that filled it.
+fn write_pressure_text(tables: &Tables, pressure: &[crate::stats::RingPressure], o: &mut String) {
+    use ttlog_core::memory::size_text;
+    if pressure.is_empty() {
+        return;
+    }
+    let esc = |s: &str| ttlog_core::text::escape(s).into_owned();
+    let _ = writeln!(
+        o,
+        "\nring pressure (what filled each thread's ring, newest snapshot of each process; {} thread{})",
+        pressure.len(),
+        if pressure.len() == 1 { "" } else { "s" }
+    );
+    for p in pressure.iter().take(TOP) {
+        let th = &tables.threads[p.thread as usize];
+        let src = &tables.sources[th.source as usize];
+        let _ = write!(
+            o,
+            "  {} (id {}; {} pid {}, {}): ",
+            esc(&th.label()),
+            th.id,
+            esc(&src.service),
+            src.pid,
+            esc(&src.path)
+        );
+        if let Some(cap) = p.capacity {
+            let _ = write!(o, "ring {}, ", size_text(cap));
+        }
+        let _ = write!(
+            o,
+            "written {}, overwritten {} ({:.1} %); kept {}",
+            p.written,
+            p.overwritten,
+            100.0 * p.overwritten_share(),
+            p.kept()
+        );
+        match (p.kept_bytes, p.window) {
+            (Some(bytes), Some((a, b))) => {
+                let _ = writeln!(
+                    o,
+                    " in {}, {} .. {} ({})",
+                    size_text(bytes),
+                    format_rfc3339(a),
+                    format_rfc3339(b),
+                    ttlog_core::time::span_text(a, b)
+                );
+            }
+            (Some(bytes), None) => {
+                let _ = writeln!(o, " in {}", size_text(bytes));
+            }
+            _ => {
+                o.push_str("; what filled its ring is not in this file (writers of format 1.2 record it)\n");
+                continue;
+            }
+        }
+        let kept = p.kept().max(1) as f64;
+        let bytes = p.kept_bytes.unwrap_or(0).max(1) as f64;
+        let _ = writeln!(o, "      {:>10}  {:>6}  {:>10}  {:>6}  call site", "records", "share", "bytes", "share");
+        for site in p.sites.iter().take(RING_SITES_SHOWN) {
+            let (s, _) = tables.site(site.site);
+            let i = &s.info;
+            let _ = writeln!(
+                o,
+                "      {:>10}  {:>5.1} %  {:>10}  {:>5.1} %  {:<5} {}: {} ({}:{})",
+                site.events,
+                100.0 * site.events as f64 / kept,
+                size_text(site.bytes),
+                100.0 * site.bytes as f64 / bytes,
+                i.level.as_str(),
+                esc(&i.target),
+                esc(&i.message),
+                esc(&i.file),
+                i.line
+            );
+        }
+        if p.sites.len() > RING_SITES_SHOWN {
+            let _ = writeln!(o, "      … and {} more call sites", p.sites.len() - RING_SITES_SHOWN);
+        }
+    }
+    if pressure.len() > TOP {
+        let _ = writeln!(o, "  … and {} more threads", pressure.len() - TOP);
+    }
 }
 
 /// The `processes` section of `--stats`: per process, its snapshots, the
@@ -788,6 +878,32 @@ pub fn stats_json(stats: &Stats, tables: &Tables, problems: &[SnapshotError]) ->
             "level": l.level.as_str(), "target": &*l.target, "message": &*l.message,
             "limit_per_second": l.per_second, "written": l.written, "suppressed": l.suppressed,
         })).collect::<Vec<_>>(),
+        "ring_pressure": stats.pressure.iter().map(|p| {
+            let th = &tables.threads[p.thread as usize];
+            let src = &tables.sources[th.source as usize];
+            json!({
+                "thread": th.label(),
+                "thread_id": th.id,
+                "service": &*src.service,
+                "pid": src.pid,
+                "file": src.path,
+                "capacity_bytes": p.capacity,
+                "written": p.written,
+                "overwritten": p.overwritten,
+                "kept": p.kept(),
+                "kept_bytes": p.kept_bytes,
+                "oldest": p.window.map(|w| format_rfc3339(w.0)),
+                "newest": p.window.map(|w| format_rfc3339(w.1)),
+                "window_seconds": p.window.map(|(a, b)| crate::stats::span_seconds(a, b)),
+                "sites": p.sites.iter().map(|site| {
+                    let i = &tables.site(site.site).0.info;
+                    json!({
+                        "level": i.level.as_str(), "target": &*i.target, "message": &*i.message,
+                        "file": &*i.file, "line": i.line, "events": site.events, "bytes": site.bytes,
+                    })
+                }).collect::<Vec<_>>(),
+            })
+        }).collect::<Vec<_>>(),
         "threads": stats.threads.iter().map(|t| json!({
             "thread": t.name.as_deref().map(str::to_owned).unwrap_or_else(|| format!("#{}", t.id)),
             "id": t.id,

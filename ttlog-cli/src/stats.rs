@@ -44,6 +44,96 @@ pub struct Stats {
     pub files: Vec<FileStats>,
     /// Call sites with a rate limit, most suppressed first.
     pub limited: Vec<LimitedCount>,
+    /// What filled each thread's ring, in the newest snapshot of each
+    /// process: most overwritten first.
+    pub pressure: Vec<RingPressure>,
+}
+
+/// What filled one thread's ring: its capacity, what it wrote and lost,
+/// the time it still held, and the call sites that wrote what it held (the
+/// records that overwrote the lost ones). From the newest snapshot of the
+/// thread's process; the call sites, bytes and window need format 1.2.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RingPressure {
+    /// Thread code (into [`Tables::threads`]) in the newest snapshot.
+    pub thread: u32,
+    /// Records ever written to the ring.
+    pub written: u64,
+    /// Records lost to overwriting.
+    pub overwritten: u64,
+    /// The ring's capacity, bytes.
+    pub capacity: Option<u64>,
+    /// Ring bytes the kept records take.
+    pub kept_bytes: Option<u64>,
+    /// Oldest and newest kept record (UTC ns).
+    pub window: Option<(i64, i64)>,
+    /// The call sites of the kept records, most bytes first.
+    pub sites: Vec<RingSite>,
+}
+
+impl RingPressure {
+    /// Records the ring held.
+    pub fn kept(&self) -> u64 {
+        self.written.saturating_sub(self.overwritten)
+    }
+
+    /// The share of what was written that was overwritten, 0 to 1.
+    pub fn overwritten_share(&self) -> f64 {
+        if self.written == 0 { 0.0 } else { self.overwritten as f64 / self.written as f64 }
+    }
+}
+
+/// One call site's share of a ring.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RingSite {
+    /// Call-site code (into [`Tables::sites`]).
+    pub site: u32,
+    /// Its records in the ring.
+    pub events: u64,
+    /// The ring bytes they take.
+    pub bytes: u64,
+}
+
+/// The ring pressure of every thread of the newest snapshot of each
+/// process, most overwritten first (then most written).
+pub fn ring_pressure(tables: &Tables) -> Vec<RingPressure> {
+    let mut out = Vec::new();
+    for p in &tables.processes {
+        let Some(&newest) = p.sources.first() else { continue };
+        let src = &tables.sources[newest];
+        for (code, th) in tables.threads.iter().enumerate().filter(|(_, t)| t.source as usize == newest) {
+            if th.written == 0 {
+                continue;
+            }
+            let ring = th.ring.as_deref();
+            let n_sites =
+                tables.sources.get(newest + 1).map_or(tables.sites.len() as u32, |n| n.site_offset) - src.site_offset;
+            let sites = ring
+                .map(|r| {
+                    r.sites
+                        .iter()
+                        .filter(|u| u.callsite >= 1 && u.callsite <= n_sites)
+                        .map(|u| RingSite {
+                            site: tables.site_code(newest, u.callsite),
+                            events: u.events,
+                            bytes: u.bytes,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(RingPressure {
+                thread: code as u32,
+                written: th.written,
+                overwritten: th.overwritten,
+                capacity: ring.map(|r| r.capacity),
+                kept_bytes: ring.map(|r| r.kept_bytes),
+                window: ring.and_then(|r| Some((r.oldest_ns?, r.newest_ns?))),
+                sites,
+            });
+        }
+    }
+    out.sort_by(|a, b| b.overwritten.cmp(&a.overwritten).then(b.written.cmp(&a.written)).then(a.thread.cmp(&b.thread)));
+    out
 }
 
 /// A rate-limited statement: its limit, its events in the view and the
@@ -195,7 +285,8 @@ pub(crate) fn stats_of(
     sort_desc(&mut threads, |t| t.count, |t| (t.source, t.id));
     let files = sources.iter().zip(per_file).map(|(s, events)| FileStats { source: Arc::clone(s), events }).collect();
     let limited = limited_of(tables, &messages);
-    Stats { events, span, levels, targets, messages, threads, files, limited }
+    let pressure = ring_pressure(tables);
+    Stats { events, span, levels, targets, messages, threads, files, limited, pressure }
 }
 
 /// The rate-limited statements of the newest snapshot of each process.

@@ -157,6 +157,8 @@ pub struct ThreadRef {
     pub overwritten: u64,
     /// Its events dropped as too large.
     pub dropped_too_large: u64,
+    /// What filled its ring (format 1.2; `None` in older files).
+    pub ring: Option<Arc<ttlog_core::snapshot::RingEntry>>,
 }
 
 impl ThreadRef {
@@ -272,6 +274,7 @@ impl Tables {
                     written: e.map_or(0, |e| e.written),
                     overwritten: e.map_or(0, |e| e.overwritten),
                     dropped_too_large: e.map_or(0, |e| e.dropped_too_large),
+                    ring: e.and_then(|e| e.ring.clone()).map(Arc::new),
                 });
             }
         }

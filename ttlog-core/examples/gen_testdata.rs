@@ -24,7 +24,8 @@ use std::process::Command;
 use ttlog_core::snapshot::{Snapshot, SnapshotMeta, encode_chunked, file_name, format, write_file};
 use ttlog_core::{Trace, debug, error, info, warn};
 
-const CASES: [&str; 7] = ["normal", "many-threads", "panic", "chunked", "legacy", "periodic", "rate-limited"];
+const CASES: [&str; 8] =
+    ["normal", "many-threads", "panic", "chunked", "legacy", "periodic", "rate-limited", "ring-pressure"];
 
 fn install(out: &Path) -> Trace {
     Trace::builder()
@@ -159,6 +160,36 @@ fn child(case: &str, out: &Path) {
             }
             for i in 0..20u64 {
                 info!("steady", i);
+            }
+            trace.request_snapshot("manual").expect("snapshot");
+        }
+        "ring-pressure" => {
+            // 16 KiB rings: the poller's chatty statement overwrites its
+            // own history; main's ring keeps everything.
+            let trace = Trace::builder()
+                .service("testdata")
+                .level(ttlog_core::Level::Debug)
+                .capacity_bytes(16 << 10)
+                .storage_path(out)
+                .snapshot_on_signals(false)
+                .snapshot_interval(None)
+                .install()
+                .expect("install");
+            std::thread::Builder::new()
+                .name("poller".into())
+                .spawn(|| {
+                    for i in 0..5_000u64 {
+                        debug!(target: "net::poll", "poll", fd = i % 64, ready = i % 7 == 0, peer = "10.0.0.7:443");
+                        if i % 500 == 499 {
+                            warn!(target: "net::poll", "slow poll", waited_ms = 120 + i / 500);
+                        }
+                    }
+                })
+                .expect("spawn")
+                .join()
+                .expect("poller");
+            for i in 0..30u64 {
+                info!(target: "app", "tick", i);
             }
             trace.request_snapshot("manual").expect("snapshot");
         }

@@ -71,10 +71,30 @@ pub struct ThreadCapture {
     pub written: u64,
     /// Events of this thread dropped as too large.
     pub dropped_too_large: u64,
+    /// The capacity of the ring, bytes (`None` for records that never were
+    /// in a ring: [`Capture::from_events`]).
+    pub capacity_bytes: Option<u64>,
+}
+
+/// One call site's share of a thread's capture: see
+/// [`ThreadCapture::site_use`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SiteUse {
+    /// Call-site id.
+    pub callsite: u32,
+    /// Records of the call site.
+    pub events: u64,
+    /// Ring bytes they take.
+    pub bytes: u64,
 }
 
 impl ThreadCapture {
-    pub(crate) fn new(thread: ThreadInfo, read: RingRead, dropped_too_large: u64) -> ThreadCapture {
+    pub(crate) fn new(
+        thread: ThreadInfo,
+        read: RingRead,
+        dropped_too_large: u64,
+        capacity_bytes: Option<u64>,
+    ) -> ThreadCapture {
         ThreadCapture {
             thread,
             words: read.words,
@@ -82,7 +102,32 @@ impl ThreadCapture {
             overwritten: read.overwritten,
             written: read.written,
             dropped_too_large,
+            capacity_bytes,
         }
+    }
+
+    /// What each call site took of the records here: records and ring
+    /// bytes per call site, most bytes first (ties by id). One pass over
+    /// the record headers, at snapshot time.
+    pub fn site_use(&self) -> Vec<SiteUse> {
+        let mut by_site: std::collections::HashMap<u32, (u64, u64)> = std::collections::HashMap::new();
+        for &s in &self.starts {
+            let header = unpack_header(self.words[s as usize]);
+            let e = by_site.entry(header.callsite).or_default();
+            e.0 += 1;
+            e.1 += header.len_words as u64 * 8;
+        }
+        let mut out: Vec<SiteUse> =
+            by_site.into_iter().map(|(callsite, (events, bytes))| SiteUse { callsite, events, bytes }).collect();
+        out.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.callsite.cmp(&b.callsite)));
+        out
+    }
+
+    /// Clock ticks of the oldest and the newest record, if any.
+    pub fn ticks_span(&self) -> Option<(u64, u64)> {
+        let first = *self.starts.first()? as usize;
+        let last = *self.starts.last()? as usize;
+        Some((self.words[first + 1], self.words[last + 1]))
     }
 
     /// Number of records.
@@ -285,7 +330,7 @@ impl Capture {
             read.written += 1;
             read.end_pos = read.words.len() as u64;
         }
-        let threads = threads.into_iter().map(|(t, r)| ThreadCapture::new(t, r, 0)).collect();
+        let threads = threads.into_iter().map(|(t, r)| ThreadCapture::new(t, r, 0, None)).collect();
         let mut capture = Capture::new(calibration, callsites, threads, Dropped::default(), 0);
         capture.dropped.too_large = dropped.too_large;
         capture

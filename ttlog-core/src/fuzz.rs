@@ -143,6 +143,7 @@ pub fn compressible(template: &[u8], chunks: usize) -> Vec<u8> {
             written: total,
             overwritten: 0,
             dropped_too_large: 0,
+            ring: None,
         }];
         h.panic = None;
         h.chunks = None;

@@ -104,7 +104,7 @@ mod triggers;
 mod value;
 
 pub use callsite::{CallSite, CallSiteInfo, Metadata, RateLimitInfo, callsites, register_dynamic};
-pub use capture::{Capture, Dropped, Event, RawRecord, ThreadCapture, ThreadInfo};
+pub use capture::{Capture, Dropped, Event, RawRecord, SiteUse, ThreadCapture, ThreadInfo};
 pub use clock::{Calibration, ClockSource};
 pub use control::{filter, level, set_filter, set_level};
 pub use filter::{Filter, ParseFilterError};

@@ -812,7 +812,7 @@ fn parse_ring(bytes: &[u8]) -> Result<(ThreadCapture, Option<String>), String> {
         _ => (word(W_OVERWRITTEN).max(next_seq), word(W_OVERWRITTEN).max(next_seq)),
     };
     let read = RingRead { words, starts, overwritten, written, end_pos: pos };
-    Ok((ThreadCapture::new(thread, read, dropped_too_large), problem))
+    Ok((ThreadCapture::new(thread, read, dropped_too_large, Some(cap * 8)), problem))
 }
 
 #[cfg(test)]

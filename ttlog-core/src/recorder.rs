@@ -379,7 +379,12 @@ impl Recorder {
         for ((slot, (_, epoch)), read) in t.slots.iter_mut().zip(&listed).zip(reads) {
             let read = if slot.owner_epoch == *epoch { read } else { slot.ring.read() };
             slot.read_upto = slot.read_upto.max(read.written);
-            threads.push(ThreadCapture::new(slot.thread.clone(), read, slot.ring.dropped_too_large()));
+            threads.push(ThreadCapture::new(
+                slot.thread.clone(),
+                read,
+                slot.ring.dropped_too_large(),
+                Some(slot.ring.capacity_words() as u64 * 8),
+            ));
         }
         drop(t);
         Capture::new(calibration, callsites, threads, dropped_outside_rings(), self.truncated())

@@ -126,6 +126,37 @@ pub fn format_rfc3339(ns: i64) -> String {
     s
 }
 
+/// A span from `a` to `b` (UTC ns) for people, in the unit that shows it:
+/// `69.4 µs`, `12.5 ms`, `3.412 s`, `2.5 min`, `3.1 h`, `12.0 days`.
+/// Computed in 128 bits: no pair of timestamps overflows.
+///
+/// ```
+/// use ttlog_core::time::span_text;
+/// assert_eq!(span_text(0, 69_400), "69.4 µs");
+/// assert_eq!(span_text(0, 3_412_000_000), "3.412 s");
+/// assert_eq!(span_text(0, 150 * 1_000_000_000), "2.5 min");
+/// assert_eq!(span_text(i64::MIN, i64::MAX), "213504.0 days");
+/// ```
+pub fn span_text(a: i64, b: i64) -> String {
+    let ns = (i128::from(b) - i128::from(a)) as f64;
+    let s = ns / 1e9;
+    if ns < 1e3 {
+        format!("{ns:.0} ns")
+    } else if ns < 1e6 {
+        format!("{:.1} µs", ns / 1e3)
+    } else if s < 1.0 {
+        format!("{:.1} ms", ns / 1e6)
+    } else if s < 120.0 {
+        format!("{s:.3} s")
+    } else if s < 7200.0 {
+        format!("{:.1} min", s / 60.0)
+    } else if s < 172_800.0 {
+        format!("{:.1} h", s / 3600.0)
+    } else {
+        format!("{:.1} days", s / 86_400.0)
+    }
+}
+
 /// The UTC date of `ns` as `YYYY-MM-DD`.
 ///
 /// ```

@@ -236,10 +236,44 @@ fn check_rate_limited(s: &Snapshot) {
     assert_eq!((count("steady"), limit("steady")), (20, None));
 }
 
+/// `ring-pressure.bin`: format 1.2 with what filled each ring. 16 KiB
+/// rings; the thread `poller` wrote 5,000 `poll` and 10 `slow poll` events
+/// and kept what fits, `main` 30 `tick` events, all kept.
+fn check_ring_pressure(s: &Snapshot) {
+    assert!(s.is_complete(), "{:?}", s.problems());
+    assert_eq!(s.version(), FormatVersion::Chunked { major: 1, minor: 2 });
+    let ev = events(s);
+    let h = s.header();
+    let thread = |name: &str| h.threads.iter().find(|t| t.name.as_deref() == Some(name)).expect(name);
+    let (poller, main) = (thread("poller"), thread("main"));
+    assert_eq!((poller.written, main.written, main.overwritten), (5_010, 30, 0));
+    assert!(poller.overwritten > 4_000, "{poller:?}");
+    for t in [poller, main] {
+        let ring = t.ring.as_ref().expect("a 1.2 writer stores the ring");
+        assert_eq!(ring.capacity, 16 << 10);
+        assert!(ring.kept_bytes <= ring.capacity, "{ring:?}");
+        assert_eq!(ring.sites.iter().map(|u| u.bytes).sum::<u64>(), ring.kept_bytes);
+        // The sites' records are the thread's events in the file, call site
+        // by call site, and their time window is the events' own.
+        let mine: Vec<&Event> = ev.iter().filter(|e| e.thread_id == t.id).collect();
+        assert_eq!(mine.len() as u64, t.written - t.overwritten);
+        for u in &ring.sites {
+            let n = mine.iter().filter(|e| e.callsite == u.callsite).count() as u64;
+            assert_eq!(n, u.events, "call site {} of {:?}", u.callsite, t.name);
+            assert!(u.bytes >= 16 * u.events, "two words a record at least: {u:?}");
+        }
+        assert_eq!(ring.sites.iter().map(|u| u.events).sum::<u64>(), mine.len() as u64);
+        assert_eq!(ring.oldest_ns, mine.iter().map(|e| e.timestamp_ns).min());
+        assert_eq!(ring.newest_ns, mine.iter().map(|e| e.timestamp_ns).max());
+    }
+    let poll = s.callsites().iter().find(|c| &*c.message == "poll").unwrap().id;
+    assert_eq!(poller.ring.as_ref().unwrap().sites[0].callsite, poll, "the chatty statement filled the ring");
+}
+
 #[test]
 fn every_committed_file_opens_with_the_expected_contents() {
     type Check = (&'static str, fn(&Snapshot));
-    let checks: [Check; 10] = [
+    let checks: [Check; 11] = [
         ("normal.bin", check_normal),
         ("many-threads.bin", check_many_threads),
         ("panic.bin", check_panic),
@@ -250,6 +284,7 @@ fn every_committed_file_opens_with_the_expected_contents() {
         ("periodic-1.bin", check_periodic_1),
         ("periodic-2-panic.bin", check_periodic_2),
         ("rate-limited.bin", check_rate_limited),
+        ("ring-pressure.bin", check_ring_pressure),
     ];
     let mut on_disk: Vec<String> = [dir(), dir().join("damaged")]
         .iter()

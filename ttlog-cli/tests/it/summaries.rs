@@ -582,3 +582,50 @@ fn stats_show_what_rate_limits_suppressed_beside_what_they_wrote() {
     let plain = view_ok(&[&td("normal.bin"), "--stats"], 0);
     assert!(!plain.contains("rate-limited"));
 }
+
+#[test]
+fn stats_show_what_filled_each_ring() {
+    let f = td("ring-pressure.bin");
+    let snap = Snapshot::open(&f).unwrap();
+    let poller = snap.header().threads.iter().find(|t| t.name.as_deref() == Some("poller")).unwrap().clone();
+    let ring = poller.ring.clone().unwrap();
+    let text = view_ok(&[&f, "--stats"], 0);
+    assert!(text.contains("ring pressure (what filled each thread's ring"), "{text}");
+    // The most overwritten thread first, with its ring, counts and window.
+    let head = text.lines().skip_while(|l| !l.starts_with("ring pressure")).nth(1).unwrap();
+    let share = 100.0 * poller.overwritten as f64 / poller.written as f64;
+    assert!(
+        head.starts_with(&format!(
+            "  poller (id {}; testdata pid {}, {f}): ring 16.0 KiB, written 5010, overwritten {} ({share:.1} %); kept {} in ",
+            poller.id,
+            snap.header().pid,
+            poller.overwritten,
+            poller.written - poller.overwritten
+        )),
+        "{head}"
+    );
+    // The statement that filled it, with its share of records and bytes.
+    let poll = &ring.sites[0];
+    let kept = (poller.written - poller.overwritten) as f64;
+    let row = format!("{:>10}  {:>5.1} %", poll.events, 100.0 * poll.events as f64 / kept);
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&row) && l.contains("DEBUG net::poll: poll (ttlog-core/examples/gen_testdata.rs:")),
+        "{text}"
+    );
+    let json: J = serde_json::from_str(&view_ok(&[&f, "--stats", "--format", "json"], 0)).unwrap();
+    let rows = json["ring_pressure"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["thread"], "poller");
+    assert_eq!(rows[0]["capacity_bytes"], 16384);
+    assert_eq!(rows[0]["overwritten"], poller.overwritten);
+    assert_eq!(rows[0]["kept_bytes"], ring.kept_bytes);
+    assert_eq!(rows[0]["sites"][0]["message"], "poll");
+    assert_eq!(rows[0]["sites"][0]["bytes"], poll.bytes);
+    assert_eq!(rows[1]["thread"], "main");
+    assert_eq!(rows[1]["overwritten"], 0);
+    // A file written before format 1.2 shows its counts and says what it
+    // lacks.
+    let old = view_ok(&[&td("normal.bin"), "--stats"], 0);
+    assert!(old.contains("what filled its ring is not in this file (writers of format 1.2 record it)"), "{old}");
+}

@@ -22,7 +22,8 @@ pub const VERSION_MAJOR: u16 = 1;
 /// Minor version: additions a reader of the same major version may ignore.
 /// 1.1 added the process instance and the chunk index with statistics
 /// ([`Header::instance`], [`Header::chunks`]); 1.2 the rate limits of call
-/// sites and what they suppressed ([`CallSiteEntry::limit`]).
+/// sites and what they suppressed ([`CallSiteEntry::limit`]), and what
+/// filled each thread's ring ([`ThreadEntry::ring`]).
 pub const VERSION_MINOR: u16 = 2;
 /// Bytes before the CBOR header.
 pub const PREAMBLE_LEN: usize = 20;
@@ -407,6 +408,52 @@ pub struct ThreadEntry {
     /// Events of the thread dropped as too large.
     #[serde(default)]
     pub dropped_too_large: u64,
+    /// What filled the ring (format 1.2): its capacity, the span and bytes
+    /// of what it still held, and the call sites that wrote it. Absent in
+    /// older files and for events that never were in a ring (converted
+    /// files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ring: Option<RingEntry>,
+}
+
+/// What filled one thread's ring when the snapshot was taken (format 1.2):
+/// counted by the snapshot writer over the records it read, never on the
+/// hot path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RingEntry {
+    /// The ring's capacity, bytes.
+    pub capacity: u64,
+    /// Bytes of the ring that the kept records take (header, timestamp and
+    /// payload words).
+    pub kept_bytes: u64,
+    /// Timestamps (UTC ns) of the oldest and the newest kept record; absent
+    /// when the ring held none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_ns: Option<i64>,
+    /// See `oldest_ns`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_ns: Option<i64>,
+    /// The call sites that wrote the kept records, most bytes first: at
+    /// most [`RING_SITES_MAX`] by bytes and as many by events (the rest are
+    /// `kept_bytes` and the thread's kept events minus these).
+    #[serde(default)]
+    pub sites: Vec<RingSiteEntry>,
+}
+
+/// How many call sites a [`RingEntry`] lists by bytes, and again by
+/// events: enough to name what filled a ring, bounded whatever the number
+/// of call sites.
+pub const RING_SITES_MAX: usize = 32;
+
+/// One call site's share of a ring (format 1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RingSiteEntry {
+    /// Call-site id (index into `callsites` plus one).
+    pub callsite: u32,
+    /// Its records kept in the ring.
+    pub events: u64,
+    /// The ring bytes they take.
+    pub bytes: u64,
 }
 
 /// One call site.

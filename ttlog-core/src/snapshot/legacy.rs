@@ -237,6 +237,7 @@ impl Rows {
                 written: 0,
                 overwritten: 0,
                 dropped_too_large: 0,
+                ring: None,
             });
             threads.len() as u32 - 1
         });

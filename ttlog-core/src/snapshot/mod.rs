@@ -50,7 +50,7 @@ pub(crate) mod writer;
 
 pub use format::{
     CallSiteEntry, ChunkIndexEntry, ChunkStats, ClockEntry, Counters, FieldEntry, Header, LimitEntry, PanicEntry,
-    SiteCount, ThreadEntry, ThreadSeqs,
+    RING_SITES_MAX, RingEntry, RingSiteEntry, SiteCount, ThreadEntry, ThreadSeqs,
 };
 pub use legacy::MAX_LEGACY_RAW_LEN;
 pub(crate) use reader::callsite_info;

@@ -376,6 +376,7 @@ fn header(
                 written: t.written,
                 overwritten: t.overwritten,
                 dropped_too_large: t.dropped_too_large,
+                ring: ring_entry(t, &capture.calibration),
             })
             .collect(),
         callsites: capture.callsites.iter().map(|c| callsite_entry(c)).collect(),
@@ -395,6 +396,35 @@ fn header(
         instance: meta.instance.clone(),
         chunks: Some(chunks),
     }
+}
+
+/// What filled a thread's ring: its capacity, the span and bytes of the
+/// records read, and the call sites that wrote most of them (the top
+/// [`format::RING_SITES_MAX`] by bytes and the top as many by events).
+fn ring_entry(t: &crate::ThreadCapture, cal: &crate::Calibration) -> Option<format::RingEntry> {
+    let capacity = t.capacity_bytes?;
+    let mut used = t.site_use();
+    let kept_bytes = used.iter().map(|u| u.bytes).sum();
+    if used.len() > 2 * format::RING_SITES_MAX {
+        // Most bytes first: the first RING_SITES_MAX stay; of the rest, the
+        // RING_SITES_MAX with the most events join them.
+        let mut rest = used.split_off(format::RING_SITES_MAX);
+        rest.sort_by(|a, b| b.events.cmp(&a.events).then(a.callsite.cmp(&b.callsite)));
+        rest.truncate(format::RING_SITES_MAX);
+        used.extend(rest);
+        used.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.callsite.cmp(&b.callsite)));
+    }
+    let span = t.ticks_span().map(|(a, b)| (cal.to_utc_ns(a), cal.to_utc_ns(b)));
+    Some(format::RingEntry {
+        capacity,
+        kept_bytes,
+        oldest_ns: span.map(|s| s.0),
+        newest_ns: span.map(|s| s.1),
+        sites: used
+            .into_iter()
+            .map(|u| format::RingSiteEntry { callsite: u.callsite, events: u.events, bytes: u.bytes })
+            .collect(),
+    })
 }
 
 /// A clock calibration as stored in files (snapshot headers and the
