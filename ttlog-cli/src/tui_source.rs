@@ -23,6 +23,7 @@ use crate::catalog::Catalog;
 use crate::dataset::{Dataset, Engine, Input, View, cols, events_in};
 use crate::filter::Filter;
 use crate::stats::{GroupKey, KeyValue};
+use crate::tables::Tables;
 use polars::prelude::*;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -603,7 +604,7 @@ impl tui::View for Empty {
 }
 
 /// The viewer's stats of the engine's.
-fn tui_stats(s: &crate::stats::Stats) -> tui::Stats {
+fn tui_stats(s: &crate::stats::Stats, tables: &Tables) -> tui::Stats {
     let mut per_level = [0u64; 5];
     for (l, n) in &s.levels {
         per_level[*l as usize] = *n;
@@ -622,6 +623,37 @@ fn tui_stats(s: &crate::stats::Stats) -> tui::Stats {
             .threads
             .iter()
             .map(|t| (t.name.clone().unwrap_or_else(|| Arc::from(format!("#{}", t.id))), t.count))
+            .collect(),
+        threads: s.threads.len(),
+        rings: s.pressure.iter().map(|p| tui_ring(tables, p)).collect(),
+    }
+}
+
+/// The viewer's ring pressure of one thread.
+fn tui_ring(tables: &Tables, p: &crate::stats::RingPressure) -> tui::RingPressure {
+    let th = &tables.threads[p.thread as usize];
+    let src = &tables.sources[th.source as usize];
+    tui::RingPressure {
+        thread: th.label(),
+        process: format!("{} pid {}", src.service, src.pid),
+        capacity: p.capacity,
+        written: p.written,
+        overwritten: p.overwritten,
+        kept_bytes: p.kept_bytes,
+        window_ns: p.window,
+        sites: p
+            .sites
+            .iter()
+            .map(|site| {
+                let i = &tables.site(site.site).0.info;
+                tui::RingSite {
+                    level: i.level,
+                    target: Arc::clone(&i.target),
+                    message: Arc::clone(&i.message),
+                    events: site.events,
+                    bytes: site.bytes,
+                }
+            })
             .collect(),
     }
 }
@@ -810,7 +842,7 @@ impl tui::View for IndexView {
 
     fn stats(&self) -> tui::Stats {
         match self.ask(true, None) {
-            Ok(a) => a.stats.as_ref().map(tui_stats).unwrap_or_default(),
+            Ok(a) => a.stats.as_ref().map(|st| tui_stats(st, self.index.tables())).unwrap_or_default(),
             Err(_) => tui::Stats::default(),
         }
     }
@@ -1011,7 +1043,7 @@ impl tui::View for EngineView {
     }
 
     fn stats(&self) -> tui::Stats {
-        tui_stats(&self.view.stats())
+        tui_stats(&self.view.stats(), self.view.dataset().tables())
     }
 
     fn group_by(&self, key: &str, limit: usize) -> Result<tui::Groups, tui::FilterError> {

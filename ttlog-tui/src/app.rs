@@ -13,9 +13,12 @@
 
 use crate::source::{
     Direction, ExportFormat, FilterError, Groups, Histogram, InputInfo, LoadError, Needle, Progress, Query, Row,
-    Source, Stats, Summary, View,
+    Source, Stats, Summary, ThreadLast, View, last_moments,
 };
 use crate::ui;
+
+/// Events per thread on the last-moments screen (`L`).
+pub(crate) const LAST_PER_THREAD: usize = 10;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
 use regex::Regex;
@@ -67,6 +70,13 @@ pub enum Msg {
         generation: u64,
         /// The counts.
         stats: Stats,
+    },
+    /// The last moments of every thread of a view.
+    Last {
+        /// Which view.
+        generation: u64,
+        /// Each thread's last events.
+        threads: Vec<ThreadLast>,
     },
     /// The groups of a view.
     Groups {
@@ -120,6 +130,7 @@ impl fmt::Debug for Msg {
             }
             Msg::Histogram { generation, .. } => write!(f, "Histogram({generation})"),
             Msg::Stats { generation, .. } => write!(f, "Stats({generation})"),
+            Msg::Last { generation, threads } => write!(f, "Last({generation}, {} threads)", threads.len()),
             Msg::Groups { generation, .. } => write!(f, "Groups({generation})"),
             Msg::Found { generation, result, .. } => write!(f, "Found({generation}, {result:?})"),
             Msg::Ranked { generation, position, rank, .. } => {
@@ -179,6 +190,8 @@ pub enum ScreenKind {
     Stats,
     /// Group-by: choosing a key, then the groups.
     Groups,
+    /// The last events of every thread.
+    Last,
 }
 
 /// Which full screen is shown, with its state.
@@ -192,6 +205,8 @@ pub(crate) enum Screen {
     Stats(Option<Stats>),
     /// Group-by: choosing a key, then the groups.
     Groups(GroupScreen),
+    /// The last events of every thread (`None` while reading them).
+    Last(Option<Vec<ThreadLast>>),
 }
 
 #[derive(Debug)]
@@ -278,6 +293,11 @@ pub struct App {
     pub(crate) hscroll: usize,
     /// First line of the key list shown.
     pub(crate) help_scroll: usize,
+    /// First line shown of the stats and last-moments screens.
+    pub(crate) screen_scroll: usize,
+    /// Lines of that screen's text and rows that show them, as last drawn
+    /// (scrolling stops at its end).
+    pub(crate) screen_lines: std::cell::Cell<(usize, usize)>,
     /// The next filtered view opens at its last event (`!`).
     end_after_filter: bool,
     pub(crate) histogram: Option<Histogram>,
@@ -348,6 +368,8 @@ impl App {
             detail: false,
             hscroll: 0,
             help_scroll: 0,
+            screen_scroll: 0,
+            screen_lines: std::cell::Cell::new((0, 0)),
             end_after_filter: false,
             histogram: None,
             search: None,
@@ -436,6 +458,7 @@ impl App {
             Screen::Help => ScreenKind::Help,
             Screen::Stats(_) => ScreenKind::Stats,
             Screen::Groups(_) => ScreenKind::Groups,
+            Screen::Last(_) => ScreenKind::Last,
         }
     }
 
@@ -539,6 +562,11 @@ impl App {
                     *s = Some(stats);
                 }
             }
+            Msg::Last { generation, threads } if generation == self.view_generation => {
+                if let Screen::Last(t) = &mut self.screen {
+                    *t = Some(threads);
+                }
+            }
             Msg::Groups { generation, result } if generation == self.view_generation => {
                 if let Screen::Groups(g) = &mut self.screen {
                     match result {
@@ -571,8 +599,12 @@ impl App {
                     self.say(text, Tone::Info);
                 }
             }
-            Msg::Histogram { .. } | Msg::Stats { .. } | Msg::Groups { .. } | Msg::Found { .. } | Msg::Ranked { .. } => {
-            }
+            Msg::Histogram { .. }
+            | Msg::Stats { .. }
+            | Msg::Last { .. }
+            | Msg::Groups { .. }
+            | Msg::Found { .. }
+            | Msg::Ranked { .. } => {}
             Msg::Exported(Ok((path, n))) => {
                 self.say(format!("exported {n} events to {}", path.display()), Tone::Info);
             }
@@ -684,6 +716,7 @@ impl App {
                 self.request_histogram();
                 match &mut self.screen {
                     Screen::Stats(_) => self.request_stats(),
+                    Screen::Last(_) => self.request_last(),
                     Screen::Groups(g) if g.groups.is_some() => {
                         let key = g.keys[g.key_index].clone();
                         self.request_groups(key);
@@ -720,9 +753,29 @@ impl App {
             .push(Task::new("histogram", move || Msg::Histogram { generation, histogram: view.histogram(buckets) }));
     }
 
+    /// `L`: the last [`LAST_PER_THREAD`] events of every thread of the
+    /// view, read backwards from its end in the background.
+    fn request_last(&mut self) {
+        let Some(view) = self.view.clone() else { return };
+        let generation = self.view_generation;
+        let summary = self.summary.clone();
+        if !matches!(self.screen, Screen::Last(_)) {
+            self.screen_scroll = 0;
+        }
+        self.screen = Screen::Last(None);
+        self.tasks.push(Task::new("last", move || {
+            let threads = view.stats().threads;
+            let threads = last_moments(view.as_ref(), &summary, threads, LAST_PER_THREAD, &Progress::new());
+            Msg::Last { generation, threads }
+        }));
+    }
+
     fn request_stats(&mut self) {
         let Some(view) = self.view.clone() else { return };
         let generation = self.view_generation;
+        if !matches!(self.screen, Screen::Stats(_)) {
+            self.screen_scroll = 0;
+        }
         self.screen = Screen::Stats(None);
         self.tasks.push(Task::new("stats", move || Msg::Stats { generation, stats: view.stats() }));
     }
@@ -874,9 +927,20 @@ impl App {
                 }
                 return;
             }
-            Screen::Stats(_) => {
-                if matches!(key.code, KeyCode::Char('q' | 's') | KeyCode::Esc) {
-                    self.screen = Screen::Main;
+            Screen::Stats(_) | Screen::Last(_) => {
+                let (lines, shown) = self.screen_lines.get();
+                let page = shown.max(1);
+                let last = lines.saturating_sub(shown);
+                let at = &mut self.screen_scroll;
+                match key.code {
+                    KeyCode::Char('j') | KeyCode::Down => *at = (*at + 1).min(last),
+                    KeyCode::Char('k') | KeyCode::Up => *at = at.saturating_sub(1),
+                    KeyCode::PageDown | KeyCode::Char(' ') => *at = (*at + page).min(last),
+                    KeyCode::PageUp => *at = at.saturating_sub(page),
+                    KeyCode::Char('g') | KeyCode::Home => *at = 0,
+                    KeyCode::Char('G') | KeyCode::End => *at = last,
+                    KeyCode::Char('q' | 's' | 'L') | KeyCode::Esc => self.screen = Screen::Main,
+                    _ => {}
                 }
                 return;
             }
@@ -966,6 +1030,7 @@ impl App {
             }
             KeyCode::Char('!') => self.panicking_thread(),
             KeyCode::Char('s') => self.request_stats(),
+            KeyCode::Char('L') => self.request_last(),
             KeyCode::Char('b') => {
                 self.screen = Screen::Groups(GroupScreen {
                     keys: self.source.group_keys(),

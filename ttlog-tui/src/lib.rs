@@ -53,7 +53,8 @@ mod ui;
 pub use app::{App, Msg, ScreenKind, Search, Task};
 pub use source::{
     Bucket, Direction, ExportFormat, FilterError, Group, Groups, Histogram, InputInfo, LevelSet, LoadError, Needle,
-    Progress, Query, Row, Source, Stats, Summary, View, bucket_index, histogram_of_sorted,
+    Progress, Query, RingPressure, RingSite, Row, Source, Stats, Summary, ThreadLast, View, bucket_index,
+    histogram_of_sorted, last_moments,
 };
 pub use terminal::{Options, run};
 pub use text::{count_text, fields_text, time_of_day, value_text};

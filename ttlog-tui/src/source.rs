@@ -426,6 +426,112 @@ pub struct Stats {
     pub top_messages: Vec<(Level, Arc<str>, Arc<str>, u64)>,
     /// Events per thread name, most first.
     pub per_thread: Vec<(Arc<str>, u64)>,
+    /// Threads in the view (one thread of a process across its snapshots
+    /// is one; threads of one name in several processes are several).
+    pub threads: usize,
+    /// What filled each thread's ring, newest snapshot of each process,
+    /// most overwritten first (the same whatever the filter).
+    pub rings: Vec<RingPressure>,
+}
+
+/// What filled one thread's ring: its capacity, what it wrote and lost,
+/// the time it still held, and the call sites that wrote what it held.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RingPressure {
+    /// Thread name (or `#id`).
+    pub thread: String,
+    /// Service and pid of its process.
+    pub process: String,
+    /// The ring's capacity, bytes (`None`: the file predates it).
+    pub capacity: Option<u64>,
+    /// Records ever written.
+    pub written: u64,
+    /// Records lost to overwriting.
+    pub overwritten: u64,
+    /// Ring bytes the kept records take.
+    pub kept_bytes: Option<u64>,
+    /// The oldest and newest kept record (UTC ns).
+    pub window_ns: Option<(i64, i64)>,
+    /// The call sites of the kept records, most bytes first.
+    pub sites: Vec<RingSite>,
+}
+
+/// One call site's share of a ring.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RingSite {
+    /// Level.
+    pub level: Level,
+    /// Target.
+    pub target: Arc<str>,
+    /// Message.
+    pub message: Arc<str>,
+    /// Its records in the ring.
+    pub events: u64,
+    /// The ring bytes they take.
+    pub bytes: u64,
+}
+
+/// The last events of one thread (see [`last_moments`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThreadLast {
+    /// Thread name (or `#id`).
+    pub thread: Arc<str>,
+    /// The input of its newest event ([`Summary::inputs`]).
+    pub input: usize,
+    /// Its last events, oldest first.
+    pub rows: Vec<Row>,
+}
+
+/// Rows read per step by [`last_moments`].
+const LAST_BLOCK: usize = 4096;
+
+/// The last `n` events of every thread of `view`, threads ordered by their
+/// last event (the one that went quiet first at the top, the last to write
+/// at the bottom). Reads the view backwards a block at a time and stops as
+/// soon as each of its `threads` threads has `n` events, so a busy view
+/// costs a few blocks. One thread is one (pid, host, thread id), across
+/// the snapshots of its process.
+pub fn last_moments(
+    view: &dyn View,
+    summary: &Summary,
+    threads: usize,
+    n: usize,
+    progress: &Progress,
+) -> Vec<ThreadLast> {
+    use std::collections::HashMap;
+    let mut found: HashMap<(u32, &str, u64), ThreadLast> = HashMap::new();
+    let mut full = 0;
+    let mut end = view.len();
+    progress.set_total(end as u64);
+    while end > 0 && (full < threads || found.len() < threads) && n > 0 && !progress.is_cancelled() {
+        let start = end.saturating_sub(LAST_BLOCK);
+        for row in view.rows(start..end).into_iter().rev() {
+            let input = summary.inputs.get(row.input);
+            let key = (input.map_or(0, |i| i.pid), input.map_or("", |i| i.hostname.as_str()), row.thread_id);
+            let t = found.entry(key).or_insert_with(|| ThreadLast {
+                thread: Arc::clone(&row.thread),
+                input: row.input,
+                rows: Vec::new(),
+            });
+            if t.rows.len() < n {
+                t.rows.push(row);
+                if t.rows.len() == n {
+                    full += 1;
+                }
+            }
+        }
+        progress.add((end - start) as u64);
+        end = start;
+    }
+    let mut out: Vec<ThreadLast> = found
+        .into_values()
+        .map(|mut t| {
+            t.rows.reverse();
+            t
+        })
+        .collect();
+    out.sort_by_key(|t| (t.rows.last().map_or(i64::MIN, |r| r.timestamp_ns), t.rows.last().map_or(0, |r| r.id)));
+    out
 }
 
 /// The result of [`View::group_by`].

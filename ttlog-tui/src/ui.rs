@@ -84,7 +84,11 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
         }
         Screen::Stats(stats) => {
             let body = Rect { height: area.height.saturating_sub(areas.header.height + STATUS_ROWS), ..areas.timeline };
-            render_stats(stats.as_ref(), frame, body);
+            render_stats(app, stats.as_ref(), frame, body);
+        }
+        Screen::Last(threads) => {
+            let body = Rect { height: area.height.saturating_sub(areas.header.height + STATUS_ROWS), ..areas.timeline };
+            render_last(app, threads.as_deref(), frame, body);
         }
         Screen::Groups(g) => {
             let body = Rect { height: area.height.saturating_sub(areas.header.height + STATUS_ROWS), ..areas.timeline };
@@ -505,7 +509,7 @@ fn render_status(app: &App, frame: &mut Frame<'_>, area: Rect) {
         None => Span::styled(
             match app.screen {
                 Screen::Groups(_) => "j/k move  Enter choose  Esc back ",
-                Screen::Stats(_) => "Esc back ",
+                Screen::Stats(_) | Screen::Last(_) => "j/k scroll  Esc back ",
                 // Narrow terminals keep the row counter and the filter.
                 _ if area.width < 110 => "? keys  q quit ",
                 _ => "? keys  / search  f filter  b group  s stats  q quit ",
@@ -535,7 +539,8 @@ pub(crate) const HELP: &[(&str, &str)] = &[
     ("!", "the last events of the thread that panicked"),
     ("t", "go to a time (HH:MM:SS or RFC 3339)"),
     ("m '", "mark the event / go to the next mark"),
-    ("s", "stats of the shown events"),
+    ("s", "stats of the shown events, what filled the rings"),
+    ("L", "the last moments: each thread's last events"),
     ("b", "group by a key; Enter on a group filters to it"),
     ("x", "export the shown events (.json .ndjson .csv)"),
     ("mouse", "wheel scrolls, click selects, click the timeline jumps"),
@@ -594,7 +599,112 @@ fn bar(count: u64, max: u64, width: usize) -> String {
     s
 }
 
-fn render_stats(stats: Option<&Stats>, frame: &mut Frame<'_>, area: Rect) {
+/// Draws `lines` under `block` from the app's scroll position (kept within
+/// the text), and notes how many lines there are for the keys.
+fn render_scrolled(app: &App, lines: Vec<Line<'_>>, block: Block<'_>, frame: &mut Frame<'_>, area: Rect) {
+    let shown = area.height.saturating_sub(1) as usize;
+    app.screen_lines.set((lines.len(), shown));
+    let at = app.screen_scroll.min(lines.len().saturating_sub(shown));
+    let more = if lines.len() > shown {
+        format!(" lines {}-{} of {}: j k scroll ", at + 1, (at + shown).min(lines.len()), lines.len())
+    } else {
+        String::new()
+    };
+    let block = block.title_top(Line::from(Span::styled(more, dim())).right_aligned());
+    frame.render_widget(Paragraph::new(lines).block(block).scroll((at.min(u16::MAX as usize) as u16, 0)), area);
+}
+
+/// The ring-pressure lines of the stats screen: per thread, most
+/// overwritten first, its ring and the call sites that filled it.
+fn ring_lines(rings: &[crate::source::RingPressure], lines: &mut Vec<Line<'_>>) {
+    use ttlog_core::memory::size_text;
+    if rings.is_empty() {
+        return;
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        "what filled the rings (newest snapshot of each process, most overwritten first)",
+        Style::new().bold(),
+    )));
+    for r in rings.iter().take(20) {
+        let share = if r.written == 0 { 0.0 } else { 100.0 * r.overwritten as f64 / r.written as f64 };
+        let mut head = vec![
+            Span::styled(format!("{} ", escape(&r.thread)), Style::new().bold()),
+            Span::styled(format!("({}) ", escape(&r.process)), dim()),
+        ];
+        if let Some(cap) = r.capacity {
+            head.push(Span::raw(format!("ring {}, ", size_text(cap))));
+        }
+        head.push(Span::raw(format!("written {}, overwritten {} ", count_text(r.written), count_text(r.overwritten))));
+        let tone = if share >= 50.0 { Style::new().red().bold() } else { Style::new() };
+        head.push(Span::styled(format!("({share:.1} %)"), tone));
+        if let Some((a, b)) = r.window_ns {
+            head.push(Span::raw(format!(
+                ", holds {} from {}",
+                ttlog_core::time::span_text(a, b),
+                crate::text::time_of_day(a)
+            )));
+        }
+        lines.push(Line::from(head));
+        if r.capacity.is_none() {
+            lines.push(Line::from(Span::styled(
+                "    what filled its ring is not in this file (writers of format 1.2 record it)",
+                dim(),
+            )));
+        }
+        let kept = r.written.saturating_sub(r.overwritten).max(1) as f64;
+        let bytes = r.kept_bytes.unwrap_or(0).max(1) as f64;
+        for site in r.sites.iter().take(3) {
+            lines.push(Line::from(vec![
+                Span::raw(format!("  {:>12} {:>5.1}% ", count_text(site.events), 100.0 * site.events as f64 / kept)),
+                Span::raw(format!("{:>10} {:>5.1}% ", size_text(site.bytes), 100.0 * site.bytes as f64 / bytes)),
+                Span::styled(format!("{:<5} ", site.level.as_str()), level_style(site.level)),
+                Span::styled(format!("{} ", escape(&site.target)), Style::new().cyan()),
+                Span::raw(escape(&site.message).into_owned()),
+            ]));
+        }
+    }
+}
+
+/// The last-moments screen: each thread's last events under a heading,
+/// the thread that went quiet first at the top.
+fn render_last(app: &App, threads: Option<&[crate::source::ThreadLast]>, frame: &mut Frame<'_>, area: Rect) {
+    let block = Block::default().borders(Borders::TOP).title(" last moments: each thread's last events ");
+    let Some(threads) = threads else {
+        frame.render_widget(Paragraph::new("reading the last events…").block(block), area);
+        return;
+    };
+    let mut lines = Vec::new();
+    if threads.is_empty() {
+        lines.push(Line::from("no events"));
+    }
+    for t in threads {
+        let input = app.summary.inputs.get(t.input);
+        let mut head = vec![Span::styled(format!("── {} ", escape(&t.thread)), Style::new().bold())];
+        if let Some(i) = input {
+            head.push(Span::styled(format!("({} pid {}) ", escape(&i.service), i.pid), dim()));
+            if i.panic_thread.as_deref() == Some(&*t.thread) {
+                head.push(Span::styled("panicked ", Style::new().red().bold()));
+            }
+        }
+        if let Some(last) = t.rows.last() {
+            head.push(Span::raw(format!("last event {}", crate::text::time_of_day(last.timestamp_ns))));
+        }
+        lines.push(Line::from(head));
+        for r in &t.rows {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {} ", crate::text::time_of_day(r.timestamp_ns)), dim()),
+                Span::styled(format!("{:<5} ", r.level.as_str()), level_style(r.level)),
+                Span::styled(format!("{} ", escape(&r.target)), Style::new().cyan()),
+                Span::raw(escape(&r.message).into_owned()),
+                Span::styled(format!(" {}", escape(&crate::text::fields_text(&r.fields))), dim()),
+            ]));
+        }
+    }
+    render_scrolled(app, lines, block, frame, area);
+}
+
+fn render_stats(app: &App, stats: Option<&Stats>, frame: &mut Frame<'_>, area: Rect) {
     let block = Block::default().borders(Borders::TOP).title(" stats of the shown events ");
     let Some(s) = stats else {
         frame.render_widget(Paragraph::new("computing…").block(block), area);
@@ -639,7 +749,8 @@ fn render_stats(stats: Option<&Stats>, frame: &mut Frame<'_>, area: Rect) {
             Span::raw(escape(name).into_owned()),
         ]));
     }
-    frame.render_widget(Paragraph::new(lines).block(block), area);
+    ring_lines(&s.rings, &mut lines);
+    render_scrolled(app, lines, block, frame, area);
 }
 
 fn render_groups(g: &GroupScreen, frame: &mut Frame<'_>, area: Rect) {

@@ -100,6 +100,11 @@ fn snapshot() -> &'static Path {
             let mut capture = Capture::from_events(&events());
             capture.threads[0].overwritten = 1500;
             capture.threads[0].written += 1500;
+            // Rings of 16 KiB, as a recorder's: the snapshot stores what
+            // filled them.
+            for t in &mut capture.threads {
+                t.capacity_bytes = Some(16 << 10);
+            }
             capture.dropped.reentrant = 3;
             let meta = SnapshotMeta {
                 hostname: "box-1".into(),
@@ -398,8 +403,43 @@ fn stats_screen() {
     let mut app = app();
     keys(&mut app, "s");
     insta::assert_snapshot!(screen(&app));
+    // At its end, what filled each ring: main lost 1,500 events.
+    keys(&mut app, "G");
+    let s = screen(&app);
+    let main =
+        s.lines().find(|l| l.starts_with("\"main (pricing pid 4242) ring 16.0 KiB")).unwrap_or_else(|| panic!("{s}"));
+    assert!(main.contains("written 1 567, overwritten 1 500 (95.7 %)"), "{main}");
+    assert!(s.contains("orders order filled"), "{s}");
     keys(&mut app, "s");
     assert!(app.screen() == ScreenKind::Main);
+}
+
+#[test]
+fn last_moments_screen() {
+    let mut app = app();
+    keys(&mut app, "L");
+    assert!(app.screen() == ScreenKind::Last);
+    let s = screen(&app);
+    insta::assert_snapshot!(s);
+    // Every thread under its heading, the one that went quiet first at the
+    // top; each with its own last events only.
+    let heads: Vec<&str> = s.lines().filter(|l| l.starts_with("\"── ")).collect();
+    assert_eq!(heads.len(), 3, "{s}");
+    // Events 197, 198 and 199 are the last of worker-2, main and worker-1.
+    assert!(heads[0].contains("── worker-2 ") && heads[0].contains("panicked"), "{s}");
+    assert!(heads[1].contains("── main ") && heads[2].contains("── worker-1 "), "{s}");
+    // Scrolling stops at the end; q goes back.
+    for _ in 0..100 {
+        keys(&mut app, "j");
+    }
+    assert!(screen(&app).contains("── worker-1 "), "the last thread stays in sight");
+    keys(&mut app, "q");
+    assert!(app.screen() == ScreenKind::Main);
+    // Filtered to one thread, only that thread.
+    let mut app = app_on(source(), "thread=worker-1");
+    keys(&mut app, "L");
+    let s = screen(&app);
+    assert_eq!(s.lines().filter(|l| l.starts_with("\"── ")).count(), 1, "{s}");
 }
 
 #[test]
