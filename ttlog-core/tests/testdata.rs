@@ -100,9 +100,30 @@ fn check_panic(s: &Snapshot) {
     assert!(p.location.as_deref().unwrap().contains("gen_testdata.rs:"), "{p:?}");
     let ev = events(s);
     assert_eq!(ev.iter().filter(|e| &*e.message == "bystander working").count(), 10);
-    let last = ev.last().unwrap();
-    assert_eq!(&*last.message, "about to panic");
-    assert_eq!(last.thread_name.as_deref(), Some("exploder"));
+    let before = &ev[ev.len() - 2];
+    assert_eq!(&*before.message, "about to panic");
+    assert_eq!(before.thread_name.as_deref(), Some("exploder"));
+    // The 1.0 writer kept the panic in the header only; the reader makes it
+    // the panicking thread's last event, as writers of 1.2 log it.
+    check_panic_event(s, &ev, "exploder");
+}
+
+/// The panic of `s`'s header is the last event of `thread`, once: level
+/// ERROR, target `panic`, its message and location as fields, after the
+/// thread's other events, with the thread's next sequence number.
+fn check_panic_event(s: &Snapshot, ev: &[Event], thread: &str) {
+    let p = s.header().panic.as_ref().unwrap();
+    let panics: Vec<&Event> = ev.iter().filter(|e| &*e.target == "panic").collect();
+    assert_eq!(panics.len(), 1, "{panics:?}");
+    let e = panics[0];
+    assert_eq!((e.level, &*e.message, e.thread_name.as_deref()), (Level::Error, "panic", Some(thread)));
+    assert_eq!(e.fields[0], ("message".into(), Value::Str(p.message.clone())));
+    assert_eq!(e.fields[1], ("location".into(), Value::Str(p.location.clone().unwrap())));
+    let mine: Vec<&Event> = ev.iter().filter(|x| x.thread_id == e.thread_id).collect();
+    assert!(std::ptr::eq(*mine.last().unwrap(), e), "the thread's last event");
+    assert!(mine.iter().all(|x| x.timestamp_ns <= e.timestamp_ns && (std::ptr::eq(*x, e) || x.seq < e.seq)));
+    let written = s.header().threads.iter().find(|t| t.id == e.thread_id).map_or(0, |t| t.written);
+    assert_eq!(e.seq, written);
 }
 
 fn check_chunked(s: &Snapshot) {
@@ -215,6 +236,7 @@ fn check_periodic_2(s: &Snapshot) {
     assert_ne!(h.instance, None);
     assert_eq!(h.counters.logged, 1001);
     assert_eq!(h.panic.as_ref().unwrap().message, "boom after the periodic snapshot");
+    check_panic_event(s, &events(s), "exploder");
 }
 
 /// `rate-limited.bin`: format 1.2, a rule's limit (5/s on `net::conn`) and a

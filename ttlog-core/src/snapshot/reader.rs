@@ -409,6 +409,10 @@ pub struct Snapshot {
     problems: Vec<SnapshotError>,
     complete: bool,
     legacy: Option<ChunkColumns>,
+    /// The panic's event, for a file written before the panic hook logged
+    /// it (see [`Snapshot::with_panic_event`]): the last chunk of
+    /// `chunks`, held decoded, with its statistics.
+    panic_event: Option<(ChunkColumns, ChunkStats)>,
 }
 
 /// Where a snapshot's chunk bytes are.
@@ -503,7 +507,7 @@ impl Snapshot {
         let mut file = std::fs::File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         if let Some(s) = Snapshot::open_indexed(&mut file, len, path, &name).map_err(io)? {
-            return Ok(s);
+            return Ok(s.with_panic_event());
         }
         if file.metadata().map_err(io)?.is_file() {
             // A regular file's bytes exist: reading them costs their size.
@@ -636,7 +640,7 @@ impl Snapshot {
     pub fn from_bytes(data: Vec<u8>, name: impl Into<String>) -> Result<Snapshot, SnapshotError> {
         let name = name.into();
         if data.len() >= 8 && data[..8] == format::MAGIC {
-            return Snapshot::parse_chunked(data, name, true);
+            return Snapshot::parse_chunked(data, name, true).map(Snapshot::with_panic_event);
         }
         match legacy::parse(&data) {
             Ok((header, columns)) => {
@@ -667,6 +671,7 @@ impl Snapshot {
                     problems: Vec::new(),
                     complete: true,
                     legacy: Some(columns),
+                    panic_event: None,
                 })
             }
             Err((offset, problem)) => Err(SnapshotError { file: name, offset, problem }),
@@ -753,7 +758,103 @@ impl Snapshot {
             problems,
             complete,
             legacy: None,
+            panic_event: None,
         })
+    }
+
+    /// A snapshot taken by the panic hook holds the panic as the panicking
+    /// thread's last event (level ERROR, target `panic`, fields `message`
+    /// and `location`), so that every output sees it. Files written before
+    /// the hook logged it have the panic in their header only: this gives
+    /// them (format 1.0 and 1.1) the same event, as one more chunk held
+    /// decoded (at the end of
+    /// the file, after the thread's last event: at the snapshot's time,
+    /// with the thread's next sequence number). The header is left as the
+    /// file has it.
+    fn with_panic_event(mut self) -> Snapshot {
+        // Writers of format 1.2 log the event whenever the hook runs.
+        let before_1_2 = matches!(self.version, FormatVersion::Chunked { major: 1, minor } if minor < 2);
+        let Some(panic) = self.header.panic.clone().filter(|_| before_1_2) else { return self };
+        let logged = |c: &Arc<CallSiteInfo>| {
+            &*c.target == "panic"
+                && &*c.message == "panic"
+                && c.fields.iter().map(|(n, _)| &**n).eq(["message", "location"])
+        };
+        if self.sites.iter().any(logged) || self.sites.len() >= crate::ring::MAX_CALLSITE_ID as usize {
+            return self;
+        }
+        let id = self.sites.len() as u32 + 1;
+        self.sites.push(Arc::new(CallSiteInfo {
+            id,
+            level: Level::Error,
+            target: Arc::from("panic"),
+            message: Arc::from("panic"),
+            file: Arc::from(""),
+            line: 0,
+            module_path: Arc::from(""),
+            fields: vec![(Arc::from("message"), Kind::Str), (Arc::from("location"), Kind::Str)],
+            rate_limit: None,
+        }));
+        let named = |t: &ThreadInfo| panic.thread.is_some() && t.name.as_deref() == panic.thread.as_deref();
+        let thread = match self.threads.iter().position(named) {
+            Some(i) => i,
+            None => {
+                let id = self.threads.iter().map(|t| t.id).max().map_or(1, |m| m.saturating_add(1));
+                self.threads.push(ThreadInfo { id, name: panic.thread.as_deref().map(Arc::from) });
+                self.threads.len() - 1
+            }
+        };
+        let seq = self.header.threads.get(thread).map_or(0, |t| t.written);
+        let text = |s: &str| {
+            let mut c = StrColumn::default();
+            c.push(s);
+            Values::Str(c)
+        };
+        let cols = ChunkColumns {
+            timestamps: vec![self.header.created_at_ns],
+            callsites: vec![id],
+            threads: vec![thread as u32],
+            seqs: vec![seq],
+            ranks: vec![0],
+            columns: vec![
+                FieldColumn { callsite: id, field: 0, values: text(&panic.message) },
+                FieldColumn { callsite: id, field: 1, values: text(panic.location.as_deref().unwrap_or("")) },
+            ],
+        };
+        let stats = ChunkStats::of(&cols.timestamps, &cols.callsites, &cols.threads, &cols.seqs);
+        self.panic_event = Some((cols, stats));
+        let end = self.chunks.last().map_or(0, |c| c.offset + format::FRAME_LEN as u64 + u64::from(c.compressed_len));
+        self.chunks.push(ChunkInfo {
+            index: self.chunks.len(),
+            offset: end,
+            compressed_len: 0,
+            raw_len: 0,
+            events: 1,
+            crc: 0,
+        });
+        self.indexed.push(None);
+        self
+    }
+
+    /// The panic's event of [`Snapshot::with_panic_event`] if `index` is
+    /// its chunk, with the columns `projection` names.
+    fn panic_chunk(&self, index: usize, projection: &Projection) -> Option<ChunkColumns> {
+        let (cols, _) = self.panic_event.as_ref().filter(|_| index + 1 == self.chunks.len())?;
+        let mut cols = cols.clone();
+        if !projection.timestamps {
+            cols.timestamps.clear();
+        }
+        if !projection.seqs {
+            cols.seqs.clear();
+            if !projection.threads {
+                cols.threads.clear();
+            }
+        }
+        if projection.fields == FieldSet::None {
+            cols.ranks.clear();
+        }
+        cols.columns.retain(|c| projection.fields.contains(c.callsite, c.field));
+        Some(cols)
     }
 
     /// The file name (or the name given to [`Snapshot::from_bytes`]).
@@ -841,6 +942,9 @@ impl Snapshot {
             self.chunk_info(index)?;
             return Ok(cols.clone());
         }
+        if let Some(cols) = self.panic_chunk(index, projection) {
+            return Ok(cols);
+        }
         let (info, payload) = self.chunk_payload(index)?;
         let err = |problem: Problem| SnapshotError { file: self.name.clone(), offset: info.offset, problem };
         let raw = lz4::block::decompress(&payload, Some(info.raw_len as i32))
@@ -871,7 +975,7 @@ impl Snapshot {
     /// # Errors
     /// As [`Snapshot::decode_chunk`], for the frame and the CRC.
     pub fn verify_chunk(&self, index: usize) -> Result<(), SnapshotError> {
-        if self.legacy.is_some() {
+        if self.legacy.is_some() || (self.panic_event.is_some() && index + 1 == self.chunks.len()) {
             return self.chunk_info(index).map(|_| ());
         }
         self.chunk_payload(index).map(|_| ())
@@ -930,10 +1034,14 @@ impl Snapshot {
         Ok((info, payload))
     }
 
-    /// The statistics of chunk `index` stored in the file (format 1.1), or
-    /// `None` (files of format 1.0 and legacy files carry none: compute them
-    /// from the decoded chunk with [`ChunkStats::of`]).
+    /// The statistics of chunk `index` stored in the file (format 1.1; and
+    /// those of the panic's event that the reader adds to files before 1.2),
+    /// or `None` (files of format 1.0 and legacy files carry none: compute
+    /// them from the decoded chunk with [`ChunkStats::of`]).
     pub fn chunk_stats(&self, index: usize) -> Option<&ChunkStats> {
+        if let Some((_, stats)) = self.panic_event.as_ref().filter(|_| index + 1 == self.chunks.len()) {
+            return Some(stats);
+        }
         let i = (*self.indexed.get(index)?)?;
         Some(&self.header.chunks.as_ref()?[i as usize].stats)
     }
