@@ -5,6 +5,7 @@
 //! `ttlog_core::snapshot` and counting by hand.
 
 mod bridged;
+mod causes;
 mod copies;
 mod damaged;
 mod exports;

@@ -1,7 +1,6 @@
-//! How a process ended, as `ttlog-view` tells it: the persistent rings of
-//! a process that died by `abort` become a snapshot (`ttlog-view recover`)
-//! read like any other, whose `--stats` says so; a process stopped by
-//! SIGTERM leaves a snapshot whose cause is the signal.
+//! `ttlog-view recover`: the persistent rings of a process that died by
+//! `abort` become a snapshot read like any other, whose `--stats` says so
+//! (every other way a process ends is in `causes.rs`).
 
 use crate::{view, view_ok};
 use std::path::Path;
@@ -82,47 +81,4 @@ fn recover_errors_name_the_directory() {
 
     let out = view(&["recover"]);
     assert_eq!(out.status.code(), Some(2), "a missing DIR is a usage error");
-}
-
-const SIGNAL_CHILD: &str = "TTLOG_VIEW_SIGNAL_CHILD";
-
-/// The child side of `a_signal_is_the_cause`: logs, says it is ready, and
-/// waits to be killed. Does nothing unless run by that test.
-#[test]
-fn signal_child_entry() {
-    let Some(dir) = std::env::var_os(SIGNAL_CHILD) else { return };
-    let _t = ttlog_core::Trace::builder()
-        .service("stopped")
-        .storage_path(Path::new(&dir))
-        .snapshot_on_signals(true)
-        .snapshot_interval(None)
-        .install()
-        .unwrap();
-    ttlog_core::info!("serving", port = 8080u64);
-    println!("ready");
-    std::thread::sleep(std::time::Duration::from_secs(30));
-}
-
-#[cfg(unix)]
-#[test]
-fn a_signal_is_the_cause() {
-    use std::io::BufRead;
-    let tmp = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "recover::signal_child_entry", "--nocapture", "--test-threads=1"])
-        .env(SIGNAL_CHILD, tmp.path())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    assert!(lines.any(|l| l.unwrap().contains("ready")), "the child started");
-    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(kill.success());
-    let status = child.wait().unwrap();
-    assert!(!status.success(), "ended by the signal: {status:?}");
-    let dir = tmp.path().display().to_string();
-    let stats = view_ok(&[&dir, "--stats"], 0);
-    assert!(stats.starts_with("cause      signal SIGTERM  ("), "{stats}");
-    let last = view_ok(&[&dir, "--last", "1", "--color", "never"], 0);
-    assert!(last.contains("serving port=8080"), "{last}");
 }
