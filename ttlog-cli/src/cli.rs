@@ -549,7 +549,7 @@ pub struct DiffArgs {
     /// Only events for which EXPR holds, on both sides (the --filter language).
     #[arg(short = 'f', long = "filter", value_name = "EXPR")]
     pub filters: Vec<String>,
-    /// Output format: text, json (one document), ndjson (one change per line) or csv.
+    /// Output format: text, json (one document), ndjson (one change per line), csv or parquet (with -o).
     #[arg(long, value_enum, default_value_t = Format::Text, value_name = "FORMAT")]
     pub format: Format,
     /// Write to PATH instead of stdout.
@@ -597,8 +597,8 @@ fn diff_command(args: DiffArgs) -> anyhow::Result<Outcome> {
         filters.push(Filter::parse(text).map_err(|e| filter_error(text, e))?);
     }
     let filter = Filter::all_of(filters);
-    if args.format == Format::Parquet {
-        bail!("diff prints text, json, ndjson or csv");
+    if args.format == Format::Parquet && args.output.is_none() {
+        bail!("diff --format parquet needs -o PATH (Parquet is not written to a terminal or pipe)");
     }
     let side = |which: &str, input: &str| -> anyhow::Result<crate::diff::Side> {
         let inputs = Input::expand(&[input.to_owned()]).with_context(|| format!("diff: side {which}"))?;
@@ -606,6 +606,16 @@ fn diff_command(args: DiffArgs) -> anyhow::Result<Outcome> {
     };
     let (a, b) = (side("A", &args.a)?, side("B", &args.b)?);
     let changes = crate::diff::diff(&a, &b);
+    if args.format == Format::Parquet {
+        let path = args.output.as_ref().expect("checked above");
+        let mut df = crate::diff::frame(&changes).context("diff: building the Parquet table")?;
+        let f = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        polars::prelude::ParquetWriter::new(io::BufWriter::new(f))
+            .with_compression(polars::prelude::ParquetCompression::Zstd(None))
+            .finish(&mut df)
+            .with_context(|| format!("writing {}", path.display()))?;
+        return Ok(Outcome::Matched);
+    }
     let mut w: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,

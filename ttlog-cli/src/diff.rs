@@ -192,6 +192,42 @@ pub fn text(a: &Side, b: &Side, changes: &[Change]) -> String {
     o
 }
 
+/// The diff as a table with the columns of its CSV (`status`, `level`,
+/// `target`, `message`, `file`, `line`, `a_events`, `b_events`,
+/// `a_per_second`, `b_per_second`, `ratio`), signed integers as in the
+/// Parquet export (docs/PARQUET.md).
+///
+/// # Errors
+/// When polars cannot build the frame.
+pub fn frame(changes: &[Change]) -> polars::prelude::PolarsResult<polars::prelude::DataFrame> {
+    use polars::prelude::{Column, DataFrame};
+    let text = |name: &str, f: &dyn Fn(&Change) -> &str| {
+        Column::new(name.into(), changes.iter().map(f).collect::<Vec<&str>>())
+    };
+    let int = |name: &str, f: &dyn Fn(&Change) -> u64| {
+        Column::new(name.into(), changes.iter().map(|c| i64::try_from(f(c)).unwrap_or(i64::MAX)).collect::<Vec<i64>>())
+    };
+    let float = |name: &str, f: &dyn Fn(&Change) -> Option<f64>| {
+        Column::new(name.into(), changes.iter().map(f).collect::<Vec<Option<f64>>>())
+    };
+    DataFrame::new(
+        changes.len(),
+        vec![
+            text("status", &|c| c.status),
+            text("level", &|c| &c.site.level),
+            text("target", &|c| &c.site.target),
+            text("message", &|c| &c.site.message),
+            text("file", &|c| &c.site.file),
+            int("line", &|c| c.site.line),
+            int("a_events", &|c| c.events.0),
+            int("b_events", &|c| c.events.1),
+            float("a_per_second", &|c| c.rate.0),
+            float("b_per_second", &|c| c.rate.1),
+            float("ratio", &|c| c.ratio.filter(|_| c.status == "changed")),
+        ],
+    )
+}
+
 /// The diff as JSON: `{"a": …, "b": …, "changes": […], "new_errors": […]}`.
 pub fn json(a: &Side, b: &Side, changes: &[Change]) -> serde_json::Value {
     use serde_json::json;

@@ -764,8 +764,17 @@ impl App {
         }
         self.screen = Screen::Last(None);
         self.tasks.push(Task::new("last", move || {
-            let threads = view.stats().threads;
-            let threads = last_moments(view.as_ref(), &summary, threads, LAST_PER_THREAD, &Progress::new());
+            let stats = view.stats();
+            let mut threads = last_moments(view.as_ref(), &summary, stats.threads, LAST_PER_THREAD, &Progress::new());
+            for t in &mut threads {
+                let Some(input) = summary.inputs.get(t.input) else { continue };
+                let process = format!("{} pid {}", input.service, input.pid);
+                t.ring = stats
+                    .rings
+                    .iter()
+                    .find(|r| r.thread == *t.thread && r.process == process)
+                    .map(|r| (r.written.saturating_sub(r.overwritten), r.overwritten));
+            }
             Msg::Last { generation, threads }
         }));
     }

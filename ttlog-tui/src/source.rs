@@ -480,6 +480,9 @@ pub struct ThreadLast {
     pub input: usize,
     /// Its last events, oldest first.
     pub rows: Vec<Row>,
+    /// Records its ring kept and overwrote, when the stats know its ring
+    /// ([`Stats::rings`]).
+    pub ring: Option<(u64, u64)>,
 }
 
 /// Rows read per step by [`last_moments`].
@@ -512,6 +515,7 @@ pub fn last_moments(
                 thread: Arc::clone(&row.thread),
                 input: row.input,
                 rows: Vec::new(),
+                ring: None,
             });
             if t.rows.len() < n {
                 t.rows.push(row);

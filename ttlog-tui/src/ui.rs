@@ -690,6 +690,12 @@ fn render_last(app: &App, threads: Option<&[crate::source::ThreadLast]>, frame: 
         if let Some(last) = t.rows.last() {
             head.push(Span::raw(format!("last event {}", crate::text::time_of_day(last.timestamp_ns))));
         }
+        if let Some((kept, overwritten)) = t.ring {
+            head.push(Span::styled(
+                format!("; its ring kept {}, overwrote {}", count_text(kept), count_text(overwritten)),
+                dim(),
+            ));
+        }
         lines.push(Line::from(head));
         for r in &t.rows {
             lines.push(Line::from(vec![

@@ -428,6 +428,7 @@ fn last_moments_screen() {
     // Events 197, 198 and 199 are the last of worker-2, main and worker-1.
     assert!(heads[0].contains("── worker-2 ") && heads[0].contains("panicked"), "{s}");
     assert!(heads[1].contains("── main ") && heads[2].contains("── worker-1 "), "{s}");
+    assert!(heads[1].contains("its ring kept 67, overwrote 1 500"), "what its ring kept and lost: {s}");
     // Scrolling stops at the end; q goes back.
     for _ in 0..100 {
         keys(&mut app, "j");

@@ -550,6 +550,19 @@ fn diff_per_call_site_with_a_known_change_of_rates() {
     );
     let csv = view_ok(&["diff", &a, &b, "--format", "csv"], 0);
     assert!(csv.lines().any(|l| l.starts_with("changed,INFO,http,request,src/main.rs,11,100,300,10,30,3")), "{csv}");
+    // Parquet: the CSV's columns, typed.
+    let dir = tempfile::tempdir().unwrap();
+    let pq = dir.path().join("diff.parquet");
+    view_ok(&["diff", &a, &b, "--format", "parquet", "-o", pq.to_str().unwrap()], 0);
+    use polars::prelude::SerReader;
+    let df = polars::prelude::ParquetReader::new(std::fs::File::open(&pq).unwrap()).finish().unwrap();
+    assert_eq!(df.height(), csv.lines().count() - 1);
+    let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
+    assert_eq!(names.join(","), csv.lines().next().unwrap());
+    let changed = df.column("ratio").unwrap().f64().unwrap().iter().flatten().collect::<Vec<_>>();
+    assert!(changed.iter().any(|r| (r - 3.0).abs() < 1e-9), "{df}");
+    let out = crate::view(&["diff", &a, &b, "--format", "parquet"]);
+    assert_eq!(out.status.code(), Some(2), "parquet needs -o");
     let same = view_ok(&["diff", &a, &a, "--format", "ndjson"], 0);
     assert!(same.lines().all(|l| l.contains("\"status\":\"changed\"") && l.contains("\"ratio\":1.0")), "{same}");
     let out = crate::view(&["diff", &a, "missing.bin"]);
