@@ -700,7 +700,11 @@ fn write_pressure_text(tables: &Tables, pressure: &[crate::stats::RingPressure],
         pressure.len(),
         if pressure.len() == 1 { "" } else { "s" }
     );
-    for p in pressure.iter().take(TOP) {
+    // Threads whose ring lost events or whose file says what filled it;
+    // the others are counted at the end.
+    let listed: Vec<&crate::stats::RingPressure> =
+        pressure.iter().filter(|p| p.capacity.is_some() || p.overwritten > 0).take(TOP).collect();
+    for p in listed.iter().copied() {
         let th = &tables.threads[p.thread as usize];
         let src = &tables.sources[th.source as usize];
         let _ = write!(
@@ -766,8 +770,11 @@ fn write_pressure_text(tables: &Tables, pressure: &[crate::stats::RingPressure],
             let _ = writeln!(o, "      … and {} more call sites", p.sites.len() - RING_SITES_SHOWN);
         }
     }
-    if pressure.len() > TOP {
-        let _ = writeln!(o, "  … and {} more threads", pressure.len() - TOP);
+    let rest = pressure.len() - listed.len();
+    if rest > 0 {
+        let lost =
+            pressure.iter().filter(|p| p.overwritten > 0).count() - listed.iter().filter(|p| p.overwritten > 0).count();
+        let _ = writeln!(o, "  … and {rest} more threads ({lost} of them overwrote events)");
     }
 }
 

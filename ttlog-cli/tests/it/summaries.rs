@@ -641,7 +641,11 @@ fn stats_show_what_filled_each_ring() {
     assert_eq!(rows[1]["thread"], "main");
     assert_eq!(rows[1]["overwritten"], 0);
     // A file written before format 1.2 shows its counts and says what it
-    // lacks.
-    let old = view_ok(&[&td("normal.bin"), "--stats"], 0);
-    assert!(old.contains("what filled its ring is not in this file (writers of format 1.2 record it)"), "{old}");
+    // lacks; threads that lost nothing and have no details are counted.
+    let old = view_ok(&[&td("periodic-2-panic.bin"), "--stats"], 0);
+    assert!(
+        old.contains("written 1000, overwritten 342 (34.2 %); kept 658; what filled its ring is not in this file (writers of format 1.2 record it)"),
+        "{old}"
+    );
+    assert!(old.contains("  … and 1 more threads (0 of them overwrote events)"), "exploder: {old}");
 }

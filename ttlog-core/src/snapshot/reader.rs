@@ -767,10 +767,9 @@ impl Snapshot {
     /// and `location`), so that every output sees it. Files written before
     /// the hook logged it have the panic in their header only: this gives
     /// them (format 1.0 and 1.1) the same event, as one more chunk held
-    /// decoded (at the end of
-    /// the file, after the thread's last event: at the snapshot's time,
-    /// with the thread's next sequence number). The header is left as the
-    /// file has it.
+    /// decoded, after the last: at the time of the file's newest event, with
+    /// the thread's next sequence number, its call site at the panic's
+    /// location. The header is left as the file has it.
     fn with_panic_event(mut self) -> Snapshot {
         // Writers of format 1.2 log the event whenever the hook runs.
         let before_1_2 = matches!(self.version, FormatVersion::Chunked { major: 1, minor } if minor < 2);
@@ -783,14 +782,36 @@ impl Snapshot {
         if self.sites.iter().any(logged) || self.sites.len() >= crate::ring::MAX_CALLSITE_ID as usize {
             return self;
         }
+        // At the newest event of the file (the panic came after the
+        // thread's last event and before the snapshot, which may have
+        // taken a while): from the chunk index, else the last chunk's times.
+        let newest = (0..self.chunks.len())
+            .filter_map(|i| self.chunk_stats(i).map(|st| st.max_ts))
+            .max()
+            .or_else(|| {
+                let last = self.chunks.len().checked_sub(1)?;
+                let only = Projection { timestamps: true, threads: false, seqs: false, fields: FieldSet::None };
+                self.decode_chunk_with(last, &only).ok()?.timestamps.into_iter().max()
+            })
+            .unwrap_or(self.header.created_at_ns);
+        // The call site is the panic's location (`file:line:column`).
+        let (file, line) = panic
+            .location
+            .as_deref()
+            .and_then(|l| {
+                let mut parts = l.rsplitn(3, ':');
+                let (_column, line, file) = (parts.next()?, parts.next()?.parse().ok()?, parts.next()?);
+                Some((file.to_owned(), line))
+            })
+            .unwrap_or_default();
         let id = self.sites.len() as u32 + 1;
         self.sites.push(Arc::new(CallSiteInfo {
             id,
             level: Level::Error,
             target: Arc::from("panic"),
             message: Arc::from("panic"),
-            file: Arc::from(""),
-            line: 0,
+            file: Arc::from(file.as_str()),
+            line,
             module_path: Arc::from(""),
             fields: vec![(Arc::from("message"), Kind::Str), (Arc::from("location"), Kind::Str)],
             rate_limit: None,
@@ -811,7 +832,7 @@ impl Snapshot {
             Values::Str(c)
         };
         let cols = ChunkColumns {
-            timestamps: vec![self.header.created_at_ns],
+            timestamps: vec![newest],
             callsites: vec![id],
             threads: vec![thread as u32],
             seqs: vec![seq],
