@@ -626,7 +626,11 @@ fn ring_lines(rings: &[crate::source::RingPressure], lines: &mut Vec<Line<'_>>) 
         "what filled the rings (newest snapshot of each process, most overwritten first)",
         Style::new().bold(),
     )));
-    for r in rings.iter().take(20) {
+    // Rings that lost events or whose file says what filled them.
+    let listed: Vec<&crate::source::RingPressure> =
+        rings.iter().filter(|r| r.capacity.is_some() || r.overwritten > 0).take(20).collect();
+    let hidden = rings.len() - listed.len();
+    for r in listed {
         let share = if r.written == 0 { 0.0 } else { 100.0 * r.overwritten as f64 / r.written as f64 };
         let mut head = vec![
             Span::styled(format!("{} ", escape(&r.thread)), Style::new().bold()),
@@ -663,6 +667,12 @@ fn ring_lines(rings: &[crate::source::RingPressure], lines: &mut Vec<Line<'_>>) 
                 Span::raw(escape(&site.message).into_owned()),
             ]));
         }
+    }
+    if hidden > 0 {
+        lines.push(Line::from(Span::styled(
+            format!("  … and {hidden} more threads (the others lost nothing, or are past the first 20)"),
+            dim(),
+        )));
     }
 }
 
