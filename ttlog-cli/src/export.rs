@@ -682,7 +682,8 @@ pub fn write_stats_text(
     w.flush()
 }
 
-/// Call sites listed per thread in the ring-pressure section.
+/// Call sites listed per thread in the ring-pressure section, by bytes and
+/// again by records.
 const RING_SITES_SHOWN: usize = 5;
 
 /// The ring-pressure section of `--stats`: per thread (most overwritten
@@ -749,7 +750,8 @@ fn write_pressure_text(tables: &Tables, pressure: &[crate::stats::RingPressure],
         let kept = p.kept().max(1) as f64;
         let bytes = p.kept_bytes.unwrap_or(0).max(1) as f64;
         let _ = writeln!(o, "      {:>10}  {:>6}  {:>10}  {:>6}  call site", "records", "share", "bytes", "share");
-        for site in p.sites.iter().take(RING_SITES_SHOWN) {
+        let top = p.top_sites(RING_SITES_SHOWN);
+        for site in &top {
             let (s, _) = tables.site(site.site);
             let i = &s.info;
             let _ = writeln!(
@@ -766,8 +768,8 @@ fn write_pressure_text(tables: &Tables, pressure: &[crate::stats::RingPressure],
                 i.line
             );
         }
-        if p.sites.len() > RING_SITES_SHOWN {
-            let _ = writeln!(o, "      … and {} more call sites", p.sites.len() - RING_SITES_SHOWN);
+        if p.sites.len() > top.len() {
+            let _ = writeln!(o, "      … and {} more call sites", p.sites.len() - top.len());
         }
     }
     let rest = pressure.len() - listed.len();

@@ -77,6 +77,23 @@ impl RingPressure {
         self.written.saturating_sub(self.overwritten)
     }
 
+    /// The call sites that filled the ring most: the `n` with the most
+    /// bytes and the `n` with the most records (a chatty statement of
+    /// small events is among them even when larger events take more
+    /// bytes), most bytes first.
+    pub fn top_sites(&self, n: usize) -> Vec<&RingSite> {
+        let mut by_events: Vec<&RingSite> = self.sites.iter().collect();
+        by_events.sort_by(|a, b| b.events.cmp(&a.events).then(a.site.cmp(&b.site)));
+        let mut out: Vec<&RingSite> = self.sites.iter().take(n).collect();
+        for s in by_events.into_iter().take(n) {
+            if !out.iter().any(|o| o.site == s.site) {
+                out.push(s);
+            }
+        }
+        out.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.site.cmp(&b.site)));
+        out
+    }
+
     /// The share of what was written that was overwritten, 0 to 1.
     pub fn overwritten_share(&self) -> f64 {
         if self.written == 0 { 0.0 } else { self.overwritten as f64 / self.written as f64 }
@@ -918,6 +935,27 @@ impl fmt::Display for KeyValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn top_sites_are_the_largest_by_bytes_and_by_records() {
+        let site = |site, events, bytes| RingSite { site, events, bytes };
+        // Most bytes first, as the file lists them; site 9 writes many
+        // small records.
+        let sites = vec![site(1, 10, 4000), site(2, 20, 3000), site(3, 5, 2000), site(9, 90, 1440)];
+        let p = RingPressure {
+            thread: 0,
+            written: 125,
+            overwritten: 0,
+            capacity: Some(16384),
+            kept_bytes: Some(10_440),
+            window: None,
+            sites,
+        };
+        let ids = |v: Vec<&RingSite>| v.iter().map(|s| s.site).collect::<Vec<_>>();
+        assert_eq!(ids(p.top_sites(1)), [1, 9], "the most bytes and the most records");
+        assert_eq!(ids(p.top_sites(2)), [1, 2, 9]);
+        assert_eq!(ids(p.top_sites(9)), [1, 2, 3, 9]);
+    }
     use crate::dataset::{Engine, Input};
 
     #[test]

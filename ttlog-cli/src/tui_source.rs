@@ -642,8 +642,8 @@ fn tui_ring(tables: &Tables, p: &crate::stats::RingPressure) -> tui::RingPressur
         kept_bytes: p.kept_bytes,
         window_ns: p.window,
         sites: p
-            .sites
-            .iter()
+            .top_sites(3)
+            .into_iter()
             .map(|site| {
                 let i = &tables.site(site.site).0.info;
                 tui::RingSite {

@@ -452,7 +452,8 @@ pub struct RingPressure {
     pub kept_bytes: Option<u64>,
     /// The oldest and newest kept record (UTC ns).
     pub window_ns: Option<(i64, i64)>,
-    /// The call sites of the kept records, most bytes first.
+    /// The call sites that wrote most of the kept records (the largest by
+    /// bytes and by records), most bytes first.
     pub sites: Vec<RingSite>,
 }
 

@@ -658,7 +658,7 @@ fn ring_lines(rings: &[crate::source::RingPressure], lines: &mut Vec<Line<'_>>) 
         }
         let kept = r.written.saturating_sub(r.overwritten).max(1) as f64;
         let bytes = r.kept_bytes.unwrap_or(0).max(1) as f64;
-        for site in r.sites.iter().take(3) {
+        for site in &r.sites {
             lines.push(Line::from(vec![
                 Span::raw(format!("  {:>12} {:>5.1}% ", count_text(site.events), 100.0 * site.events as f64 / kept)),
                 Span::raw(format!("{:>10} {:>5.1}% ", size_text(site.bytes), 100.0 * site.bytes as f64 / bytes)),
