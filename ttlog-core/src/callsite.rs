@@ -279,6 +279,70 @@ pub(crate) struct Registry {
     sites: Vec<Arc<CallSiteInfo>>,
     /// Every registered static call site, for [`Registry::refresh_interest`].
     statics: Vec<&'static CallSite>,
+    /// The rate limits of statements bridged from `tracing` and `log`, by
+    /// statement.
+    bridged: HashMap<Statement, &'static BridgedLimit>,
+}
+
+/// A statement bridged from `tracing` or `log`: what its rate limit is
+/// kept by (they have no static [`CallSite`] to hold it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Statement {
+    /// A `tracing` call site: its metadata's address.
+    Tracing(usize),
+    /// A `log` statement: level, target, file and line.
+    Log(Level, Box<str>, Box<str>, u32),
+}
+
+/// The rate limit of a bridged statement (a filter rule's for its target),
+/// and the call site its suppressed events are reported on.
+#[derive(Debug)]
+pub(crate) struct BridgedLimit {
+    target: Box<str>,
+    limit: RateLimit,
+    /// The first of the statement's call sites (the bridges register one
+    /// per shape of its events) that an event of it reached; 0 until then.
+    /// Snapshots report the suppressed events on it, once.
+    first_id: AtomicU32,
+}
+
+impl BridgedLimit {
+    /// Whether an event at `ticks` may be written (it is counted as
+    /// suppressed when not), and notes `id` as the statement's call site
+    /// if it has none yet.
+    #[inline]
+    pub(crate) fn admit(&self, id: u32, ticks: u64) -> bool {
+        if self.first_id.load(Ordering::Relaxed) == 0 {
+            let _ = self.first_id.compare_exchange(0, id, Ordering::Relaxed, Ordering::Relaxed);
+        }
+        self.limit.admit(ticks)
+    }
+}
+
+/// The rate limit of a bridged statement of `target` under the current
+/// filter, made the first time a rule limits its target; `None` when no
+/// rule does, or when the rule is no limit on these rings (a bridged event
+/// then pays nothing for limits). The bridges ask when their per-thread
+/// filter decision is out of date; a filter change updates every limit
+/// made ([`Registry::refresh_interest`]).
+pub(crate) fn bridged_limit(statement: Statement, target: &str) -> Option<&'static BridgedLimit> {
+    let filter = crate::filter::current();
+    let mut reg = registry();
+    let limit = match reg.bridged.get(&statement) {
+        Some(&l) => l,
+        None => {
+            let rule = filter.limit_for(target)?;
+            let l: &'static BridgedLimit = Box::leak(Box::new(BridgedLimit {
+                target: target.into(),
+                limit: RateLimit::new(Some(rule)),
+                first_id: AtomicU32::new(0),
+            }));
+            reg.bridged.insert(statement, l);
+            l
+        }
+    };
+    let ring_events = crate::recorder::ring_events_max().unwrap_or(u64::MAX);
+    crate::limit::matters(limit.limit.per_second(), ring_events).then_some(limit)
 }
 
 static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
@@ -323,6 +387,9 @@ impl Registry {
             // { state = id | filtered_out | limited under the new filter };
             // Release as in `register`.
             site.state.store(id | interest_bit(filter, &site.meta) | site.apply_limits(filter), Ordering::Release);
+        }
+        for b in self.bridged.values() {
+            b.limit.set(filter.limit_for(&b.target));
         }
     }
 
@@ -424,6 +491,14 @@ pub fn callsites() -> Vec<Arc<CallSiteInfo>> {
         let id = site.state.load(Ordering::Acquire) & ID_MASK;
         let Some(info) = (id as usize).checked_sub(1).and_then(|i| sites.get_mut(i)) else { continue };
         let rate_limit = RateLimitInfo { per_second: limit.per_second(), suppressed: limit.suppressed() };
+        if rate_limit.per_second.is_some() || rate_limit.suppressed > 0 {
+            *info = Arc::new(CallSiteInfo { rate_limit: Some(rate_limit), ..(**info).clone() });
+        }
+    }
+    for b in reg.bridged.values() {
+        let id = b.first_id.load(Ordering::Relaxed);
+        let Some(info) = (id as usize).checked_sub(1).and_then(|i| sites.get_mut(i)) else { continue };
+        let rate_limit = RateLimitInfo { per_second: b.limit.per_second(), suppressed: b.limit.suppressed() };
         if rate_limit.per_second.is_some() || rate_limit.suppressed > 0 {
             *info = Arc::new(CallSiteInfo { rate_limit: Some(rate_limit), ..(**info).clone() });
         }

@@ -49,7 +49,7 @@
 //! and goes through the thread's map of shapes, hashed by content.
 
 use crate::bridge::{DIRECT_SLOTS, FxBuild, KindSig, Payload, SIG_FIELDS, same_bytes, sig_with};
-use crate::callsite::register_dynamic;
+use crate::callsite::{BridgedLimit, Statement, bridged_limit, register_dynamic};
 use crate::filter;
 use crate::level::{self, Level};
 use crate::value::{Kind, WordSink, put_str};
@@ -238,6 +238,8 @@ struct Site {
     /// Filter generation `enabled` was computed for.
     generation: u64,
     enabled: bool,
+    /// Its rate limit, when a filter rule gives its target one.
+    limit: Option<&'static BridgedLimit>,
 }
 
 /// The slot of a statement: from its line, level and the lengths of its
@@ -251,7 +253,7 @@ fn statement_slot(level: Level, target: &str, file: &str, line: u32) -> usize {
 
 struct ThreadCache {
     /// Per target: the filter generation and whether each level passes.
-    targets: HashMap<Box<str>, (u64, u8), FxBuild>,
+    targets: Targets,
     shapes: Shapes,
     /// The last statement seen in each slot.
     direct: Box<[Option<Site>]>,
@@ -287,19 +289,44 @@ impl ThreadCache {
 
 /// Whether the filter passes `level` for `target`, cached per target in
 /// `targets`.
-fn target_enabled(targets: &mut HashMap<Box<str>, (u64, u8), FxBuild>, level: Level, target: &str) -> bool {
+fn target_enabled(targets: &mut Targets, level: Level, target: &str) -> bool {
     let generation = filter::generation();
     let code = match targets.get(target) {
         Some(&(g, code)) if g == generation => code,
         _ => {
             let f = filter::current();
-            // The most verbose level that passes, as a code.
-            let code = Level::ALL.iter().find(|l| f.enabled(**l, target)).map_or(u8::MAX, |l| *l as u8);
+            // The most verbose level that passes, as a code; the high bit
+            // when a rule limits the target's rate.
+            let code = Level::ALL.iter().find(|l| f.enabled(**l, target)).map_or(u8::MAX >> 1, |l| *l as u8)
+                | if f.limit_for(target).is_some() { LIMITED_TARGET } else { 0 };
             targets.insert(target.into(), (generation, code));
             code
         }
     };
-    level as u8 >= code
+    level as u8 >= code & !LIMITED_TARGET
+}
+
+/// The bit of a target's cached code saying a filter rule limits its rate.
+const LIMITED_TARGET: u8 = 0x80;
+
+/// Per target: the filter generation, and the most verbose level that
+/// passes with [`LIMITED_TARGET`].
+type Targets = HashMap<Box<str>, (u64, u8), FxBuild>;
+
+/// The rate limit of a statement whose target passes, when a rule limits
+/// its target (cold: limited targets only).
+fn statement_limit(
+    targets: &Targets,
+    level: Level,
+    target: &str,
+    file: &str,
+    line: u32,
+) -> Option<&'static BridgedLimit> {
+    let (_, code) = targets.get(target)?;
+    if code & LIMITED_TARGET == 0 {
+        return None;
+    }
+    bridged_limit(Statement::Log(level, target.into(), file.into(), line), target)
 }
 
 impl log::Log for LogBridge {
@@ -337,6 +364,7 @@ fn record_one(cache: &mut ThreadCache, record: &log::Record<'_>, level: Level) {
         Some(site) if site.shape.same_site(level, target, file, line) => {
             if site.generation != generation {
                 site.enabled = target_enabled(targets, level, target);
+                site.limit = if site.enabled { statement_limit(targets, level, target, file, line) } else { None };
                 site.generation = generation;
             }
             site.enabled
@@ -361,8 +389,8 @@ fn record_one(cache: &mut ThreadCache, record: &log::Record<'_>, level: Level) {
     let (n, sig) = (c.n, c.sig);
     let same_shape = site
         .is_some_and(|s| c.as_expected && n == expected.len() && s.shape.sig == sig && s.shape.message == message_key);
-    let id = match site {
-        Some(site) if same_shape => site.id,
+    let (id, limit) = match site {
+        Some(site) if same_shape => (site.id, site.limit),
         _ => {
             // A new statement in this slot, or a new shape of it: again,
             // keeping the names, and through the thread's map.
@@ -375,10 +403,19 @@ fn record_one(cache: &mut ThreadCache, record: &log::Record<'_>, level: Level) {
             let _ = kvs.visit(&mut c);
             let (n, sig) = (c.n, c.sig);
             let (shape, id) = shape_of(shapes, record, level, message_key, literal, sig, &names[..n]);
-            direct[slot] = Some(Site { shape, id, generation, enabled: true });
-            id
+            let limit = match site {
+                Some(site) => site.limit,
+                None => statement_limit(targets, level, target, file, line),
+            };
+            direct[slot] = Some(Site { shape, id, generation, enabled: true, limit });
+            (id, limit)
         }
     };
+    if let Some(limit) = limit
+        && !limit.admit(id, crate::clock::now())
+    {
+        return;
+    }
     let total = payload.len();
     let truncated = payload.truncated;
     crate::recorder::record_with(id, total, |w| {

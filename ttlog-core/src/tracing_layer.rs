@@ -71,7 +71,7 @@ use crate::bridge::{
     DIRECT_SLOTS, FxBuild, KindSig, PAYLOAD_WORDS, Payload, SIG_FIELDS, bits, direct_slot, same_bytes, sig_kind,
     sig_with,
 };
-use crate::callsite::register_dynamic;
+use crate::callsite::{BridgedLimit, Statement, bridged_limit, register_dynamic};
 use crate::filter;
 use crate::level::{self, Level};
 use crate::value::{Kind, WordSink, put_str};
@@ -448,6 +448,9 @@ struct SiteCache {
     /// Filter generation `enabled` was computed for.
     generation: u64,
     enabled: bool,
+    /// Its rate limit, when a filter rule gives its target one (decided
+    /// with `enabled`).
+    limit: Option<&'static BridgedLimit>,
     /// The index of its `message` field (`usize::MAX`: none).
     message_index: usize,
     /// The message the call site showed first: events with it use the
@@ -523,6 +526,7 @@ impl ThreadCache {
         if self.sites[i].generation != generation {
             let site = &mut self.sites[i];
             site.enabled = filter::current().enabled(level, meta.target());
+            site.limit = if site.enabled { bridged_limit(Statement::Tracing(key), meta.target()) } else { None };
             site.generation = generation;
         }
         i
@@ -543,6 +547,7 @@ impl ThreadCache {
                     // Never a generation: decided on first use.
                     generation: u64::MAX,
                     enabled: false,
+                    limit: None,
                     message_index,
                     usual_message,
                     last: None,
@@ -780,6 +785,7 @@ where
     if !site.enabled {
         return;
     }
+    let limit = site.limit;
 
     let mut c = Collect::new(payload, None, site.message_index, Message::new(&site.usual_message, text));
     event.record(&mut c);
@@ -876,6 +882,11 @@ where
     if total > PAYLOAD_WORDS || payload.len() > PAYLOAD_WORDS {
         // Too large for a record: the ring drops it and counts it.
         total = total.max(PAYLOAD_WORDS + 1);
+    }
+    if let Some(limit) = limit
+        && !limit.admit(shape.id, crate::clock::now())
+    {
+        return;
     }
     crate::recorder::record_with(shape.id, total, |w| {
         if total > PAYLOAD_WORDS {

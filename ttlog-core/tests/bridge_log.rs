@@ -136,3 +136,39 @@ fn one_statement_with_run_time_targets_names_and_kinds_keeps_each_record_apart()
         ev.iter().map(|e| (e.field("a").cloned(), e.field("b").cloned())).collect();
     assert_eq!(got, [(Some(Value::U64(1)), None), (None, Some(Value::U64(2))), (Some(Value::U64(1)), None)]);
 }
+
+#[test]
+fn a_rule_limits_log_statements_and_counts_what_it_suppressed() {
+    trace();
+    let _g = filter_lock();
+    ttlog_core::set_filter("debug,lg::quiet=error,lg::limited=info@2/s,lg::muted=info@0/s".parse().unwrap());
+    // Well under a second, or straddling one window boundary: 2 to 4 written.
+    for i in 0..100u64 {
+        log::info!(target: "lg::limited", i; "flood");
+        log::info!(target: "lg::muted", i; "never");
+        log::info!(target: "lg::free", i; "free");
+    }
+    let path = trace().request_snapshot("limits").unwrap();
+    let snap = Snapshot::open(&path).unwrap();
+    let events: Vec<Event> = snap.events().collect::<Result<Vec<_>, _>>().unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let written = |target: &str| events.iter().filter(|e| &*e.target == target).count() as u64;
+    let limit = |target: &str| snap.callsites().iter().find_map(|c| (&*c.target == target).then_some(c.rate_limit)?);
+    let flood = limit("lg::limited").expect("the statement's limit is in the snapshot");
+    assert_eq!(flood.per_second, Some(2));
+    assert!((2..=4).contains(&written("lg::limited")), "{}", written("lg::limited"));
+    assert_eq!(written("lg::limited") + flood.suppressed, 100, "every record written or counted");
+    let muted = limit("lg::muted").expect("a silenced statement is in the snapshot");
+    assert_eq!((written("lg::muted"), muted.per_second, muted.suppressed), (0, Some(0), 100));
+    assert_eq!((written("lg::free"), limit("lg::free")), (100, None));
+    // Lifting the rule lifts the limit at once; the count stays.
+    ttlog_core::set_filter("debug,lg::quiet=error".parse().unwrap());
+    log::info!(target: "lg::muted", i = 0; "never");
+    let path = trace().request_snapshot("limits").unwrap();
+    let snap = Snapshot::open(&path).unwrap();
+    let muted = snap.callsites().iter().find_map(|c| (&*c.target == "lg::muted").then_some(c.rate_limit)?).unwrap();
+    assert_eq!((muted.per_second, muted.suppressed), (None, 100));
+    let n = snap.events().filter_map(Result::ok).filter(|e| &*e.target == "lg::muted").count();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(n, 1);
+}
