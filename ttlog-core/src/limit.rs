@@ -9,6 +9,13 @@
 //! macros' one-comparison fast path for the cold path, where the limit
 //! decides; a call site without one pays nothing.
 //!
+//! Statements bridged from `tracing` and `log` have no static call site of
+//! ours: a rule's limit for their target is kept per statement (its
+//! metadata, or its level, target, file and line), made the first time the
+//! bridge's cached filter answer says a rule limits the target, and updated
+//! by every filter change. Its suppressed events are reported on the first
+//! of the statement's call sites that an event of it reached.
+//!
 //! # The window
 //!
 //! One counter per call site over fixed one-second windows of the event
