@@ -7,7 +7,7 @@
 #
 # Needs: tmux xvfb xterm imagemagick x11-utils fonts-dejavu-core
 #   (apt-get install -y tmux xvfb xterm imagemagick x11-utils fonts-dejavu-core)
-# Writes screenshots/{main,filter,group-by,detail}.png.
+# Writes screenshots/{main,filter,group-by,detail,last-moments,rings}.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -80,10 +80,22 @@ keys b; keys j; keys Enter
 wait_for "groups by target"
 keys j
 shot group-by
-keys q
+keys q; keys q
 
 keys e; keys e; keys Enter
 wait_for "event "
 keys /; tmux send-keys -t "$session" -l 'XNAS'; keys Enter
 shot detail
+keys Enter
+
+# The last moments of every thread, then what filled the rings (the end of
+# the stats screen).
+keys L
+wait_for "── "
+shot last-moments
+keys q
+keys s
+wait_for "what filled the rings"
+keys G
+shot rings
 keys q

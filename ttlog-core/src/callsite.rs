@@ -291,6 +291,7 @@ pub(crate) enum Statement {
     /// A `tracing` call site: its metadata's address.
     Tracing(usize),
     /// A `log` statement: level, target, file and line.
+    #[cfg(feature = "log")]
     Log(Level, Box<str>, Box<str>, u32),
 }
 
