@@ -11,10 +11,12 @@
 //! | every event loaded into a frame ([`Engine`](crate::Engine): `-i` up to 20 M events, `--limit`/`--tail` with `--stats`) | [`LOAD_BYTES_PER_EVENT`] per event plus the chunks' decompressed bytes | [`Engine::load_opened`](crate::Engine::load_opened) |
 //! | the time-order index of the viewer above 20 M events ([`browse`](crate::browse)) | [`INDEX_BYTES_PER_EVENT`] per event | [`EngineSource`](crate::EngineSource) |
 //! | the chunks a time-ordered stream holds at once ([`stream`](crate::stream)) | their buffers ([`ChunkColumns::heap_bytes`](ttlog_core::snapshot::ChunkColumns::heap_bytes)) | [`Stream::run`](crate::stream::Stream::run) |
+//! | the groups of a streamed `--group-by` as they grow | 64 bytes a group, 48 per key part, 96 per aggregated field, 8 per value a quantile keeps | [`Plan::run`](crate::query::Plan::run) |
+//! | the table `--sql` queries (the query's columns of every event) | polars' estimate of each batch as it is built | [`sql::Events`](crate::sql::Events) |
 //!
-//! The streaming questions (`--stats`, `--group-by`, the exports) hold a
-//! few chunks per core and never come near a limit of a few hundred MiB,
-//! whatever the input's size.
+//! The streaming questions (`--stats`, `--group-by` with few groups, the
+//! exports) hold a few chunks per core and never come near a limit of a few
+//! hundred MiB, whatever the input's size.
 
 /// The default limit, in percent of the physical memory (or of the
 /// control group's limit, when that is lower). DuckDB takes 80 % by

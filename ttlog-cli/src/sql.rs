@@ -170,8 +170,14 @@ impl polars::prelude::AnonymousScan for Scan {
             fields: Some(fields),
         };
         let stream = Stream::new(&self.catalog, question).map_err(|e| polars_err!(ComputeError: "{e}"))?;
-        let mut sink =
-            Frames { columns: columns.clone(), pending: Vec::new(), parts: Vec::new(), out: OutOfRange::new() };
+        let mut sink = Frames {
+            columns: columns.clone(),
+            pending: Vec::new(),
+            parts: Vec::new(),
+            out: OutOfRange::new(),
+            bytes: 0,
+            rows: 0,
+        };
         let progress = |n: u64| {
             if let Some(p) = &self.progress {
                 p(n);
@@ -206,6 +212,10 @@ struct Frames {
     pending: Vec<(Arc<Decoded>, u32)>,
     parts: Vec<DataFrame>,
     out: OutOfRange,
+    /// The parts' size and rows: the table polars queries is held whole,
+    /// so it is checked against the memory limit as it grows.
+    bytes: u64,
+    rows: u64,
 }
 
 impl Frames {
@@ -217,6 +227,17 @@ impl Frames {
         let df = rows_frame(tables, &rows, &mut self.out)
             .and_then(|df| df.select(self.columns.iter().map(String::as_str)))
             .map_err(io::Error::other)?;
+        self.bytes = self.bytes.saturating_add(df.estimated_size() as u64);
+        self.rows += df.height() as u64;
+        if let Err(over) = ttlog_core::memory::check(self.bytes) {
+            return Err(io::Error::other(format!(
+                "the events table of the query's columns ({}) needs more than {} at {} rows: more than the memory limit of {}",
+                self.columns.join(", "),
+                ttlog_core::memory::size_text(self.bytes),
+                self.rows,
+                ttlog_core::memory::size_text(over.limit)
+            )));
+        }
         self.parts.push(df);
         Ok(())
     }

@@ -406,7 +406,7 @@ impl<'c> Stream<'c> {
                             held += d.bytes();
                             if let Err(over) = ttlog_core::memory::check_against(held, limit) {
                                 let what = format!(
-                                    "merging in time order {} chunks that overlap in time needs about {}",
+                                    "merging in time order holds {} chunks at once (read in parallel, or overlapping in time) and needs about {}",
                                     active.len() + 1,
                                     ttlog_core::memory::size_text(held)
                                 );

@@ -210,7 +210,18 @@ pub(super) struct Partial {
     pub(super) executed: Executed,
     n_fields: usize,
     keep_values: Vec<bool>,
+    /// About how many bytes the groups hold: each group's key and state
+    /// ([`GROUP_BYTES`], [`KEY_VALUE_BYTES`] per key part, [`FIELD_BYTES`]
+    /// per aggregated field) and the values kept for quantiles (8 each).
+    pub(super) bytes: u64,
 }
+
+/// Bytes of one group in the map besides its key parts and fields.
+pub(super) const GROUP_BYTES: u64 = 64;
+/// Bytes of one part of a group's key (a [`KeyValue`], text included).
+pub(super) const KEY_VALUE_BYTES: u64 = 48;
+/// Bytes of one aggregated field's state in a group.
+pub(super) const FIELD_BYTES: u64 = 96;
 
 impl Partial {
     pub(super) fn new(plan: &Plan<'_>) -> Partial {
@@ -226,6 +237,7 @@ impl Partial {
             executed: Executed::default(),
             n_fields: plan.agg_fields.len(),
             keep_values: plan.keep_values.clone(),
+            bytes: 0,
         }
     }
 
@@ -233,8 +245,14 @@ impl Partial {
         self.span = Some(self.span.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
     }
 
+    /// The estimate of a new group of `key` with `fields` aggregated fields.
+    fn group_bytes(key: &[KeyValue], fields: usize) -> u64 {
+        GROUP_BYTES + KEY_VALUE_BYTES * key.len() as u64 + FIELD_BYTES * fields as u64
+    }
+
     fn group(&mut self, key: &[KeyValue]) -> &mut Group {
         if !self.groups.contains_key(key) {
+            self.bytes += Partial::group_bytes(key, self.n_fields);
             self.groups.insert(key.to_vec(), Group { count: 0, fields: vec![FieldAgg::default(); self.n_fields] });
         }
         self.groups.get_mut(key).expect("inserted")
@@ -242,9 +260,11 @@ impl Partial {
 
     /// Adds a chunk's group of call site `key` to this partial's.
     pub(super) fn merge_group(&mut self, key: &[KeyValue], g: Group) {
+        self.bytes += 8 * g.fields.iter().map(|f| f.values.len() as u64).sum::<u64>();
         match self.groups.get_mut(key) {
             Some(x) => x.merge(g),
             None => {
+                self.bytes += Partial::group_bytes(key, g.fields.len());
                 self.groups.insert(key.to_vec(), g);
             }
         }
@@ -254,12 +274,15 @@ impl Partial {
         let keep_values = std::mem::take(&mut self.keep_values);
         let g = self.group(key);
         g.count += 1;
+        let mut kept = 0;
         for ((f, v), &keep) in g.fields.iter_mut().zip(values).zip(&keep_values) {
             if let Some(v) = v {
                 f.add(*v, keep);
+                kept += u64::from(keep);
             }
         }
         self.keep_values = keep_values;
+        self.bytes += 8 * kept;
     }
 
     /// Events of a pair counted from statistics, into the row-keyed groups
@@ -277,6 +300,7 @@ impl Partial {
         for (k, n) in o.pairs {
             *self.pairs.entry(k).or_default() += n;
         }
+        self.bytes += o.bytes;
         for (k, g) in o.groups {
             match self.groups.get_mut(&k) {
                 Some(x) => x.merge(g),

@@ -59,12 +59,30 @@ impl<'c> Plan<'c> {
             self.actions.iter().enumerate().flat_map(|(s, a)| (0..a.len()).map(move |c| (s, c))).collect();
         let spans_needed = self.question.stats;
         let failed = std::sync::Mutex::new(Vec::new());
+        // The groups' memory, summed over the partials as they grow (merging
+        // only lowers it): past the limit, the question stops.
+        let limit = ttlog_core::memory::limit();
+        let held = std::sync::atomic::AtomicU64::new(0);
+        let over = std::sync::atomic::AtomicBool::new(false);
         let total = jobs
             .par_iter()
             .fold(
                 || Partial::new(self),
                 |mut p, &(s, c)| {
-                    if let Err(e) = self.chunk(s, c, &mut p) {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    if over.load(Relaxed) {
+                        return p;
+                    }
+                    let before = p.bytes;
+                    let result = self.chunk(s, c, &mut p);
+                    let grown = p.bytes.saturating_sub(before);
+                    if grown > 0 {
+                        let now = held.fetch_add(grown, Relaxed).saturating_add(grown);
+                        if ttlog_core::memory::check_against(now, limit).is_err() {
+                            over.store(true, Relaxed);
+                        }
+                    }
+                    if let Err(e) = result {
                         p.damaged[s] += u64::from(catalog.snapshots[s].chunks()[c].events);
                         failed.lock().unwrap_or_else(|e| e.into_inner()).push(e);
                     }
@@ -75,6 +93,16 @@ impl<'c> Plan<'c> {
                 },
             )
             .reduce(|| Partial::new(self), Partial::merge);
+        if over.into_inner() {
+            let groups = total.groups.len();
+            let what = format!(
+                "grouping needs more than {} ({groups} groups{} when it stopped)",
+                ttlog_core::memory::size_text(held.into_inner()),
+                if self.keep_values.iter().any(|&k| k) { ", with the values their quantiles need," } else { "" }
+            );
+            let inputs = crate::memory::inputs_name(catalog.snapshots.iter().map(|s| (s.name(), s.event_count())));
+            return Err(LoadError::MemoryLimit { inputs, what, limit: limit.unwrap_or(0) }.into());
+        }
         let mut failed = failed.into_inner().unwrap_or_else(|e| e.into_inner());
         failed.sort_by(|a: &SnapshotError, b| (&a.file, a.offset).cmp(&(&b.file, b.offset)));
         if strict && let Some(e) = failed.first() {

@@ -197,3 +197,56 @@ fn limits_are_sizes_or_percentages() {
     assert!(err.contains("invalid value 'lots' for '--memory-limit <SIZE>'"), "{err}");
     assert!(err.contains("expected a size such as 512MB, 2GiB or 70%"), "{err}");
 }
+
+#[test]
+fn group_bys_and_sql_tables_that_grow_past_the_limit_stop_in_one_line() {
+    // 1,000,000 events with a distinct `n` each, one after the other in time:
+    // streamed, they hold a chunk or two; grouped by `n`, or as the table
+    // `--sql` queries, they hold every row.
+    let dir = tempfile::tempdir().unwrap();
+    let events: Vec<ttlog_core::Event> = (0..1_000_000u64)
+        .map(|i| ttlog_core::Event {
+            timestamp_ns: 1_795_307_845_000_000_000 + i as i64 * 1000,
+            level: ttlog_core::Level::Info,
+            target: "svc".into(),
+            message: "tick".into(),
+            file: "src/main.rs".into(),
+            line: 1,
+            module_path: "svc".into(),
+            thread_id: 1,
+            thread_name: Some("main".into()),
+            seq: i,
+            callsite: 1,
+            fields: vec![(std::sync::Arc::from("n"), ttlog_core::Value::U64(i))],
+        })
+        .collect();
+    let meta = ttlog_core::snapshot::SnapshotMeta::new("svc", "manual");
+    let bytes = ttlog_core::snapshot::encode(&ttlog_core::Capture::from_events(&events), &meta);
+    let file = write(dir.path(), "distinct.bin", &bytes);
+    // A key per event: a million groups are more than 8 MiB.
+    let out = view(&[&file, "--group-by", "n", "--limit", "3", "--memory-limit", "8MiB"]);
+    let err = stderr_of(&out, 2);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with(&format!("ttlog-view: error: {file}: grouping needs more than ")), "{err}");
+    assert!(err.trim_end().ends_with("more than the memory limit of 8.0 MiB"), "{err}");
+    // A group-by of few groups answers.
+    let out = view(&[&file, "--group-by", "target", "--memory-limit", "8MiB"]);
+    stderr_of(&out, 0);
+    // Quantiles keep the values: a million of them are more than 1 MiB.
+    let out = view(&[&file, "--group-by", "target", "--agg", "p99:n", "--memory-limit", "1MiB"]);
+    let err = stderr_of(&out, 2);
+    assert!(err.contains("with the values their quantiles need"), "{err}");
+    // --sql: the table of the query's columns is held whole (its scan
+    // holds about 2 MiB of decoded chunks per core at once; the table
+    // takes about 37 MiB).
+    let sql = "SELECT count(*), max(timestamp_ns), max(field_n), max(message), max(file), sum(line), \
+               max(thread), max(target), max(service), max(hostname), max(timestamp), max(level) FROM events";
+    let out = view(&[&file, "--sql", sql, "--memory-limit", "24MiB"]);
+    let err = stderr_of(&out, 2);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("ttlog-view: error: --sql: the events table of the query's columns ("), "{err}");
+    assert!(err.trim_end().ends_with("more than the memory limit of 24.0 MiB"), "{err}");
+    let out = view(&[&file, "--sql", sql, "--format", "csv", "--memory-limit", "256MiB"]);
+    stderr_of(&out, 0);
+    assert!(String::from_utf8_lossy(&out.stdout).lines().nth(1).unwrap().starts_with("1000000,"));
+}
