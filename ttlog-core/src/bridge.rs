@@ -22,6 +22,7 @@
 //! A miss takes a process-wide lock, where the shape is registered once for
 //! all threads.
 
+#![cfg_attr(not(any(feature = "tracing", feature = "log")), allow(dead_code))]
 use crate::ring::{MAX_RECORD_WORDS, RECORD_HEADER_WORDS};
 use crate::value::{Kind, WordSink};
 use std::hash::{BuildHasherDefault, Hasher};

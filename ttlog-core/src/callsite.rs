@@ -286,6 +286,7 @@ pub(crate) struct Registry {
 
 /// A statement bridged from `tracing` or `log`: what its rate limit is
 /// kept by (they have no static [`CallSite`] to hold it).
+#[cfg_attr(not(any(feature = "tracing", feature = "log")), allow(dead_code))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Statement {
     /// A `tracing` call site: its metadata's address.
@@ -297,6 +298,7 @@ pub(crate) enum Statement {
 
 /// The rate limit of a bridged statement (a filter rule's for its target),
 /// and the call site its suppressed events are reported on.
+#[cfg_attr(not(any(feature = "tracing", feature = "log")), allow(dead_code))]
 #[derive(Debug)]
 pub(crate) struct BridgedLimit {
     target: Box<str>,
@@ -312,6 +314,7 @@ impl BridgedLimit {
     /// suppressed when not), and notes `id` as the statement's call site
     /// if it has none yet.
     #[inline]
+    #[cfg_attr(not(any(feature = "tracing", feature = "log")), allow(dead_code))]
     pub(crate) fn admit(&self, id: u32, ticks: u64) -> bool {
         if self.first_id.load(Ordering::Relaxed) == 0 {
             let _ = self.first_id.compare_exchange(0, id, Ordering::Relaxed, Ordering::Relaxed);
@@ -326,6 +329,7 @@ impl BridgedLimit {
 /// then pays nothing for limits). The bridges ask when their per-thread
 /// filter decision is out of date; a filter change updates every limit
 /// made ([`Registry::refresh_interest`]).
+#[cfg_attr(not(any(feature = "tracing", feature = "log")), allow(dead_code))]
 pub(crate) fn bridged_limit(statement: Statement, target: &str) -> Option<&'static BridgedLimit> {
     let filter = crate::filter::current();
     let mut reg = registry();

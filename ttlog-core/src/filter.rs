@@ -292,6 +292,7 @@ pub(crate) fn current() -> Arc<Filter> {
 
 /// The filter generation: changes whenever the filter does. Bridges cache
 /// per-call-site answers of [`current`] against it.
+#[cfg_attr(not(any(feature = "tracing", feature = "log")), allow(dead_code))]
 #[inline]
 pub(crate) fn generation() -> u64 {
     GENERATION.load(Ordering::Acquire)

@@ -280,6 +280,7 @@ fn count_none<T>(counter: &AtomicU64) -> Option<T> {
 
 /// Counts an event dropped because it was logged while the thread was
 /// already recording one (a bridge's re-entrancy guard).
+#[cfg_attr(not(any(feature = "tracing", feature = "log")), allow(dead_code))]
 #[cold]
 pub(crate) fn count_reentrant() {
     count(&DROPPED_REENTRANT);
