@@ -19,6 +19,10 @@ use crate::ui;
 
 /// Events per thread on the last-moments screen (`L`).
 pub(crate) const LAST_PER_THREAD: usize = 10;
+
+/// Rows the last-moments screen reads back from the end at most: a thread
+/// quiet before them is counted, not shown (a filter on it shows it).
+pub(crate) const LAST_ROWS_MAX: usize = 2_000_000;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
 use regex::Regex;
@@ -77,6 +81,9 @@ pub enum Msg {
         generation: u64,
         /// Each thread's last events.
         threads: Vec<ThreadLast>,
+        /// Threads of the view that logged nothing in the rows read
+        /// ([`LAST_ROWS_MAX`]).
+        missing: usize,
     },
     /// The groups of a view.
     Groups {
@@ -130,7 +137,9 @@ impl fmt::Debug for Msg {
             }
             Msg::Histogram { generation, .. } => write!(f, "Histogram({generation})"),
             Msg::Stats { generation, .. } => write!(f, "Stats({generation})"),
-            Msg::Last { generation, threads } => write!(f, "Last({generation}, {} threads)", threads.len()),
+            Msg::Last { generation, threads, missing } => {
+                write!(f, "Last({generation}, {} threads, {missing} not found)", threads.len())
+            }
             Msg::Groups { generation, .. } => write!(f, "Groups({generation})"),
             Msg::Found { generation, result, .. } => write!(f, "Found({generation}, {result:?})"),
             Msg::Ranked { generation, position, rank, .. } => {
@@ -295,6 +304,8 @@ pub struct App {
     pub(crate) help_scroll: usize,
     /// First line shown of the stats and last-moments screens.
     pub(crate) screen_scroll: usize,
+    /// Threads of the view the last-moments screen did not reach.
+    pub(crate) last_missing: usize,
     /// Lines of that screen's text and rows that show them, as last drawn
     /// (scrolling stops at its end).
     pub(crate) screen_lines: std::cell::Cell<(usize, usize)>,
@@ -369,6 +380,7 @@ impl App {
             hscroll: 0,
             help_scroll: 0,
             screen_scroll: 0,
+            last_missing: 0,
             screen_lines: std::cell::Cell::new((0, 0)),
             end_after_filter: false,
             histogram: None,
@@ -562,9 +574,10 @@ impl App {
                     *s = Some(stats);
                 }
             }
-            Msg::Last { generation, threads } if generation == self.view_generation => {
+            Msg::Last { generation, threads, missing } if generation == self.view_generation => {
                 if let Screen::Last(t) = &mut self.screen {
                     *t = Some(threads);
+                    self.last_missing = missing;
                 }
             }
             Msg::Groups { generation, result } if generation == self.view_generation => {
@@ -765,7 +778,9 @@ impl App {
         self.screen = Screen::Last(None);
         self.tasks.push(Task::new("last", move || {
             let stats = view.stats();
-            let mut threads = last_moments(view.as_ref(), &summary, stats.threads, LAST_PER_THREAD, &Progress::new());
+            let progress = Progress::new();
+            let mut threads =
+                last_moments(view.as_ref(), &summary, stats.threads, LAST_PER_THREAD, LAST_ROWS_MAX, &progress);
             for t in &mut threads {
                 let Some(input) = summary.inputs.get(t.input) else { continue };
                 let process = format!("{} pid {}", input.service, input.pid);
@@ -775,7 +790,8 @@ impl App {
                     .find(|r| r.thread == *t.thread && r.process == process)
                     .map(|r| (r.written.saturating_sub(r.overwritten), r.overwritten));
             }
-            Msg::Last { generation, threads }
+            let missing = stats.threads.saturating_sub(threads.len());
+            Msg::Last { generation, threads, missing }
         }));
     }
 

@@ -493,22 +493,25 @@ const LAST_BLOCK: usize = 4096;
 /// last event (the one that went quiet first at the top, the last to write
 /// at the bottom). Reads the view backwards a block at a time and stops as
 /// soon as each of its `threads` threads has `n` events, so a busy view
-/// costs a few blocks. One thread is one (pid, host, thread id), across
-/// the snapshots of its process.
+/// costs a few blocks; it reads at most `max_rows` rows (a thread that went
+/// quiet before them is not found: the caller says so). One thread is one
+/// (pid, host, thread id), across the snapshots of its process.
 pub fn last_moments(
     view: &dyn View,
     summary: &Summary,
     threads: usize,
     n: usize,
+    max_rows: usize,
     progress: &Progress,
 ) -> Vec<ThreadLast> {
     use std::collections::HashMap;
     let mut found: HashMap<(u32, &str, u64), ThreadLast> = HashMap::new();
     let mut full = 0;
     let mut end = view.len();
-    progress.set_total(end as u64);
-    while end > 0 && (full < threads || found.len() < threads) && n > 0 && !progress.is_cancelled() {
-        let start = end.saturating_sub(LAST_BLOCK);
+    let stop = end.saturating_sub(max_rows);
+    progress.set_total((end - stop) as u64);
+    while end > stop && (full < threads || found.len() < threads) && n > 0 && !progress.is_cancelled() {
+        let start = end.saturating_sub(LAST_BLOCK).max(stop);
         for row in view.rows(start..end).into_iter().rev() {
             let input = summary.inputs.get(row.input);
             let key = (input.map_or(0, |i| i.pid), input.map_or("", |i| i.hostname.as_str()), row.thread_id);

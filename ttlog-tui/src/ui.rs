@@ -717,6 +717,16 @@ fn render_last(app: &App, threads: Option<&[crate::source::ThreadLast]>, frame: 
             ]));
         }
     }
+    if app.last_missing > 0 {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "… and {} more threads that logged nothing in the last {} events (filter to one to see its last events)",
+                app.last_missing,
+                count_text(crate::app::LAST_ROWS_MAX as u64)
+            ),
+            dim(),
+        )));
+    }
     render_scrolled(app, lines, block, frame, area);
 }
 

@@ -886,3 +886,25 @@ fn the_index_exports_and_counts_as_the_loaded_events() {
     assert_eq!(texts[0].lines().count(), 30);
     assert_eq!(texts[0], texts[1]);
 }
+
+#[test]
+fn last_moments_read_back_at_most_what_they_are_told() {
+    let source = source();
+    let progress = Progress::new();
+    let view = source.filter(&ttlog_tui::Query::new(""), &progress).unwrap();
+    let summary = source.summary();
+    let all = ttlog_tui::last_moments(view.as_ref(), &summary, 3, 10, usize::MAX, &progress);
+    let names: Vec<&str> = all.iter().map(|t| &*t.thread).collect();
+    assert_eq!(names, ["worker-2", "main", "worker-1"], "quiet first, last to write at the bottom");
+    for t in &all {
+        assert_eq!(t.rows.len(), 10);
+        assert!(t.rows.iter().all(|r| r.thread == t.thread));
+        assert!(t.rows.windows(2).all(|w| w[0].timestamp_ns < w[1].timestamp_ns), "oldest first");
+    }
+    // Events 197, 198 and 199 are the last of worker-2, main and worker-1.
+    assert_eq!(all[2].rows[9].timestamp_ns - all[0].rows[9].timestamp_ns, 2 * 50_000_000);
+    // Two rows read back: the two threads that wrote them, one event each.
+    let few = ttlog_tui::last_moments(view.as_ref(), &summary, 3, 10, 2, &progress);
+    let names: Vec<(&str, usize)> = few.iter().map(|t| (&*t.thread, t.rows.len())).collect();
+    assert_eq!(names, [("main", 1), ("worker-1", 1)]);
+}
