@@ -117,14 +117,14 @@ pub fn ring_pressure(tables: &Tables) -> Vec<RingPressure> {
     let mut out = Vec::new();
     for p in &tables.processes {
         let Some(&newest) = p.sources.first() else { continue };
-        let src = &tables.sources[newest];
-        for (code, th) in tables.threads.iter().enumerate().filter(|(_, t)| t.source as usize == newest) {
+        let first = tables.sources[newest].thread_offset;
+        let n_sites = tables.sources_sites(newest);
+        for code in first..first + tables.sources_threads(newest) {
+            let th = &tables.threads[code as usize];
             if th.written == 0 {
                 continue;
             }
             let ring = th.ring.as_deref();
-            let n_sites =
-                tables.sources.get(newest + 1).map_or(tables.sites.len() as u32, |n| n.site_offset) - src.site_offset;
             let sites = ring
                 .map(|r| {
                     r.sites
@@ -139,7 +139,7 @@ pub fn ring_pressure(tables: &Tables) -> Vec<RingPressure> {
                 })
                 .unwrap_or_default();
             out.push(RingPressure {
-                thread: code as u32,
+                thread: code,
                 written: th.written,
                 overwritten: th.overwritten,
                 capacity: ring.map(|r| r.capacity),

@@ -17,6 +17,22 @@ use crate::source::{
 };
 use crate::ui;
 
+/// Moves the first line shown of a scrolled text, `at`, by `code` (j k, the
+/// arrows, PgUp PgDn Space, g G Home End) within `0..=last`; `page` lines a
+/// page. Whether `code` was a scrolling key.
+fn scroll(at: &mut usize, code: KeyCode, page: usize, last: usize) -> bool {
+    *at = match code {
+        KeyCode::Char('j') | KeyCode::Down => (*at + 1).min(last),
+        KeyCode::Char('k') | KeyCode::Up => at.saturating_sub(1),
+        KeyCode::PageDown | KeyCode::Char(' ') => (*at + page).min(last),
+        KeyCode::PageUp => at.saturating_sub(page),
+        KeyCode::Char('g') | KeyCode::Home => 0,
+        KeyCode::Char('G') | KeyCode::End => last,
+        _ => return false,
+    };
+    true
+}
+
 /// Events per thread on the last-moments screen (`L`).
 pub(crate) const LAST_PER_THREAD: usize = 10;
 
@@ -939,33 +955,19 @@ impl App {
             Screen::Help => {
                 let page = crate::ui::help_height(self.size).max(1);
                 let last = crate::ui::HELP.len().saturating_sub(page);
-                let at = &mut self.help_scroll;
-                match key.code {
-                    KeyCode::Char('j') | KeyCode::Down => *at = (*at + 1).min(last),
-                    KeyCode::Char('k') | KeyCode::Up => *at = at.saturating_sub(1),
-                    KeyCode::PageDown | KeyCode::Char(' ') => *at = (*at + page).min(last),
-                    KeyCode::PageUp => *at = at.saturating_sub(page),
-                    KeyCode::Char('g') | KeyCode::Home => *at = 0,
-                    KeyCode::Char('G') | KeyCode::End => *at = last,
-                    KeyCode::Char('q' | '?') | KeyCode::Esc | KeyCode::Enter => self.screen = Screen::Main,
-                    _ => {}
+                if !scroll(&mut self.help_scroll, key.code, page, last)
+                    && matches!(key.code, KeyCode::Char('q' | '?') | KeyCode::Esc | KeyCode::Enter)
+                {
+                    self.screen = Screen::Main;
                 }
                 return;
             }
             Screen::Stats(_) | Screen::Last(_) => {
                 let (lines, shown) = self.screen_lines.get();
-                let page = shown.max(1);
-                let last = lines.saturating_sub(shown);
-                let at = &mut self.screen_scroll;
-                match key.code {
-                    KeyCode::Char('j') | KeyCode::Down => *at = (*at + 1).min(last),
-                    KeyCode::Char('k') | KeyCode::Up => *at = at.saturating_sub(1),
-                    KeyCode::PageDown | KeyCode::Char(' ') => *at = (*at + page).min(last),
-                    KeyCode::PageUp => *at = at.saturating_sub(page),
-                    KeyCode::Char('g') | KeyCode::Home => *at = 0,
-                    KeyCode::Char('G') | KeyCode::End => *at = last,
-                    KeyCode::Char('q' | 's' | 'L') | KeyCode::Esc => self.screen = Screen::Main,
-                    _ => {}
+                if !scroll(&mut self.screen_scroll, key.code, shown.max(1), lines.saturating_sub(shown))
+                    && matches!(key.code, KeyCode::Char('q' | 's' | 'L') | KeyCode::Esc)
+                {
+                    self.screen = Screen::Main;
                 }
                 return;
             }

@@ -74,6 +74,8 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
     let area = frame.area();
     let areas = layout(area, app.detail, app.banner());
     render_header(app, frame, areas.header);
+    // A full screen's body: everything between the header and the status line.
+    let body = Rect { height: area.height.saturating_sub(areas.header.height + STATUS_ROWS), ..areas.timeline };
     match &app.screen {
         Screen::Main | Screen::Help => {
             render_timeline(app, frame, areas.timeline);
@@ -82,18 +84,9 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
                 render_detail(app, frame, d);
             }
         }
-        Screen::Stats(stats) => {
-            let body = Rect { height: area.height.saturating_sub(areas.header.height + STATUS_ROWS), ..areas.timeline };
-            render_stats(app, stats.as_ref(), frame, body);
-        }
-        Screen::Last(threads) => {
-            let body = Rect { height: area.height.saturating_sub(areas.header.height + STATUS_ROWS), ..areas.timeline };
-            render_last(app, threads.as_deref(), frame, body);
-        }
-        Screen::Groups(g) => {
-            let body = Rect { height: area.height.saturating_sub(areas.header.height + STATUS_ROWS), ..areas.timeline };
-            render_groups(g, frame, body);
-        }
+        Screen::Stats(stats) => render_stats(app, stats.as_ref(), frame, body),
+        Screen::Last(threads) => render_last(app, threads.as_deref(), frame, body),
+        Screen::Groups(g) => render_groups(g, frame, body),
     }
     render_status(app, frame, areas.status);
     if matches!(app.screen, Screen::Help) {
