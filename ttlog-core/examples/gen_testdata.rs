@@ -27,15 +27,14 @@ use ttlog_core::{Trace, debug, error, info, warn};
 const CASES: [&str; 8] =
     ["normal", "many-threads", "panic", "chunked", "legacy", "periodic", "rate-limited", "ring-pressure"];
 
+/// What every case installs: service `testdata`, snapshots into `out`
+/// only when asked.
+fn builder(out: &Path) -> ttlog_core::Builder {
+    Trace::builder().service("testdata").storage_path(out).snapshot_on_signals(false).snapshot_interval(None)
+}
+
 fn install(out: &Path) -> Trace {
-    Trace::builder()
-        .service("testdata")
-        .level(ttlog_core::Level::Trace)
-        .storage_path(out)
-        .snapshot_on_signals(false)
-        .snapshot_interval(None)
-        .install()
-        .expect("install")
+    builder(out).level(ttlog_core::Level::Trace).install().expect("install")
 }
 
 /// The events of `normal.bin`: every kind of value, every level.
@@ -110,14 +109,7 @@ fn child(case: &str, out: &Path) {
             // (16 KiB, about 680 of these events) has overwritten the oldest
             // by the panic snapshot, which still repeats the newest of the
             // first one.
-            let _trace = Trace::builder()
-                .service("testdata")
-                .capacity_bytes(16 << 10)
-                .storage_path(out)
-                .snapshot_on_signals(false)
-                .snapshot_interval(None)
-                .install()
-                .expect("install");
+            let _trace = builder(out).capacity_bytes(16 << 10).install().expect("install");
             for i in 0..600u64 {
                 info!("tick", n = i);
             }
@@ -145,15 +137,7 @@ fn child(case: &str, out: &Path) {
             trace.request_snapshot("manual");
         }
         "rate-limited" => {
-            let trace = Trace::builder()
-                .service("testdata")
-                .filter("info,net::conn=warn@5/s")
-                .env_filter(false)
-                .storage_path(out)
-                .snapshot_on_signals(false)
-                .snapshot_interval(None)
-                .install()
-                .expect("install");
+            let trace = builder(out).filter("info,net::conn=warn@5/s").env_filter(false).install().expect("install");
             for i in 0..100u64 {
                 warn!(target: "net::conn", "connection reset", peer = i);
                 info!(limit: 10 / s, "retrying", attempt = i);
@@ -166,15 +150,8 @@ fn child(case: &str, out: &Path) {
         "ring-pressure" => {
             // 16 KiB rings: the poller's chatty statement overwrites its
             // own history; main's ring keeps everything.
-            let trace = Trace::builder()
-                .service("testdata")
-                .level(ttlog_core::Level::Debug)
-                .capacity_bytes(16 << 10)
-                .storage_path(out)
-                .snapshot_on_signals(false)
-                .snapshot_interval(None)
-                .install()
-                .expect("install");
+            let trace =
+                builder(out).level(ttlog_core::Level::Debug).capacity_bytes(16 << 10).install().expect("install");
             std::thread::Builder::new()
                 .name("poller".into())
                 .spawn(|| {

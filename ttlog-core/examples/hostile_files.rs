@@ -38,35 +38,9 @@ fn main() {
     // A ttlog 0.1 file whose block declares just under 1 GiB (4 MB).
     write(&dir, "legacy-1gib.bin", &fuzz::legacy_events(13_765_919));
     // Control characters, bidirectional controls and formulas in every name.
-    const EVIL: &str = "x\x1b[2J\x07\r\n\t\u{7f}\u{85}\u{9b}\u{61c}\u{200e}\u{202e}\u{2028}\u{2029}y";
-    write(
-        &dir,
-        "names.bin",
-        &fuzz::edit_header(&normal, |h| {
-            h.service = format!("svc{EVIL}");
-            h.hostname = format!("host{EVIL}");
-            for t in &mut h.threads {
-                t.name = Some(format!("th{EVIL}"));
-            }
-            for c in &mut h.callsites {
-                c.target = format!("=HYPERLINK(\"http://x\"){EVIL}");
-                c.message = format!("+msg{EVIL}");
-                c.file = format!("@file{EVIL}");
-            }
-        }),
-    );
+    write(&dir, "names.bin", &fuzz::hostile_names(&normal));
     // Counters near 2^64 whose sums would wrap.
-    write(
-        &dir,
-        "counters.bin",
-        &fuzz::edit_header(&normal, |h| {
-            let c = &mut h.counters;
-            c.logged = u64::MAX - 1;
-            c.overwritten = u64::MAX - 2;
-            c.dropped_too_large = u64::MAX - 3;
-            c.dropped_reentrant = u64::MAX - 4;
-        }),
-    );
+    write(&dir, "counters.bin", &fuzz::wrapping_counters(&normal));
     // 5,000 empty files.
     let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).expect("create empty/");

@@ -192,6 +192,46 @@ pub fn edit_header(template: &[u8], edit: impl FnOnce(&mut crate::snapshot::Head
     out
 }
 
+/// Every character a terminal or a spreadsheet must not get raw (C0, DEL,
+/// C1, the bidirectional controls, the line and paragraph separators)
+/// between two letters.
+pub const HOSTILE_TEXT: &str =
+    "x\x1b[2J\x07\r\n\t\u{7f}\u{85}\u{9b}\u{61c}\u{200e}\u{200f}\u{202a}\u{202e}\u{2066}\u{2069}\u{2028}\u{2029}y";
+
+/// `template` with every name in its header hostile: service, host, thread
+/// names, and per call site a target that is a formula, a message and a
+/// file that start like one, field names; each with [`HOSTILE_TEXT`].
+pub fn hostile_names(template: &[u8]) -> Vec<u8> {
+    const EVIL: &str = HOSTILE_TEXT;
+    edit_header(template, |h| {
+        h.service = format!("svc{EVIL}");
+        h.hostname = format!("host{EVIL}");
+        for t in &mut h.threads {
+            t.name = Some(format!("th{EVIL}"));
+        }
+        for c in &mut h.callsites {
+            c.target = format!("=HYPERLINK(\"http://x\"){EVIL}");
+            c.message = format!("+msg{EVIL}");
+            c.file = format!("@file{EVIL}");
+            for (i, f) in c.fields.iter_mut().enumerate() {
+                f.name = format!("-f{i}{EVIL}");
+            }
+        }
+    })
+}
+
+/// `template` with counters near 2^64, whose sums wrap when not saturated.
+pub fn wrapping_counters(template: &[u8]) -> Vec<u8> {
+    edit_header(template, |h| {
+        let c = &mut h.counters;
+        c.logged = u64::MAX - 1;
+        c.overwritten = u64::MAX - 2;
+        c.dropped_too_large = u64::MAX - 3;
+        c.dropped_reentrant = u64::MAX - 4;
+        c.dropped_thread_exit = u64::MAX - 5;
+    })
+}
+
 /// A file in the original `ttlog` 0.1 layout (LZ4 block with a size prefix)
 /// holding `cbor`.
 pub fn frame_legacy(cbor: &[u8]) -> Vec<u8> {

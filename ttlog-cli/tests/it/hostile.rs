@@ -136,10 +136,8 @@ fn many_failing_inputs_give_ten_lines_and_a_count() {
     assert!(err.len() < 2000, "{} bytes", err.len());
 }
 
-/// Every character a terminal or spreadsheet must not get raw, and a
-/// formula.
-const EVIL: &str =
-    "x\x1b[2J\x07\r\n\t\u{7f}\u{85}\u{9b}\u{61c}\u{200e}\u{200f}\u{202a}\u{202e}\u{2066}\u{2069}\u{2028}\u{2029}y";
+/// Every character a terminal or spreadsheet must not get raw.
+const EVIL: &str = ttlog_core::fuzz::HOSTILE_TEXT;
 
 /// `normal.bin` with every name in its header hostile: service, host,
 /// thread names, targets (formulas), messages, files, field names.
@@ -148,22 +146,7 @@ fn evil_names(dir: &std::path::Path) -> String {
 }
 
 fn evil_names_bytes() -> Vec<u8> {
-    let normal = std::fs::read(td("normal.bin")).unwrap();
-    ttlog_core::fuzz::edit_header(&normal, |h| {
-        h.service = format!("svc{EVIL}");
-        h.hostname = format!("host{EVIL}");
-        for t in &mut h.threads {
-            t.name = Some(format!("th{EVIL}"));
-        }
-        for c in &mut h.callsites {
-            c.target = format!("=HYPERLINK(\"http://x\"){EVIL}");
-            c.message = format!("+msg{EVIL}");
-            c.file = format!("@file{EVIL}");
-            for (i, f) in c.fields.iter_mut().enumerate() {
-                f.name = format!("-f{i}{EVIL}");
-            }
-        }
-    })
+    ttlog_core::fuzz::hostile_names(&std::fs::read(td("normal.bin")).unwrap())
 }
 
 /// The hostile files of this module, small, by name: what the fuzz target
@@ -293,14 +276,7 @@ fn arithmetic_never_wraps() {
     let capture = ttlog_core::Capture::from_events(&events);
     let bytes = ttlog_core::snapshot::encode(&capture, &ttlog_core::snapshot::SnapshotMeta::new("edge", "manual"));
     // Counters near 2^64 whose sums would wrap.
-    let bytes = ttlog_core::fuzz::edit_header(&bytes, |h| {
-        let c = &mut h.counters;
-        c.logged = u64::MAX - 1;
-        c.overwritten = u64::MAX - 2;
-        c.dropped_too_large = u64::MAX - 3;
-        c.dropped_reentrant = u64::MAX - 4;
-        c.dropped_thread_exit = u64::MAX - 5;
-    });
+    let bytes = ttlog_core::fuzz::wrapping_counters(&bytes);
     let file = write(dir.path(), "edges.bin", &bytes);
 
     let out = view(&[&file, "--stats"]);

@@ -193,26 +193,8 @@ fn long_exports_show_progress_on_a_terminal_only() {
     }
     // A million events: the size from which ttlog-view shows a bar.
     let dir = tempfile::tempdir().unwrap();
-    let events: Vec<ttlog_core::Event> = (0..1_000_000u64)
-        .map(|i| ttlog_core::Event {
-            timestamp_ns: 1_795_307_845_000_000_000 + i as i64 * 1000,
-            level: ttlog_core::Level::Info,
-            target: "svc".into(),
-            message: "tick".into(),
-            file: "src/main.rs".into(),
-            line: 1,
-            module_path: "svc".into(),
-            thread_id: 1,
-            thread_name: Some("main".into()),
-            seq: i,
-            callsite: 1,
-            fields: vec![(std::sync::Arc::from("n"), ttlog_core::Value::U64(i))],
-        })
-        .collect();
     let snap = dir.path().join("big.bin");
-    let meta = ttlog_core::snapshot::SnapshotMeta::new("svc", "manual");
-    std::fs::write(&snap, ttlog_core::snapshot::encode(&ttlog_core::Capture::from_events(&events), &meta)).unwrap();
-    drop(events);
+    std::fs::write(&snap, crate::ticks_snapshot(1_000_000)).unwrap();
     let out = dir.path().join("out.ndjson");
     // On a terminal: the bar, labelled, while the events are written.
     // Everything the program prints is piped to a log, since the bar is

@@ -39,6 +39,30 @@ pub fn td(name: &str) -> String {
     path.display().to_string()
 }
 
+/// A snapshot (service `svc`, one thread) of `n` events `tick`, one a
+/// microsecond, each with its own `n` (0, 1, …): the events of the tests
+/// that need many of them with a distinct key each.
+pub fn ticks_snapshot(n: u64) -> Vec<u8> {
+    let events: Vec<Event> = (0..n)
+        .map(|i| Event {
+            timestamp_ns: 1_795_307_845_000_000_000 + i as i64 * 1000,
+            level: ttlog_core::Level::Info,
+            target: "svc".into(),
+            message: "tick".into(),
+            file: "src/main.rs".into(),
+            line: 1,
+            module_path: "svc".into(),
+            thread_id: 1,
+            thread_name: Some("main".into()),
+            seq: i,
+            callsite: 1,
+            fields: vec![(std::sync::Arc::from("n"), Value::U64(i))],
+        })
+        .collect();
+    let meta = ttlog_core::snapshot::SnapshotMeta::new("svc", "manual");
+    ttlog_core::snapshot::encode(&ttlog_core::Capture::from_events(&events), &meta)
+}
+
 /// Runs `ttlog-view` with `args`.
 pub fn view(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ttlog-view")).args(args).env_remove("NO_COLOR").output().expect("run ttlog-view")

@@ -204,24 +204,7 @@ fn group_bys_and_sql_tables_that_grow_past_the_limit_stop_in_one_line() {
     // streamed, they hold a chunk or two; grouped by `n`, or as the table
     // `--sql` queries, they hold every row.
     let dir = tempfile::tempdir().unwrap();
-    let events: Vec<ttlog_core::Event> = (0..1_000_000u64)
-        .map(|i| ttlog_core::Event {
-            timestamp_ns: 1_795_307_845_000_000_000 + i as i64 * 1000,
-            level: ttlog_core::Level::Info,
-            target: "svc".into(),
-            message: "tick".into(),
-            file: "src/main.rs".into(),
-            line: 1,
-            module_path: "svc".into(),
-            thread_id: 1,
-            thread_name: Some("main".into()),
-            seq: i,
-            callsite: 1,
-            fields: vec![(std::sync::Arc::from("n"), ttlog_core::Value::U64(i))],
-        })
-        .collect();
-    let meta = ttlog_core::snapshot::SnapshotMeta::new("svc", "manual");
-    let bytes = ttlog_core::snapshot::encode(&ttlog_core::Capture::from_events(&events), &meta);
+    let bytes = crate::ticks_snapshot(1_000_000);
     let file = write(dir.path(), "distinct.bin", &bytes);
     // A key per event: a million groups are more than 8 MiB.
     let out = view(&[&file, "--group-by", "n", "--limit", "3", "--memory-limit", "8MiB"]);
