@@ -636,6 +636,8 @@ fn tui_ring(tables: &Tables, p: &crate::stats::RingPressure) -> tui::RingPressur
     tui::RingPressure {
         thread: th.label(),
         process: format!("{} pid {}", src.service, src.pid),
+        pid: src.pid,
+        thread_id: th.id,
         capacity: p.capacity,
         written: p.written,
         overwritten: p.overwritten,

@@ -799,11 +799,10 @@ impl App {
                 last_moments(view.as_ref(), &summary, stats.threads, LAST_PER_THREAD, LAST_ROWS_MAX, &progress);
             for t in &mut threads {
                 let Some(input) = summary.inputs.get(t.input) else { continue };
-                let process = format!("{} pid {}", input.service, input.pid);
                 t.ring = stats
                     .rings
                     .iter()
-                    .find(|r| r.thread == *t.thread && r.process == process)
+                    .find(|r| r.pid == input.pid && r.thread_id == t.thread_id)
                     .map(|r| (r.written.saturating_sub(r.overwritten), r.overwritten));
             }
             let missing = stats.threads.saturating_sub(threads.len());

@@ -442,6 +442,11 @@ pub struct RingPressure {
     pub thread: String,
     /// Service and pid of its process.
     pub process: String,
+    /// Its process's pid and its id there: what a [`ThreadLast`] is
+    /// matched on.
+    pub pid: u32,
+    /// See `pid`.
+    pub thread_id: u64,
     /// The ring's capacity, bytes (`None`: the file predates it).
     pub capacity: Option<u64>,
     /// Records ever written.
@@ -477,6 +482,8 @@ pub struct RingSite {
 pub struct ThreadLast {
     /// Thread name (or `#id`).
     pub thread: Arc<str>,
+    /// Its id in its process.
+    pub thread_id: u64,
     /// The input of its newest event ([`Summary::inputs`]).
     pub input: usize,
     /// Its last events, oldest first.
@@ -517,6 +524,7 @@ pub fn last_moments(
             let key = (input.map_or(0, |i| i.pid), input.map_or("", |i| i.hostname.as_str()), row.thread_id);
             let t = found.entry(key).or_insert_with(|| ThreadLast {
                 thread: Arc::clone(&row.thread),
+                thread_id: row.thread_id,
                 input: row.input,
                 rows: Vec::new(),
                 ring: None,
