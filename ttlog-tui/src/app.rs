@@ -97,8 +97,8 @@ pub enum Msg {
         generation: u64,
         /// Each thread's last events.
         threads: Vec<ThreadLast>,
-        /// Threads of the view that logged nothing in the rows read
-        /// ([`LAST_ROWS_MAX`]).
+        /// Threads of the view that logged nothing in the rows read (the
+        /// last 2 000 000 at most).
         missing: usize,
     },
     /// The groups of a view.
