@@ -1060,7 +1060,7 @@ pub fn stream_events(plan: &Plan) -> anyhow::Result<Outcome> {
         match plan.format {
             Format::Parquet => {
                 let path = plan.output.as_ref().expect("checked in Plan::from_args");
-                let mut sink = export::ParquetSink::new(path, &plan.partition_by)?;
+                let mut sink = crate::parquet::ParquetSink::new(path, &plan.partition_by)?;
                 let result = stream.run(&mut sink, plan.strict, &progress);
                 for (column, n) in sink.out_of_range() {
                     eprintln!(

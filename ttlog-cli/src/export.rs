@@ -24,12 +24,11 @@ use crate::tables::Tables;
 use polars::prelude::*;
 use std::fmt::Write as _;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use ttlog_core::Level;
-use ttlog_core::snapshot::SnapshotError;
+use ttlog_core::snapshot::{SnapshotError, Values};
 use ttlog_core::text::{push_escaped, push_field_value};
-use ttlog_core::time::{format_date, format_rfc3339, push_rfc3339};
+use ttlog_core::time::{format_rfc3339, push_rfc3339};
 
 /// How often (in events) buffered output is flushed to the writer.
 const BATCH: usize = 4096;
@@ -527,30 +526,6 @@ pub fn field_columns(tables: &Tables) -> Vec<(std::sync::Arc<str>, String)> {
 
 /// The keys `--partition-by` accepts.
 pub const PARTITION_KEYS: [&str; 5] = ["service", "hostname", "pid", "level", "date"];
-
-/// Percent-encodes what Hive path values cannot hold (as Hive does).
-fn hive_escape(s: &str) -> String {
-    if s.is_empty() {
-        return "__HIVE_DEFAULT_PARTITION__".into();
-    }
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control()
-            || matches!(c, '/' | '\\' | '=' | '%' | ':' | '"' | '#' | '\'' | '*' | '?' | '[' | ']' | '{' | '}' | '^')
-        {
-            let mut b = [0u8; 4];
-            for byte in c.encode_utf8(&mut b).bytes() {
-                let _ = write!(out, "%{byte:02X}");
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    if out == "." || out == ".." {
-        out = out.replace('.', "%2E");
-    }
-    out
-}
 
 // ---- stats and group tables ----
 
@@ -1257,6 +1232,126 @@ impl crate::stream::Sink for LineSink<'_> {
     }
 }
 
+/// Streamed rows resolved against the tables, one column per part: each
+/// row's time, call-site and thread codes, and where its field values are
+/// (the slot of its chunk's call site, and its rank among that call site's
+/// events in the chunk).
+pub(crate) struct Resolved<'d> {
+    /// The distinct chunks of the rows.
+    chunks: Vec<&'d crate::stream::Decoded>,
+    /// Where each chunk's call sites start in one flat table of (chunk,
+    /// call site) slots.
+    base: Vec<u32>,
+    /// The number of slots.
+    slots: u32,
+    pub(crate) ts: Vec<i64>,
+    pub(crate) cs: Vec<u32>,
+    pub(crate) th: Vec<u32>,
+    slot: Vec<u32>,
+    rank: Vec<u32>,
+}
+
+impl<'d> Resolved<'d> {
+    /// Resolves `rows` (in parallel, a range of rows at a time).
+    pub(crate) fn new(tables: &Tables, rows: &'d [(Arc<crate::stream::Decoded>, u32)]) -> Resolved<'d> {
+        use crate::stream::Decoded;
+        use rayon::prelude::*;
+        let n = rows.len();
+        // Each row's chunk. Rows of a merge of many processes change chunk
+        // at almost every row, among a few dozen chunks: a direct-mapped
+        // cache by address answers before the map (hashing every row cost
+        // more than the rest of the row's resolving).
+        let mut chunks: Vec<&Decoded> = Vec::new();
+        let mut index: std::collections::HashMap<*const Decoded, u32> = std::collections::HashMap::new();
+        let mut chunk_of = Vec::with_capacity(n);
+        const WAYS: usize = 256;
+        let mut cache: [(*const Decoded, u32); WAYS] = [(std::ptr::null(), 0); WAYS];
+        for (d, _) in rows {
+            let p: *const Decoded = &**d;
+            // Decoded values are far larger than 64 bytes apart.
+            let way = &mut cache[(p as usize >> 6) % WAYS];
+            if way.0 != p {
+                let k = *index.entry(p).or_insert_with(|| {
+                    chunks.push(d);
+                    chunks.len() as u32 - 1
+                });
+                *way = (p, k);
+            }
+            chunk_of.push(way.1);
+        }
+        let mut base = Vec::with_capacity(chunks.len());
+        let mut slots = 0u32;
+        for d in &chunks {
+            base.push(slots);
+            slots += tables.sources_sites(d.s) + 1;
+        }
+        let (mut ts, mut cs, mut th, mut slot, mut rank) =
+            (vec![0i64; n], vec![0u32; n], vec![0u32; n], vec![0u32; n], vec![0u32; n]);
+        const RANGE: usize = 1 << 14;
+        ts.par_chunks_mut(RANGE)
+            .zip(cs.par_chunks_mut(RANGE))
+            .zip(th.par_chunks_mut(RANGE))
+            .zip(slot.par_chunks_mut(RANGE))
+            .zip(rank.par_chunks_mut(RANGE))
+            .enumerate()
+            .for_each(|(k, ((((ts, cs), th), slot), rank))| {
+                let start = k * RANGE;
+                for j in 0..ts.len() {
+                    let (d, r) = &rows[start + j];
+                    let r = *r as usize;
+                    let site = d.cols.callsites[r];
+                    ts[j] = d.cols.timestamps[r];
+                    cs[j] = tables.site_code(d.s, site);
+                    th[j] = tables.thread_code(d.s, d.cols.threads[r]);
+                    slot[j] = base[chunk_of[start + j] as usize] + site;
+                    rank[j] = d.cols.ranks[r];
+                }
+            });
+        Resolved { chunks, base, slots, ts, cs, th, slot, rank }
+    }
+
+    /// The number of rows.
+    pub(crate) fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    /// Per slot, the values of field `info` of its call site in its chunk
+    /// (`None`: the call site has no such field).
+    pub(crate) fn field_slots(&self, tables: &Tables, info: &crate::tables::FieldInfo) -> Vec<Option<&'d Values>> {
+        let mut by_slot: Vec<Option<&Values>> = Vec::with_capacity(self.slots as usize);
+        for d in &self.chunks {
+            let of_chunk = tables.columns_of(info, d.s, &d.cols);
+            debug_assert_eq!(of_chunk.len(), tables.sources_sites(d.s) as usize + 1);
+            by_slot.extend(of_chunk);
+        }
+        by_slot
+    }
+
+    /// Row `i`'s values of a field (`by_slot` of [`Resolved::field_slots`])
+    /// and its index there.
+    #[inline]
+    pub(crate) fn field_value<'v>(&self, by_slot: &[Option<&'v Values>], i: usize) -> Option<(&'v Values, usize)> {
+        Some((by_slot[self.slot[i] as usize]?, self.rank[i] as usize))
+    }
+
+    /// The rows at `at`, in that order.
+    pub(crate) fn select(&self, at: &[u32]) -> Resolved<'d> {
+        fn pick<T: Copy>(v: &[T], at: &[u32]) -> Vec<T> {
+            at.iter().map(|&i| v[i as usize]).collect()
+        }
+        Resolved {
+            chunks: self.chunks.clone(),
+            base: self.base.clone(),
+            slots: self.slots,
+            ts: pick(&self.ts, at),
+            cs: pick(&self.cs, at),
+            th: pick(&self.th, at),
+            slot: pick(&self.slot, at),
+            rank: pick(&self.rank, at),
+        }
+    }
+}
+
 /// The event frame (as [`event_frame`]) of streamed rows, its columns
 /// built in parallel.
 ///
@@ -1267,86 +1362,15 @@ pub(crate) fn rows_frame(
     rows: &[(Arc<crate::stream::Decoded>, u32)],
     out_of_range: &mut OutOfRange,
 ) -> PolarsResult<DataFrame> {
-    use crate::stream::Decoded;
     use rayon::prelude::*;
-    use ttlog_core::snapshot::Values;
-    let n = rows.len();
-    // The distinct chunks of the rows, and each row's (rows come in runs
-    // from one chunk, so the last chunk is tried before the map).
-    let mut chunks: Vec<&Decoded> = Vec::new();
-    let mut index: std::collections::HashMap<*const Decoded, u32> = std::collections::HashMap::new();
-    let mut chunk_of = Vec::with_capacity(n);
-    let mut last: (*const Decoded, u32) = (std::ptr::null(), 0);
-    for (d, _) in rows {
-        let p: *const Decoded = &**d;
-        if p != last.0 {
-            let k = *index.entry(p).or_insert_with(|| {
-                chunks.push(d);
-                chunks.len() as u32 - 1
-            });
-            last = (p, k);
-        }
-        chunk_of.push(last.1);
-    }
-    // Where each chunk's call sites start in one flat table of (chunk,
-    // call site) slots.
-    let mut base = Vec::with_capacity(chunks.len());
-    let mut slots = 0u32;
-    for d in &chunks {
-        base.push(slots);
-        slots += tables.sources_sites(d.s) + 1;
-    }
-    // One pass resolves each row: its time, call-site and thread codes, its
-    // slot and its rank among its call site's events (in parallel, a range
-    // of rows at a time).
-    struct Row {
-        ts: i64,
-        cs: IdxSize,
-        th: IdxSize,
-        slot: u32,
-        rank: u32,
-    }
-    let resolved: Vec<Row> = rows
-        .par_iter()
-        .zip(chunk_of.par_iter())
-        .with_min_len(1 << 14)
-        .map(|((d, r), &k)| {
-            let r = *r as usize;
-            let site = d.cols.callsites[r];
-            Row {
-                ts: d.cols.timestamps[r],
-                cs: tables.site_code(d.s, site) as IdxSize,
-                th: tables.thread_code(d.s, d.cols.threads[r]) as IdxSize,
-                slot: base[k as usize] + site,
-                rank: d.cols.ranks[r],
-            }
-        })
-        .collect();
-    drop(chunk_of);
-    let ((ts, cs), th) = rayon::join(
-        || {
-            rayon::join(
-                || resolved.iter().map(|x| x.ts).collect::<Vec<i64>>(),
-                || resolved.iter().map(|x| x.cs).collect::<Vec<IdxSize>>(),
-            )
-        },
-        || resolved.iter().map(|x| x.th).collect::<Vec<IdxSize>>(),
-    );
+    let resolved = Resolved::new(tables, rows);
+    let n = resolved.len();
     let infos: Vec<&crate::tables::FieldInfo> = tables.fields.values().collect();
     let members: Vec<Column> = infos
         .par_iter()
         .map(|info| {
-            // Each slot's column of this field, if its call site has one.
-            let mut by_slot: Vec<Option<&Values>> = Vec::with_capacity(slots as usize);
-            for d in &chunks {
-                let of_chunk = tables.columns_of(info, d.s, &d.cols);
-                debug_assert_eq!(of_chunk.len(), tables.sources_sites(d.s) as usize + 1);
-                by_slot.extend(of_chunk);
-            }
-            let value = |i: usize| -> Option<(&Values, usize)> {
-                let x = &resolved[i];
-                Some((by_slot[x.slot as usize]?, x.rank as usize))
-            };
+            let by_slot = resolved.field_slots(tables, info);
+            let value = |i: usize| resolved.field_value(&by_slot, i);
             let name: PlSmallStr = info.name.as_ref().into();
             let series = match info.dtype {
                 DataType::Boolean => (0..n)
@@ -1389,6 +1413,7 @@ pub(crate) fn rows_frame(
             series.into_column()
         })
         .collect();
+    let Resolved { ts, cs, th, .. } = resolved;
     frame_of(
         tables,
         Int64Chunked::from_vec("ts".into(), ts),
@@ -1413,324 +1438,11 @@ fn numeric_of<T: PolarsNumericType>(name: PlSmallStr, n: usize, get: impl Fn(usi
     ChunkedArray::<T>::from_vec_validity(name, values, validity).into_series()
 }
 
-/// Rows gathered before a Parquet row group is written.
-const ROW_GROUP: usize = 1 << 18;
-
-/// One Parquet file, written a row group at a time. polars' batched writer
-/// builds a row group's column encoders in parallel but runs them (the
-/// dictionary keys, RLE, compression) lazily on the writing thread, one
-/// column after another; here each column is encoded and compressed to
-/// pages on the rayon pool, and the finished pages are written in order.
-struct RowGroups {
-    path: PathBuf,
-    /// The key-value metadata of the file's footer.
-    metadata: KeyValueMetadata,
-    writer: Option<Encoder>,
-}
-
-struct Encoder {
-    writer: polars::io::parquet::write::BatchedWriter<io::BufWriter<std::fs::File>>,
-    /// The Parquet type and encodings of each column, in order.
-    columns: Vec<(polars_parquet::write::ParquetType, Vec<polars_parquet::write::Encoding>)>,
-    options: polars_parquet::write::WriteOptions,
-}
-
-impl RowGroups {
-    fn new(path: PathBuf, metadata: KeyValueMetadata) -> RowGroups {
-        RowGroups { path, metadata, writer: None }
-    }
-
-    fn write(&mut self, df: &DataFrame) -> PolarsResult<()> {
-        use rayon::prelude::*;
-        if self.writer.is_none() {
-            if let Some(dir) = self.path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let f = std::fs::File::create(&self.path)?;
-            let compression = ParquetCompression::Zstd(None);
-            let mut writer = ParquetWriter::new(io::BufWriter::new(f))
-                .with_compression(compression)
-                .with_key_value_metadata(Some(self.metadata.clone()))
-                .batched(df.schema())?;
-            let arrow = df.schema().to_arrow(CompatLevel::newest());
-            let encodings = polars::io::parquet::write::get_encodings(&arrow);
-            let columns = writer.parquet_schema().fields().iter().cloned().zip(encodings.iter().cloned()).collect();
-            // The options polars' writer uses (its defaults, this compression).
-            let options = polars_parquet::write::WriteOptions {
-                statistics: polars_parquet::write::StatisticsOptions::default(),
-                version: polars_parquet::write::Version::V1,
-                compression: compression.into(),
-                data_page_size: None,
-            };
-            self.writer = Some(Encoder { writer, columns, options });
-        }
-        let enc = self.writer.as_mut().expect("opened");
-        for batch in df.iter_chunks(CompatLevel::newest(), false) {
-            if batch.is_empty() {
-                continue;
-            }
-            let (columns, options) = (&enc.columns, enc.options);
-            let pages: Vec<Vec<Vec<polars_parquet::write::CompressedPage>>> = batch
-                .columns()
-                .par_iter()
-                .zip(columns.par_iter())
-                .map(|(array, (ty, encoding))| -> PolarsResult<_> {
-                    let leaves = polars_parquet::write::array_to_columns(array, ty.clone(), options, encoding)?;
-                    leaves
-                        .into_iter()
-                        .map(|leaf| {
-                            leaf.map(|page| {
-                                Ok(polars_parquet::write::compress(page?, Vec::new(), options.compression)?)
-                            })
-                            .collect::<PolarsResult<Vec<_>>>()
-                        })
-                        .collect()
-                })
-                .collect::<PolarsResult<_>>()?;
-            let pages: Vec<Vec<polars_parquet::write::CompressedPage>> = pages.into_iter().flatten().collect();
-            enc.writer.write_row_group(batch.len() as u64, &pages)?;
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self) -> PolarsResult<()> {
-        if let Some(w) = &self.writer {
-            w.writer.finish()?;
-        }
-        Ok(())
-    }
-}
-
-/// Rows on their way to a row group: each a decoded chunk and a row of it.
-type Rows = Vec<(Arc<crate::stream::Decoded>, u32)>;
-
-/// Writes streamed events to one Parquet file, or to a Hive-style dataset
-/// directory partitioned by keys of [`PARTITION_KEYS`] (one file per
-/// partition). Rows are gathered until a row group of `ROW_GROUP` (262,144) events
-/// and handed to a writer thread, which builds the group's columns (in
-/// parallel) and encodes them while the stream reads and merges the next
-/// rows: memory is a few row groups and the chunks their rows come from.
-pub struct ParquetSink {
-    target: PathBuf,
-    keys: Vec<String>,
-    pending: Rows,
-    writer: Option<Writer>,
-    written: Vec<PathBuf>,
-    out_of_range: OutOfRange,
-}
-
-/// The writer thread and the way to it: a hand-over, so that one row group
-/// is written while the next is gathered, and no third one waits between
-/// them holding its chunks.
-struct Writer {
-    tx: std::sync::mpsc::SyncSender<Rows>,
-    handle: std::thread::JoinHandle<PolarsResult<(Vec<PathBuf>, OutOfRange)>>,
-}
-
-impl std::fmt::Debug for ParquetSink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ParquetSink").field("target", &self.target).field("keys", &self.keys).finish()
-    }
-}
-
-impl ParquetSink {
-    /// A sink writing one file at `path`, or a dataset under `path`
-    /// partitioned by `keys` (`host` means `hostname`).
-    ///
-    /// # Errors
-    /// An unknown key.
-    pub fn new(path: &Path, keys: &[String]) -> PolarsResult<ParquetSink> {
-        let keys: Vec<String> =
-            keys.iter().map(|k| if k == "host" { "hostname".to_owned() } else { k.clone() }).collect();
-        for k in &keys {
-            if !PARTITION_KEYS.contains(&k.as_str()) {
-                polars_bail!(InvalidOperation: "cannot partition by '{k}' (use {})", PARTITION_KEYS.join(", "));
-            }
-        }
-        Ok(ParquetSink {
-            target: path.to_path_buf(),
-            keys,
-            pending: Vec::new(),
-            writer: None,
-            written: Vec::new(),
-            out_of_range: OutOfRange::new(),
-        })
-    }
-
-    /// The files written (after [`Sink::finish`](crate::stream::Sink::finish)).
-    pub fn files(&self) -> &[PathBuf] {
-        &self.written
-    }
-
-    /// The values written as null because their column's type cannot hold
-    /// them, by column (after [`Sink::finish`](crate::stream::Sink::finish)).
-    pub fn out_of_range(&self) -> &OutOfRange {
-        &self.out_of_range
-    }
-
-    /// Hands the pending rows to the writer thread (started on first use).
-    fn send(&mut self, tables: &Tables) -> io::Result<()> {
-        let writer = match &mut self.writer {
-            Some(w) => w,
-            None => {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Rows>(0);
-                let mut files = Files {
-                    target: self.target.clone(),
-                    keys: self.keys.clone(),
-                    files: Vec::new(),
-                    metadata: file_metadata(tables),
-                    out_of_range: OutOfRange::new(),
-                };
-                let tables = tables.clone();
-                let handle = std::thread::Builder::new().name("ttlog-parquet".into()).spawn(move || {
-                    for rows in rx {
-                        files.write(&tables, rows)?;
-                    }
-                    files.finish(&tables)
-                })?;
-                self.writer.insert(Writer { tx, handle })
-            }
-        };
-        let rows = std::mem::take(&mut self.pending);
-        if writer.tx.send(rows).is_err() {
-            // The writer stopped on an error: report it.
-            return Err(self.join().err().unwrap_or_else(|| io::Error::other("the Parquet writer stopped")));
-        }
-        Ok(())
-    }
-
-    /// Waits for the writer thread to write what it was given.
-    fn join(&mut self) -> io::Result<(Vec<PathBuf>, OutOfRange)> {
-        let Some(Writer { tx, handle }) = self.writer.take() else { return Ok(Default::default()) };
-        drop(tx);
-        match handle.join() {
-            Ok(done) => done.map_err(io::Error::other),
-            Err(_) => Err(io::Error::other("the Parquet writer panicked")),
-        }
-    }
-}
-
-/// The files of one export, on the writer thread.
-struct Files {
-    target: PathBuf,
-    keys: Vec<String>,
-    files: Vec<(Vec<String>, RowGroups)>,
-    /// The footer metadata of every file.
-    metadata: KeyValueMetadata,
-    out_of_range: OutOfRange,
-}
-
-/// The version of the Parquet schema (`docs/PARQUET.md`), in each file's
-/// footer as `ttlog.schema_version`.
-pub const PARQUET_SCHEMA_VERSION: u32 = 1;
-
-/// The footer metadata of an export's files: the schema version, the
-/// writer, and the snapshot files the events come from (a JSON array).
-fn file_metadata(tables: &Tables) -> KeyValueMetadata {
-    let sources: Vec<&str> = tables.sources.iter().map(|s| s.path.as_str()).collect();
-    KeyValueMetadata::from_static(vec![
-        ("ttlog.schema_version".into(), PARQUET_SCHEMA_VERSION.to_string()),
-        ("ttlog.writer".into(), format!("ttlog-view {}", env!("CARGO_PKG_VERSION"))),
-        ("ttlog.sources".into(), serde_json::Value::from(sources).to_string()),
-    ])
-}
-
-impl Files {
-    /// Writes `rows` as a row group (of each partition they fall in).
-    fn write(&mut self, tables: &Tables, rows: Rows) -> PolarsResult<()> {
-        let mut df = rows_frame(tables, &rows, &mut self.out_of_range)?;
-        drop(rows);
-        if self.keys.is_empty() {
-            if self.files.is_empty() {
-                self.files.push((Vec::new(), RowGroups::new(self.target.clone(), self.metadata.clone())));
-            }
-            return self.files[0].1.write(&df);
-        }
-        if self.keys.iter().any(|k| k == "date") {
-            let ts = df.column("timestamp_ns")?.as_materialized_series().clone();
-            let dates: StringChunked = ts
-                .i64()?
-                .iter()
-                .map(|t| t.map(|t| format_date(crate::stats::bucket_start(t, 86_400_000_000_000))))
-                .collect();
-            df.with_column(dates.with_name("date".into()).into_column())?;
-        }
-        let parts = if df.height() == 0 {
-            Vec::new()
-        } else {
-            df.partition_by_stable(self.keys.iter().map(String::as_str), true)?
-        };
-        for mut part in parts {
-            let mut values = Vec::with_capacity(self.keys.len());
-            for k in &self.keys {
-                let v = part.column(k)?.get(0)?;
-                values.push(match v {
-                    AnyValue::String(s) => s.to_owned(),
-                    AnyValue::StringOwned(s) => s.to_string(),
-                    other => other.to_string().trim_matches('"').to_owned(),
-                });
-            }
-            for k in &self.keys {
-                part.drop_in_place(k)?;
-            }
-            let i = match self.files.iter().position(|(v, _)| *v == values) {
-                Some(i) => i,
-                None => {
-                    let mut path = self.target.clone();
-                    for (k, v) in self.keys.iter().zip(&values) {
-                        path.push(format!("{k}={}", hive_escape(v)));
-                    }
-                    path.push("part-0.parquet");
-                    self.files.push((values, RowGroups::new(path, self.metadata.clone())));
-                    self.files.len() - 1
-                }
-            };
-            part.rechunk_mut();
-            self.files[i].1.write(&part)?;
-        }
-        Ok(())
-    }
-
-    /// Closes every file (with no event at all, one empty file with the
-    /// schema, or an empty dataset directory) and names them.
-    fn finish(mut self, tables: &Tables) -> PolarsResult<(Vec<PathBuf>, OutOfRange)> {
-        if self.keys.is_empty() && self.files.is_empty() {
-            self.write(tables, Vec::new())?;
-        }
-        if !self.keys.is_empty() {
-            std::fs::create_dir_all(&self.target)?;
-        }
-        let mut written = Vec::with_capacity(self.files.len());
-        for (_, f) in &mut self.files {
-            f.finish()?;
-            written.push(f.path.clone());
-        }
-        Ok((written, self.out_of_range))
-    }
-}
-
-impl crate::stream::Sink for ParquetSink {
-    fn batch(&mut self, tables: &Tables, rows: &[crate::stream::RowRef<'_>]) -> io::Result<()> {
-        self.pending.extend(rows.iter().map(|&(d, r)| (Arc::clone(d), r)));
-        if self.pending.len() >= ROW_GROUP {
-            self.send(tables)?;
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self, tables: &Tables) -> io::Result<()> {
-        if !self.pending.is_empty() || self.writer.is_none() {
-            self.send(tables)?;
-        }
-        (self.written, self.out_of_range) = self.join()?;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::catalog::{Catalog, OpenOptions};
+    use std::path::Path;
 
     fn tables() -> Tables {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/normal.bin");

@@ -150,6 +150,7 @@ pub mod export;
 pub mod filter;
 pub mod last;
 pub mod memory;
+pub mod parquet;
 pub mod query;
 pub mod sql;
 pub mod stats;
