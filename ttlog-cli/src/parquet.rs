@@ -8,14 +8,16 @@
 //! thread's (`level`, `target`, `message`, `file`, `line`, `service`,
 //! `hostname`, `pid`, `thread`): a row group writes each as a dictionary
 //! page of the values its rows use and a page of indices, one table lookup
-//! per row, no text copied or hashed; rows that share their call site and
-//! thread keys (most columns) share one encoded key stream. Timestamps go
-//! into DELTA_BINARY_PACKED pages (a few bits per event, as the rows come
-//! in time order per process) and field values from the decoded chunks into
-//! PLAIN pages, their statistics (minimum, maximum, nulls) computed on the
-//! way. polars' Parquet writer still writes each
-//! file around the pages: the schema, the column-chunk metadata and the
-//! footer; `polars_parquet` compresses the pages (zstd).
+//! per row, no text copied or hashed; columns whose keys agree (a call
+//! site's target and file often do) share one encoded key stream.
+//! Timestamps and integer fields go into DELTA_BINARY_PACKED pages (a few
+//! bits per event, as the rows come in time order per process), text
+//! fields into dictionary pages (PLAIN past 65,536 distinct values
+//! in a column chunk), floats and booleans into PLAIN pages; every page's
+//! statistics (minimum, maximum, nulls) are computed on the way. polars'
+//! Parquet writer still writes each file around the pages: the schema, the
+//! column-chunk metadata and the footer; `polars_parquet` compresses the
+//! pages (zstd level 1).
 //!
 //! The columns of a row group are encoded in parallel on a rayon pool of
 //! the writer's own, while the stream decodes and merges the next rows.
