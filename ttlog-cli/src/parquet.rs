@@ -264,14 +264,12 @@ impl Files {
         let schema = frame.schema().as_ref().clone();
         let columns = layout(tables, &schema)?;
         // Each call site's partition values but the date, numbered.
-        let mut site_key = Vec::new();
-        let mut site_values: Vec<Vec<String>> = Vec::new();
-        if !keys.is_empty() {
-            let mut seen: std::collections::HashMap<Vec<String>, u32> = std::collections::HashMap::new();
-            for site in &tables.sites {
+        let (site_key, site_values) = if keys.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            distinct(tables.sites.iter().map(|site| {
                 let source = &tables.sources[site.source as usize];
-                let values: Vec<String> = keys
-                    .iter()
+                keys.iter()
                     .filter_map(|k| match k.as_str() {
                         "service" => Some(source.service.to_string()),
                         "hostname" => Some(source.hostname.to_string()),
@@ -279,15 +277,9 @@ impl Files {
                         "level" => Some(site.info.level.as_str().to_owned()),
                         _ => None,
                     })
-                    .collect();
-                let n = seen.len() as u32;
-                let k = *seen.entry(values.clone()).or_insert_with(|| {
-                    site_values.push(values);
-                    n
-                });
-                site_key.push(k);
-            }
-        }
+                    .collect::<Vec<String>>()
+            }))
+        };
         Ok(Files {
             target: target.to_path_buf(),
             keys: keys.to_vec(),
@@ -370,8 +362,7 @@ impl Files {
             (0..parts.len()).into_par_iter().map(|p| Prepared::new(tables, columns, rows_of(p))).collect();
         let streams: Vec<(usize, usize)> =
             prepared.iter().enumerate().flat_map(|(p, pr)| (0..pr.streams.len()).map(move |s| (p, s))).collect();
-        let streams: Vec<Vec<u8>> =
-            streams.par_iter().map(|&(p, s)| prepared[p].stream(s)).collect::<io::Result<_>>()?;
+        let streams: Vec<Vec<u8>> = streams.par_iter().map(|&(p, s)| prepared[p].stream(s)).collect();
         let mut streams = streams.into_iter();
         let streams: Vec<Vec<Vec<u8>>> =
             prepared.iter().map(|pr| streams.by_ref().take(pr.streams.len()).collect()).collect();
@@ -450,10 +441,9 @@ impl File {
     }
 }
 
-/// The compression of every page.
-/// zstd at its fastest level: the pages are already dense (bit-packed
-/// keys, delta timestamps), and the default level 3 took a third of the
-/// export's time.
+/// The compression of every page: zstd at its fastest level, as the pages
+/// are already dense (bit-packed keys, delta timestamps) and the default
+/// level 3 took a third of the export's time.
 fn compression() -> ParquetCompression {
     ParquetCompression::Zstd(ZstdLevel::try_new(1).ok())
 }
@@ -568,7 +558,7 @@ impl Leaf {
                 let n = rows.len();
                 match dtype {
                     DataType::Boolean => {
-                        let mut p = Plain::<Bool>::new(desc)?;
+                        let mut p = Plain::<Bool>::new(desc);
                         for i in 0..n {
                             match value(i) {
                                 Some((Values::Bool(b), r)) if r < b.len() => p.push(b[r])?,
@@ -578,7 +568,7 @@ impl Leaf {
                         p.finish()?
                     }
                     DataType::Int64 | DataType::UInt64 => {
-                        let mut p = Plain::<I64>::new(desc)?;
+                        let mut p = Plain::<I64>::new(desc);
                         for i in 0..n {
                             match value(i) {
                                 Some((Values::I64(b), r)) if r < b.len() => p.push(b[r])?,
@@ -595,7 +585,7 @@ impl Leaf {
                         p.finish()?
                     }
                     DataType::Float32 => {
-                        let mut p = Plain::<F32>::new(desc)?;
+                        let mut p = Plain::<F32>::new(desc);
                         for i in 0..n {
                             match value(i) {
                                 Some((Values::F32(b), r)) if r < b.len() => p.push(b[r])?,
@@ -605,7 +595,7 @@ impl Leaf {
                         p.finish()?
                     }
                     DataType::Float64 => {
-                        let mut p = Plain::<F64>::new(desc)?;
+                        let mut p = Plain::<F64>::new(desc);
                         for i in 0..n {
                             match value(i).and_then(|(v, r)| crate::tables::as_f64(v, r)) {
                                 Some(v) => p.push(v)?,
@@ -615,7 +605,7 @@ impl Leaf {
                         p.finish()?
                     }
                     _ => {
-                        let mut p = Text::new(desc)?;
+                        let mut p = Text::new(desc);
                         let mut text = String::new();
                         for i in 0..n {
                             match value(i) {
@@ -657,11 +647,24 @@ fn push_def_levels(buf: &mut Vec<u8>, n: usize, valid: &[bool], nulls: usize) ->
         <bool as hybrid_rle::Encoder<bool>>::run_length_encode(buf, n, true, 1)?;
     } else {
         push_run_header(buf, n.div_ceil(8));
-        buf.extend(valid.chunks(8).map(|c| c.iter().rev().fold(0u8, |acc, &b| (acc << 1) | u8::from(b))));
+        push_lsb_first(buf, valid);
     }
     let len = (buf.len() - start) as u32;
     buf[start - 4..start].copy_from_slice(&len.to_le_bytes());
     Ok(())
+}
+
+/// The bit width of dictionary keys up to `max`: at least one bit (a
+/// dictionary of one value is written as keys of width 1, all 0, which
+/// every reader takes).
+fn key_bits(max: u32) -> usize {
+    (u32::BITS - max.leading_zeros()).max(1) as usize
+}
+
+/// Appends `bits` (each 0 or 1) packed eight to a byte, the first in the
+/// lowest bit, as PLAIN booleans and bit-packed levels of width 1 are.
+fn push_lsb_first<T: Copy + Into<u8>>(buf: &mut Vec<u8>, bits: &[T]) {
+    buf.extend(bits.chunks(8).map(|c| c.iter().rev().fold(0u8, |acc, &b| (acc << 1) | b.into())));
 }
 
 /// Appends the header of a bit-packed run of `groups` groups of 8 values
@@ -806,12 +809,11 @@ struct Used {
 
 impl Used {
     /// Of `codes`, each below `n`.
-    fn new(codes: &[u32], n: usize) -> Used {
+    fn new(codes: impl Iterator<Item = u32>, n: usize) -> Used {
         let mut place = vec![u32::MAX; n];
         let mut used = Vec::new();
         let of_row = codes
-            .iter()
-            .map(|&c| {
+            .map(|c| {
                 let p = &mut place[c as usize];
                 if *p == u32::MAX {
                     *p = used.len() as u32;
@@ -848,8 +850,10 @@ struct Dict {
 
 impl Prepared {
     fn new(tables: &Tables, columns: &[Leaf], rows: &Resolved<'_>) -> Prepared {
-        let (sites, threads) =
-            rayon::join(|| Used::new(&rows.cs, tables.sites.len()), || Used::new(&rows.th, tables.threads.len()));
+        let (sites, threads) = rayon::join(
+            || Used::new(rows.cs.iter().copied(), tables.sites.len()),
+            || Used::new(rows.th.iter().copied(), tables.threads.len()),
+        );
         let mut streams: Vec<(bool, Vec<u32>)> = Vec::new();
         let dicts = columns
             .iter()
@@ -860,20 +864,10 @@ impl Prepared {
                     DictValues::Text(v) => v.len(),
                     DictValues::Int(v) => v.len(),
                 };
-                let mut local = vec![u32::MAX; n_values];
-                let mut dict = Vec::new();
-                let keys: Vec<u32> = used
-                    .codes
-                    .iter()
-                    .map(|&code| {
-                        let v = index[code as usize] as usize;
-                        if local[v] == u32::MAX {
-                            local[v] = dict.len() as u32;
-                            dict.push(v as u32);
-                        }
-                        local[v]
-                    })
-                    .collect();
+                // The values the used codes name, in order of first use: the
+                // dictionary, and each used code's key.
+                let Used { codes: dict, of_row: keys } =
+                    Used::new(used.codes.iter().map(|&code| index[code as usize]), n_values);
                 let stream = match streams.iter().position(|(t, k)| t == by_thread && *k == keys) {
                     Some(s) => s,
                     None => {
@@ -888,19 +882,16 @@ impl Prepared {
     }
 
     /// Key stream `s`: its bit width (one byte), then each row's key,
-    /// RLE/bit-packed.
-    fn stream(&self, s: usize) -> io::Result<Vec<u8>> {
+    /// bit-packed.
+    fn stream(&self, s: usize) -> Vec<u8> {
         let (by_thread, keys) = &self.streams[s];
         let used = if *by_thread { &self.threads } else { &self.sites };
-        let max = keys.iter().copied().max().unwrap_or(0);
-        // At least one bit: a dictionary of one value is written as keys
-        // of width 1 (all 0), which every reader takes.
-        let bits = (u32::BITS - max.leading_zeros()).max(1) as usize;
+        let bits = key_bits(keys.iter().copied().max().unwrap_or(0));
         let n = used.of_row.len();
         let mut buf = Vec::with_capacity(n * bits / 8 + 16);
         buf.push(bits as u8);
         push_bit_packed(&mut buf, used.of_row.iter().map(|&u| keys[u as usize]), n, bits);
-        Ok(buf)
+        buf
     }
 }
 
@@ -1057,7 +1048,7 @@ impl Kind for Bool {
     }
     /// PLAIN booleans: one bit each, the first in the lowest bit.
     fn encode_page(plain: &[u8], out: &mut Vec<u8>) -> Encoding {
-        out.extend(plain.chunks(8).map(|c| c.iter().rev().fold(0u8, |acc, &b| (acc << 1) | b)));
+        push_lsb_first(out, plain);
         Encoding::Plain
     }
     fn statistics(&self, _: &PrimitiveType, nulls: usize) -> ParquetStatistics {
@@ -1137,8 +1128,8 @@ const DICT_VALUES: usize = if cfg!(test) { 1000 } else { 1 << 16 };
 const DICT_PAGE_ROWS: usize = 1 << 17;
 
 impl<'a> Text<'a> {
-    fn new(desc: &'a Descriptor) -> PolarsResult<Text<'a>> {
-        Ok(Text {
+    fn new(desc: &'a Descriptor) -> Text<'a> {
+        Text {
             desc,
             optional: optional(desc),
             dict: PlHashMap::default(),
@@ -1149,7 +1140,7 @@ impl<'a> Text<'a> {
             pages: Vec::new(),
             rows: 0,
             plain: None,
-        })
+        }
     }
 
     #[inline]
@@ -1167,7 +1158,7 @@ impl<'a> Text<'a> {
             }
             None => {
                 self.close()?;
-                let mut plain = Plain::<Bytes>::new(self.desc)?;
+                let mut plain = Plain::<Bytes>::new(self.desc);
                 plain.push(v)?;
                 self.plain = Some(plain);
                 return Ok(());
@@ -1213,7 +1204,7 @@ impl<'a> Text<'a> {
         if self.optional {
             push_def_levels(&mut buf, n, &self.valid, self.nulls)?;
         }
-        let bits = (u32::BITS - (self.values.len().max(2) as u32 - 1).leading_zeros()) as usize;
+        let bits = key_bits(self.values.len().saturating_sub(1) as u32);
         buf.push(bits as u8);
         push_bit_packed(&mut buf, self.keys.iter().copied(), self.keys.len(), bits);
         let statistics = bounds.statistics(&self.desc.primitive_type, self.nulls);
@@ -1226,21 +1217,21 @@ impl<'a> Text<'a> {
     }
 
     /// The column chunk's pages: the dictionary page, its pages of keys,
-    /// then any PLAIN pages (with no value at all, one PLAIN page).
+    /// then any PLAIN pages (with no value at all, PLAIN pages of nulls).
     fn finish(mut self) -> PolarsResult<Vec<CompressedPage>> {
         self.close()?;
-        let plain = match self.plain.take() {
-            Some(plain) => plain.finish()?,
-            None => Vec::new(),
-        };
         if self.values.is_empty() {
-            // No value at all (only nulls, or no row): PLAIN pages of nulls.
-            let mut nulls = Plain::<Bytes>::new(self.desc)?;
+            // Only nulls, or no row (the PLAIN fallback needs values).
+            let mut nulls = Plain::<Bytes>::new(self.desc);
             for _ in 0..self.rows {
                 nulls.null()?;
             }
             return nulls.finish();
         }
+        let plain = match self.plain.take() {
+            Some(plain) => plain.finish()?,
+            None => Vec::new(),
+        };
         let mut buf = Vec::new();
         for v in &self.values {
             Bytes::put(v, &mut buf);
@@ -1268,8 +1259,8 @@ struct Plain<'a, K: Kind> {
 }
 
 impl<'a, K: Kind> Plain<'a, K> {
-    fn new(desc: &'a Descriptor) -> PolarsResult<Plain<'a, K>> {
-        Ok(Plain {
+    fn new(desc: &'a Descriptor) -> Plain<'a, K> {
+        Plain {
             desc,
             optional: optional(desc),
             valid: Vec::new(),
@@ -1277,7 +1268,7 @@ impl<'a, K: Kind> Plain<'a, K> {
             values: Vec::new(),
             bounds: K::default(),
             pages: Vec::new(),
-        })
+        }
     }
 
     #[inline]
